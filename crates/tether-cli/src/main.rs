@@ -1,0 +1,79 @@
+//! `tether`: the IoT Core-compatible device gateway and its device-side tools.
+
+mod ca;
+mod jwt;
+mod keys;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tether: a self-hosted gateway that speaks Google Cloud IoT Core's device protocol,
+/// and the tools that get a device's side of it right.
+#[derive(Debug, Parser)]
+#[command(name = "tether", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Mint, decode, verify and diagnose device JWTs.
+    Jwt(jwt::JwtArgs),
+    /// Generate, inspect, convert and export keys; make CSRs and certificates.
+    Keys(keys::KeysArgs),
+    /// A small certificate authority for device and server certificates.
+    Ca(ca::CaArgs),
+}
+
+/// Exit codes shared by every subcommand.
+pub mod exit {
+    /// Success: the thing checked is valid.
+    pub const OK: u8 = 0;
+    /// The input was examined and is invalid (findings printed).
+    pub const INVALID: u8 = 1;
+    /// Usage error: bad arguments, unreadable files.
+    pub const USAGE: u8 = 2;
+}
+
+/// The error and its causes, each once (wrapped errors often repeat their source).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    let result = match cli.command {
+        Command::Jwt(args) => jwt::run(args),
+        Command::Keys(args) => keys::run(args),
+        Command::Ca(args) => ca::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            ExitCode::from(exit::USAGE)
+        }
+    }
+}

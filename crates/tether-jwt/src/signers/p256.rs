@@ -1,0 +1,53 @@
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{Signature, SigningKey};
+
+use super::KeyRejected;
+use crate::{Algorithm, SignError, Signer};
+
+/// ES256 with the RustCrypto `p256` crate: deterministic (RFC 6979) signatures, no
+/// `std`, no allocator. About 5× slower than ring; right for devices, not servers.
+#[derive(Clone)]
+pub struct P256Signer {
+    key: SigningKey,
+}
+
+impl core::fmt::Debug for P256Signer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("P256Signer(..)")
+    }
+}
+
+impl P256Signer {
+    /// From the 32-byte private scalar (big-endian), as secure engines and SEC1 hold it.
+    pub fn from_scalar(scalar: &[u8]) -> Result<Self, KeyRejected> {
+        let key = SigningKey::from_slice(scalar)
+            .map_err(|_| KeyRejected("not a valid P-256 private scalar (32 bytes, 0 < d < n)"))?;
+        Ok(P256Signer { key })
+    }
+
+    /// The public key as an uncompressed point `04‖x‖y`.
+    pub fn public_point(&self) -> [u8; 65] {
+        let mut out = [0u8; 65];
+        let point = self.key.verifying_key().to_sec1_point(false);
+        out.copy_from_slice(point.as_bytes());
+        out
+    }
+}
+
+impl Signer for P256Signer {
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::Es256
+    }
+
+    fn sign(&self, message: &[u8], out: &mut [u8]) -> Result<usize, SignError> {
+        let out = out
+            .get_mut(..64)
+            .ok_or(SignError::BufferTooSmall { needed: 64 })?;
+        let sig: Signature = self
+            .key
+            .try_sign(message)
+            .map_err(|_| SignError::Failed("P-256 signing failed"))?;
+        out.copy_from_slice(&sig.to_bytes());
+        Ok(64)
+    }
+}

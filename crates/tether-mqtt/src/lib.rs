@@ -1,0 +1,72 @@
+//! Sans-io MQTT 3.1.1 for Tether: one codec for the gateway, the device SDK and the
+//! simulator, plus the Google Cloud IoT Core topic and client-id types.
+//!
+//! ```text
+//!  bytes from the socket                                     bytes to the socket
+//!         │                                                          ▲
+//!         ▼                                                          │
+//!  decode(buf, max) ── Ok(None): need more bytes            Packet::encode(&mut Vec)
+//!         │             Err(DecodeError): "[MQTT-x.y.z-n] …"         ▲
+//!         ▼  Ok(Some((Packet, consumed)))                            │
+//!  ┌──────────────────────────────────────────────────────────────────────────┐
+//!  │ Packet::{Connect, ConnAck, Publish, PubAck, …, Disconnect}               │
+//!  │   topics parsed once: TopicName (PUBLISH), TopicFilter (SUBSCRIBE)        │
+//!  └──────────────────────────────────────────────────────────────────────────┘
+//!         │ Connect.client_id              │ Publish.topic / Subscription.filter
+//!         ▼                                ▼
+//!  ClientId::parse → project, location,  IotTopic::parse → Events / State / Config /
+//!  registry, device (or the bad segment)  Commands / Attach / Detach / Errors / Other
+//! ```
+//!
+//! * **No I/O, no clock, no dependencies.** The caller owns the socket and the read
+//!   buffer; this crate turns bytes into [`Packet`]s and back. It is `no_std` with
+//!   `alloc`, so a device core can use it later.
+//! * **Streaming and size-safe decoding.** [`decode`] returns `Ok(None)` until a whole
+//!   packet is buffered. The remaining length is checked against the caller's maximum
+//!   from the fixed header alone (even from a partial one), before the body is awaited
+//!   or anything is allocated.
+//! * **Strict validation, named clauses.** Every rule of the specification that a
+//!   receiver can check is checked, and each [`DecodeError`] names its clause, e.g.
+//!   `[MQTT-3.1.2-3] CONNECT reserved flag must be 0`. The one rule real IoT Core
+//!   devices break (a password without the User Name flag, [MQTT-3.1.2-22]) is decoded
+//!   and reported as a [`Quirk`] unless [`DecodeOptions::strict_password_flag`] is set.
+//! * **Owned values.** Decoded packets own their strings and payload (one copy out of
+//!   the read buffer), so the driver can reuse its buffer immediately and pass packets
+//!   between tasks. Borrowing variants can be added later if profiling asks for them.
+//! * **Both ends.** The same types encode and decode every packet, so clients (the
+//!   SDK, the simulator, tests) and the server share one implementation.
+//! * **Sessions are sans-io too.** [`ServerSession`] runs one connection's server side
+//!   (CONNECT first and once, CONNECT timeout, keep-alive at 1.5×, QoS 1 in-flight
+//!   tracking) from `handle_input(bytes, now)`, `poll_transmit()`, `poll_event()` and
+//!   `poll_timeout()`; time is a [`Timestamp`] passed in, never read.
+//! * **MQTT 5 beside, not inside.** [`peek_connect_level`] reads the protocol level of
+//!   the first CONNECT so a server can choose this codec or a future MQTT 5 one.
+//!
+//! Why our own codec rather than rumqttc's internal `mqttbytes` (or another crate):
+//! see `docs/mqtt-codec.md` in the repository.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod client_id;
+pub mod codec;
+pub mod error;
+pub mod ids;
+pub mod iot_topic;
+pub mod qos;
+pub mod session;
+pub mod topic;
+
+pub use client_id::{ClientId, ClientIdError};
+pub use codec::{
+    ConnAck, Connect, ConnectReturnCode, DecodeOptions, Delivery, Packet, PacketType,
+    ProtocolLevel, Publish, Quirk, SubAck, SubAckCode, Subscribe, Subscription, Unsubscribe, Will,
+    decode, decode_with, peek_connect_level,
+};
+pub use error::{DecodeError, EncodeError, TopicError};
+pub use ids::{IdError, validate_id};
+pub use iot_topic::IotTopic;
+pub use qos::{PacketId, QoS};
+pub use session::{ServerConfig, ServerSession, Timestamp};
+pub use topic::{TopicFilter, TopicName};

@@ -1,0 +1,406 @@
+//! The server session driven in memory by a client built on the same codec, with time
+//! passed in: no sockets, no sleeps.
+
+use core::time::Duration;
+
+use tether_mqtt::session::{CloseReason, Event, SessionError};
+use tether_mqtt::{
+    ConnectReturnCode, DecodeError, Packet, PacketId, PacketType, Publish, QoS, ServerConfig,
+    ServerSession, SubAck, SubAckCode, Subscribe, Subscription, Timestamp, TopicFilter, TopicName,
+    Unsubscribe, decode,
+};
+
+fn t(millis: u64) -> Timestamp {
+    Timestamp::from_millis(millis)
+}
+
+fn id(v: u16) -> PacketId {
+    PacketId::new(v).expect("non-zero")
+}
+
+fn bytes(packet: impl Into<Packet>) -> Vec<u8> {
+    packet.into().to_vec().expect("encodable")
+}
+
+fn connect(keep_alive: u16) -> Vec<u8> {
+    bytes(tether_mqtt::Connect {
+        keep_alive,
+        username: Some("unused".into()),
+        password: Some(b"jwt".to_vec()),
+        ..tether_mqtt::Connect::new("projects/p/locations/l/registries/reg/devices/dev")
+    })
+}
+
+/// Decodes everything the server queued for the client.
+fn sent(server: &mut ServerSession) -> Vec<Packet> {
+    let mut out = Vec::new();
+    let Some(mut buf) = server.poll_transmit() else {
+        return out;
+    };
+    while let Some((packet, used)) = decode(&buf, usize::MAX).expect("server sends valid MQTT") {
+        out.push(packet);
+        buf.drain(..used);
+    }
+    assert!(buf.is_empty());
+    out
+}
+
+fn events(server: &mut ServerSession) -> Vec<Event> {
+    core::iter::from_fn(|| server.poll_event()).collect()
+}
+
+fn accepted(error_ok: ConnectReturnCode) -> Packet {
+    Packet::ConnAck(tether_mqtt::ConnAck {
+        session_present: false,
+        code: error_ok,
+    })
+}
+
+/// A session past CONNECT/CONNACK at time 0 with the given keep-alive.
+fn connected(keep_alive: u16) -> ServerSession {
+    let mut server = ServerSession::new(ServerConfig::new(1 << 16), t(0));
+    server.handle_input(&connect(keep_alive), t(0));
+    assert!(matches!(
+        events(&mut server).as_slice(),
+        [Event::Connect(_)]
+    ));
+    server.accept(false, t(0)).expect("pending connect");
+    assert_eq!(
+        sent(&mut server),
+        vec![accepted(ConnectReturnCode::Accepted)]
+    );
+    server
+}
+
+#[test]
+fn connect_accept_and_ping() {
+    let mut server = ServerSession::new(ServerConfig::new(1 << 16), t(0));
+    // The CONNECT arrives one byte at a time.
+    for b in connect(60) {
+        assert!(events(&mut server).is_empty());
+        server.handle_input(&[b], t(5));
+    }
+    match events(&mut server).as_slice() {
+        [Event::Connect(c)] => {
+            assert_eq!(c.keep_alive, 60);
+            assert_eq!(c.password.as_deref(), Some(&b"jwt"[..]));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        server.poll_transmit(),
+        None,
+        "no CONNACK before the gateway decides"
+    );
+    server.accept(false, t(10)).expect("pending");
+    assert_eq!(
+        sent(&mut server),
+        vec![accepted(ConnectReturnCode::Accepted)]
+    );
+    assert_eq!(
+        server.accept(false, t(10)),
+        Err(SessionError::NoPendingConnect)
+    );
+    server.handle_input(&[0xc0, 0x00], t(20));
+    assert_eq!(sent(&mut server), vec![Packet::PingResp]);
+    assert!(!server.is_closed());
+}
+
+#[test]
+fn first_packet_must_be_connect() {
+    let mut server = ServerSession::new(ServerConfig::new(1024), t(0));
+    server.handle_input(&[0xc0], t(1));
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Closed(CloseReason::FirstPacketNotConnect(
+            PacketType::PingReq
+        ))]
+    );
+    assert!(server.is_closed());
+    // Input after the close is ignored.
+    server.handle_input(&connect(60), t(2));
+    assert!(events(&mut server).is_empty());
+}
+
+#[test]
+fn connect_timeout() {
+    let config = ServerConfig::new(1024).connect_timeout(Duration::from_secs(5));
+    let mut server = ServerSession::new(config, t(1_000));
+    assert_eq!(server.poll_timeout(), Some(t(6_000)));
+    server.handle_input(&connect(60)[..3], t(2_000));
+    server.handle_timeout(t(5_999));
+    assert!(!server.is_closed());
+    server.handle_timeout(t(6_000));
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Closed(CloseReason::ConnectTimeout)]
+    );
+    assert_eq!(server.poll_timeout(), None);
+}
+
+#[test]
+fn keep_alive_is_one_and_a_half_times() {
+    let mut server = connected(10);
+    assert_eq!(server.poll_timeout(), Some(t(15_000)));
+    server.handle_timeout(t(14_999));
+    assert!(!server.is_closed());
+    // Any packet resets the timer.
+    server.handle_input(&[0xc0, 0x00], t(14_000));
+    assert_eq!(server.poll_timeout(), Some(t(29_000)));
+    server.handle_timeout(t(28_999));
+    assert!(!server.is_closed());
+    server.handle_timeout(t(29_000));
+    assert!(server.is_closed());
+    let closed = events(&mut server);
+    assert_eq!(closed, vec![Event::Closed(CloseReason::KeepAliveTimeout)]);
+    assert_eq!(
+        CloseReason::KeepAliveTimeout.to_string(),
+        "[MQTT-3.1.2-24] the MQTT keep-alive check failed"
+    );
+}
+
+#[test]
+fn keep_alive_zero_means_no_timer() {
+    let server = connected(0);
+    assert_eq!(server.poll_timeout(), None);
+}
+
+#[test]
+fn refuse_sends_connack_and_ignores_pipelined_packets() {
+    let mut server = ServerSession::new(ServerConfig::new(1024), t(0));
+    let mut input = connect(60);
+    input.extend(bytes(Publish::at_most_once(
+        TopicName::new("/devices/dev/events").expect("topic"),
+        b"x".to_vec(),
+    )));
+    server.handle_input(&input, t(0));
+    assert!(matches!(
+        events(&mut server).as_slice(),
+        [Event::Connect(_)]
+    ));
+    assert_eq!(
+        server.refuse(ConnectReturnCode::Accepted),
+        Err(SessionError::RefuseWithAccepted)
+    );
+    server
+        .refuse(ConnectReturnCode::NotAuthorized)
+        .expect("pending");
+    assert_eq!(
+        sent(&mut server),
+        vec![accepted(ConnectReturnCode::NotAuthorized)]
+    );
+    // The PUBLISH sent after CONNECT never surfaces ([MQTT-3.1.4-5]).
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Closed(CloseReason::Refused(
+            ConnectReturnCode::NotAuthorized
+        ))]
+    );
+}
+
+#[test]
+fn pipelined_packets_are_processed_after_accept() {
+    let mut server = ServerSession::new(ServerConfig::new(1024), t(0));
+    let mut input = connect(60);
+    input.extend(bytes(Subscribe {
+        packet_id: id(1),
+        subscriptions: vec![Subscription {
+            filter: TopicFilter::new("/devices/dev/config").expect("filter"),
+            qos: QoS::AtLeastOnce,
+        }],
+    }));
+    server.handle_input(&input, t(0));
+    assert!(matches!(
+        events(&mut server).as_slice(),
+        [Event::Connect(_)]
+    ));
+    server.accept(false, t(1)).expect("pending");
+    assert!(
+        matches!(events(&mut server).as_slice(), [Event::Subscribe(s)] if s.packet_id == id(1))
+    );
+    server
+        .suback(SubAck {
+            packet_id: id(1),
+            codes: vec![SubAckCode::Granted(QoS::AtLeastOnce)],
+        })
+        .expect("connected");
+    let out = sent(&mut server);
+    assert_eq!(out.len(), 2);
+    assert!(matches!(out[1], Packet::SubAck(_)));
+}
+
+#[test]
+fn input_during_authentication_is_bounded() {
+    let mut server = ServerSession::new(ServerConfig::new(128), t(0));
+    server.handle_input(&connect(60), t(0));
+    assert!(matches!(
+        events(&mut server).as_slice(),
+        [Event::Connect(_)]
+    ));
+    server.handle_input(&[0xc0, 0x00].repeat(64), t(1));
+    assert!(events(&mut server).is_empty(), "128 bytes may wait");
+    server.handle_input(&[0xc0], t(1));
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Closed(CloseReason::InputOverflow)]
+    );
+}
+
+#[test]
+fn unsupported_level_gets_connack_1() {
+    let mut v5 = connect(60);
+    v5[8] = 5; // protocol level byte
+    let mut server = ServerSession::new(ServerConfig::new(1024), t(0));
+    server.handle_input(&v5, t(0));
+    assert_eq!(
+        sent(&mut server),
+        vec![accepted(ConnectReturnCode::UnacceptableProtocolVersion)]
+    );
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Closed(CloseReason::Protocol(
+            DecodeError::UnsupportedProtocolLevel { level: 5 }
+        ))]
+    );
+}
+
+#[test]
+fn protocol_errors_and_forbidden_packets_close() {
+    let mut server = connected(60);
+    server.handle_input(&connect(60), t(1));
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Closed(CloseReason::SecondConnect)]
+    );
+
+    let mut server = connected(60);
+    server.handle_input(&[0x30, 0x04, 0x00, 0x02, b'a', b'+'], t(1));
+    assert!(matches!(
+        events(&mut server).as_slice(),
+        [Event::Closed(CloseReason::Protocol(
+            DecodeError::Topic { .. }
+        ))]
+    ));
+
+    let mut server = connected(60);
+    server.handle_input(&[0x62, 0x02, 0x00, 0x01], t(1)); // PUBREL: no QoS 2 here
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Closed(CloseReason::UnexpectedPacket(
+            PacketType::PubRel
+        ))]
+    );
+
+    let mut server = connected(60);
+    server.handle_input(&[0xd0, 0x00], t(1)); // PINGRESP is server → client
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Closed(CloseReason::UnexpectedPacket(
+            PacketType::PingResp
+        ))]
+    );
+
+    let mut server = connected(60);
+    server.handle_input(&[0xe0, 0x00], t(1));
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Closed(CloseReason::ClientDisconnected)]
+    );
+    assert_eq!(server.puback(id(1)), Err(SessionError::NotConnected));
+}
+
+#[test]
+fn device_publish_qos1_is_acked_when_the_gateway_says() {
+    let mut server = connected(60);
+    let topic = TopicName::new("/devices/dev/events").expect("topic");
+    server.handle_input(
+        &bytes(Publish::at_least_once(id(7), topic, b"t".to_vec())),
+        t(1),
+    );
+    let evs = events(&mut server);
+    let [Event::Publish(p)] = evs.as_slice() else {
+        panic!("expected one publish, got {evs:?}");
+    };
+    assert_eq!(p.delivery.packet_id(), Some(id(7)));
+    assert_eq!(
+        server.poll_transmit(),
+        None,
+        "no PUBACK until the sink accepted it"
+    );
+    server.puback(id(7)).expect("connected");
+    assert_eq!(sent(&mut server), vec![Packet::PubAck(id(7))]);
+}
+
+#[test]
+fn unsubscribe_is_acknowledged() {
+    let mut server = connected(60);
+    server.handle_input(
+        &bytes(Unsubscribe {
+            packet_id: id(3),
+            filters: vec![TopicFilter::new("/devices/dev/commands/#").expect("filter")],
+        }),
+        t(1),
+    );
+    assert!(matches!(
+        events(&mut server).as_slice(),
+        [Event::Unsubscribe(_)]
+    ));
+    assert_eq!(sent(&mut server), vec![Packet::UnsubAck(id(3))]);
+}
+
+#[test]
+fn outgoing_qos1_inflight_tracking() {
+    let config = ServerConfig::new(1024).max_inflight(2);
+    let mut server = ServerSession::new(config, t(0));
+    server.handle_input(&connect(60), t(0));
+    events(&mut server);
+    server.accept(false, t(0)).expect("pending");
+    sent(&mut server);
+
+    let topic = TopicName::new("/devices/dev/config").expect("topic");
+    let a = server
+        .publish(topic.clone(), b"v1".to_vec(), QoS::AtLeastOnce)
+        .expect("room")
+        .expect("qos1 id");
+    let b = server
+        .publish(topic.clone(), b"v2".to_vec(), QoS::AtLeastOnce)
+        .expect("room")
+        .expect("qos1 id");
+    assert_ne!(a, b);
+    assert_eq!(server.inflight(), 2);
+    assert_eq!(
+        server.publish(topic.clone(), b"v3".to_vec(), QoS::AtLeastOnce),
+        Err(SessionError::InflightFull)
+    );
+    assert_eq!(
+        server.publish(topic.clone(), Vec::new(), QoS::ExactlyOnce),
+        Err(SessionError::Qos2NotSupported)
+    );
+    // QoS 0 is not limited.
+    assert_eq!(
+        server.publish(topic.clone(), b"c".to_vec(), QoS::AtMostOnce),
+        Ok(None)
+    );
+    let out = sent(&mut server);
+    assert_eq!(out.len(), 3);
+    assert!(matches!(&out[0], Packet::Publish(p) if p.delivery.packet_id() == Some(a)));
+
+    server.handle_input(&bytes(Packet::PubAck(a)), t(1));
+    assert_eq!(events(&mut server), vec![Event::Delivered(a)]);
+    assert_eq!(server.inflight(), 1);
+    // An unknown or repeated PUBACK is ignored.
+    server.handle_input(&bytes(Packet::PubAck(a)), t(2));
+    assert!(events(&mut server).is_empty());
+    // The freed slot is usable, and a still-inflight id is never reused.
+    let c = server
+        .publish(topic, b"v3".to_vec(), QoS::AtLeastOnce)
+        .expect("room")
+        .expect("qos1 id");
+    assert_ne!(c, b);
+    server.close();
+    assert_eq!(
+        events(&mut server),
+        vec![Event::Closed(CloseReason::ClosedByServer)]
+    );
+    assert_eq!(server.inflight(), 0);
+}
