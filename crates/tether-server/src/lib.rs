@@ -1,0 +1,10 @@
+//! The Tether gateway: IoT Core's device protocol and Device Manager API, self-hosted.
+//!
+//! ```text
+//!  device ──TLS 8883/443──▶ mqtt (listener → driver → tether-mqtt session) ─┐
+//!  admin/scripts ──HTTP──▶ api (cloudiot v1 REST, Google's JSON) ───────────┼─▶ dyn Store (registry)
+//!                                                                           ├─▶ sinks (telemetry log, NATS)
+//!                                  hub: API → connected devices (config, commands)
+//! ```
+
+pub mod hub;
