@@ -1,0 +1,135 @@
+//! Start-up: lock the directory, find every topic's segments, cut torn tails.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+
+use super::segment::{self, SegmentMeta};
+use super::writer::{Active, TopicWriter};
+use super::{LogConfig, LogError, Shared, Truncation};
+
+/// What the writer starts with.
+#[derive(Debug)]
+pub(crate) struct Recovered {
+    pub topics: HashMap<String, TopicWriter>,
+    pub truncations: Vec<Truncation>,
+    /// Held (locked) for as long as the writer runs.
+    pub lock: File,
+}
+
+pub(crate) fn recover(shared: &Shared, config: &LogConfig) -> Result<Recovered, LogError> {
+    let root = &shared.root;
+    std::fs::create_dir_all(root).map_err(|e| LogError::open(root, e))?;
+    let lock_path = root.join(".lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| LogError::open(&lock_path, e))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(LogError::Locked { path: root.clone() });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(LogError::open(&lock_path, e)),
+    }
+
+    let mut topics = HashMap::new();
+    let mut truncations = Vec::new();
+    let entries = std::fs::read_dir(root).map_err(|e| LogError::open(root, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| LogError::open(root, e))?;
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        // Directories we could not have written (and the lock file) are ignored.
+        let Some(name) = entry
+            .file_name()
+            .to_str()
+            .and_then(segment::topic_from_dir_name)
+        else {
+            continue;
+        };
+        if !is_dir {
+            continue;
+        }
+        let writer = recover_topic(shared, config, &name, &entry.path(), &mut truncations)?;
+        topics.insert(name, writer);
+    }
+    Ok(Recovered {
+        topics,
+        truncations,
+        lock,
+    })
+}
+
+fn recover_topic(
+    shared: &Shared,
+    config: &LogConfig,
+    name: &str,
+    dir: &Path,
+    truncations: &mut Vec<Truncation>,
+) -> Result<TopicWriter, LogError> {
+    let mut bases: Vec<u64> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| LogError::open(dir, e))? {
+        let entry = entry.map_err(|e| LogError::open(dir, e))?;
+        if let Some(base) = entry
+            .file_name()
+            .to_str()
+            .and_then(segment::parse_file_name)
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    let max_body = u64::from(config.max_record_bytes);
+    let state = shared.topic(name);
+    let mut metas = Vec::with_capacity(bases.len());
+    let mut active = None;
+    let mut next = 0;
+
+    for (i, &base) in bases.iter().enumerate() {
+        let path = dir.join(segment::file_name(base));
+        let read_err = |e| LogError::read(name, path.clone(), e);
+        if let Some(&following) = bases.get(i + 1) {
+            // Sealed: index the headers. Damage is left in place and reported
+            // (with its offset) when a reader reaches it.
+            let scan = segment::scan(&path, base, max_body, false).map_err(read_err)?;
+            let mut meta = scan.meta;
+            meta.len = scan.file_len;
+            meta.next = following;
+            metas.push(meta);
+            continue;
+        }
+        // The last segment was being appended to: check every record and cut
+        // the file at the first bad one (a torn write from a crash).
+        let scan = segment::scan(&path, base, max_body, true).map_err(read_err)?;
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(read_err)?;
+        if let Some((position, reason)) = scan.stopped_at {
+            let cut = |e| LogError::append(name, path.clone(), "truncate the torn tail of", e);
+            file.set_len(position).map_err(cut)?;
+            file.sync_data().map_err(cut)?;
+            truncations.push(Truncation {
+                topic: name.to_owned(),
+                segment: path.clone(),
+                position,
+                removed_bytes: scan.file_len - position,
+                reason,
+            });
+        }
+        let meta: SegmentMeta = scan.meta;
+        next = meta.next;
+        active = Some(Active {
+            file,
+            path,
+            durable_len: meta.len,
+            durable_last_indexed: meta.index.last().map(|&(_, p)| p),
+        });
+        metas.push(meta);
+    }
+    *state.write_segments() = metas;
+    state.next.send_replace(next);
+    Ok(TopicWriter::new(state, active, next))
+}
