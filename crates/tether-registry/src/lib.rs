@@ -11,11 +11,27 @@
 //! * [`names`] parses and validates resource names and ids with IoT Core's rules.
 //! * [`Store`] is the one interface every backend implements; one conformance suite runs
 //!   against each. Time is always passed in.
+//! * [`SqliteStore`] and [`PostgresStore`] share one implementation over sqlx's `Any`
+//!   driver (`sql`); [`open_store`] picks one from `--database`.
+//! * [`credentials`] checks device keys and registry CAs as IoT Core did; [`KeyCache`]
+//!   keeps the bridges' parsed keys.
 
+pub mod credentials;
+pub mod key_cache;
+mod migrate;
 pub mod model;
 pub mod names;
+mod open;
+mod paging;
+mod postgres;
+mod sql;
+mod sqlite;
 mod store;
 
+pub use key_cache::{DeviceKeys, KeyCache};
+pub use open::{SQLITE_FILE, open_store};
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
 pub use store::{
     Activity, ActivityKind, DeviceFilter, Page, PageRequest, Store, StoreError, StoreResult,
 };

@@ -1,0 +1,122 @@
+//! Parsed device keys for the bridges, so a CONNECT does not parse PEM again.
+//!
+//! Entries are keyed by (registry, numId) and remember the credential list they were
+//! parsed from: a device whose credentials changed is parsed again on its next lookup,
+//! whoever changed them. [`KeyCache::invalidate`] drops an entry at once (e.g. after a
+//! delete). Stored keys that no longer parse are skipped, and why is kept for the
+//! device's `lastErrorStatus`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tether_jwt::Credential;
+
+use crate::model::{Device, DeviceCredential};
+use crate::names::RegistryPath;
+
+/// A device's usable keys and the reasons others were skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceKeys {
+    /// Keys to try, in the device's credential order (skipped ones left out).
+    pub credentials: Arc<Vec<Credential>>,
+    /// `credentials[i]: why` for each stored key that could not be used.
+    pub skipped: Arc<Vec<String>>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    source: Vec<DeviceCredential>,
+    keys: DeviceKeys,
+}
+
+/// Cache of parsed device keys, shared by the MQTT and HTTP bridges.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<(RegistryPath, u64), Entry>>,
+}
+
+impl KeyCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        KeyCache::default()
+    }
+
+    fn entries(&self) -> MutexGuard<'_, HashMap<(RegistryPath, u64), Entry>> {
+        // A panic while holding the lock leaves whole entries behind, never half ones.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The device's keys, parsed once per credential list.
+    pub fn credentials(&self, registry: &RegistryPath, device: &Device) -> Arc<Vec<Credential>> {
+        self.keys(registry, device).credentials
+    }
+
+    /// The device's keys and the reasons any stored key was skipped.
+    pub fn keys(&self, registry: &RegistryPath, device: &Device) -> DeviceKeys {
+        let key = (registry.clone(), device.num_id);
+        if let Some(entry) = self.entries().get(&key)
+            && entry.source == device.credentials
+        {
+            return entry.keys.clone();
+        }
+        // Parse outside the lock: PEM and RSA parsing is the slow part.
+        let keys = parse_all(&device.credentials);
+        self.entries().insert(
+            key,
+            Entry {
+                source: device.credentials.clone(),
+                keys: keys.clone(),
+            },
+        );
+        keys
+    }
+
+    /// Forgets a device's keys.
+    pub fn invalidate(&self, registry: &RegistryPath, num_id: u64) {
+        self.entries().remove(&(registry.clone(), num_id));
+    }
+
+    /// Forgets every device of a registry (e.g. after it was deleted).
+    pub fn invalidate_registry(&self, registry: &RegistryPath) {
+        self.entries().retain(|(r, _), _| r != registry);
+    }
+
+    /// Number of devices cached.
+    pub fn len(&self) -> usize {
+        self.entries().len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries().is_empty()
+    }
+}
+
+fn parse_all(creds: &[DeviceCredential]) -> DeviceKeys {
+    let mut credentials = Vec::with_capacity(creds.len());
+    let mut skipped = Vec::new();
+    for (i, c) in creds.iter().enumerate() {
+        let parsed = tether_keys::parse(c.public_key.key.as_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                p.public_key()
+                    .ok_or_else(|| "the stored text holds no public key".to_string())
+            });
+        match parsed {
+            Ok(key) => credentials.push(Credential {
+                key,
+                expires_at: c.expiration_time.map(|t| t.secs()),
+            }),
+            Err(why) => skipped.push(format!(
+                "credentials[{i}] ({}) cannot be used: {why}",
+                c.public_key.format.name()
+            )),
+        }
+    }
+    DeviceKeys {
+        credentials: Arc::new(credentials),
+        skipped: Arc::new(skipped),
+    }
+}
