@@ -1,8 +1,11 @@
 //! `tether`: the IoT Core-compatible device gateway and its device-side tools.
 
+mod admin;
 mod ca;
+mod doctor;
 mod jwt;
 mod keys;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -25,6 +28,19 @@ enum Command {
     Keys(keys::KeysArgs),
     /// A small certificate authority for device and server certificates.
     Ca(ca::CaArgs),
+    /// Run the gateway (admin API on 127.0.0.1:8080, data in ./tether-data).
+    Serve(serve::ServeArgs),
+    /// Manage device registries on a running server (as `gcloud iot registries`).
+    Registries(admin::registries::RegistriesArgs),
+    /// Manage devices on a running server (as `gcloud iot devices`).
+    Devices(admin::devices::DevicesArgs),
+    /// Bind devices to gateways on a running server.
+    Gateways(admin::gateways::GatewaysArgs),
+    /// Check a device's connection step by step (DNS, TCP, TLS, token, MQTT) and say
+    /// what to fix.
+    ///
+    /// Exit code 0 when every step passed, 1 when one failed, 2 on usage errors.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Exit codes shared by every subcommand.
@@ -68,6 +84,11 @@ fn main() -> ExitCode {
         Command::Jwt(args) => jwt::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Ca(args) => ca::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Registries(args) => admin::registries::run(args),
+        Command::Devices(args) => admin::devices::run(args),
+        Command::Gateways(args) => admin::gateways::run(args),
+        Command::Doctor(args) => doctor::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

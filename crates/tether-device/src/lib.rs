@@ -3,13 +3,68 @@
 //! back, and every refusal surfaced as a typed reason.
 //!
 //! ```text
-//!            ┌──────────── policy (sans-io, time passed in) ────────────┐
-//!  app ──▶   │ Backoff (full jitter, 1 s … 15 min)                      │
-//!            │ RefreshPlan (reconnect with a fresh JWT before exp)       │ ──▶ driver (tokio + rustls)
-//!            │ Endpoints (preferred first; back to it at a refresh)      │
-//!            └───────────────────────────────────────────────────────────┘
+//!  app ── Device (handle) ──requests──▶ driver task (tokio + rustls) ──▶ socket
+//!           ▲  status watch, config watch,       │ ClientSession (sans-io MQTT, tether-mqtt)
+//!           │  commands / configs / errors        │ policies (sans-io, time passed in):
+//!           └────────────────────────────────────┘   Backoff · RefreshPlan · Endpoints
 //! ```
+//!
+//! Life cycle:
+//!
+//! ```text
+//!  Device::connect ── one round over the endpoints ──✗──▶ Err(ConnectError): Dns | Tcp |
+//!       │                                                  Tls{cause} | Refused{code} | Token | …
+//!       ✓ subscribe config (QoS 1) + commands/# (+ errors for gateways)
+//!       ▼
+//!  Connected ──(exp − margin)──▶ connect again with a fresh JWT ─✓─▶ Connected (new socket;
+//!       │                         the server drops the old one; in-flight QoS 1 carried over)
+//!       │                         ─✗─▶ keep the old one, retry after a backoff delay
+//!       └─lost──▶ Connecting (next endpoint at once on a network/TLS failure)
+//!                    └─ a whole round failed, or refused ─▶ Backoff{attempt, wait, last_error}
+//!                        (full jitter, 1 s … 15 min) ─▶ Connecting …
+//! ```
+//!
+//! * **Refresh before expiry:** IoT Core cuts a connection at `exp` + skew. The driver
+//!   reconnects at `exp − margin` ([`RefreshPlan`]) with a new token; the new
+//!   connection is made before the old one is dropped, so the server never has to cut.
+//! * **Failover:** [`Endpoints`] — next endpoint at once on a network or TLS failure,
+//!   backoff only after a whole round; return to the preferred endpoint only at a
+//!   planned refresh after `return_after`. Each endpoint may bind a local address to
+//!   choose the network path (Wi-Fi or cellular).
+//! * **Config (QoS 1):** acknowledged once it is in the latest-config watch and the
+//!   config stream, i.e. the SDK holds it for the application; a newer config
+//!   supersedes an older one in the watch.
+//! * **Time** is injectable: [`Clock`] for `iat`/`exp` and `tokio::time` for intervals,
+//!   so tests run on paused time.
 
 pub mod backoff;
+pub mod clock;
+mod device;
+mod driver;
 pub mod endpoints;
+pub mod error;
+pub mod jitter;
+mod options;
 pub mod refresh;
+pub mod tls;
+mod transport;
+
+#[cfg(feature = "fake-server")]
+pub mod fake_server;
+
+pub use backoff::Backoff;
+pub use clock::{Clock, SystemClock, TokioClock};
+pub use device::{Command, Config, Device, GatewayError, MqttMessageInfo, Status};
+pub use endpoints::{Endpoint, Endpoints};
+pub use error::{ConnectError, PublishError, Stage, TlsCause, connack_meaning};
+pub use jitter::{FixedJitter, Jitter, SystemJitter};
+pub use options::{DeviceOptions, DevicePath, SharedSigner};
+pub use refresh::RefreshPlan;
+pub use tether_mqtt::QoS;
+pub use transport::Security;
+
+/// Opens a signer from a key file or a `pkcs11:` URI, ready for [`DeviceOptions`].
+pub fn open_signer(spec: &str) -> Result<SharedSigner, tether_keys::Error> {
+    let signer = tether_keys::open_signer(spec)?;
+    Ok(std::sync::Arc::from(signer))
+}

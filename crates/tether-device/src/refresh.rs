@@ -30,6 +30,16 @@ pub struct RefreshPlan {
     margin: Duration,
 }
 
+impl Default for RefreshPlan {
+    /// 20 min tokens (as Google's samples) renewed 2 min before they expire.
+    fn default() -> Self {
+        RefreshPlan {
+            lifetime: Duration::from_secs(20 * 60),
+            margin: Duration::from_secs(120),
+        }
+    }
+}
+
 impl RefreshPlan {
     /// A plan with an explicit margin.
     pub fn new(lifetime: Duration, margin: Duration) -> Result<Self, PlanError> {
@@ -52,6 +62,11 @@ impl RefreshPlan {
     /// The token lifetime (`exp − iat`).
     pub fn lifetime(&self) -> Duration {
         self.lifetime
+    }
+
+    /// How long before `exp` the reconnect happens.
+    pub fn margin(&self) -> Duration {
+        self.margin
     }
 
     /// How long a connection made with a new token may stay up before the planned

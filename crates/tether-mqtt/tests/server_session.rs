@@ -103,6 +103,7 @@ fn connect_accept_and_ping() {
     );
     server.handle_input(&[0xc0, 0x00], t(20));
     assert_eq!(sent(&mut server), vec![Packet::PingResp]);
+    assert_eq!(events(&mut server), vec![Event::Heartbeat]);
     assert!(!server.is_closed());
 }
 
@@ -152,7 +153,13 @@ fn keep_alive_is_one_and_a_half_times() {
     server.handle_timeout(t(29_000));
     assert!(server.is_closed());
     let closed = events(&mut server);
-    assert_eq!(closed, vec![Event::Closed(CloseReason::KeepAliveTimeout)]);
+    assert_eq!(
+        closed,
+        vec![
+            Event::Heartbeat,
+            Event::Closed(CloseReason::KeepAliveTimeout)
+        ]
+    );
     assert_eq!(
         CloseReason::KeepAliveTimeout.to_string(),
         "[MQTT-3.1.2-24] the MQTT keep-alive check failed"
@@ -403,4 +410,34 @@ fn outgoing_qos1_inflight_tracking() {
         vec![Event::Closed(CloseReason::ClosedByServer)]
     );
     assert_eq!(server.inflight(), 0);
+}
+
+#[test]
+fn resend_repeats_an_inflight_message_with_dup_and_forget_drops_it() {
+    let mut server = connected(60);
+    let topic = TopicName::new("/devices/dev/config").expect("topic");
+    let first = server
+        .publish(topic.clone(), b"v1".to_vec(), QoS::AtLeastOnce)
+        .expect("publish")
+        .expect("QoS 1 id");
+    let _ = sent(&mut server);
+    server
+        .resend(first, topic.clone(), b"v1".to_vec())
+        .expect("resend");
+    match sent(&mut server).as_slice() {
+        [Packet::Publish(p)] => {
+            assert!(p.dup);
+            assert_eq!(p.delivery.packet_id(), Some(first));
+        }
+        other => panic!("expected one DUP PUBLISH, got {other:?}"),
+    }
+    assert!(server.forget(first));
+    assert_eq!(server.inflight(), 0);
+    assert_eq!(
+        server.resend(first, topic, b"v1".to_vec()),
+        Err(SessionError::UnknownPacketId)
+    );
+    // A late PUBACK of a forgotten id is ignored.
+    server.handle_input(&bytes(Packet::PubAck(first)), t(10));
+    assert!(events(&mut server).is_empty());
 }

@@ -7,4 +7,9 @@
 //!                                  hub: API → connected devices (config, commands)
 //! ```
 
+pub mod api;
+pub mod http;
 pub mod hub;
+pub mod mqtt;
+pub mod serve;
+pub mod tls;

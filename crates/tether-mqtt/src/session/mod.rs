@@ -11,8 +11,10 @@
 //! Time is a [`Timestamp`] in milliseconds from any epoch the driver picks (typically
 //! `Instant::now()` minus the driver's start); nothing here reads a clock.
 
+pub mod client;
 pub mod server;
 
+pub use client::{ClientConfig, ClientError, ClientEvent, ClientSession};
 pub use server::{CloseReason, Event, ServerConfig, ServerSession, SessionError};
 
 use core::time::Duration;

@@ -89,6 +89,8 @@ pub enum Event {
     Unsubscribe(Unsubscribe),
     /// The client acknowledged our QoS 1 PUBLISH with this identifier.
     Delivered(PacketId),
+    /// The client sent PINGREQ (already answered): IoT Core's `lastHeartbeatTime`.
+    Heartbeat,
     /// The connection is over: send what [`ServerSession::poll_transmit`] still
     /// returns, then close the socket. Always the last event.
     Closed(CloseReason),
@@ -159,6 +161,8 @@ pub enum SessionError {
     InflightFull,
     /// QoS 2 is not supported.
     Qos2NotSupported,
+    /// The packet identifier is not awaiting PUBACK.
+    UnknownPacketId,
     /// The packet cannot be encoded.
     Encode(EncodeError),
 }
@@ -171,6 +175,9 @@ impl fmt::Display for SessionError {
             Self::NotConnected => f.write_str("the session is not connected"),
             Self::InflightFull => f.write_str("too many QoS 1 messages await PUBACK"),
             Self::Qos2NotSupported => f.write_str("QoS 2 is not supported"),
+            Self::UnknownPacketId => {
+                f.write_str("no QoS 1 message with this identifier is in flight")
+            }
             Self::Encode(e) => e.fmt(f),
         }
     }
@@ -386,6 +393,35 @@ impl ServerSession {
         }
     }
 
+    /// Sends an unacknowledged QoS 1 message again with the DUP flag and the same
+    /// identifier ([MQTT-4.4.0-1] allows it only on reconnect; IoT Core redelivered
+    /// config until PUBACK, and clients accept a DUP copy at any time).
+    ///
+    /// # Errors
+    /// [`SessionError::NotConnected`], or [`SessionError::UnknownPacketId`] when `id`
+    /// is not in flight (already acknowledged or forgotten).
+    pub fn resend(
+        &mut self,
+        id: PacketId,
+        topic: TopicName,
+        payload: Vec<u8>,
+    ) -> Result<(), SessionError> {
+        if !self.inflight.contains(&id) {
+            return Err(SessionError::UnknownPacketId);
+        }
+        let publish = Publish {
+            dup: true,
+            ..Publish::at_least_once(id, topic, payload)
+        };
+        self.send(&Packet::Publish(publish))
+    }
+
+    /// Stops waiting for the PUBACK of `id` (a newer message superseded it); a late
+    /// PUBACK for it is then ignored. Returns whether it was in flight.
+    pub fn forget(&mut self, id: PacketId) -> bool {
+        self.inflight.remove(&id)
+    }
+
     /// How many outgoing QoS 1 messages await PUBACK.
     #[must_use]
     pub fn inflight(&self) -> usize {
@@ -506,6 +542,7 @@ impl ServerSession {
             }
             Packet::PingReq => {
                 Packet::PingResp.encode(&mut self.transmit).ok();
+                self.events.push_back(Event::Heartbeat);
             }
             Packet::Disconnect => self.close_with(CloseReason::ClientDisconnected),
             Packet::Connect(_) => self.close_with(CloseReason::SecondConnect),

@@ -1,0 +1,75 @@
+//! The server's side, through its admin API: the HTTP `Date` (server time) and the
+//! device's stored `lastErrorStatus` (Google's JSON).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+/// Admin API access.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    /// Bearer token, when the server needs one.
+    pub token: Option<String>,
+}
+
+fn client(limit: Duration) -> Result<reqwest::Client, String> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(limit)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn date(headers: &reqwest::header::HeaderMap) -> Option<i64> {
+    let text = headers.get(reqwest::header::DATE)?.to_str().ok()?;
+    let t: SystemTime = httpdate::parse_http_date(text).ok()?;
+    i64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()
+}
+
+impl Admin {
+    /// The server's time from any HTTP response's `Date` header.
+    pub async fn server_time(&self, limit: Duration) -> Result<Option<i64>, String> {
+        let client = client(limit)?;
+        let url = format!("{}/healthz", self.url.trim_end_matches('/'));
+        let response = client.get(url).send().await.map_err(|e| e.to_string())?;
+        Ok(date(response.headers()))
+    }
+
+    /// `GET /v1/{device}`: the parts of the device that explain a refusal.
+    pub async fn device(&self, name: &str, limit: Duration) -> Result<Value, String> {
+        let client = client(limit)?;
+        let url = format!("{}/v1/{name}", self.url.trim_end_matches('/'));
+        let mut request = client.get(url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        let body: Value = response.json().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            let message = body
+                .pointer("/error/message")
+                .and_then(Value::as_str)
+                .unwrap_or("no message");
+            return Err(format!("HTTP {status}: {message}"));
+        }
+        Ok(json!({
+            "lastErrorStatus": body.get("lastErrorStatus"),
+            "lastErrorTime": body.get("lastErrorTime"),
+            "lastHeartbeatTime": body.get("lastHeartbeatTime"),
+            "blocked": body.get("blocked"),
+            "credentials": body.get("credentials").and_then(Value::as_array).map(Vec::len),
+        }))
+    }
+}
+
+/// The `lastErrorStatus.message` of a device summary, when there is one.
+pub fn last_error(device: &Value) -> Option<String> {
+    device
+        .pointer("/lastErrorStatus/message")
+        .and_then(Value::as_str)
+        .filter(|m| !m.is_empty())
+        .map(str::to_string)
+}

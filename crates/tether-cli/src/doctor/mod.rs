@@ -1,0 +1,367 @@
+//! `tether doctor`: connect as the device would, step by step, and say which step is
+//! wrong, why, and how to fix it.
+//!
+//! ```text
+//!  dns ─▶ tcp ─▶ tls (chain, trust, host name, SNI) ─▶ token (jwt diagnose, clock)
+//!      ─▶ mqtt (CONNACK) ─▶ config (SUBACK, first config) ─▶ event (PUBACK)
+//! ```
+//! The first ✗ stops the run (later steps show –) and gets a cause and a fix. With
+//! `--admin-url` the server's `Date` and the device's stored `lastErrorStatus` are
+//! added.
+
+mod admin;
+mod dns;
+mod mqtt;
+mod report;
+mod tcp;
+mod tls;
+mod token;
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+use tether_device::DevicePath;
+use tether_jwt::{Claims, PublicKey, max_token_len, mint};
+use tether_mqtt::ConnectReturnCode;
+
+use crate::exit;
+use report::{Report, Step};
+
+/// Arguments of `tether doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The server's host name, as the device uses it (also the TLS name).
+    #[arg(long)]
+    host: String,
+    /// The MQTT port.
+    #[arg(long, default_value_t = 8883)]
+    port: u16,
+    /// The root CA file (PEM) the device trusts.
+    #[arg(long, value_name = "FILE", required_unless_present = "no_tls")]
+    ca: Option<std::path::PathBuf>,
+    /// Plain TCP, no TLS (a development broker only; IoT Core needs TLS).
+    #[arg(long)]
+    no_tls: bool,
+    /// Project id.
+    #[arg(long, required_unless_present = "client_id")]
+    project: Option<String>,
+    /// Cloud region.
+    #[arg(long, default_value = "us-central1")]
+    region: String,
+    /// Registry id.
+    #[arg(long, required_unless_present = "client_id")]
+    registry: Option<String>,
+    /// Device id.
+    #[arg(long, required_unless_present = "client_id")]
+    device: Option<String>,
+    /// The whole client id instead of --project/--region/--registry/--device.
+    #[arg(long, conflicts_with_all = ["project", "registry", "device"])]
+    client_id: Option<String>,
+    /// The device's private key (file or `pkcs11:` URI): the doctor mints a token.
+    #[arg(
+        long,
+        value_name = "FILE|pkcs11:URI",
+        required_unless_present = "token"
+    )]
+    key: Option<String>,
+    /// The token the device sends (or `-` for stdin), instead of minting one.
+    #[arg(long, value_name = "JWT")]
+    token: Option<String>,
+    /// Lifetime of a minted token, in seconds.
+    #[arg(long, default_value_t = 1200)]
+    lifetime: u64,
+    /// Admin API of a `tether serve` (server time, the device's lastErrorStatus).
+    #[arg(long, value_name = "URL")]
+    admin_url: Option<String>,
+    /// Admin API token.
+    #[arg(long, env = "TETHER_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Limit for each network step, in seconds.
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    /// How long to wait for the first config, in seconds.
+    #[arg(long, default_value_t = 5)]
+    wait_config: u64,
+    /// Subfolder of the test event.
+    #[arg(long, default_value = "tether-doctor")]
+    event_subfolder: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The wall clock, read only here.
+#[allow(clippy::disallowed_methods)]
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// What was read from the arguments before any network step.
+struct Prepared {
+    path: DevicePath,
+    roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    token: String,
+    minted: bool,
+    key: Option<PublicKey>,
+}
+
+fn prepare(a: &DoctorArgs, local_now: i64) -> anyhow::Result<Prepared> {
+    let path = match &a.client_id {
+        Some(id) => DevicePath::parse(id).map_err(|e| anyhow::anyhow!("--client-id: {e}"))?,
+        None => DevicePath::new(
+            a.project.clone().unwrap_or_default(),
+            a.region.clone(),
+            a.registry.clone().unwrap_or_default(),
+            a.device.clone().unwrap_or_default(),
+        ),
+    };
+    let roots = match (&a.ca, a.no_tls) {
+        (Some(ca), false) => {
+            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            tether_device::tls::certs_from_pem(&pem).with_context(|| ca.display().to_string())?
+        }
+        _ => Vec::new(),
+    };
+    let handle = match &a.key {
+        Some(spec) => Some(tether_keys::KeyHandle::open(spec).with_context(|| spec.clone())?),
+        None => None,
+    };
+    let key = handle.as_ref().map(|h| h.public_key().clone());
+    let (token, minted) = match (&a.token, &handle) {
+        (Some(t), _) if t == "-" => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s)?;
+            (s.trim().to_string(), false)
+        }
+        (Some(t), _) => (t.clone(), false),
+        (None, Some(h)) => {
+            let signer = h.signer()?;
+            let iat = u64::try_from(local_now).unwrap_or(0);
+            let claims = Claims {
+                aud: &path.project,
+                iat,
+                exp: iat + a.lifetime,
+            };
+            let mut buf = vec![0u8; max_token_len(signer.algorithm(), path.project.len())];
+            let n = mint(&*signer, &claims, &mut buf)
+                .map_err(|e| anyhow::anyhow!("minting the token: {e}"))?;
+            buf.truncate(n);
+            (String::from_utf8(buf)?, true)
+        }
+        (None, None) => bail!("give --key or --token"),
+    };
+    Ok(Prepared {
+        path,
+        roots,
+        token,
+        minted,
+        key,
+    })
+}
+
+/// Runs `tether doctor`.
+pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
+    let local_now = now();
+    let prepared = prepare(&a, local_now)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(diagnose(&a, &prepared, local_now));
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(if report.first_failure().is_some() {
+        exit::INVALID
+    } else {
+        exit::OK
+    })
+}
+
+const STEPS: [&str; 7] = ["dns", "tcp", "tls", "token", "mqtt", "config", "event"];
+
+fn skip_rest(report: &mut Report) {
+    let done = report.steps.len();
+    for name in STEPS.iter().skip(done) {
+        report
+            .steps
+            .push(Step::skip(name, "skipped after an earlier failure"));
+    }
+}
+
+async fn diagnose(a: &DoctorArgs, p: &Prepared, local_now: i64) -> Report {
+    let limit = Duration::from_secs(a.timeout.max(1));
+    let mut report = Report {
+        client_id: p.path.client_id(),
+        target: format!("{}:{}", a.host, a.port),
+        ..Report::default()
+    };
+    let admin = a.admin_url.as_ref().map(|url| admin::Admin {
+        url: url.clone(),
+        token: a.admin_token.clone(),
+    });
+    let mut server_now = None;
+    if let Some(admin) = &admin {
+        match admin.server_time(limit).await {
+            Ok(Some(t)) => server_now = Some(t),
+            Ok(None) => report
+                .notes
+                .push("admin: the server sent no Date header; clock compared locally".into()),
+            Err(e) => report
+                .notes
+                .push(format!("admin: cannot reach {}: {e}", admin.url)),
+        }
+    }
+
+    let (step, addrs) = dns::check(&a.host, a.port, limit).await;
+    if !push(&mut report, step) {
+        return finish(report, admin.as_ref(), &p.path, limit).await;
+    }
+    let (step, tcp) = tcp::check(&addrs, limit).await;
+    let ok = push(&mut report, step);
+    let Some(tcp) = tcp.filter(|_| ok) else {
+        return finish(report, admin.as_ref(), &p.path, limit).await;
+    };
+    let io: Box<dyn mqtt::Io> = if a.no_tls {
+        report.steps.push(Step::skip(
+            "tls",
+            "plain TCP (--no-tls); IoT Core devices always use TLS",
+        ));
+        Box::new(tcp)
+    } else {
+        let (step, stream) = tls::check(tcp, &a.host, &p.roots, local_now).await;
+        let ok = push(&mut report, step);
+        match stream.filter(|_| ok) {
+            Some(s) => Box::new(s),
+            None => return finish(report, admin.as_ref(), &p.path, limit).await,
+        }
+    };
+
+    let step = token::check(&token::Input {
+        token: &p.token,
+        minted: p.minted,
+        project: &p.path.project,
+        local_now,
+        server_now,
+        key: p.key.as_ref(),
+    });
+    if !push(&mut report, step) {
+        return finish(report, admin.as_ref(), &p.path, limit).await;
+    }
+
+    let key_hint = p.key.as_ref().map(|k| k.fingerprint().to_string());
+    let client = mqtt::Client::new(io, limit);
+    let (mut step, client) = mqtt::connect(client, &p.path.client_id(), &p.token, limit, |code| {
+        refusal(code, &p.path, key_hint.as_deref())
+    })
+    .await;
+    if client.is_none()
+        && let Some(admin) = &admin
+        && let Ok(device) = admin.device(&p.path.client_id(), limit).await
+        && let Some(message) = admin::last_error(&device)
+    {
+        step.cause = Some(format!(
+            "{}; the server recorded: {message}",
+            step.cause.unwrap_or_default()
+        ));
+    }
+    let ok = push(&mut report, step);
+    let Some(mut client) = client.filter(|_| ok) else {
+        return finish(report, admin.as_ref(), &p.path, limit).await;
+    };
+    let step = mqtt::config(
+        &mut client,
+        &p.path.device,
+        Duration::from_secs(a.wait_config),
+    )
+    .await;
+    if push(&mut report, step) {
+        let step = mqtt::event(&mut client, &p.path.device, &a.event_subfolder, limit).await;
+        push(&mut report, step);
+    }
+    client.disconnect().await;
+    finish(report, admin.as_ref(), &p.path, limit).await
+}
+
+/// Adds the step; false when it failed (stop).
+fn push(report: &mut Report, step: Step) -> bool {
+    let ok = step.status != report::Status::Fail;
+    report.steps.push(step);
+    ok
+}
+
+async fn finish(
+    mut report: Report,
+    admin: Option<&admin::Admin>,
+    path: &DevicePath,
+    limit: Duration,
+) -> Report {
+    skip_rest(&mut report);
+    if let Some(admin) = admin {
+        match admin.device(&path.client_id(), limit).await {
+            Ok(device) => {
+                let line = match admin::last_error(&device) {
+                    Some(m) => format!("server: lastErrorStatus: {m}"),
+                    None => "server: no lastErrorStatus stored for the device".into(),
+                };
+                report.notes.push(line);
+                report.server = Some(device);
+            }
+            Err(e) => report
+                .notes
+                .push(format!("server: cannot read the device: {e}")),
+        }
+    }
+    report
+}
+
+/// The cause and fix for a CONNACK refusal, given that DNS, TLS and the token passed.
+fn refusal(code: ConnectReturnCode, path: &DevicePath, key: Option<&str>) -> (String, String) {
+    let (meaning, _) = tether_device::connack_meaning(code);
+    match code {
+        ConnectReturnCode::IdentifierRejected => (
+            format!(
+                "CONNACK 2 ({meaning}): the server does not know the device '{}' in registry \
+                 '{}' of project '{}' ({})",
+                path.device, path.registry, path.project, path.region
+            ),
+            "create the device on the server, or correct --project/--region/--registry/--device \
+             (ids are case-sensitive)"
+                .into(),
+        ),
+        ConnectReturnCode::NotAuthorized => {
+            let key = key.map_or(String::new(), |k| {
+                format!(" (the key given has fingerprint {k})")
+            });
+            (
+                format!(
+                    "CONNACK 5 ({meaning}): the token passed every check the doctor can make \
+                     (format, aud, iat/exp, signature with the given key), so the server most \
+                     likely has another public key registered for the device{key}, or the \
+                     device is blocked"
+                ),
+                "register the public key of --key for the device (`tether keys convert --to \
+                 spki KEY` prints it; add it to the device's credentials); --admin-url shows \
+                 the server's reason"
+                    .into(),
+            )
+        }
+        ConnectReturnCode::BadUserNameOrPassword => (
+            format!("CONNACK 4 ({meaning}): the server could not read the password as a JWT"),
+            "send the JWT as the MQTT password, with a user name such as 'unused'".into(),
+        ),
+        ConnectReturnCode::UnacceptableProtocolVersion => (
+            format!("CONNACK 1 ({meaning})"),
+            "use MQTT 3.1.1 (protocol level 4)".into(),
+        ),
+        ConnectReturnCode::ServerUnavailable | ConnectReturnCode::Accepted => (
+            format!("CONNACK {} ({meaning})", code.as_u8()),
+            "retry later; check the server's logs".into(),
+        ),
+    }
+}

@@ -1,0 +1,312 @@
+//! Steps 5–7 over the tested connection: CONNECT (CONNACK code and meaning),
+//! subscribe to config (first config received), publish a test event (PUBACK).
+
+use std::time::Duration;
+
+use tether_device::connack_meaning;
+use tether_mqtt::session::Timestamp;
+use tether_mqtt::session::client::{ClientConfig, ClientEvent, ClientSession, CloseReason};
+use tether_mqtt::{Connect, ConnectReturnCode, QoS, SubAckCode, TopicFilter, TopicName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::report::{Status, Step};
+
+/// The stream to the server (TLS or plain).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// An MQTT client session over the stream, driven step by step.
+pub struct Client {
+    io: Box<dyn Io>,
+    session: ClientSession,
+    epoch: Instant,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+/// What happened while waiting.
+enum Wait {
+    Event(ClientEvent),
+    TimedOut,
+    Eof,
+}
+
+impl Client {
+    /// Wraps a connected stream.
+    pub fn new(io: Box<dyn Io>, limit: Duration) -> Self {
+        let mut cfg = ClientConfig::default();
+        cfg.connack_timeout = limit;
+        Client {
+            io,
+            session: ClientSession::new(cfg),
+            epoch: Instant::now(),
+            buf: vec![0u8; 16 * 1024],
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(0))
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        while let Some(bytes) = self.session.poll_transmit() {
+            self.io.write_all(&bytes).await?;
+        }
+        self.io.flush().await
+    }
+
+    /// The next event, or a timeout / EOF.
+    async fn next(&mut self, until: Instant) -> Wait {
+        loop {
+            if let Some(event) = self.session.poll_event() {
+                return Wait::Event(event);
+            }
+            if self.flush().await.is_err() {
+                return Wait::Eof;
+            }
+            let read = tokio::time::timeout_at(until, self.io.read(&mut self.buf)).await;
+            match read {
+                Err(_) => return Wait::TimedOut,
+                Ok(Ok(0)) | Ok(Err(_)) => return Wait::Eof,
+                Ok(Ok(n)) => {
+                    let now = self.now();
+                    let (session, buf) = (&mut self.session, &self.buf);
+                    session.handle_input(&buf[..n], now);
+                }
+            }
+        }
+    }
+
+    /// Sends DISCONNECT.
+    pub async fn disconnect(mut self) {
+        self.session.disconnect();
+        let _ = self.flush().await;
+        let _ = self.io.shutdown().await;
+    }
+}
+
+/// What the CONNECT step reports, and the client if accepted.
+pub async fn connect(
+    mut client: Client,
+    client_id: &str,
+    token: &str,
+    limit: Duration,
+    refusal_context: impl FnOnce(ConnectReturnCode) -> (String, String),
+) -> (Step, Option<Client>) {
+    let mut c = Connect::new(client_id);
+    c.username = Some("unused".into());
+    c.password = Some(token.as_bytes().to_vec());
+    let now = client.now();
+    if let Err(e) = client.session.connect(&c, now) {
+        return (
+            Step::fail("mqtt", "cannot encode CONNECT", e.to_string(), "-"),
+            None,
+        );
+    }
+    let started = Instant::now();
+    loop {
+        match client.next(started + limit).await {
+            Wait::Event(ClientEvent::Connected { .. }) => {
+                let ms = started.elapsed().as_millis();
+                return (
+                    Step::pass(
+                        "mqtt",
+                        format!("CONNACK 0 (connection accepted) in {ms} ms"),
+                    ),
+                    Some(client),
+                );
+            }
+            Wait::Event(ClientEvent::Closed(CloseReason::Refused(code))) => {
+                let (meaning, _) = connack_meaning(code);
+                let (cause, fix) = refusal_context(code);
+                return (
+                    Step::fail(
+                        "mqtt",
+                        format!("CONNACK {} ({meaning})", code.as_u8()),
+                        cause,
+                        fix,
+                    ),
+                    None,
+                );
+            }
+            Wait::Event(ClientEvent::Closed(reason)) => {
+                return (
+                    Step::fail(
+                        "mqtt",
+                        "no CONNACK",
+                        reason.to_string(),
+                        "check that the port speaks MQTT 3.1.1",
+                    ),
+                    None,
+                );
+            }
+            Wait::Event(_) => {}
+            Wait::TimedOut => {
+                return (
+                    Step::fail(
+                        "mqtt",
+                        "no CONNACK",
+                        format!("the server did not answer CONNECT within {limit:?}"),
+                        "check that the port speaks MQTT (not HTTP), and the server's logs",
+                    ),
+                    None,
+                );
+            }
+            Wait::Eof => {
+                return (
+                    Step::fail(
+                        "mqtt",
+                        "connection closed without CONNACK",
+                        "the server closed the connection after CONNECT without answering \
+                         (IoT Core-style servers do this for a CONNECT they refuse to parse)",
+                        "check the client id and that the password is the JWT",
+                    ),
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// Subscribes to config and commands; reports the first config within `wait`.
+pub async fn config(client: &mut Client, device: &str, wait: Duration) -> Step {
+    let filters: Vec<(TopicFilter, QoS)> = [
+        format!("/devices/{device}/config"),
+        format!("/devices/{device}/commands/#"),
+    ]
+    .into_iter()
+    .filter_map(|f| TopicFilter::new(f).ok())
+    .map(|f| (f, QoS::AtLeastOnce))
+    .collect();
+    let now = client.now();
+    if let Err(e) = client.session.subscribe(filters, now) {
+        return Step::fail("config", "cannot subscribe", e.to_string(), "-");
+    }
+    let until = Instant::now() + wait;
+    let mut subscribed = false;
+    loop {
+        match client.next(until).await {
+            Wait::Event(ClientEvent::Subscribed { codes, .. }) => {
+                if let Some(i) = codes.iter().position(|c| *c == SubAckCode::Failure) {
+                    let what = if i == 0 { "config" } else { "commands/#" };
+                    return Step::fail(
+                        "config",
+                        format!("SUBACK refused the {what} subscription (0x80)"),
+                        format!("the server does not let this device subscribe to {what}"),
+                        "subscribe only to /devices/{this device}/config and \
+                         /devices/{this device}/commands/#",
+                    );
+                }
+                subscribed = true;
+            }
+            Wait::Event(ClientEvent::Message {
+                topic,
+                payload,
+                ack,
+                ..
+            }) if topic.as_str().ends_with("/config") => {
+                if let Some(id) = ack {
+                    let now = client.now();
+                    client.session.ack(id, now);
+                }
+                return Step::pass(
+                    "config",
+                    format!("subscribed; first config received: {} bytes", payload.len()),
+                )
+                .with_details(vec![preview(&payload)]);
+            }
+            Wait::Event(ClientEvent::Closed(reason)) => {
+                return closed("config", &reason.to_string());
+            }
+            Wait::Event(_) => {}
+            Wait::TimedOut if subscribed => {
+                let mut step =
+                    Step::pass("config", format!("subscribed; no config within {wait:?}"))
+                        .with_details(vec![
+                    "a server sends the latest config right after the subscription; none may be \
+                     set for this device"
+                        .into(),
+                ]);
+                step.status = Status::Warn;
+                return step;
+            }
+            Wait::TimedOut => {
+                return Step::fail(
+                    "config",
+                    "no SUBACK",
+                    format!("the server did not answer SUBSCRIBE within {wait:?}"),
+                    "check the server's logs",
+                );
+            }
+            Wait::Eof => return closed("config", "the server closed the connection"),
+        }
+    }
+}
+
+/// Publishes a QoS 1 test event and waits for the PUBACK.
+pub async fn event(client: &mut Client, device: &str, subfolder: &str, limit: Duration) -> Step {
+    let topic = format!("/devices/{device}/events/{subfolder}");
+    let Ok(name) = TopicName::new(topic.clone()) else {
+        return Step::fail("event", "bad topic", topic, "use a plain subfolder name");
+    };
+    let payload = br#"{"tether_doctor":"test event"}"#.to_vec();
+    let now = client.now();
+    if let Err(e) = client.session.publish(name, payload, QoS::AtLeastOnce, now) {
+        return Step::fail("event", "cannot publish", e.to_string(), "-");
+    }
+    let started = Instant::now();
+    loop {
+        match client.next(started + limit).await {
+            Wait::Event(ClientEvent::Published(_)) => {
+                let ms = started.elapsed().as_millis();
+                return Step::pass("event", format!("PUBACK for {topic} in {ms} ms"));
+            }
+            Wait::Event(ClientEvent::Closed(reason)) => {
+                return closed("event", &reason.to_string());
+            }
+            Wait::Event(_) => {}
+            Wait::TimedOut => {
+                return Step::fail(
+                    "event",
+                    "no PUBACK",
+                    format!(
+                        "no PUBACK within {limit:?}: the server could not hand the event to its sink"
+                    ),
+                    "check the registry's telemetry (event notification) configuration and the \
+                     server's logs",
+                );
+            }
+            Wait::Eof => {
+                return closed(
+                    "event",
+                    "the server closed the connection on the test event",
+                );
+            }
+        }
+    }
+}
+
+fn closed(step: &'static str, why: &str) -> Step {
+    Step::fail(
+        step,
+        "connection closed",
+        format!(
+            "{why}: IoT Core-style servers close the connection when the registry has no \
+             telemetry topic, or for a topic the device may not use"
+        ),
+        "check the registry's event notification config; see the device's lastErrorStatus \
+         (--admin-url)",
+    )
+}
+
+fn preview(payload: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&payload[..payload.len().min(80)]).into_owned();
+    let more = if payload.len() > 80 { "…" } else { "" };
+    format!("payload: {text:?}{more}")
+}

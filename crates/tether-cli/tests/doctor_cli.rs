@@ -1,0 +1,388 @@
+//! `tether doctor` names the right step, with cause and fix, against an in-process
+//! IoT Core-like server (TLS with a test CA) and a tiny fake admin API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tether_device::fake_server::{FakeServer, FakeServerOptions, TestPki};
+use tether_device::{Clock, SystemClock};
+use tether_jwt::{Claims, mint};
+use tether_keys::PrivateKey;
+use tether_keys::generate::{KeySpec, generate};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CLIENT_ID: &str = "projects/my-project/locations/us-central1/registries/reg-1/devices/dev-1";
+
+fn now() -> i64 {
+    i64::try_from(SystemClock.unix_now()).unwrap()
+}
+
+struct Setup {
+    server: Arc<FakeServer>,
+    dir: tempfile::TempDir,
+    key: PrivateKey,
+}
+
+impl Setup {
+    async fn new() -> Setup {
+        let pki = TestPki::new("Tether test CA", &["localhost"], now()).unwrap();
+        let server = FakeServer::start(FakeServerOptions {
+            tls: Some(pki.server.clone()),
+            ..FakeServerOptions::default()
+        })
+        .await
+        .unwrap();
+        let key = generate(KeySpec::Es256).unwrap();
+        server.register(CLIENT_ID, key.public_key().clone());
+        server.set_config("dev-1", b"{\"led\":\"on\"}");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), &pki.ca_pem).unwrap();
+        write_key(&dir.path().join("device.pem"), &key);
+        Setup {
+            server: Arc::new(server),
+            dir,
+            key,
+        }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// The device's own settings, as a firmware engineer would pass them.
+    fn args(&self) -> Vec<String> {
+        [
+            "doctor",
+            "--host",
+            "localhost",
+            "--port",
+            &self.server.addr().port().to_string(),
+            "--ca",
+            &self.path("ca.pem"),
+            "--project",
+            "my-project",
+            "--registry",
+            "reg-1",
+            "--device",
+            "dev-1",
+            "--wait-config",
+            "3",
+            "--timeout",
+            "5",
+            "--json",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn token(&self, aud: &str, iat: i64, exp: i64) -> String {
+        let signer = self.key.signer().unwrap();
+        let mut buf = vec![0u8; 1024];
+        let claims = Claims {
+            aud,
+            iat: u64::try_from(iat).unwrap(),
+            exp: u64::try_from(exp).unwrap(),
+        };
+        let n = mint(&*signer, &claims, &mut buf).unwrap();
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+}
+
+fn write_key(path: &Path, key: &PrivateKey) {
+    std::fs::write(
+        path,
+        tether_keys::convert::pem_text("PRIVATE KEY", &key.pkcs8_der()),
+    )
+    .unwrap();
+}
+
+fn set(args: &mut [String], flag: &str, value: &str) {
+    let i = args.iter().position(|a| a == flag).unwrap();
+    args[i + 1] = value.to_string();
+}
+
+/// Runs the binary off the runtime (the fake server keeps serving meanwhile).
+async fn doctor(args: Vec<String>) -> (i32, Value) {
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let code = out.status.code().unwrap_or(-1);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(&stdout).unwrap_or_else(
+        |_| json!({ "stdout": stdout, "stderr": String::from_utf8_lossy(&out.stderr) }),
+    );
+    (code, report)
+}
+
+fn failure(report: &Value) -> (&str, String, String) {
+    let name = report["first_failure"].as_str().unwrap_or("none");
+    let step = report["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["name"] == name));
+    let get = |k: &str| {
+        step.and_then(|s| s[k].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    (
+        name,
+        format!("{} | {}", get("summary"), get("cause")),
+        get("fix"),
+    )
+}
+
+fn key_arg(s: &Setup) -> Vec<String> {
+    vec!["--key".into(), s.path("device.pem")]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_every_step_for_a_good_device() {
+    let s = Setup::new().await;
+    let mut args = s.args();
+    args.extend(key_arg(&s));
+    let (code, report) = doctor(args).await;
+    assert_eq!(code, 0, "{report:#}");
+    let statuses: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["pass"; 7], "{report:#}");
+    let tls = &report["steps"][2]["details"];
+    assert!(tls.to_string().contains("SNI: sent 'localhost'"), "{tls}");
+    assert!(s.server.config_acks() >= 1);
+    assert!(
+        s.server
+            .received()
+            .iter()
+            .any(|r| r.topic == "/devices/dev-1/events/tether-doctor")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_a_wrong_ca() {
+    let s = Setup::new().await;
+    let other = TestPki::new("GTS Root R1", &["localhost"], now()).unwrap();
+    std::fs::write(s.dir.path().join("other.pem"), &other.ca_pem).unwrap();
+    let mut args = s.args();
+    set(&mut args, "--ca", &s.path("other.pem"));
+    args.extend(key_arg(&s));
+    let (code, report) = doctor(args).await;
+    assert_eq!(code, 1);
+    let (step, cause, fix) = failure(&report);
+    assert_eq!(step, "tls", "{report:#}");
+    assert!(cause.contains("unknown issuer"), "{cause}");
+    assert!(
+        cause.contains("CN=Tether test CA"),
+        "names the server's CA: {cause}"
+    );
+    assert!(
+        cause.contains("CN=GTS Root R1"),
+        "names what --ca holds: {cause}"
+    );
+    assert!(fix.contains("ca.pem"), "{fix}");
+    assert!(
+        s.server.connections().is_empty(),
+        "no token sent over untrusted TLS"
+    );
+    assert_eq!(report["steps"][3]["status"], "skip");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_a_wrong_host_name() {
+    let s = Setup::new().await;
+    let mut args = s.args();
+    set(&mut args, "--host", "127.0.0.1");
+    args.extend(key_arg(&s));
+    let (code, report) = doctor(args).await;
+    assert_eq!(code, 1);
+    let (step, cause, fix) = failure(&report);
+    assert_eq!(step, "tls", "{report:#}");
+    assert!(cause.contains("host name mismatch"), "{cause}");
+    assert!(cause.contains("[localhost]"), "{cause}");
+    assert!(fix.contains("--host localhost"), "{fix}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_an_expired_token() {
+    let s = Setup::new().await;
+    let token = s.token("my-project", now() - 7200, now() - 3600);
+    let mut args = s.args();
+    args.extend(["--token".to_string(), token]);
+    let (code, report) = doctor(args).await;
+    assert_eq!(code, 1);
+    let (step, cause, _) = failure(&report);
+    assert_eq!(step, "token", "{report:#}");
+    assert!(cause.contains("expired"), "{cause}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_a_wrong_audience() {
+    let s = Setup::new().await;
+    let token = s.token("my-project-number-123", now(), now() + 600);
+    let mut args = s.args();
+    args.extend(["--token".to_string(), token]);
+    args.extend(key_arg(&s));
+    let (code, report) = doctor(args).await;
+    assert_eq!(code, 1);
+    let (step, cause, fix) = failure(&report);
+    assert_eq!(step, "token", "{report:#}");
+    assert!(cause.contains("my-project-number-123"), "{cause}");
+    assert!(!fix.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_a_wrong_registered_key_and_shows_the_servers_reason() {
+    let s = Setup::new().await;
+    // The device signs with a key the server does not have.
+    write_key(
+        &s.dir.path().join("other-device.pem"),
+        &generate(KeySpec::Es256).unwrap(),
+    );
+    let admin = fake_admin(s.server.clone()).await;
+    let mut args = s.args();
+    args.extend([
+        "--key".to_string(),
+        s.path("other-device.pem"),
+        "--admin-url".to_string(),
+        admin,
+    ]);
+    let (code, report) = doctor(args).await;
+    assert_eq!(code, 1);
+    let (step, cause, fix) = failure(&report);
+    assert_eq!(step, "mqtt", "{report:#}");
+    assert!(cause.contains("CONNACK 5"), "{cause}");
+    assert!(cause.contains("another public key registered"), "{cause}");
+    assert!(cause.contains("the server recorded"), "{cause}");
+    assert!(
+        cause.to_lowercase().contains("signature"),
+        "server's reason: {cause}"
+    );
+    assert!(fix.contains("register"), "{fix}");
+    assert!(
+        report["server"]["lastErrorStatus"]["message"].is_string(),
+        "{report:#}"
+    );
+    let token = &report["steps"][3];
+    assert!(
+        token["details"]
+            .to_string()
+            .contains("from the server's Date"),
+        "{token}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_an_unknown_device() {
+    let s = Setup::new().await;
+    let mut args = s.args();
+    set(&mut args, "--device", "dev-9");
+    args.extend(key_arg(&s));
+    let (code, report) = doctor(args).await;
+    assert_eq!(code, 1);
+    let (step, cause, fix) = failure(&report);
+    assert_eq!(step, "mqtt", "{report:#}");
+    assert!(cause.contains("CONNACK 2"), "{cause}");
+    assert!(cause.contains("'dev-9'"), "{cause}");
+    assert!(fix.contains("create the device"), "{fix}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_a_server_that_is_down() {
+    let s = Setup::new().await;
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut args = s.args();
+    set(&mut args, "--port", &dead.to_string());
+    args.extend(key_arg(&s));
+    let (code, report) = doctor(args).await;
+    assert_eq!(code, 1);
+    let (step, cause, _) = failure(&report);
+    assert_eq!(step, "tcp", "{report:#}");
+    assert!(cause.contains("connection refused"), "{cause}");
+    let skipped = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["status"] == "skip")
+        .count();
+    assert_eq!(skipped, 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_usage_errors_exit_2() {
+    let s = Setup::new().await;
+    let mut args: Vec<String> = s.args();
+    let i = args.iter().position(|a| a == "--ca").unwrap();
+    args.drain(i..i + 2);
+    args.extend(key_arg(&s));
+    let (code, _) = doctor(args).await;
+    assert_eq!(code, 2, "--ca is required with TLS");
+}
+
+/// A minimal admin API: `/healthz` with a `Date`, and the device with the fake
+/// server's last error as Google's `lastErrorStatus`.
+async fn fake_admin(server: Arc<FakeServer>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let request = String::from_utf8_lossy(&got);
+                let path = request.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let body = if path == "/healthz" {
+                    json!({"status": "ok"})
+                } else if path == format!("/v1/{CLIENT_ID}") {
+                    let message = server.last_error(CLIENT_ID).unwrap_or_default();
+                    json!({
+                        "id": "dev-1",
+                        "lastErrorStatus": {"code": 16, "message": message},
+                        "credentials": [{}],
+                    })
+                } else {
+                    json!({"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}})
+                }
+                .to_string();
+                let date = httpdate::fmt_http_date(
+                    UNIX_EPOCH + Duration::from_secs(SystemClock.unix_now()),
+                );
+                let status = if body.contains("NOT_FOUND") {
+                    "404 Not Found"
+                } else {
+                    "200 OK"
+                };
+                let response = format!(
+                    "HTTP/1.1 {status}\r\nDate: {date}\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(response.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    url
+}

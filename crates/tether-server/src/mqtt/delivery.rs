@@ -1,0 +1,259 @@
+//! The live connections, keyed by device, and the [`DeviceHub`] over them: how the API
+//! reaches a connected device (commands, config) and how a new connection of the same
+//! device closes the old one.
+//!
+//! ```text
+//!  API ──send_command──▶ Connections ──control (mpsc)──▶ driver ──PUBLISH──▶ device
+//!      ──config_updated─▶      │      ──config (watch, latest wins)──▶
+//!      ──device_changed─▶      │      ──Recheck──▶ driver re-reads the device
+//!  new CONNECT ─register─▶     └──────close (watch)──▶ old driver ends
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tether_registry::model::DeviceConfig;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::reason::{Reason, RpcCode};
+use crate::hub::{DeviceAddress, DeviceHub, HubError};
+
+/// Control messages queued per connection.
+const CONTROL_QUEUE: usize = 64;
+/// How long `send_command` waits for the connection to take the command.
+const COMMAND_HANDOFF: Duration = Duration::from_secs(10);
+
+/// A message from the API to one connection.
+#[derive(Debug)]
+pub enum Control {
+    /// Publish a command; answer on `done` once it is written (or why not).
+    Command {
+        /// Empty for `/devices/{id}/commands`.
+        subfolder: String,
+        /// The payload.
+        payload: Vec<u8>,
+        /// The outcome.
+        done: oneshot::Sender<Result<(), HubError>>,
+    },
+    /// The device changed: re-read it and close if it is blocked, deleted or its key
+    /// was removed.
+    Recheck,
+}
+
+#[derive(Debug)]
+struct Entry {
+    conn_id: u64,
+    control: mpsc::Sender<Control>,
+    config: watch::Sender<Option<DeviceConfig>>,
+    close: watch::Sender<Option<Reason>>,
+    commands: Arc<AtomicBool>,
+}
+
+/// What a driver receives when it registers its device.
+#[derive(Debug)]
+pub struct Registration {
+    /// API messages.
+    pub control: mpsc::Receiver<Control>,
+    /// The newest config version stored while connected.
+    pub config: watch::Receiver<Option<DeviceConfig>>,
+    /// Set when the server closes this connection, with the reason.
+    pub close: watch::Receiver<Option<Reason>>,
+    /// Whether the device is subscribed to its commands (the driver sets it).
+    pub commands: Arc<AtomicBool>,
+}
+
+/// The connected devices.
+#[derive(Debug, Default)]
+pub struct Connections {
+    map: Mutex<HashMap<DeviceAddress, Entry>>,
+}
+
+fn another_connection() -> Reason {
+    Reason::new(
+        RpcCode::Cancelled,
+        "superseded",
+        "The connection was closed because there is another active connection with the \
+         same device ID.",
+    )
+}
+
+impl Connections {
+    fn lock(&self) -> MutexGuard<'_, HashMap<DeviceAddress, Entry>> {
+        // A panic elsewhere cannot leave the map half-updated (single inserts and
+        // removes), so a poisoned lock is still usable.
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Registers connection `conn_id` of `device`; an older connection of the same
+    /// device is told to close.
+    pub fn register(&self, device: &DeviceAddress, conn_id: u64) -> Registration {
+        let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
+        let (config_tx, config) = watch::channel(None);
+        let (close_tx, close) = watch::channel(None);
+        let commands = Arc::new(AtomicBool::new(false));
+        let entry = Entry {
+            conn_id,
+            control: control_tx,
+            config: config_tx,
+            close: close_tx,
+            commands: Arc::clone(&commands),
+        };
+        if let Some(old) = self.lock().insert(device.clone(), entry) {
+            old.close.send_replace(Some(another_connection()));
+        }
+        Registration {
+            control,
+            config,
+            close,
+            commands,
+        }
+    }
+
+    /// Removes connection `conn_id` unless a newer one took its place.
+    pub fn deregister(&self, device: &DeviceAddress, conn_id: u64) {
+        let mut map = self.lock();
+        if map.get(device).is_some_and(|e| e.conn_id == conn_id) {
+            map.remove(device);
+        }
+    }
+
+    /// How many devices are connected.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no device is connected.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
+    /// Tells every connection to close with `reason` (shutdown).
+    pub fn close_all(&self, reason: &Reason) {
+        for entry in self.lock().values() {
+            entry.close.send_replace(Some(reason.clone()));
+        }
+    }
+
+    /// Closes one device's connection with `reason`, if it is connected.
+    pub fn close(&self, device: &DeviceAddress, reason: Reason) {
+        if let Some(entry) = self.lock().get(device) {
+            entry.close.send_replace(Some(reason));
+        }
+    }
+}
+
+#[async_trait]
+impl DeviceHub for Connections {
+    async fn send_command(
+        &self,
+        device: &DeviceAddress,
+        device_id: &str,
+        subfolder: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), HubError> {
+        let control = {
+            let map = self.lock();
+            let entry = map.get(device).ok_or(HubError::NotConnected)?;
+            if !entry.commands.load(Ordering::Acquire) {
+                return Err(HubError::NotSubscribed(device_id.to_owned()));
+            }
+            entry.control.clone()
+        };
+        let (done, outcome) = oneshot::channel();
+        control
+            .try_send(Control::Command {
+                subfolder: subfolder.to_owned(),
+                payload,
+                done,
+            })
+            .map_err(|_| {
+                HubError::Unavailable(
+                    "the device's connection has too many commands queued; retry".into(),
+                )
+            })?;
+        match tokio::time::timeout(COMMAND_HANDOFF, outcome).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(HubError::NotConnected),
+            Err(_) => Err(HubError::Unavailable(
+                "the device's connection did not take the command in time".into(),
+            )),
+        }
+    }
+
+    async fn config_updated(&self, device: &DeviceAddress, config: &DeviceConfig) {
+        if let Some(entry) = self.lock().get(device) {
+            entry.config.send_if_modified(|latest| {
+                let newer = latest.as_ref().is_none_or(|l| l.version < config.version);
+                if newer {
+                    *latest = Some(config.clone());
+                }
+                newer
+            });
+        }
+    }
+
+    async fn device_changed(&self, device: &DeviceAddress) {
+        if let Some(entry) = self.lock().get(device) {
+            // A full queue already holds work that will make the driver look again.
+            let _ = entry.control.try_send(Control::Recheck);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tether_registry::names::RegistryPath;
+
+    fn device() -> DeviceAddress {
+        DeviceAddress {
+            registry: RegistryPath {
+                project: "p".into(),
+                location: "l".into(),
+                registry: "r".into(),
+            },
+            num_id: 7,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_second_registration_closes_the_first() {
+        let hub = Connections::default();
+        let first = hub.register(&device(), 1);
+        let second = hub.register(&device(), 2);
+        assert_eq!(
+            first.close.borrow().as_ref().map(|r| r.label),
+            Some("superseded")
+        );
+        assert!(second.close.borrow().is_none());
+        hub.deregister(&device(), 1);
+        assert_eq!(
+            hub.len(),
+            1,
+            "the old connection must not remove the new one"
+        );
+        hub.deregister(&device(), 2);
+        assert!(hub.is_empty());
+    }
+
+    #[tokio::test]
+    async fn commands_need_a_subscription() {
+        let hub = Connections::default();
+        assert_eq!(
+            hub.send_command(&device(), "d", "", vec![]).await,
+            Err(HubError::NotConnected)
+        );
+        let reg = hub.register(&device(), 1);
+        assert_eq!(
+            hub.send_command(&device(), "d", "", vec![]).await,
+            Err(HubError::NotSubscribed("d".into()))
+        );
+        reg.commands.store(true, Ordering::Release);
+        drop(reg);
+        // The driver is gone: the command cannot be handed over.
+        assert!(hub.send_command(&device(), "d", "", vec![]).await.is_err());
+    }
+}

@@ -1,0 +1,521 @@
+//! The per-connection driver: a thin async loop around the sans-io
+//! [`ServerSession`]. It owns the socket and the timers; every protocol decision is
+//! the session's (MQTT) or a pure module's (auth, topics, limits, config push).
+//!
+//! ```text
+//!        ┌──────────────── select! ────────────────┐
+//!  socket│read → session.handle_input(bytes, now)  │ events → on_connect / on_publish /
+//!  timers│deadline → handle_timeout, expiry, idle  │          on_subscribe / …
+//!  hub   │control, config, close                   │ poll_transmit → socket
+//!  sinks │pipeline front done → PUBACK in order    │
+//!        └─────────────────────────────────────────┘
+//! ```
+//!
+//! Device messages go into an ordered pipeline of spawned appends: the socket keeps
+//! being read while the sink commits, and PUBACKs leave in arrival order
+//! ([MQTT-4.6.0-2]) once each message is durably accepted.
+//!
+//! Layout: this file has the loop, timers and close handling; `connect` the CONNECT
+//! decision; `inbound` telemetry and state; `outbound` subscriptions, config and
+//! commands.
+
+mod connect;
+mod inbound;
+mod outbound;
+
+use std::collections::{HashSet, VecDeque};
+use std::future::pending;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tether_mqtt::session::{CloseReason, Event};
+use tether_mqtt::{PacketId, Publish, QoS, ServerConfig, ServerSession, Timestamp};
+use tether_registry::model::{DeviceConfig, Timestamp as RegistryTime};
+use tether_registry::{Activity, ActivityKind};
+use tether_route::DeviceCoordinates;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
+
+use super::Shared;
+use super::auth::Principal;
+use super::config_push::ConfigPush;
+use super::delivery::{Control, Registration};
+use super::limits::TokenBucket;
+use super::reason::{Reason, RpcCode};
+use crate::hub::DeviceAddress;
+
+/// Device messages being appended at once per connection; past this the driver stops
+/// reading the socket until the oldest completes.
+const PIPELINE: usize = 64;
+const READ_BUFFER: usize = 16 * 1024;
+/// How long the TLS close (close_notify) may take.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Runs one connection to its end.
+pub(crate) async fn serve<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let conn_id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
+    let span = tracing::info_span!("mqtt", conn = conn_id, %peer, device = tracing::field::Empty);
+    Driver::new(stream, shared, conn_id)
+        .run()
+        .instrument(span)
+        .await;
+}
+
+/// The result of one spawned append.
+#[derive(Debug)]
+struct Outcome {
+    ack: Option<PacketId>,
+    kind: &'static str,
+    result: Result<(), String>,
+}
+
+/// State that exists once the CONNECT was accepted.
+#[derive(Debug)]
+struct Live {
+    principal: Principal,
+    address: DeviceAddress,
+    coords: DeviceCoordinates,
+    reg: Registration,
+    control_open: bool,
+    config_open: bool,
+    registry_read_at: Timestamp,
+    expires_at: Timestamp,
+    config: ConfigPush,
+    commands_qos: Option<QoS>,
+    messages: TokenBucket,
+    states: TokenBucket,
+    pipeline: VecDeque<JoinHandle<Outcome>>,
+    /// QoS 1 ids received and not yet acknowledged: a DUP resend of one is dropped,
+    /// the first copy's PUBACK answers both.
+    unacked: HashSet<PacketId>,
+}
+
+impl Live {
+    fn device_id(&self) -> &str {
+        &self.principal.device.id
+    }
+}
+
+/// What woke the loop.
+#[derive(Debug)]
+enum Wake {
+    Read(std::io::Result<usize>),
+    Timer,
+    Shutdown,
+    Close(Option<Reason>),
+    Control(Option<Control>),
+    Config(bool),
+    Appended(Result<Outcome, tokio::task::JoinError>),
+}
+
+struct Driver<S> {
+    stream: S,
+    shared: Arc<Shared>,
+    conn_id: u64,
+    session: ServerSession,
+    live: Option<Live>,
+    /// A message held back by a rate limit, with when it may go.
+    held: Option<(Publish, Timestamp)>,
+    last_input: Timestamp,
+    close_reason: Option<Reason>,
+    shutdown: watch::Receiver<bool>,
+    read_buf: Vec<u8>,
+}
+
+impl<S> std::fmt::Debug for Driver<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("conn_id", &self.conn_id)
+            .field("live", &self.live.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Driver<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    fn new(stream: S, shared: Arc<Shared>, conn_id: u64) -> Self {
+        let now = Timestamp::from_millis(shared.clock.unix_millis());
+        let config = ServerConfig::new(shared.options.limits.max_packet_size())
+            .connect_timeout(shared.options.connect_timeout);
+        Self {
+            stream,
+            shutdown: shared.shutdown.clone(),
+            conn_id,
+            session: ServerSession::new(config, now),
+            live: None,
+            held: None,
+            last_input: now,
+            close_reason: None,
+            read_buf: vec![0; READ_BUFFER],
+            shared,
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::from_millis(self.shared.clock.unix_millis())
+    }
+
+    fn registry_now(&self) -> RegistryTime {
+        RegistryTime(self.shared.clock.unix_micros())
+    }
+
+    async fn run(mut self) {
+        loop {
+            self.process_events().await;
+            if !self.flush().await {
+                self.finish_abruptly("write_failed");
+                break;
+            }
+            if self.session.is_closed() {
+                break;
+            }
+            match self.wait().await {
+                Wake::Read(Ok(0)) => {
+                    self.finish_abruptly("eof");
+                    break;
+                }
+                Wake::Read(Err(e)) => {
+                    tracing::debug!(error = %e, "read failed");
+                    self.finish_abruptly("read_failed");
+                    break;
+                }
+                Wake::Read(Ok(n)) => {
+                    let now = self.now();
+                    self.last_input = now;
+                    metrics::counter!("tether_mqtt_bytes_in_total").increment(n as u64);
+                    let bytes = self.read_buf.get(..n).unwrap_or_default();
+                    self.session.handle_input(bytes, now);
+                }
+                Wake::Timer => self.on_timer().await,
+                Wake::Shutdown => {
+                    self.drain_pipeline().await;
+                    self.close(Reason::new(
+                        RpcCode::Cancelled,
+                        "shutdown",
+                        "The connection is closed because the server is shutting down.",
+                    ));
+                }
+                Wake::Close(reason) => self.close(reason.unwrap_or_else(|| {
+                    Reason::new(
+                        RpcCode::Cancelled,
+                        "closed",
+                        "The server closed the connection.",
+                    )
+                })),
+                Wake::Control(Some(control)) => self.on_control(control).await,
+                Wake::Control(None) => {
+                    if let Some(live) = &mut self.live {
+                        live.control_open = false;
+                    }
+                }
+                Wake::Config(open) => self.on_config_changed(open),
+                Wake::Appended(outcome) => self.on_appended(outcome),
+            }
+        }
+        self.cleanup().await;
+    }
+
+    /// Waits for the next thing to do.
+    async fn wait(&mut self) -> Wake {
+        let now = self.now();
+        let deadline = self.deadline();
+        let can_read = self.held.is_none()
+            && self
+                .live
+                .as_ref()
+                .is_none_or(|l| l.pipeline.len() < PIPELINE);
+        let Self {
+            stream,
+            read_buf,
+            live,
+            shutdown,
+            ..
+        } = self;
+        let sleep = async {
+            match deadline {
+                Some(at) => {
+                    let wait = at.as_millis().saturating_sub(now.as_millis());
+                    tokio::time::sleep(Duration::from_millis(wait)).await;
+                }
+                None => pending::<()>().await,
+            }
+        };
+        let (control, config, close, pipeline) = match live {
+            Some(l) => (
+                l.control_open.then_some(&mut l.reg.control),
+                l.config_open.then_some(&mut l.reg.config),
+                Some(&mut l.reg.close),
+                Some(&mut l.pipeline),
+            ),
+            None => (None, None, None, None),
+        };
+        tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop) => Wake::Shutdown,
+            reason = closed(close) => Wake::Close(reason),
+            // Timers before input, so a client that keeps sending cannot starve the
+            // expiry, keep-alive and redelivery timers.
+            () = sleep => Wake::Timer,
+            outcome = front(pipeline) => Wake::Appended(outcome),
+            control = recv(control) => Wake::Control(control),
+            open = changed(config) => Wake::Config(open),
+            read = stream.read(read_buf), if can_read => Wake::Read(read),
+        }
+    }
+
+    /// The earliest timer: the session's (CONNECT, keep-alive), token expiry, idle
+    /// cut, config push, held message.
+    fn deadline(&self) -> Option<Timestamp> {
+        let mut deadline = self.session.poll_timeout();
+        let mut consider = |t: Option<Timestamp>| {
+            if let Some(t) = t {
+                deadline = Some(deadline.map_or(t, |d| d.min(t)));
+            }
+        };
+        if let Some(live) = &self.live {
+            consider(Some(live.expires_at));
+            consider(Some(
+                self.last_input
+                    .saturating_add(self.shared.options.idle_timeout),
+            ));
+            consider(live.config.deadline());
+        }
+        consider(self.held.as_ref().map(|(_, at)| *at));
+        deadline
+    }
+
+    /// Writes what the session queued. False when the peer is gone.
+    async fn flush(&mut self) -> bool {
+        let mut wrote = false;
+        while let Some(bytes) = self.session.poll_transmit() {
+            let write = self.stream.write_all(&bytes);
+            match tokio::time::timeout(self.shared.options.write_timeout, write).await {
+                Ok(Ok(())) => {
+                    wrote = true;
+                    metrics::counter!("tether_mqtt_bytes_out_total").increment(bytes.len() as u64);
+                }
+                _ => return false,
+            }
+        }
+        if wrote {
+            let flush = self.stream.flush();
+            return matches!(
+                tokio::time::timeout(self.shared.options.write_timeout, flush).await,
+                Ok(Ok(()))
+            );
+        }
+        true
+    }
+
+    async fn process_events(&mut self) {
+        loop {
+            if self.session.is_closed() {
+                self.held = None;
+            } else {
+                if let Some((publish, at)) = self.held.take() {
+                    if self.now() < at {
+                        self.held = Some((publish, at));
+                        return;
+                    }
+                    self.on_publish(publish).await;
+                    continue;
+                }
+                if self
+                    .live
+                    .as_ref()
+                    .is_some_and(|l| l.pipeline.len() >= PIPELINE)
+                {
+                    return;
+                }
+            }
+            let Some(event) = self.session.poll_event() else {
+                return;
+            };
+            match event {
+                Event::Connect(connect) => self.on_connect(connect).await,
+                Event::Publish(publish) => self.on_publish(publish).await,
+                Event::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
+                Event::Unsubscribe(unsubscribe) => self.on_unsubscribe(&unsubscribe),
+                Event::Delivered(id) => self.on_delivered(id),
+                Event::Heartbeat => self.record(ActivityKind::Heartbeat),
+                Event::Closed(reason) => self.on_closed(reason),
+            }
+        }
+    }
+
+    /// Ends the session from the server side; the reason is recorded when the
+    /// session reports the close.
+    fn close(&mut self, reason: Reason) {
+        if self.close_reason.is_none() {
+            self.close_reason = Some(reason);
+        }
+        self.session.close();
+    }
+
+    fn record(&self, kind: ActivityKind) {
+        if let Some(live) = &self.live {
+            self.shared.activity.record(Activity {
+                registry: live.address.registry.clone(),
+                num_id: live.address.num_id,
+                kind,
+                at: self.registry_now(),
+            });
+        }
+    }
+
+    fn record_error(&self, device: &DeviceAddress, reason: &Reason) {
+        self.shared.activity.record(Activity {
+            registry: device.registry.clone(),
+            num_id: device.num_id,
+            kind: ActivityKind::Error(reason.status()),
+            at: self.registry_now(),
+        });
+    }
+
+    async fn on_timer(&mut self) {
+        let now = self.now();
+        self.session.handle_timeout(now);
+        let idle = self.shared.options.idle_timeout;
+        let Some(live) = &self.live else {
+            return;
+        };
+        if now >= live.expires_at {
+            return self.close(Reason::new(
+                RpcCode::Unauthenticated,
+                "jwt_expired",
+                "The authorization token expired.",
+            ));
+        }
+        if now >= self.last_input.saturating_add(idle) {
+            return self.close(Reason::new(
+                RpcCode::DeadlineExceeded,
+                "idle",
+                format!(
+                    "The connection was closed because it was idle for {} s (no message and \
+                     no PINGREQ).",
+                    idle.as_secs()
+                ),
+            ));
+        }
+        self.pump_config(now);
+    }
+
+    /// The session ended: count it, and record why on the device when it says
+    /// something the device's owner should know.
+    fn on_closed(&mut self, reason: CloseReason) {
+        let recorded = match reason {
+            CloseReason::ClientDisconnected => None,
+            CloseReason::Refused(_) => {
+                return;
+            }
+            CloseReason::ClosedByServer => self.close_reason.take(),
+            CloseReason::KeepAliveTimeout => Some(Reason::new(
+                RpcCode::DeadlineExceeded,
+                "keepalive",
+                "The connection was closed because MQTT keep-alive check failed.",
+            )),
+            CloseReason::ConnectTimeout => Some(Reason::new(
+                RpcCode::DeadlineExceeded,
+                "connect_timeout",
+                "no CONNECT received in time",
+            )),
+            other => Some(Reason::new(
+                RpcCode::InvalidArgument,
+                "protocol_error",
+                format!("The connection was closed because of a protocol error: {other}."),
+            )),
+        };
+        let label = recorded.as_ref().map_or("client_disconnect", |r| r.label);
+        metrics::counter!("tether_mqtt_disconnects_total", "reason" => label).increment(1);
+        match (&self.live, recorded) {
+            (Some(live), Some(reason)) => {
+                tracing::info!(
+                    reason = reason.label,
+                    "connection closed: {}",
+                    reason.message
+                );
+                self.record_error(&live.address, &reason);
+            }
+            (None, Some(reason)) => {
+                tracing::debug!(
+                    reason = reason.label,
+                    "connection closed before CONNECT: {}",
+                    reason.message
+                );
+            }
+            (_, None) => tracing::info!("device disconnected"),
+        }
+    }
+
+    /// The socket failed or the peer closed it without DISCONNECT.
+    fn finish_abruptly(&mut self, label: &'static str) {
+        metrics::counter!("tether_mqtt_disconnects_total", "reason" => label).increment(1);
+        tracing::info!(reason = label, "connection lost");
+    }
+
+    async fn cleanup(&mut self) {
+        if let Some(live) = self.live.take() {
+            self.shared
+                .connections
+                .deregister(&live.address, self.conn_id);
+            // Appends still running finish on their own; their messages are durable
+            // but unacknowledged, so the device resends (at least once).
+            drop(live.pipeline);
+        }
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.shutdown()).await;
+    }
+}
+
+async fn closed(close: Option<&mut watch::Receiver<Option<Reason>>>) -> Option<Reason> {
+    let Some(close) = close else {
+        return pending().await;
+    };
+    loop {
+        if let Some(reason) = close.borrow_and_update().clone() {
+            return Some(reason);
+        }
+        if close.changed().await.is_err() {
+            // The entry is gone without a reason: treat it as replaced.
+            return close.borrow().clone();
+        }
+    }
+}
+
+async fn front(
+    pipeline: Option<&mut VecDeque<JoinHandle<Outcome>>>,
+) -> Result<Outcome, tokio::task::JoinError> {
+    match pipeline.and_then(|p| p.front_mut()) {
+        Some(task) => task.await,
+        None => pending().await,
+    }
+}
+
+async fn recv(control: Option<&mut mpsc::Receiver<Control>>) -> Option<Control> {
+    match control {
+        Some(rx) => rx.recv().await,
+        None => pending().await,
+    }
+}
+
+async fn changed(config: Option<&mut watch::Receiver<Option<DeviceConfig>>>) -> bool {
+    match config {
+        Some(rx) => rx.changed().await.is_ok(),
+        None => pending().await,
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s.get(..i).unwrap_or(s),
+        None => s,
+    }
+}

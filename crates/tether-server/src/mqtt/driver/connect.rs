@@ -1,0 +1,129 @@
+//! CONNECT: authenticate (under the CONNECT timeout), then register the device with
+//! the hub (closing an older connection) and accept; or refuse with the CONNACK code
+//! and record why.
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+
+use tether_mqtt::{Connect, Timestamp};
+use tether_route::DeviceCoordinates;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{Driver, Live, truncate};
+use crate::mqtt::auth::{self, Principal};
+use crate::mqtt::config_push::ConfigPush;
+use crate::mqtt::limits::TokenBucket;
+use crate::mqtt::reason::{Reason, RpcCode};
+
+impl<S> Driver<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    pub(super) async fn on_connect(&mut self, connect: Connect) {
+        metrics::counter!("tether_mqtt_connect_attempts_total").increment(1);
+        let shared = Arc::clone(&self.shared);
+        let now_secs = shared.clock.unix_secs();
+        let outcome = tokio::time::timeout(
+            shared.options.connect_timeout,
+            auth::authenticate(
+                &connect,
+                &*shared.store,
+                &*shared.credentials,
+                shared.options.jwt,
+                now_secs,
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(auth::Refused {
+                code: tether_mqtt::ConnectReturnCode::ServerUnavailable,
+                reason: Reason::new(
+                    RpcCode::Unavailable,
+                    "auth_timeout",
+                    "authentication took too long (the device registry did not answer); \
+                     try again later",
+                ),
+                device: None,
+            })
+        });
+        match outcome {
+            Err(refused) => {
+                metrics::counter!("tether_mqtt_refusals_total", "reason" => refused.reason.label)
+                    .increment(1);
+                tracing::warn!(
+                    client_id = %truncate(&connect.client_id, 300),
+                    connack = refused.code.as_u8(),
+                    reason = refused.reason.label,
+                    "CONNECT refused: {}",
+                    refused.reason.message
+                );
+                if let Some(device) = &refused.device {
+                    self.record_error(device, &refused.reason);
+                }
+                let _ = self.session.refuse(refused.code);
+            }
+            Ok(principal) => self.accept(principal),
+        }
+    }
+
+    pub(super) fn accept(&mut self, principal: Principal) {
+        let now = self.now();
+        let options = &self.shared.options;
+        let address = principal.address();
+        tracing::Span::current().record(
+            "device",
+            tracing::field::display(address.registry.device_name(&principal.device.id)),
+        );
+        if !principal.warnings.is_empty() {
+            let warnings: Vec<String> =
+                principal.warnings.iter().map(ToString::to_string).collect();
+            let warning = Reason::new(
+                RpcCode::Ok,
+                "jwt_warning",
+                format!("JWT accepted with a warning: {}", warnings.join("; ")),
+            );
+            tracing::info!("{}", warning.message);
+            metrics::counter!("tether_mqtt_jwt_warnings_total").increment(1);
+            // Code 0: the device connected, but strict verifiers (and
+            // `EncodingPolicy::Strict`) would refuse its token.
+            self.record_error(&address, &warning);
+        }
+        let reg = self.shared.connections.register(&address, self.conn_id);
+        let expires_secs = principal.token_exp.saturating_add(options.jwt.skew_secs);
+        let expires_at = Timestamp::from_millis(
+            u64::try_from(expires_secs)
+                .unwrap_or(0)
+                .saturating_mul(1000),
+        );
+        let coords = DeviceCoordinates {
+            project_id: address.registry.project.clone(),
+            location: address.registry.location.clone(),
+            registry_id: address.registry.registry.clone(),
+            device_id: principal.device.id.clone(),
+            device_num_id: principal.device.num_id,
+        };
+        self.live = Some(Live {
+            coords,
+            address,
+            reg,
+            control_open: true,
+            config_open: true,
+            registry_read_at: now,
+            expires_at,
+            config: ConfigPush::new(
+                options.limits.config_interval(),
+                options.config_resend_interval,
+            ),
+            commands_qos: None,
+            messages: TokenBucket::new(options.limits.messages_per_sec, now),
+            states: TokenBucket::new(options.limits.state_per_sec, now),
+            pipeline: VecDeque::new(),
+            unacked: HashSet::new(),
+            principal,
+        });
+        if self.session.accept(false, now).is_ok() {
+            metrics::counter!("tether_mqtt_connects_total").increment(1);
+            tracing::info!("device connected");
+        }
+    }
+}

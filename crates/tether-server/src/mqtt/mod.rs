@@ -1,0 +1,318 @@
+//! The MQTT bridge: IoT Core's device protocol over TLS.
+//!
+//! ```text
+//!  listener (TLS 8883 / 443, plain TCP for development)
+//!     │ semaphore cap, TLS handshake
+//!     ▼
+//!  driver (one task per connection) ── tether_mqtt::ServerSession (sans-io MQTT)
+//!     │ CONNECT ──▶ auth: client id → registry/device → JWT (tether-jwt)
+//!     │ PUBLISH ──▶ topics (who may publish where) ─▶ limits ─▶ sink / store ─▶ PUBACK
+//!     │ SUBSCRIBE ─▶ config_push (latest, updates, QoS 1 redelivery) / commands
+//!     ▼
+//!  delivery::Connections (the DeviceHub): API → connected devices, one per device
+//!  activity: batched last*-times and lastErrorStatus
+//! ```
+//!
+//! Wire it with [`start`]; stop it with [`MqttHandle::shutdown`].
+
+pub mod activity;
+pub mod auth;
+pub mod clock;
+pub mod config_push;
+pub mod delivery;
+mod driver;
+pub mod limits;
+mod listener;
+pub mod reason;
+pub mod topics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tether_registry::Store;
+use tether_route::Sink;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore, watch};
+use tokio::task::JoinHandle;
+
+pub use auth::{CredentialSource, JwtPolicy};
+pub use clock::{Clock, OffsetClock, SystemClock};
+pub use delivery::Connections;
+pub use limits::Limits;
+
+use crate::hub::DeviceHub;
+use activity::{ActivitySender, ActivityWriter};
+
+/// Settings of the MQTT bridge. Start from [`MqttOptions::default`] and set fields.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MqttOptions {
+    /// TLS listeners (IoT Core: 8883, and 443 as the fallback).
+    pub tls_addrs: Vec<SocketAddr>,
+    /// Plain-TCP listeners: development only, never on by default.
+    pub plain_addrs: Vec<SocketAddr>,
+    /// The TLS configuration (see [`crate::tls::setup`]); required with `tls_addrs`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Time allowed for the TLS handshake, and again for the CONNECT and its
+    /// authentication.
+    pub connect_timeout: Duration,
+    /// IoT Core closed connections with no message and no PINGREQ for 20 minutes.
+    pub idle_timeout: Duration,
+    /// JWT skew and encoding policy.
+    pub jwt: JwtPolicy,
+    /// Most open device sockets at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Rates and sizes.
+    pub limits: Limits,
+    /// Re-send an unacknowledged QoS 1 config after this long.
+    pub config_resend_interval: Duration,
+    /// How often batched activity (last*-times, errors) is written.
+    pub activity_interval: Duration,
+    /// How long a connection uses its cached registry (routing) before re-reading it.
+    pub registry_refresh: Duration,
+    /// How long a sink may take to accept a message before it counts as failed.
+    pub sink_timeout: Duration,
+    /// How long a write to a device may block (a stalled reader is cut).
+    pub write_timeout: Duration,
+}
+
+impl Default for MqttOptions {
+    /// No listeners; IoT Core's timings and limits.
+    fn default() -> Self {
+        Self {
+            tls_addrs: Vec::new(),
+            plain_addrs: Vec::new(),
+            tls: None,
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(20 * 60),
+            jwt: JwtPolicy::default(),
+            max_connections: 10_000,
+            limits: Limits::default(),
+            config_resend_interval: Duration::from_secs(20),
+            activity_interval: Duration::from_secs(5),
+            registry_refresh: Duration::from_secs(10),
+            sink_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What the bridge needs from the rest of the server.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct MqttDeps {
+    /// The device registry.
+    pub store: Arc<dyn Store>,
+    /// Where telemetry and state notifications go.
+    pub sink: Arc<dyn Sink>,
+    /// Parsed device keys (a cache in production).
+    pub credentials: Arc<dyn CredentialSource>,
+    /// The time source.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl MqttDeps {
+    /// The store and sink, a fresh key cache and the system clock.
+    pub fn new(store: Arc<dyn Store>, sink: Arc<dyn Sink>) -> Self {
+        Self {
+            store,
+            sink,
+            credentials: Arc::new(tether_registry::KeyCache::new()),
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The same with another credential source (e.g. the key cache the HTTP bridge
+    /// shares).
+    #[must_use]
+    pub fn with_credentials(mut self, credentials: Arc<dyn CredentialSource>) -> Self {
+        self.credentials = credentials;
+        self
+    }
+
+    /// The same with another clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+/// Why the bridge could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MqttError {
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// TLS listeners without a TLS configuration.
+    #[error("TLS listeners are configured but no TLS certificate is set up")]
+    NoTlsConfig,
+}
+
+/// Everything connection tasks share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) options: MqttOptions,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) sink: Arc<dyn Sink>,
+    pub(crate) credentials: Arc<dyn CredentialSource>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) connections: Arc<Connections>,
+    pub(crate) activity: ActivitySender,
+    pub(crate) permits: Arc<Semaphore>,
+    pub(crate) open: AtomicUsize,
+    pub(crate) closed: Notify,
+    pub(crate) next_conn_id: AtomicU64,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// A running bridge.
+#[derive(Debug)]
+pub struct MqttHandle {
+    tls_addrs: Vec<SocketAddr>,
+    plain_addrs: Vec<SocketAddr>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
+    writer: ActivityWriter,
+}
+
+/// Binds the listeners and starts accepting devices.
+///
+/// # Errors
+/// [`MqttError`] when a listener cannot be bound or TLS is missing.
+pub async fn start(options: MqttOptions, deps: MqttDeps) -> Result<MqttHandle, MqttError> {
+    let acceptor = match (&options.tls, options.tls_addrs.is_empty()) {
+        (Some(config), _) => Some(tokio_rustls::TlsAcceptor::from(Arc::clone(config))),
+        (None, true) => None,
+        (None, false) => return Err(MqttError::NoTlsConfig),
+    };
+    let mut bound = Vec::new();
+    for (addr, tls) in options
+        .tls_addrs
+        .iter()
+        .map(|a| (*a, true))
+        .chain(options.plain_addrs.iter().map(|a| (*a, false)))
+    {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| MqttError::Bind { addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| MqttError::Bind { addr, source })?;
+        bound.push((listener, local, tls));
+    }
+    let (writer, activity) =
+        ActivityWriter::start(Arc::clone(&deps.store), options.activity_interval);
+    let (stop, shutdown) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
+        options,
+        store: deps.store,
+        sink: deps.sink,
+        credentials: deps.credentials,
+        clock: deps.clock,
+        connections: Arc::new(Connections::default()),
+        activity,
+        open: AtomicUsize::new(0),
+        closed: Notify::new(),
+        next_conn_id: AtomicU64::new(1),
+        shutdown,
+    });
+    let mut tls_addrs = Vec::new();
+    let mut plain_addrs = Vec::new();
+    let mut listeners = Vec::new();
+    for (listener, local, tls) in bound {
+        if tls {
+            tls_addrs.push(local);
+        } else {
+            tracing::warn!(%local, "plain-TCP MQTT listener (development only: tokens travel unencrypted)");
+            plain_addrs.push(local);
+        }
+        tracing::info!(%local, tls, "MQTT bridge listening");
+        listeners.push(tokio::spawn(listener::accept_loop(
+            listener,
+            if tls { acceptor.clone() } else { None },
+            Arc::clone(&shared),
+        )));
+    }
+    Ok(MqttHandle {
+        tls_addrs,
+        plain_addrs,
+        shared,
+        stop,
+        listeners,
+        writer,
+    })
+}
+
+impl MqttHandle {
+    /// The bound TLS addresses (with the real port when 0 was asked for).
+    pub fn tls_addrs(&self) -> &[SocketAddr] {
+        &self.tls_addrs
+    }
+
+    /// The bound plain-TCP addresses.
+    pub fn plain_addrs(&self) -> &[SocketAddr] {
+        &self.plain_addrs
+    }
+
+    /// Every bound address, TLS first.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.tls_addrs
+            .iter()
+            .chain(&self.plain_addrs)
+            .copied()
+            .collect()
+    }
+
+    /// The hub the API uses to reach connected devices.
+    pub fn hub(&self) -> Arc<dyn DeviceHub> {
+        Arc::clone(&self.shared.connections) as Arc<dyn DeviceHub>
+    }
+
+    /// Open device sockets, authenticated or not.
+    pub fn open_connections(&self) -> usize {
+        self.shared.open.load(Ordering::Acquire)
+    }
+
+    /// Authenticated, connected devices.
+    pub fn connected_devices(&self) -> usize {
+        self.shared.connections.len()
+    }
+
+    /// Stops accepting, closes every connection (recording "the server is shutting
+    /// down" on each device) after acknowledging appends in flight, waits up to
+    /// `grace` for them to end, then writes the pending activity.
+    pub async fn shutdown(self, grace: Duration) {
+        let _ = self.stop.send(true);
+        for listener in self.listeners {
+            let _ = listener.await;
+        }
+        let drained = tokio::time::timeout(grace, async {
+            loop {
+                let notified = self.shared.closed.notified();
+                if self.shared.open.load(Ordering::Acquire) == 0 {
+                    break;
+                }
+                notified.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(
+                open = self.shared.open.load(Ordering::Acquire),
+                "connections still open after the shutdown grace period"
+            );
+        }
+        self.writer.shutdown().await;
+    }
+}
