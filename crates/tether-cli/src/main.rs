@@ -3,9 +3,11 @@
 mod admin;
 mod ca;
 mod doctor;
+mod events;
 mod jwt;
 mod keys;
 mod serve;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -28,7 +30,8 @@ enum Command {
     Keys(keys::KeysArgs),
     /// A small certificate authority for device and server certificates.
     Ca(ca::CaArgs),
-    /// Run the gateway (admin API on 127.0.0.1:8080, data in ./tether-data).
+    /// Run the gateway: MQTT over TLS on :8883, admin API on 127.0.0.1:8080, data in
+    /// ./tether-data.
     Serve(serve::ServeArgs),
     /// Manage device registries on a running server (as `gcloud iot registries`).
     Registries(admin::registries::RegistriesArgs),
@@ -41,6 +44,11 @@ enum Command {
     ///
     /// Exit code 0 when every step passed, 1 when one failed, 2 on usage errors.
     Doctor(doctor::DoctorArgs),
+    /// Read the telemetry stored in the gateway's embedded log (`events tail --follow`).
+    Events(events::EventsArgs),
+    /// Simulate a fleet of devices against Tether or any MQTT broker (`--target`) and
+    /// report connects/s, refusals, messages/s, latency and the server's CPU and memory.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// Exit codes shared by every subcommand.
@@ -89,6 +97,8 @@ fn main() -> ExitCode {
         Command::Devices(args) => admin::devices::run(args),
         Command::Gateways(args) => admin::gateways::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Events(args) => events::run(args),
+        Command::Simulate(args) => simulate::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,5 +1,5 @@
-//! `tether serve`: runs the gateway (for now the admin API; the MQTT listener joins
-//! in its own module) until Ctrl-C or SIGTERM.
+//! `tether serve`: runs the gateway (admin API, MQTT bridge over TLS, telemetry log)
+//! until Ctrl-C or SIGTERM.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -27,6 +27,28 @@ pub struct ServeArgs {
     /// Database URL: postgres://USER@HOST/DB or sqlite://PATH [default: SQLite in the data directory].
     #[arg(long, env = "TETHER_DATABASE", hide_env_values = true)]
     database: Option<String>,
+    /// MQTT-over-TLS listener; repeat for a second one, e.g. 0.0.0.0:443 [default: 0.0.0.0:8883].
+    #[arg(long = "mqtt-addr", value_name = "ADDR")]
+    mqtt_addrs: Vec<SocketAddr>,
+    /// Plain-TCP MQTT listener, for development only (devices send tokens in clear text).
+    #[arg(long = "mqtt-plain-addr", value_name = "ADDR")]
+    mqtt_plain_addrs: Vec<SocketAddr>,
+    /// A name for the generated server certificate; repeat for more
+    /// [default: localhost, this host's name, 127.0.0.1, ::1].
+    #[arg(long = "tls-hostname", value_name = "NAME")]
+    tls_hostnames: Vec<String>,
+    /// Your own server certificate chain (PEM) instead of the embedded CA's.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// JWT base64 policy: lenient (IoT Core: padding and +/ accepted, with a warning) or strict.
+    #[arg(long, value_name = "POLICY", value_parser = ["lenient", "strict"])]
+    jwt_encoding: Option<String>,
+    /// Send telemetry to NATS JetStream at this URL instead of the embedded log.
+    #[arg(long, env = "TETHER_NATS", value_name = "URL")]
+    nats: Option<String>,
 }
 
 async fn shutdown_signal() {
@@ -66,6 +88,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         http_addr: args.http_addr,
         admin_token: args.admin_token,
         database: args.database,
+        mqtt_addrs: args.mqtt_addrs,
+        mqtt_plain_addrs: args.mqtt_plain_addrs,
+        tls_hostnames: args.tls_hostnames,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        jwt_encoding: args.jwt_encoding,
+        nats: args.nats,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -39,7 +39,14 @@ fn tether() -> Command {
 
 fn start(data: &Path) -> Server {
     let mut child = tether()
-        .args(["serve", "--http-addr", "127.0.0.1:0", "--data-dir"])
+        .args([
+            "serve",
+            "--http-addr",
+            "127.0.0.1:0",
+            "--mqtt-addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

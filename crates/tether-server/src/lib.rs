@@ -8,8 +8,11 @@
 //! ```
 
 pub mod api;
+pub mod device_auth;
+pub mod gateway;
 pub mod http;
 pub mod hub;
 pub mod mqtt;
 pub mod serve;
+pub mod telemetry;
 pub mod tls;

@@ -20,9 +20,14 @@ use tether_registry::model::Timestamp;
 use tether_registry::{Store, StoreError};
 use tokio::net::TcpListener;
 
+use tether_jwt::EncodingPolicy;
+use tether_route::log::RetentionPolicy;
+
 use crate::api::auth::{AdminAuth, DIGEST_LEN, token_digest};
 use crate::api::{self, ApiState, Clock};
 use crate::hub::{DeviceHub, Disconnected};
+use crate::mqtt::{self, MqttDeps, MqttOptions};
+use crate::tls::{self, TlsSource};
 
 /// Default data directory of the embedded default.
 pub const DEFAULT_DATA_DIR: &str = "./tether-data";
@@ -53,6 +58,9 @@ pub enum ServeError {
     /// The store could not be opened.
     #[error("cannot open the registry store: {0}")]
     Store(#[from] StoreError),
+    /// The telemetry sink could not be opened.
+    #[error("cannot open the telemetry sink: {0}")]
+    Sink(String),
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -73,6 +81,21 @@ pub struct ServeOptions {
     pub admin_token: Option<String>,
     /// A database URL (`postgres://…`, `sqlite://PATH`); default: SQLite in the data dir.
     pub database: Option<String>,
+    /// MQTT-over-TLS listeners (default `0.0.0.0:8883`).
+    pub mqtt_addrs: Vec<SocketAddr>,
+    /// Plain-TCP MQTT listeners: development only, none by default.
+    pub mqtt_plain_addrs: Vec<SocketAddr>,
+    /// Names for the embedded CA's server certificate (default: localhost, this host,
+    /// 127.0.0.1, ::1).
+    pub tls_hostnames: Vec<String>,
+    /// The operator's own certificate chain (PEM) instead of the embedded CA.
+    pub tls_cert: Option<PathBuf>,
+    /// The key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// `lenient` (IoT Core: padding and `+/` accepted with a warning) or `strict`.
+    pub jwt_encoding: Option<String>,
+    /// Send telemetry to NATS JetStream at this URL instead of the embedded log.
+    pub nats: Option<String>,
 }
 
 /// The config file (every key optional; unknown keys are errors).
@@ -82,6 +105,31 @@ struct ConfigFile {
     data_dir: Option<PathBuf>,
     http_addr: Option<String>,
     database: Option<String>,
+    mqtt_addrs: Option<Vec<String>>,
+    mqtt_plain_addrs: Option<Vec<String>>,
+    tls_hostnames: Option<Vec<String>>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    jwt_encoding: Option<String>,
+    nats: Option<String>,
+    telemetry_retention_hours: Option<u64>,
+    telemetry_max_bytes: Option<u64>,
+    max_connections: Option<usize>,
+}
+
+/// Default MQTT-over-TLS address (IoT Core's port).
+pub const DEFAULT_MQTT_ADDR: &str = "0.0.0.0:8883";
+
+fn parse_addrs(key: &str, list: Vec<String>) -> Result<Vec<SocketAddr>, ServeError> {
+    list.into_iter()
+        .map(|text| {
+            text.parse().map_err(|_| {
+                ServeError::Config(format!(
+                    "config key {key}: '{text}' is not an address like 0.0.0.0:8883"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The settings in force after flags, file and defaults are merged.
@@ -95,6 +143,20 @@ pub struct Settings {
     pub database: Option<String>,
     /// Admin token given on the command line or in the environment.
     pub admin_token: Option<String>,
+    /// MQTT-over-TLS listeners (empty: none).
+    pub mqtt_addrs: Vec<SocketAddr>,
+    /// Plain-TCP MQTT listeners (development).
+    pub mqtt_plain_addrs: Vec<SocketAddr>,
+    /// Where the server certificate comes from.
+    pub tls: TlsSource,
+    /// JWT base64 strictness.
+    pub jwt_encoding: EncodingPolicy,
+    /// NATS URL for telemetry, if not the embedded log.
+    pub nats: Option<String>,
+    /// Embedded log retention.
+    pub retention: RetentionPolicy,
+    /// Most device connections at once.
+    pub max_connections: usize,
 }
 
 impl ServeOptions {
@@ -132,14 +194,69 @@ impl ServeOptions {
                 t.len()
             )));
         }
+        let data_dir = self
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let mqtt_addrs = match (self.mqtt_addrs.is_empty(), file.mqtt_addrs) {
+            (false, _) => self.mqtt_addrs,
+            (true, Some(list)) => parse_addrs("mqtt_addrs", list)?,
+            (true, None) => parse_addrs("mqtt_addrs", vec![DEFAULT_MQTT_ADDR.to_owned()])?,
+        };
+        let mqtt_plain_addrs = match (self.mqtt_plain_addrs.is_empty(), file.mqtt_plain_addrs) {
+            (false, _) => self.mqtt_plain_addrs,
+            (true, Some(list)) => parse_addrs("mqtt_plain_addrs", list)?,
+            (true, None) => Vec::new(),
+        };
+        let tls = match (
+            self.tls_cert.or(file.tls_cert),
+            self.tls_key.or(file.tls_key),
+        ) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            (None, None) => {
+                let mut names = self.tls_hostnames;
+                if names.is_empty() {
+                    names = file.tls_hostnames.unwrap_or_else(tls::default_host_names);
+                }
+                TlsSource::Embedded {
+                    data_dir: data_dir.clone(),
+                    host_names: names,
+                }
+            }
+            _ => {
+                return Err(ServeError::Config(
+                    "--tls-cert and --tls-key (tls_cert, tls_key) go together: give both or neither"
+                        .into(),
+                ));
+            }
+        };
+        let jwt_encoding = match self.jwt_encoding.or(file.jwt_encoding).as_deref() {
+            None | Some("lenient") => EncodingPolicy::Lenient,
+            Some("strict") => EncodingPolicy::Strict,
+            Some(other) => {
+                return Err(ServeError::Config(format!(
+                    "jwt_encoding '{other}' is not 'lenient' or 'strict'"
+                )));
+            }
+        };
+        let retention = RetentionPolicy {
+            max_age_micros: file
+                .telemetry_retention_hours
+                .map(|h| i64::try_from(h.saturating_mul(3_600_000_000)).unwrap_or(i64::MAX)),
+            max_bytes: file.telemetry_max_bytes,
+        };
         Ok(Settings {
-            data_dir: self
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            data_dir,
             http_addr,
             database: self.database.or(file.database).filter(|d| !d.is_empty()),
             admin_token,
+            mqtt_addrs,
+            mqtt_plain_addrs,
+            tls,
+            jwt_encoding,
+            nats: self.nats.or(file.nats).filter(|n| !n.is_empty()),
+            retention,
+            max_connections: file.max_connections.unwrap_or(10_000),
         })
     }
 }
@@ -387,21 +504,81 @@ impl Server {
         hub: Arc<dyn DeviceHub>,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let router = api::router(self.api_state(hub));
+        self.run_with(hub, axum::Router::new(), shutdown).await
+    }
+
+    /// Serves the admin API plus `extra` routes (telemetry, metrics) until `shutdown`.
+    pub async fn run_with(
+        self,
+        hub: Arc<dyn DeviceHub>,
+        extra: axum::Router,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let router = extra.merge(api::router(self.api_state(hub)));
         crate::http::serve_http(self.listener, router, shutdown)
             .await
             .map_err(io("the admin API listener failed"))
     }
+
+    /// The admin credentials (shared by the telemetry endpoints).
+    pub fn admin(&self) -> AdminAuth {
+        self.admin.clone()
+    }
 }
 
-/// Binds, prints the banner, and serves with no device listeners until `shutdown`.
-pub async fn serve(
+/// Binds, prints the banner, and serves the admin API alone (no device listeners)
+/// until `shutdown`.
+pub async fn serve_api_only(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let server = bind(options).await?;
     print!("{}", server.banner());
     server.run(Arc::new(Disconnected), shutdown).await
+}
+
+/// The whole gateway: admin API, MQTT bridge over TLS, telemetry sink, `/metrics`,
+/// until `shutdown`; then closes devices (recording why), drains and flushes.
+pub async fn serve(
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let server = bind(options).await?;
+    let settings = server.settings().clone();
+    let clock = system_clock();
+    let sink = crate::gateway::open_sink(&settings).await?;
+    let tls = if settings.mqtt_addrs.is_empty() {
+        None
+    } else {
+        Some(
+            tls::setup(&settings.tls, clock().secs())
+                .map_err(|e| ServeError::Config(e.to_string()))?,
+        )
+    };
+    let defaults = MqttOptions::default();
+    let mqtt_options = MqttOptions {
+        tls_addrs: settings.mqtt_addrs.clone(),
+        plain_addrs: settings.mqtt_plain_addrs.clone(),
+        tls: tls.as_ref().map(|t| Arc::clone(&t.config)),
+        jwt: mqtt::JwtPolicy {
+            encoding: settings.jwt_encoding,
+            ..defaults.jwt
+        },
+        max_connections: settings.max_connections,
+        ..defaults
+    };
+    let mqtt = mqtt::start(mqtt_options, MqttDeps::new(server.store(), sink.sink()))
+        .await
+        .map_err(|e| ServeError::Config(e.to_string()))?;
+    print!("{}", server.banner());
+    print!("{}", crate::gateway::banner(&mqtt, tls.as_ref(), &sink));
+    let extra = crate::gateway::extra_routes(server.admin(), &sink);
+    let retention = crate::gateway::spawn_retention(&sink, clock);
+    let result = server.run_with(mqtt.hub(), extra, shutdown).await;
+    mqtt.shutdown(std::time::Duration::from_secs(10)).await;
+    retention.abort();
+    sink.close().await;
+    result
 }
 
 #[cfg(test)]
@@ -447,7 +624,7 @@ mod tests {
 
     #[test]
     fn the_sample_config_parses() -> Result<(), ServeError> {
-        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/tether.example.toml");
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tether.toml");
         let s = ServeOptions {
             config: Some(sample),
             ..ServeOptions::default()

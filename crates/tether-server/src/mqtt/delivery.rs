@@ -7,7 +7,13 @@
 //!      ──config_updated─▶      │      ──config (watch, latest wins)──▶
 //!      ──device_changed─▶      │      ──Recheck──▶ driver re-reads the device
 //!  new CONNECT ─register─▶     └──────close (watch)──▶ old driver ends
+//!  gateway attach ─attach─▶ entry of the attached device sharing the gateway's
+//!                           control queue; messages name the device's numId
 //! ```
+//!
+//! An attached device is reachable exactly like a connected one: its entry holds the
+//! gateway connection's control sender, so commands, config and re-checks reach the
+//! gateway's driver, which publishes them on the attached device's topics.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +37,8 @@ const COMMAND_HANDOFF: Duration = Duration::from_secs(10);
 pub enum Control {
     /// Publish a command; answer on `done` once it is written (or why not).
     Command {
+        /// The device (the connection's own, or one attached through it).
+        num_id: u64,
         /// Empty for `/devices/{id}/commands`.
         subfolder: String,
         /// The payload.
@@ -38,9 +46,18 @@ pub enum Control {
         /// The outcome.
         done: oneshot::Sender<Result<(), HubError>>,
     },
-    /// The device changed: re-read it and close if it is blocked, deleted or its key
-    /// was removed.
-    Recheck,
+    /// The device (numId) changed: re-read it and close (or detach it) if it is
+    /// blocked, deleted or its key was removed.
+    Recheck(u64),
+    /// A newer config of the attached device (numId) is in its watch.
+    Config(u64),
+    /// The attached device (numId) is now reached another way: detach it.
+    Detach {
+        /// The device.
+        num_id: u64,
+        /// Why.
+        reason: Reason,
+    },
 }
 
 #[derive(Debug)]
@@ -48,8 +65,37 @@ struct Entry {
     conn_id: u64,
     control: mpsc::Sender<Control>,
     config: watch::Sender<Option<DeviceConfig>>,
-    close: watch::Sender<Option<Reason>>,
+    /// `None` for a device attached through a gateway (it is detached instead).
+    close: Option<watch::Sender<Option<Reason>>>,
     commands: Arc<AtomicBool>,
+}
+
+impl Entry {
+    fn end(&self, device: &DeviceAddress, reason: Reason) {
+        match &self.close {
+            Some(close) => {
+                close.send_replace(Some(reason));
+            }
+            None => {
+                // A full queue means the gateway is stuck; it is detached when its
+                // connection ends.
+                let _ = self.control.try_send(Control::Detach {
+                    num_id: device.num_id,
+                    reason,
+                });
+            }
+        }
+    }
+}
+
+/// What a gateway's driver receives when it attaches a device.
+#[derive(Debug)]
+pub struct AttachedRegistration {
+    /// The newest config version stored while attached (a [`Control::Config`] says
+    /// when to look).
+    pub config: watch::Receiver<Option<DeviceConfig>>,
+    /// Whether the gateway subscribed to the device's commands (the driver sets it).
+    pub commands: Arc<AtomicBool>,
 }
 
 /// What a driver receives when it registers its device.
@@ -98,11 +144,11 @@ impl Connections {
             conn_id,
             control: control_tx,
             config: config_tx,
-            close: close_tx,
+            close: Some(close_tx),
             commands: Arc::clone(&commands),
         };
         if let Some(old) = self.lock().insert(device.clone(), entry) {
-            old.close.send_replace(Some(another_connection()));
+            old.end(device, another_connection());
         }
         Registration {
             control,
@@ -110,6 +156,38 @@ impl Connections {
             close,
             commands,
         }
+    }
+
+    /// Makes `device` reachable through the connection `conn_id` of `gateway`; an
+    /// older connection or attachment of the device ends. `None` when that gateway
+    /// connection is not registered (it was superseded).
+    pub fn attach(
+        &self,
+        gateway: &DeviceAddress,
+        conn_id: u64,
+        device: &DeviceAddress,
+    ) -> Option<AttachedRegistration> {
+        let mut map = self.lock();
+        let control = map
+            .get(gateway)
+            .filter(|e| e.conn_id == conn_id)?
+            .control
+            .clone();
+        let (config_tx, config) = watch::channel(None);
+        let commands = Arc::new(AtomicBool::new(false));
+        let entry = Entry {
+            conn_id,
+            control,
+            config: config_tx,
+            close: None,
+            commands: Arc::clone(&commands),
+        };
+        if let Some(old) = map.insert(device.clone(), entry)
+            && !(old.conn_id == conn_id && old.close.is_none())
+        {
+            old.end(device, another_connection());
+        }
+        Some(AttachedRegistration { config, commands })
     }
 
     /// Removes connection `conn_id` unless a newer one took its place.
@@ -132,15 +210,15 @@ impl Connections {
 
     /// Tells every connection to close with `reason` (shutdown).
     pub fn close_all(&self, reason: &Reason) {
-        for entry in self.lock().values() {
-            entry.close.send_replace(Some(reason.clone()));
+        for (device, entry) in self.lock().iter() {
+            entry.end(device, reason.clone());
         }
     }
 
     /// Closes one device's connection with `reason`, if it is connected.
     pub fn close(&self, device: &DeviceAddress, reason: Reason) {
         if let Some(entry) = self.lock().get(device) {
-            entry.close.send_replace(Some(reason));
+            entry.end(device, reason);
         }
     }
 }
@@ -165,6 +243,7 @@ impl DeviceHub for Connections {
         let (done, outcome) = oneshot::channel();
         control
             .try_send(Control::Command {
+                num_id: device.num_id,
                 subfolder: subfolder.to_owned(),
                 payload,
                 done,
@@ -185,20 +264,25 @@ impl DeviceHub for Connections {
 
     async fn config_updated(&self, device: &DeviceAddress, config: &DeviceConfig) {
         if let Some(entry) = self.lock().get(device) {
-            entry.config.send_if_modified(|latest| {
+            let newer = entry.config.send_if_modified(|latest| {
                 let newer = latest.as_ref().is_none_or(|l| l.version < config.version);
                 if newer {
                     *latest = Some(config.clone());
                 }
                 newer
             });
+            if newer && entry.close.is_none() {
+                // A gateway's driver watches its own config; it learns of an attached
+                // device's through the queue (and looks at all of them on any wake).
+                let _ = entry.control.try_send(Control::Config(device.num_id));
+            }
         }
     }
 
     async fn device_changed(&self, device: &DeviceAddress) {
         if let Some(entry) = self.lock().get(device) {
             // A full queue already holds work that will make the driver look again.
-            let _ = entry.control.try_send(Control::Recheck);
+            let _ = entry.control.try_send(Control::Recheck(device.num_id));
         }
     }
 }

@@ -17,9 +17,10 @@
 //!
 //! Layout: this file has the loop, timers and close handling; `connect` the CONNECT
 //! decision; `inbound` telemetry and state; `outbound` subscriptions, config and
-//! commands.
+//! commands; `gateway` attach, detach and errors for gateways.
 
 mod connect;
+mod gateway;
 mod inbound;
 mod outbound;
 
@@ -95,6 +96,8 @@ struct Live {
     /// QoS 1 ids received and not yet acknowledged: a DUP resend of one is dropped,
     /// the first copy's PUBACK answers both.
     unacked: HashSet<PacketId>,
+    /// Set when the device is a gateway.
+    gateway: Option<gateway::GatewayLive>,
 }
 
 impl Live {
@@ -288,6 +291,9 @@ where
                     .saturating_add(self.shared.options.idle_timeout),
             ));
             consider(live.config.deadline());
+            for attached in live.gateway.iter().flat_map(|g| g.attached.values()) {
+                consider(attached.config.deadline());
+            }
         }
         consider(self.held.as_ref().map(|(_, at)| *at));
         deadline
@@ -363,13 +369,17 @@ where
 
     fn record(&self, kind: ActivityKind) {
         if let Some(live) = &self.live {
-            self.shared.activity.record(Activity {
-                registry: live.address.registry.clone(),
-                num_id: live.address.num_id,
-                kind,
-                at: self.registry_now(),
-            });
+            self.record_on(&live.address, kind);
         }
+    }
+
+    fn record_on(&self, device: &DeviceAddress, kind: ActivityKind) {
+        self.shared.activity.record(Activity {
+            registry: device.registry.clone(),
+            num_id: device.num_id,
+            kind,
+            at: self.registry_now(),
+        });
     }
 
     fn record_error(&self, device: &DeviceAddress, reason: &Reason) {
@@ -406,6 +416,7 @@ where
                 ),
             ));
         }
+        self.refresh_attached_configs();
         self.pump_config(now);
     }
 
@@ -463,6 +474,7 @@ where
     }
 
     async fn cleanup(&mut self) {
+        self.detach_all();
         if let Some(live) = self.live.take() {
             self.shared
                 .connections

@@ -24,11 +24,13 @@ pub struct Limits {
     pub state_bytes: usize,
     /// Largest command payload.
     pub command_bytes: usize,
+    /// Devices attached at once through one gateway connection (IoT Core: 1,000).
+    pub attached_per_gateway: usize,
 }
 
 impl Default for Limits {
     /// IoT Core's quotas: 100 msg/s, state and config 1/s, 256 KB telemetry and
-    /// commands, 64 KB state.
+    /// commands, 64 KB state, 1,000 devices attached per gateway.
     fn default() -> Self {
         Self {
             messages_per_sec: 100,
@@ -37,6 +39,7 @@ impl Default for Limits {
             telemetry_bytes: 256 * 1024,
             state_bytes: 64 * 1024,
             command_bytes: 256 * 1024,
+            attached_per_gateway: 1000,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config_push;
 pub mod delivery;
 mod driver;
+pub mod gateway;
 pub mod limits;
 mod listener;
 pub mod reason;

@@ -1,6 +1,8 @@
 //! Who may publish and subscribe where (spec §1.4). Pure functions of the connected
-//! device's id and the topic; the driver turns a refusal into a disconnect (PUBLISH)
-//! or a SUBACK 0x80 (SUBSCRIBE) and records the reason.
+//! device's id, whether it is a gateway, and the topic; the driver turns a refusal
+//! into a disconnect (PUBLISH) or a SUBACK 0x80 (SUBSCRIBE) and records the reason.
+//! For a gateway, another device's topic is allowed here and names that device
+//! ([`Target::device`]); the driver then checks that it is attached.
 
 use tether_mqtt::{IotTopic, QoS, TopicFilter, TopicName};
 
@@ -16,6 +18,10 @@ pub enum Inbound<'a> {
     },
     /// A state report.
     State,
+    /// A gateway attaches the device.
+    Attach,
+    /// A gateway detaches the device.
+    Detach,
 }
 
 /// What a device's SUBSCRIBE filter asks for.
@@ -25,17 +31,29 @@ pub enum Outbound {
     Config,
     /// `/devices/{id}/commands/#`.
     Commands,
+    /// `/devices/{gateway}/errors` (gateways only).
+    Errors,
 }
 
-/// Checks a PUBLISH from device `device_id`.
+/// A topic and the device it is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'a, T> {
+    /// `None`: the connected device itself; `Some(id)`: a device behind the gateway.
+    pub device: Option<&'a str>,
+    /// What the topic is.
+    pub kind: T,
+}
+
+/// Checks a PUBLISH from device `device_id` (`gateway`: it is a gateway).
 ///
 /// # Errors
 /// The reason to close the connection with.
 pub fn authorize_publish<'a>(
     device_id: &str,
+    gateway: bool,
     topic: &'a TopicName,
     qos: QoS,
-) -> Result<Inbound<'a>, Reason> {
+) -> Result<Target<'a, Inbound<'a>>, Reason> {
     if qos == QoS::ExactlyOnce {
         return Err(Reason::new(
             RpcCode::InvalidArgument,
@@ -47,53 +65,65 @@ pub fn authorize_publish<'a>(
         ));
     }
     let parsed = IotTopic::parse(topic.as_str());
-    check_device(device_id, &parsed, topic.as_str(), "publish to")?;
-    match parsed {
-        IotTopic::Events { subfolder, .. } => Ok(Inbound::Event {
+    let device = check_device(device_id, gateway, &parsed, topic.as_str(), "publish to")?;
+    let kind = match parsed {
+        IotTopic::Events { subfolder, .. } => Inbound::Event {
             subfolder: subfolder.unwrap_or(""),
-        }),
-        IotTopic::State { .. } => Ok(Inbound::State),
-        IotTopic::Attach { .. } | IotTopic::Detach { .. } => Err(Reason::new(
-            RpcCode::PermissionDenied,
-            "topic_gateway_only",
-            format!(
-                "'{}' is a gateway control topic; this device is not a gateway (gateways are \
-                 not supported by this server yet)",
-                topic.as_str()
-            ),
-        )),
-        IotTopic::Other { reason } => Err(unknown_topic(topic.as_str(), reason)),
+        },
+        IotTopic::State { .. } => Inbound::State,
+        IotTopic::Attach { .. } | IotTopic::Detach { .. } if !gateway => {
+            return Err(Reason::new(
+                RpcCode::PermissionDenied,
+                "topic_gateway_only",
+                format!(
+                    "'{}' is a gateway control topic and this device is not a gateway \
+                     (gatewayConfig.gatewayType must be GATEWAY)",
+                    topic.as_str()
+                ),
+            ));
+        }
+        IotTopic::Attach { .. } => Inbound::Attach,
+        IotTopic::Detach { .. } => Inbound::Detach,
+        IotTopic::Other { reason } => return Err(unknown_topic(topic.as_str(), reason)),
         IotTopic::Config { .. }
         | IotTopic::Commands { .. }
         | IotTopic::CommandsWildcard { .. }
-        | IotTopic::Errors { .. } => Err(Reason::new(
-            RpcCode::InvalidArgument,
-            "topic_wrong_direction",
-            format!(
-                "devices cannot publish to '{}'; publish telemetry to '/devices/{device_id}/events' \
-                 and state to '/devices/{device_id}/state'",
-                topic.as_str()
-            ),
-        )),
-    }
+        | IotTopic::Errors { .. } => {
+            return Err(Reason::new(
+                RpcCode::InvalidArgument,
+                "topic_wrong_direction",
+                format!(
+                    "devices cannot publish to '{}'; publish telemetry to \
+                     '/devices/{device_id}/events' and state to '/devices/{device_id}/state'",
+                    topic.as_str()
+                ),
+            ));
+        }
+    };
+    Ok(Target { device, kind })
 }
 
 /// Checks one SUBSCRIBE filter from device `device_id`; returns what it is and the
-/// QoS granted (QoS 2 is granted as 1, as IoT Core did).
+/// QoS granted (QoS 2 is granted as 1, as IoT Core did; the errors topic is QoS 0).
 ///
 /// # Errors
 /// The reason for a SUBACK 0x80.
-pub fn authorize_subscribe(
+pub fn authorize_subscribe<'a>(
     device_id: &str,
-    filter: &TopicFilter,
+    gateway: bool,
+    filter: &'a TopicFilter,
     requested: QoS,
-) -> Result<(Outbound, QoS), Reason> {
+) -> Result<(Target<'a, Outbound>, QoS), Reason> {
     let parsed = IotTopic::parse(filter.as_str());
-    check_device(device_id, &parsed, filter.as_str(), "subscribe to")?;
+    let device = check_device(device_id, gateway, &parsed, filter.as_str(), "subscribe to")?;
     let granted = requested.min(QoS::AtLeastOnce);
+    let target = |kind| Target { device, kind };
     match parsed {
-        IotTopic::Config { .. } => Ok((Outbound::Config, granted)),
-        IotTopic::CommandsWildcard { .. } => Ok((Outbound::Commands, granted)),
+        IotTopic::Config { .. } => Ok((target(Outbound::Config), granted)),
+        IotTopic::CommandsWildcard { .. } => Ok((target(Outbound::Commands), granted)),
+        IotTopic::Errors { .. } if gateway && device.is_none() => {
+            Ok((target(Outbound::Errors), QoS::AtMostOnce))
+        }
         IotTopic::Commands { .. } => Err(Reason::new(
             RpcCode::InvalidArgument,
             "subscribe_commands_subfolder",
@@ -107,7 +137,7 @@ pub fn authorize_subscribe(
             RpcCode::PermissionDenied,
             "topic_gateway_only",
             format!(
-                "'{}' is for gateways; this device is not a gateway",
+                "'{}' is for gateways, each on its own errors topic",
                 filter.as_str()
             ),
         )),
@@ -136,22 +166,26 @@ pub fn authorize_subscribe(
     }
 }
 
-fn check_device(
+/// The device a topic is for: `None` for the connected device itself, `Some(id)` for
+/// another device (gateways only).
+fn check_device<'a>(
     device_id: &str,
-    parsed: &IotTopic<'_>,
+    gateway: bool,
+    parsed: &IotTopic<'a>,
     topic: &str,
     action: &str,
-) -> Result<(), Reason> {
+) -> Result<Option<&'a str>, Reason> {
     match parsed.device() {
+        Some(other) if other != device_id && gateway => Ok(Some(other)),
         Some(other) if other != device_id => Err(Reason::new(
             RpcCode::PermissionDenied,
             "topic_other_device",
             format!(
                 "device '{device_id}' tried to {action} '{topic}', a topic of device '{other}'; \
-                 a device may only use its own topics"
+                 a device may only use its own topics (gateways: those of attached devices)"
             ),
         )),
-        _ => Ok(()),
+        _ => Ok(None),
     }
 }
 
@@ -175,29 +209,33 @@ mod tests {
         TopicFilter::new(t).unwrap_or_else(|e| panic!("{t}: {e}"))
     }
 
+    fn own<T>(kind: T) -> Target<'static, T> {
+        Target { device: None, kind }
+    }
+
     #[test]
     fn own_events_and_state_are_allowed() {
         let t = name("/devices/dev-1/events/a/b");
         assert_eq!(
-            authorize_publish("dev-1", &t, QoS::AtLeastOnce),
-            Ok(Inbound::Event { subfolder: "a/b" })
+            authorize_publish("dev-1", false, &t, QoS::AtLeastOnce),
+            Ok(own(Inbound::Event { subfolder: "a/b" }))
         );
         let t = name("/devices/dev-1/events");
         assert_eq!(
-            authorize_publish("dev-1", &t, QoS::AtMostOnce),
-            Ok(Inbound::Event { subfolder: "" })
+            authorize_publish("dev-1", false, &t, QoS::AtMostOnce),
+            Ok(own(Inbound::Event { subfolder: "" }))
         );
         let t = name("/devices/dev-1/state");
         assert_eq!(
-            authorize_publish("dev-1", &t, QoS::AtMostOnce),
-            Ok(Inbound::State)
+            authorize_publish("dev-1", false, &t, QoS::AtMostOnce),
+            Ok(own(Inbound::State))
         );
     }
 
     #[test]
     fn publish_refusals_are_labelled() {
         let label = |device: &str, topic: &str, qos| {
-            authorize_publish(device, &name(topic), qos)
+            authorize_publish(device, false, &name(topic), qos)
                 .err()
                 .map(|r| r.label)
         };
@@ -224,8 +262,38 @@ mod tests {
     }
 
     #[test]
+    fn gateways_name_the_device_behind_them() {
+        let t = name("/devices/dev-2/attach");
+        assert_eq!(
+            authorize_publish("gw-1", true, &t, QoS::AtLeastOnce),
+            Ok(Target {
+                device: Some("dev-2"),
+                kind: Inbound::Attach
+            })
+        );
+        let t = name("/devices/dev-2/events/x");
+        assert_eq!(
+            authorize_publish("gw-1", true, &t, QoS::AtLeastOnce),
+            Ok(Target {
+                device: Some("dev-2"),
+                kind: Inbound::Event { subfolder: "x" }
+            })
+        );
+        let f = filter("/devices/gw-1/errors");
+        assert_eq!(
+            authorize_subscribe("gw-1", true, &f, QoS::AtLeastOnce),
+            Ok((own(Outbound::Errors), QoS::AtMostOnce))
+        );
+        let f = filter("/devices/dev-2/errors");
+        assert!(authorize_subscribe("gw-1", true, &f, QoS::AtMostOnce).is_err());
+    }
+
+    #[test]
     fn subscriptions() {
-        let sub = |t: &str, q| authorize_subscribe("dev-1", &filter(t), q);
+        let sub = |t: &str, q| {
+            let f = filter(t);
+            authorize_subscribe("dev-1", false, &f, q).map(|(t, q)| (t.kind, q))
+        };
         assert_eq!(
             sub("/devices/dev-1/config", QoS::ExactlyOnce),
             Ok((Outbound::Config, QoS::AtLeastOnce))
@@ -246,5 +314,6 @@ mod tests {
             label("/devices/dev-1/events"),
             Some("topic_wrong_direction")
         );
+        assert_eq!(label("/devices/dev-1/errors"), Some("topic_gateway_only"));
     }
 }

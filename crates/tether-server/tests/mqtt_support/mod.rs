@@ -143,24 +143,32 @@ impl Gateway {
         &self,
         id: &str,
     ) -> Result<TestDevice, Box<dyn std::error::Error + Send + Sync>> {
+        self.device_with(id, |_| {}).await
+    }
+
+    /// Creates a device with a fresh ES256 key, changed by `tweak` first (e.g. a
+    /// gateway config).
+    pub async fn device_with(
+        &self,
+        id: &str,
+        tweak: impl FnOnce(&mut Device),
+    ) -> Result<TestDevice, Box<dyn std::error::Error + Send + Sync>> {
         let key = generate(KeySpec::Es256)?;
+        let mut device = Device {
+            id: id.into(),
+            credentials: vec![DeviceCredential {
+                public_key: PublicKeyCredential {
+                    format: PublicKeyFormat::Es256Pem,
+                    key: pem_text("PUBLIC KEY", key.public_key().spki_der()),
+                },
+                expiration_time: None,
+            }],
+            ..Device::default()
+        };
+        tweak(&mut device);
         let device = self
             .store
-            .create_device(
-                &registry_path(),
-                &Device {
-                    id: id.into(),
-                    credentials: vec![DeviceCredential {
-                        public_key: PublicKeyCredential {
-                            format: PublicKeyFormat::Es256Pem,
-                            key: pem_text("PUBLIC KEY", key.public_key().spki_der()),
-                        },
-                        expiration_time: None,
-                    }],
-                    ..Device::default()
-                },
-                Timestamp::from_secs(now_secs()),
-            )
+            .create_device(&registry_path(), &device, Timestamp::from_secs(now_secs()))
             .await?;
         Ok(TestDevice {
             id: id.into(),

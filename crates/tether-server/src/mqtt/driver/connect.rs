@@ -6,7 +6,6 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use tether_mqtt::{Connect, Timestamp};
-use tether_route::DeviceCoordinates;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Driver, Live, truncate};
@@ -95,13 +94,7 @@ where
                 .unwrap_or(0)
                 .saturating_mul(1000),
         );
-        let coords = DeviceCoordinates {
-            project_id: address.registry.project.clone(),
-            location: address.registry.location.clone(),
-            registry_id: address.registry.registry.clone(),
-            device_id: principal.device.id.clone(),
-            device_num_id: principal.device.num_id,
-        };
+        let coords = crate::telemetry::coordinates(&address, &principal.device.id);
         self.live = Some(Live {
             coords,
             address,
@@ -119,6 +112,7 @@ where
             states: TokenBucket::new(options.limits.state_per_sec, now),
             pipeline: VecDeque::new(),
             unacked: HashSet::new(),
+            gateway: super::gateway::GatewayLive::of(&principal.device),
             principal,
         });
         if self.session.accept(false, now).is_ok() {

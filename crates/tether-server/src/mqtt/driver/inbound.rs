@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use tether_mqtt::{PacketId, Publish, Timestamp};
 use tether_registry::ActivityKind;
-use tether_route::{Message, Route, route_event, route_state};
+use tether_route::DeviceCoordinates;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::{Driver, Outcome};
+use super::{Driver, Outcome, gateway};
 use crate::mqtt::reason::{Reason, RpcCode};
+use crate::telemetry;
 use crate::mqtt::topics::{self, Inbound};
 
 impl<S> Driver<S>
@@ -24,12 +25,14 @@ where
         let Some(live) = &self.live else {
             return;
         };
-        let inbound = match topics::authorize_publish(
+        let topic = publish.topic.clone();
+        let target = match topics::authorize_publish(
             live.device_id(),
-            &publish.topic,
+            live.gateway.is_some(),
+            &topic,
             publish.delivery.qos(),
         ) {
-            Ok(inbound) => inbound,
+            Ok(target) => target,
             Err(reason) => return self.close(reason),
         };
         let ack = publish.delivery.packet_id();
@@ -37,10 +40,21 @@ where
             metrics::counter!("tether_mqtt_duplicates_total").increment(1);
             return;
         }
+        let inbound = target.kind;
+        match inbound {
+            Inbound::Attach => return self.on_attach(target.device, &publish).await,
+            Inbound::Detach => return self.on_detach(target.device, &publish),
+            Inbound::Event { .. } | Inbound::State => {}
+        }
+        if let Some(device) = target.device
+            && !self.is_attached(device)
+        {
+            return self.not_attached(device, gateway::message_info(&publish));
+        }
         let limits = self.shared.options.limits;
         let (kind, max) = match inbound {
-            Inbound::Event { .. } => ("event", limits.telemetry_bytes),
             Inbound::State => ("state", limits.state_bytes),
+            _ => ("event", limits.telemetry_bytes),
         };
         if publish.payload.len() > max {
             return self.close(Reason::new(
@@ -54,23 +68,28 @@ where
                 ),
             ));
         }
-        if let Err(at) = self.take_tokens(inbound, now) {
+        if let Err(at) = self.take_tokens(target.device, inbound, now) {
             metrics::counter!("tether_mqtt_throttled_total", "kind" => kind).increment(1);
             self.held = Some((publish, at));
             return;
         }
+        let Some((address, coords)) = self.target(target.device) else {
+            return;
+        };
         metrics::counter!("tether_mqtt_messages_in_total", "kind" => kind).increment(1);
         metrics::counter!("tether_mqtt_payload_bytes_in_total", "kind" => kind)
             .increment(publish.payload.len() as u64);
         let task = match inbound {
             Inbound::Event { subfolder } => {
-                let subfolder = subfolder.to_owned();
-                match self.event_task(&subfolder, publish.payload, ack, now).await {
+                match self
+                    .event_task(subfolder, &coords, publish.payload, ack, now)
+                    .await
+                {
                     Ok(task) => task,
                     Err(reason) => return self.close(reason),
                 }
             }
-            Inbound::State => self.state_task(publish.payload, ack),
+            _ => self.state_task(&address, &coords, publish.payload, ack),
         };
         if let Some(live) = &mut self.live {
             if let Some(id) = ack {
@@ -79,12 +98,37 @@ where
             live.pipeline.push_back(task);
         }
         if matches!(inbound, Inbound::Event { .. }) {
-            self.record(ActivityKind::Event);
+            self.record_on(&address, ActivityKind::Event);
+        }
+        if target.device.is_some()
+            && let Some(live) = &self.live
+        {
+            let gateway_id = live.device_id().to_owned();
+            self.record_on(&address, ActivityKind::GatewayAccess { gateway_id });
+        }
+    }
+
+    /// The hub address and routing coordinates of the connected device (`None`) or of
+    /// an attached one.
+    pub(super) fn target(
+        &self,
+        device: Option<&str>,
+    ) -> Option<(crate::hub::DeviceAddress, DeviceCoordinates)> {
+        let live = self.live.as_ref()?;
+        match device {
+            None => Some((live.address.clone(), live.coords.clone())),
+            Some(id) => live
+                .gateway
+                .as_ref()?
+                .attached
+                .get(id)
+                .map(|a| (a.address.clone(), a.coords.clone())),
         }
     }
 
     pub(super) fn take_tokens(
         &mut self,
+        device: Option<&str>,
         inbound: Inbound<'_>,
         now: Timestamp,
     ) -> Result<(), Timestamp> {
@@ -92,8 +136,14 @@ where
             return Ok(());
         };
         if inbound == Inbound::State {
-            live.states.take(now)?;
+            let attached =
+                device.and_then(|id| live.gateway.as_mut().and_then(|g| g.attached.get_mut(id)));
+            match attached {
+                Some(a) => a.states.take(now)?,
+                None => live.states.take(now)?,
+            }
         }
+        // Messages of attached devices count against the gateway's connection.
         live.messages.take(now)
     }
 
@@ -119,6 +169,7 @@ where
     pub(super) async fn event_task(
         &mut self,
         subfolder: &str,
+        coords: &DeviceCoordinates,
         payload: Vec<u8>,
         ack: Option<PacketId>,
         now: Timestamp,
@@ -131,53 +182,31 @@ where
                 "not connected",
             ));
         };
-        let configs: Vec<tether_route::EventNotificationConfig> = live
-            .principal
-            .registry
-            .event_notification_configs
-            .iter()
-            .map(|c| tether_route::EventNotificationConfig {
-                subfolder_matches: c.subfolder_matches.clone(),
-                pubsub_topic_name: c.pubsub_topic_name.clone(),
-            })
-            .collect();
-        let topic = match route_event(&configs, subfolder) {
-            Route::Topic(topic) => topic,
-            Route::NoTopic(why) => {
-                return Err(Reason::new(
-                    RpcCode::FailedPrecondition,
-                    "no_telemetry_topic",
-                    format!(
-                        "The connection was closed because telemetry to subfolder '{subfolder}' \
-                         cannot be delivered: {why}."
-                    ),
-                ));
-            }
-        };
-        let message = Message::event(
-            topic,
-            &live.coords,
+        let message = telemetry::event_message(
+            &live.principal.registry,
+            coords,
             subfolder,
             payload,
             self.shared.clock.unix_micros(),
-        );
+        )
+        .map_err(|why| {
+            Reason::new(
+                RpcCode::FailedPrecondition,
+                "no_telemetry_topic",
+                format!(
+                    "The connection was closed because telemetry to subfolder '{subfolder}' \
+                     cannot be delivered: {why}."
+                ),
+            )
+        })?;
         let shared = Arc::clone(&self.shared);
         Ok(tokio::spawn(
             async move {
-                let result = match tokio::time::timeout(
-                    shared.options.sink_timeout,
-                    shared.sink.publish(vec![message]),
-                )
-                .await
-                {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("the sink did not answer in time".to_owned()),
-                };
+                let timeout = shared.options.sink_timeout;
                 Outcome {
                     ack,
                     kind: "event",
-                    result,
+                    result: telemetry::publish(&*shared.sink, message, timeout).await,
                 }
             }
             .in_current_span(),
@@ -186,48 +215,36 @@ where
 
     pub(super) fn state_task(
         &self,
+        address: &crate::hub::DeviceAddress,
+        coords: &DeviceCoordinates,
         payload: Vec<u8>,
         ack: Option<PacketId>,
     ) -> JoinHandle<Outcome> {
         let shared = Arc::clone(&self.shared);
-        let live = self.live.as_ref();
-        let registry = live.map(|l| l.address.registry.clone()).unwrap_or_default();
-        let num_id = live.map_or(0, |l| l.address.num_id);
-        let coords = live.map(|l| l.coords.clone());
-        let state_topic = live.and_then(|l| {
-            l.principal
-                .registry
-                .state_notification_config
-                .as_ref()
-                .map(|c| c.pubsub_topic_name.clone())
-        });
+        let registry = self
+            .live
+            .as_ref()
+            .map(|l| l.principal.registry.clone())
+            .unwrap_or_default();
+        let address = address.clone();
+        let coords = coords.clone();
         let now = self.registry_now();
         tokio::spawn(
             async move {
-                let stored = shared
-                    .store
-                    .record_state(&registry, num_id, &payload, now)
-                    .await;
-                if stored.is_ok()
-                    && let (Route::Topic(topic), Some(coords)) =
-                        (route_state(state_topic.as_deref()), coords)
-                {
-                    // Best effort, as IoT Core: the state is stored either way.
-                    let message = Message::state(topic, &coords, payload, now.0);
-                    let sink = Arc::clone(&shared.sink);
-                    tokio::spawn(
-                        async move {
-                            if let Err(e) = sink.publish(vec![message]).await {
-                                tracing::warn!(error = %e, "state notification not delivered");
-                            }
-                        }
-                        .in_current_span(),
-                    );
-                }
+                let stored = telemetry::store_state(
+                    &*shared.store,
+                    Arc::clone(&shared.sink),
+                    &registry,
+                    &coords,
+                    &address,
+                    payload,
+                    now,
+                )
+                .await;
                 Outcome {
                     ack,
                     kind: "state",
-                    result: stored.map(|_| ()).map_err(|e| e.to_string()),
+                    result: stored.map_err(|e| e.to_string()),
                 }
             }
             .in_current_span(),

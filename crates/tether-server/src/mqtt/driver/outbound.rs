@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use tether_mqtt::session::SessionError;
 use tether_mqtt::{
-    PacketId, QoS, SubAck, SubAckCode, Subscribe, Timestamp, TopicName, Unsubscribe,
+    PacketId, QoS, ServerSession, SubAck, SubAckCode, Subscribe, Timestamp, TopicName, Unsubscribe,
 };
 use tether_registry::model::{DeviceConfig, Timestamp as RegistryTime};
 use tether_registry::names::DeviceRef;
@@ -15,9 +15,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument as _;
 
 use super::Driver;
-use crate::hub::HubError;
-use crate::mqtt::config_push::Action;
+use crate::hub::{DeviceAddress, HubError};
+use crate::mqtt::Shared;
+use crate::mqtt::config_push::{Action, ConfigPush};
 use crate::mqtt::delivery::Control;
+use crate::mqtt::gateway::MessageInfo;
 use crate::mqtt::reason::{Reason, RpcCode};
 use crate::mqtt::topics::{self, Outbound};
 
@@ -30,24 +32,20 @@ where
             return;
         };
         let device_id = live.device_id().to_owned();
+        let gateway = live.gateway.is_some();
         let mut codes = Vec::with_capacity(subscribe.subscriptions.len());
-        let mut config_qos = None;
+        let mut configs = Vec::new();
         for sub in &subscribe.subscriptions {
-            match topics::authorize_subscribe(&device_id, &sub.filter, sub.qos) {
-                Ok((Outbound::Config, qos)) => {
-                    config_qos = Some(qos);
-                    codes.push(SubAckCode::Granted(qos));
-                }
-                Ok((Outbound::Commands, qos)) => {
-                    if let Some(live) = &mut self.live {
-                        live.commands_qos = Some(qos);
-                        live.reg.commands.store(true, Ordering::Release);
-                    }
-                    codes.push(SubAckCode::Granted(qos));
-                }
+            let (target, qos) = match topics::authorize_subscribe(
+                &device_id,
+                gateway,
+                &sub.filter,
+                sub.qos,
+            ) {
+                Ok(granted) => granted,
                 Err(reason) => {
                     metrics::counter!("tether_mqtt_subscribe_refusals_total", "reason" => reason.label)
-                        .increment(1);
+                            .increment(1);
                     tracing::warn!(
                         reason = reason.label,
                         "SUBSCRIBE refused: {}",
@@ -57,40 +55,93 @@ where
                         self.record_error(&live.address, &reason);
                     }
                     codes.push(SubAckCode::Failure);
+                    continue;
                 }
+            };
+            if let Some(other) = target.device
+                && !self.is_attached(other)
+            {
+                self.not_attached(
+                    other,
+                    MessageInfo {
+                        message_type: "SUBSCRIBE",
+                        topic: sub.filter.as_str().to_owned(),
+                        packet_id: Some(subscribe.packet_id.get()),
+                    },
+                );
+                codes.push(SubAckCode::Failure);
+                continue;
             }
-        }
-        let latest = match config_qos {
-            Some(_) => match self.latest_config().await {
-                Ok(config) => Some(config),
-                Err(reason) => {
-                    // Refuse the config filter rather than subscribe without a config.
-                    tracing::warn!("config subscription refused: {reason}");
-                    for (code, sub) in codes.iter_mut().zip(&subscribe.subscriptions) {
-                        if topics::authorize_subscribe(&device_id, &sub.filter, sub.qos)
-                            .is_ok_and(|(o, _)| o == Outbound::Config)
-                        {
-                            *code = SubAckCode::Failure;
-                        }
+            let code = match target.kind {
+                Outbound::Config => match self.latest_config(target.device).await {
+                    Ok(latest) => {
+                        configs.push((target.device.map(str::to_owned), qos, latest));
+                        SubAckCode::Granted(qos)
                     }
-                    None
+                    Err(reason) => {
+                        // Refuse the filter rather than subscribe without a config.
+                        tracing::warn!("config subscription refused: {reason}");
+                        SubAckCode::Failure
+                    }
+                },
+                Outbound::Commands => {
+                    self.set_commands(target.device, Some(qos));
+                    SubAckCode::Granted(qos)
                 }
-            },
-            None => None,
-        };
+                Outbound::Errors => {
+                    if let Some(g) = self.live.as_mut().and_then(|l| l.gateway.as_mut()) {
+                        g.errors = true;
+                    }
+                    SubAckCode::Granted(qos)
+                }
+            };
+            codes.push(code);
+        }
         let _ = self.session.suback(SubAck {
             packet_id: subscribe.packet_id,
             codes,
         });
-        if let (Some(qos), Some(latest), Some(live)) = (config_qos, latest, &mut self.live) {
-            live.config.subscribe(qos, latest);
-            let now = self.now();
-            self.pump_config(now);
+        for (device, qos, latest) in configs {
+            if let Some(push) = self.config_push(device.as_deref()) {
+                push.subscribe(qos, latest);
+            }
+        }
+        let now = self.now();
+        self.pump_config(now);
+    }
+
+    /// The config push of the connected device (`None`) or of an attached one.
+    fn config_push(&mut self, device: Option<&str>) -> Option<&mut ConfigPush> {
+        let live = self.live.as_mut()?;
+        match device {
+            None => Some(&mut live.config),
+            Some(id) => live
+                .gateway
+                .as_mut()?
+                .attached
+                .get_mut(id)
+                .map(|a| &mut a.config),
         }
     }
 
-    pub(super) async fn latest_config(&self) -> Result<DeviceConfig, Reason> {
-        let Some(live) = &self.live else {
+    /// Sets (or with `None` clears) the command subscription of a device.
+    fn set_commands(&mut self, device: Option<&str>, qos: Option<QoS>) {
+        let Some(live) = self.live.as_mut() else {
+            return;
+        };
+        let (slot, flag) = match device {
+            None => (&mut live.commands_qos, &live.reg.commands),
+            Some(id) => match live.gateway.as_mut().and_then(|g| g.attached.get_mut(id)) {
+                Some(a) => (&mut a.commands_qos, &a.reg.commands),
+                None => return,
+            },
+        };
+        *slot = qos;
+        flag.store(qos.is_some(), Ordering::Release);
+    }
+
+    pub(super) async fn latest_config(&self, device: Option<&str>) -> Result<DeviceConfig, Reason> {
+        let Some((address, _)) = self.target(device) else {
             return Err(Reason::new(
                 RpcCode::Unavailable,
                 "internal",
@@ -99,10 +150,7 @@ where
         };
         self.shared
             .store
-            .get_device(
-                &live.address.registry,
-                &DeviceRef::NumId(live.address.num_id),
-            )
+            .get_device(&address.registry, &DeviceRef::NumId(address.num_id))
             .await
             .map(|d| d.config)
             .map_err(|e| {
@@ -115,22 +163,32 @@ where
     }
 
     pub(super) fn on_unsubscribe(&mut self, unsubscribe: &Unsubscribe) {
-        let Some(live) = &mut self.live else {
+        let Some(live) = &self.live else {
             return;
         };
         let device_id = live.device_id().to_owned();
+        let gateway = live.gateway.is_some();
         for filter in &unsubscribe.filters {
-            match topics::authorize_subscribe(&device_id, filter, QoS::AtMostOnce) {
-                Ok((Outbound::Config, _)) => {
-                    if let Some(id) = live.config.unsubscribe() {
+            let Ok((target, _)) =
+                topics::authorize_subscribe(&device_id, gateway, filter, QoS::AtMostOnce)
+            else {
+                continue;
+            };
+            match target.kind {
+                Outbound::Config => {
+                    if let Some(id) = self
+                        .config_push(target.device)
+                        .and_then(ConfigPush::unsubscribe)
+                    {
                         self.session.forget(id);
                     }
                 }
-                Ok((Outbound::Commands, _)) => {
-                    live.commands_qos = None;
-                    live.reg.commands.store(false, Ordering::Release);
+                Outbound::Commands => self.set_commands(target.device, None),
+                Outbound::Errors => {
+                    if let Some(g) = self.live.as_mut().and_then(|l| l.gateway.as_mut()) {
+                        g.errors = false;
+                    }
                 }
-                Err(_) => {}
             }
         }
     }
@@ -139,16 +197,25 @@ where
         let Some(live) = &mut self.live else {
             return;
         };
-        let Some(version) = live.config.acked(id) else {
+        let acked = match live.config.acked(id) {
+            Some(version) => Some((live.address.clone(), version)),
+            None => live
+                .gateway
+                .iter_mut()
+                .flat_map(|g| g.attached.values_mut())
+                .find_map(|a| a.config.acked(id).map(|v| (a.address.clone(), v))),
+        };
+        let Some((address, version)) = acked else {
             return;
         };
         let store = Arc::clone(&self.shared.store);
-        let registry = live.address.registry.clone();
-        let num_id = live.address.num_id;
         let now = self.registry_now();
         tokio::spawn(
             async move {
-                if let Err(e) = store.ack_config(&registry, num_id, version, now).await {
+                if let Err(e) = store
+                    .ack_config(&address.registry, address.num_id, version, now)
+                    .await
+                {
                     tracing::warn!(error = %e, version, "config acknowledgement not recorded");
                 }
             }
@@ -172,69 +239,78 @@ where
         self.pump_config(now);
     }
 
-    /// Sends or re-sends config as [`ConfigPush`] decides.
+    /// Sends or re-sends config as [`ConfigPush`] decides, for the connected device
+    /// and every attached one.
     pub(super) fn pump_config(&mut self, now: Timestamp) {
         let Some(live) = &mut self.live else {
             return;
         };
-        let Ok(topic) = TopicName::new(format!("/devices/{}/config", live.device_id())) else {
-            return;
-        };
-        while let Some(action) = live.config.poll(now) {
-            match action {
-                Action::Send {
-                    config,
-                    qos,
-                    supersedes,
-                } => {
-                    if let Some(old) = supersedes {
-                        self.session.forget(old);
-                    }
-                    match self
-                        .session
-                        .publish(topic.clone(), config.binary_data.clone(), qos)
-                    {
-                        Ok(id) => {
-                            live.config.sent(&config, id, now);
-                            metrics::counter!("tether_mqtt_messages_out_total", "kind" => "config")
-                                .increment(1);
-                            self.shared.activity.record(Activity {
-                                registry: live.address.registry.clone(),
-                                num_id: live.address.num_id,
-                                kind: ActivityKind::ConfigSent,
-                                at: RegistryTime(self.shared.clock.unix_micros()),
-                            });
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, version = config.version, "config not sent");
-                            live.config.sent(&config, None, now);
-                        }
-                    }
-                }
-                Action::Resend { id, payload } => {
-                    if self.session.resend(id, topic.clone(), payload).is_ok() {
-                        metrics::counter!("tether_mqtt_config_resends_total").increment(1);
-                    }
-                }
-            }
+        let shared = &*self.shared;
+        let own_id = live.principal.device.id.clone();
+        pump_one(
+            &mut self.session,
+            shared,
+            &mut live.config,
+            &own_id,
+            &live.address,
+            now,
+        );
+        for (id, attached) in live.gateway.iter_mut().flat_map(|g| g.attached.iter_mut()) {
+            pump_one(
+                &mut self.session,
+                shared,
+                &mut attached.config,
+                id,
+                &attached.address,
+                now,
+            );
         }
     }
 
     pub(super) async fn on_control(&mut self, control: Control) {
+        let own = self.live.as_ref().map(|l| l.address.num_id);
+        let attached_id = |driver: &Self, num_id: u64| {
+            driver
+                .live
+                .as_ref()
+                .and_then(|l| l.gateway.as_ref())
+                .and_then(|g| g.id_of(num_id))
+        };
         match control {
             Control::Command {
+                num_id,
                 subfolder,
                 payload,
                 done,
             } => {
-                let _ = done.send(self.send_command(&subfolder, payload));
+                let result = if Some(num_id) == own {
+                    self.send_command(None, &subfolder, payload)
+                } else {
+                    match attached_id(self, num_id) {
+                        Some(id) => self.send_command(Some(&id), &subfolder, payload),
+                        None => Err(HubError::NotConnected),
+                    }
+                };
+                let _ = done.send(result);
             }
-            Control::Recheck => self.recheck().await,
+            Control::Recheck(num_id) if Some(num_id) == own => self.recheck().await,
+            Control::Recheck(num_id) => self.recheck_attached(num_id).await,
+            Control::Config(_) => {
+                self.refresh_attached_configs();
+                let now = self.now();
+                self.pump_config(now);
+            }
+            Control::Detach { num_id, reason } => {
+                if let Some(id) = attached_id(self, num_id) {
+                    self.detach_device(&id, Some(reason));
+                }
+            }
         }
     }
 
     pub(super) fn send_command(
         &mut self,
+        device: Option<&str>,
         subfolder: &str,
         payload: Vec<u8>,
     ) -> Result<(), HubError> {
@@ -242,8 +318,19 @@ where
         let Some(live) = &mut self.live else {
             return Err(HubError::NotConnected);
         };
-        let Some(qos) = live.commands_qos else {
-            return Err(HubError::NotSubscribed(live.device_id().to_owned()));
+        let (device_id, qos) = match device {
+            None => (live.principal.device.id.clone(), live.commands_qos),
+            Some(id) => {
+                let attached = live
+                    .gateway
+                    .as_ref()
+                    .and_then(|g| g.attached.get(id))
+                    .ok_or(HubError::NotConnected)?;
+                (id.to_owned(), attached.commands_qos)
+            }
+        };
+        let Some(qos) = qos else {
+            return Err(HubError::NotSubscribed(device_id));
         };
         if payload.len() > max {
             return Err(HubError::Unavailable(format!(
@@ -252,9 +339,9 @@ where
             )));
         }
         let topic = if subfolder.is_empty() {
-            format!("/devices/{}/commands", live.device_id())
+            format!("/devices/{device_id}/commands")
         } else {
-            format!("/devices/{}/commands/{subfolder}", live.device_id())
+            format!("/devices/{device_id}/commands/{subfolder}")
         };
         let topic = TopicName::new(topic)
             .map_err(|e| HubError::Unavailable(format!("invalid command subfolder: {e}")))?;
@@ -325,6 +412,56 @@ where
         };
         if let Some(reason) = reason {
             self.close(reason);
+        }
+    }
+}
+
+/// Runs one device's [`ConfigPush`] on the session: publishes on
+/// `/devices/{device_id}/config` and records `lastConfigSendTime`.
+fn pump_one(
+    session: &mut ServerSession,
+    shared: &Shared,
+    push: &mut ConfigPush,
+    device_id: &str,
+    address: &DeviceAddress,
+    now: Timestamp,
+) {
+    let Ok(topic) = TopicName::new(format!("/devices/{device_id}/config")) else {
+        return;
+    };
+    while let Some(action) = push.poll(now) {
+        match action {
+            Action::Send {
+                config,
+                qos,
+                supersedes,
+            } => {
+                if let Some(old) = supersedes {
+                    session.forget(old);
+                }
+                match session.publish(topic.clone(), config.binary_data.clone(), qos) {
+                    Ok(id) => {
+                        push.sent(&config, id, now);
+                        metrics::counter!("tether_mqtt_messages_out_total", "kind" => "config")
+                            .increment(1);
+                        shared.activity.record(Activity {
+                            registry: address.registry.clone(),
+                            num_id: address.num_id,
+                            kind: ActivityKind::ConfigSent,
+                            at: RegistryTime(shared.clock.unix_micros()),
+                        });
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, version = config.version, "config not sent");
+                        push.sent(&config, None, now);
+                    }
+                }
+            }
+            Action::Resend { id, payload } => {
+                if session.resend(id, topic.clone(), payload).is_ok() {
+                    metrics::counter!("tether_mqtt_config_resends_total").increment(1);
+                }
+            }
         }
     }
 }

@@ -1,0 +1,157 @@
+//! `tether simulate`: a fleet of simulated devices against Tether (provisioned through
+//! the admin API, TLS, ES256 JWTs) or any MQTT broker (`--target`), with a report of
+//! connects/s, refusals, messages/s, latency, bytes, and the server's CPU and memory.
+//!
+//! ```text
+//!  plan (args, ramp) ─▶ provision (registry, devices, keys, tokens) ─▶ load (ramp ─▶ publish ─▶ hold ─▶ close)
+//!                                                                    │  conn: one task per device
+//!  report (table | --json) ◀── stats (counters, histograms) + procstat (server CPU/RSS)
+//! ```
+
+mod clock;
+mod conn;
+mod floor;
+mod load;
+mod plan;
+mod procstat;
+mod provision;
+mod report;
+mod source_ips;
+mod stats;
+
+pub use plan::SimulateArgs;
+
+use anyhow::{Context as _, anyhow};
+use rustls_pki_types::ServerName;
+
+use crate::admin::{Conn, Format};
+use crate::exit;
+use load::{RunInput, Spec};
+use plan::Target;
+
+/// Raises the open-file limit to the hard limit (one descriptor per connection).
+fn raise_fd_limit(want: u64) -> u64 {
+    match rlimit::increase_nofile_limit(want) {
+        Ok(n) => n,
+        Err(_) => rlimit::getrlimit(rlimit::Resource::NOFILE)
+            .map(|(soft, _)| soft)
+            .unwrap_or(0),
+    }
+}
+
+/// Runs `tether simulate`.
+pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
+    if let Some(n) = args.floor {
+        return floor::run(n, args.json);
+    }
+    let plan = args.plan()?;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let limit = raise_fd_limit(u64::MAX);
+    let need = plan.devices as u64 + 64;
+    if limit < need {
+        eprintln!(
+            "warning: the open-file limit is {limit}; {} connections need about {need} (raise the hard limit with `ulimit -Hn` or prlimit)",
+            plan.devices
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async_run(&args, &plan))
+}
+
+async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8> {
+    let progress = !args.quiet && !args.json;
+    let (specs, target_name) = match plan.target {
+        Target::Tether => {
+            let conn = Conn {
+                server: args.server.clone(),
+                token_file: args.token_file.clone(),
+                project: Some(args.project.clone()),
+                region: args.region.clone(),
+                format: Format::Table,
+            };
+            if progress {
+                eprintln!(
+                    "creating {} devices in {}",
+                    plan.devices,
+                    conn.registry(&args.registry)?
+                );
+            }
+            let keys = provision::keys(plan.devices, args.shared_key)?;
+            let fleet =
+                provision::provision(&conn, &args.registry, &args.device_prefix, &keys).await?;
+            // --wrong-key: tokens from other keys than the registered ones.
+            let signing = if args.wrong_key {
+                provision::keys(plan.devices, args.shared_key)?
+            } else {
+                keys
+            };
+            let tokens = provision::tokens(&signing, &fleet.project)?;
+            let specs = fleet
+                .ids
+                .into_iter()
+                .zip(tokens)
+                .map(|(id, password)| Spec {
+                    client_id: format!("{}/devices/{id}", fleet.registry_path),
+                    id,
+                    password,
+                })
+                .collect();
+            (specs, format!("tether {}", plan.addr))
+        }
+        Target::Mqtt => {
+            // Same CONNECT as for Tether (device path, a real JWT), no registration.
+            let keys = provision::keys(1, true)?;
+            let token = provision::tokens(&keys, &args.project)?
+                .pop()
+                .context("no token")?;
+            let base = format!(
+                "projects/{}/locations/{}/registries/{}",
+                args.project, args.region, args.registry
+            );
+            let specs = (0..plan.devices)
+                .map(|i| {
+                    let id = format!("{}{i}", args.device_prefix);
+                    Spec {
+                        client_id: format!("{base}/devices/{id}"),
+                        id,
+                        password: token.clone(),
+                    }
+                })
+                .collect();
+            (specs, args.target.clone().unwrap_or_default())
+        }
+    };
+    let tls = if plan.tls {
+        let cfg = load::tls_config(&args.ca, args.resume)?;
+        let name = ServerName::try_from(args.tls_name.clone())
+            .map_err(|e| anyhow!("--tls-name {}: {e}", args.tls_name))?;
+        Some((cfg, name))
+    } else {
+        None
+    };
+    let measured = load::run(
+        plan,
+        RunInput {
+            tls,
+            specs,
+            server_pid: args.server_pid,
+            progress,
+        },
+    )
+    .await?;
+    let text = if args.json {
+        let doc = measured.to_json(&target_name, plan.qos1, plan.payload);
+        format!("{}\n", serde_json::to_string_pretty(&doc)?)
+    } else {
+        report::table(&measured, &target_name, plan.qos1)
+    };
+    // A closed stdout (e.g. `| head`) is not an error of the run.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
+    Ok(if measured.connected > 0 {
+        exit::OK
+    } else {
+        exit::INVALID
+    })
+}

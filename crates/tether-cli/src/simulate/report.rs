@@ -1,0 +1,297 @@
+//! The results: a table for people, `--json` for machines.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::procstat::Sample;
+use super::stats::Histogram;
+
+/// CPU and memory over one phase, of the server (if local) and of the simulator.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseStats {
+    /// Wall time of the phase.
+    pub wall: Duration,
+    /// Server CPU time used in it.
+    pub server_cpu: Option<Duration>,
+    /// Server RSS at its end.
+    pub server_rss: Option<u64>,
+    /// Simulator CPU time used in it.
+    pub client_cpu: Option<Duration>,
+}
+
+impl PhaseStats {
+    /// From samples at the phase's start and end.
+    pub fn new(
+        wall: Duration,
+        s0: Option<Sample>,
+        s1: Option<Sample>,
+        c0: Option<Sample>,
+        c1: Option<Sample>,
+    ) -> Self {
+        let cpu = |a: Option<Sample>, b: Option<Sample>| match (a, b) {
+            (Some(a), Some(b)) => Some(b.cpu.saturating_sub(a.cpu)),
+            _ => None,
+        };
+        Self {
+            wall,
+            server_cpu: cpu(s0, s1),
+            server_rss: s1.map(|s| s.rss),
+            client_cpu: cpu(c0, c1),
+        }
+    }
+}
+
+/// Everything a run measured.
+#[derive(Debug)]
+pub struct Measured {
+    /// Devices planned.
+    pub devices: u64,
+    /// CONNACK 0.
+    pub connected: u64,
+    /// CONNACK ≠ 0.
+    pub refused: u64,
+    /// Other failures.
+    pub failed: u64,
+    /// Lost after connecting.
+    pub dropped: u64,
+    /// The ramp.
+    pub ramp: PhaseStats,
+    /// The publish phase.
+    pub publish: PhaseStats,
+    /// Server RSS after the hold (connections idle).
+    pub idle_rss: Option<u64>,
+    /// Server RSS before the first connection.
+    pub rss_before: Option<u64>,
+    /// Messages sent in the publish phase.
+    pub sent: u64,
+    /// PUBACKs received in the publish phase.
+    pub acked: u64,
+    /// Messages sent in all.
+    pub sent_total: u64,
+    /// PUBACKs in all.
+    pub acked_total: u64,
+    /// Sends skipped for a full window.
+    pub backlogged: u64,
+    /// Messages received.
+    pub received: u64,
+    /// MQTT bytes written.
+    pub bytes_out: u64,
+    /// MQTT bytes read.
+    pub bytes_in: u64,
+    /// TCP connect → CONNACK.
+    pub connect: Histogram,
+    /// PUBLISH → PUBACK.
+    pub puback: Histogram,
+    /// PUBLISH → consumer.
+    pub e2e: Histogram,
+    /// Up to five distinct errors.
+    pub errors: Vec<String>,
+}
+
+fn per_sec(n: u64, d: Duration) -> f64 {
+    if d.is_zero() {
+        0.0
+    } else {
+        n as f64 / d.as_secs_f64()
+    }
+}
+
+fn per_item_us(cpu: Option<Duration>, n: u64) -> Option<f64> {
+    cpu.filter(|_| n > 0)
+        .map(|c| c.as_secs_f64() * 1e6 / n as f64)
+}
+
+fn hist(h: &Histogram) -> Value {
+    if h.count() == 0 {
+        return Value::Null;
+    }
+    json!({
+        "count": h.count(),
+        "p50_us": h.quantile(0.5),
+        "p90_us": h.quantile(0.9),
+        "p99_us": h.quantile(0.99),
+        "p999_us": h.quantile(0.999),
+        "max_us": h.max(),
+        "mean_us": h.mean(),
+    })
+}
+
+impl Measured {
+    /// Connections that completed a handshake per second of ramp.
+    pub fn connects_per_sec(&self) -> f64 {
+        per_sec(self.connected + self.refused, self.ramp.wall)
+    }
+
+    /// Messages (PUBACKs for QoS 1, sends for QoS 0) per second of publishing.
+    pub fn messages_per_sec(&self, qos1: bool) -> f64 {
+        per_sec(if qos1 { self.acked } else { self.sent }, self.publish.wall)
+    }
+
+    /// Server RSS growth per connection, after the hold.
+    pub fn rss_per_conn(&self) -> Option<f64> {
+        match (self.rss_before, self.idle_rss) {
+            (Some(a), Some(b)) if self.connected > 0 => {
+                Some((b as f64 - a as f64) / self.connected as f64)
+            }
+            _ => None,
+        }
+    }
+
+    /// The `--json` document.
+    pub fn to_json(&self, target: &str, qos1: bool, payload: usize) -> Value {
+        let handshakes = self.connected + self.refused;
+        let messages = if qos1 { self.acked } else { self.sent };
+        json!({
+            "target": target,
+            "devices": self.devices,
+            "connected": self.connected,
+            "refused": self.refused,
+            "failed": self.failed,
+            "dropped": self.dropped,
+            "ramp_secs": self.ramp.wall.as_secs_f64(),
+            "connects_per_sec": self.connects_per_sec(),
+            "connect_latency": hist(&self.connect),
+            "server_cpu_per_connect_us": per_item_us(self.ramp.server_cpu, handshakes),
+            "client_cpu_per_connect_us": per_item_us(self.ramp.client_cpu, handshakes),
+            "qos": u8::from(qos1),
+            "payload_bytes": payload,
+            "publish_secs": self.publish.wall.as_secs_f64(),
+            "sent": self.sent,
+            "acked": self.acked,
+            "sent_total": self.sent_total,
+            "acked_total": self.acked_total,
+            "backlogged": self.backlogged,
+            "received": self.received,
+            "messages_per_sec": self.messages_per_sec(qos1),
+            "puback_latency": hist(&self.puback),
+            "e2e_latency": hist(&self.e2e),
+            "server_cpu_per_message_us": per_item_us(self.publish.server_cpu, messages),
+            "server_cpu_publish_secs": self.publish.server_cpu.map(|d| d.as_secs_f64()),
+            "client_cpu_publish_secs": self.publish.client_cpu.map(|d| d.as_secs_f64()),
+            "server_rss_before": self.rss_before,
+            "server_rss_connected": self.ramp.server_rss,
+            "server_rss_idle": self.idle_rss,
+            "server_rss_per_connection": self.rss_per_conn(),
+            "bytes_out": self.bytes_out,
+            "bytes_in": self.bytes_in,
+            "errors": self.errors,
+        })
+    }
+}
+
+fn us(v: Option<u64>) -> String {
+    match v {
+        Some(v) if v >= 10_000 => format!("{:.1} ms", v as f64 / 1000.0),
+        Some(v) => format!("{v} µs"),
+        None => "-".into(),
+    }
+}
+
+fn opt(v: Option<f64>, unit: &str) -> String {
+    v.map_or_else(|| "-".into(), |v| format!("{v:.1} {unit}"))
+}
+
+fn mib(v: Option<u64>) -> String {
+    v.map_or_else(
+        || "-".into(),
+        |v| format!("{:.1} MiB", v as f64 / 1048576.0),
+    )
+}
+
+/// The human-readable table.
+pub fn table(m: &Measured, target: &str, qos1: bool) -> String {
+    let handshakes = m.connected + m.refused;
+    let messages = if qos1 { m.acked } else { m.sent };
+    let lat = |h: &Histogram| {
+        format!(
+            "p50 {}  p90 {}  p99 {}  max {}",
+            us(h.quantile(0.5)),
+            us(h.quantile(0.9)),
+            us(h.quantile(0.99)),
+            us(h.max())
+        )
+    };
+    let mut rows: Vec<(&str, String)> = vec![
+        ("target", target.to_string()),
+        (
+            "connections",
+            format!(
+                "{} of {} connected, {} refused, {} failed, {} dropped",
+                m.connected, m.devices, m.refused, m.failed, m.dropped
+            ),
+        ),
+        (
+            "connects/s",
+            format!(
+                "{:.0} (ramp {:.2} s)",
+                m.connects_per_sec(),
+                m.ramp.wall.as_secs_f64()
+            ),
+        ),
+        ("connect latency", lat(&m.connect)),
+        (
+            "server CPU / connect",
+            opt(per_item_us(m.ramp.server_cpu, handshakes), "µs"),
+        ),
+        (
+            "client CPU / connect",
+            opt(per_item_us(m.ramp.client_cpu, handshakes), "µs"),
+        ),
+        (
+            "messages",
+            format!(
+                "{} sent, {} acked in {:.1} s (QoS {}), {} backlogged, {} received",
+                m.sent,
+                m.acked,
+                m.publish.wall.as_secs_f64(),
+                u8::from(qos1),
+                m.backlogged,
+                m.received
+            ),
+        ),
+        ("messages/s", format!("{:.0}", m.messages_per_sec(qos1))),
+    ];
+    if m.puback.count() > 0 {
+        rows.push(("PUBACK latency", lat(&m.puback)));
+    }
+    if m.e2e.count() > 0 {
+        rows.push(("end-to-end latency", lat(&m.e2e)));
+    }
+    rows.extend([
+        (
+            "server CPU / message",
+            opt(per_item_us(m.publish.server_cpu, messages), "µs"),
+        ),
+        (
+            "server RSS",
+            format!(
+                "{} before, {} connected, {} idle",
+                mib(m.rss_before),
+                mib(m.ramp.server_rss),
+                mib(m.idle_rss)
+            ),
+        ),
+        (
+            "server RSS / connection",
+            opt(m.rss_per_conn().map(|b| b / 1024.0), "KiB"),
+        ),
+        (
+            "bytes (MQTT)",
+            format!("{} out, {} in", m.bytes_out, m.bytes_in),
+        ),
+    ]);
+    for e in &m.errors {
+        rows.push(("error", e.clone()));
+    }
+    let width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in rows {
+        out.push_str(&format!("{k:<width$}  {v}\n"));
+    }
+    out
+}

@@ -1,0 +1,204 @@
+//! `tether simulate` end to end: a `tether serve` child on random ports, and a private
+//! Mosquitto broker on a free port (skipped when `mosquitto` is not installed).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// A child process killed on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tether() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
+    for var in ["TETHER_ADMIN_TOKEN", "TETHER_SERVER", "TETHER_TOKEN_FILE"] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// `tether serve` on random ports; returns it, the admin URL and the MQTT address.
+fn serve(data: &Path) -> (Proc, String, String) {
+    let mut child = tether()
+        .args(["serve", "--http-addr", "127.0.0.1:0"])
+        .args(["--mqtt-addr", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("tether serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let (mut url, mut mqtt) = (None, None);
+    let mut banner = String::new();
+    for line in lines.by_ref().take(20) {
+        let line = line.expect("banner line");
+        banner.push_str(&line);
+        banner.push('\n');
+        if let Some(rest) = line.split("admin API on ").nth(1) {
+            url = rest.split_whitespace().next().map(str::to_string);
+        }
+        if let Some(rest) = line.split("MQTT over TLS on ").nth(1) {
+            mqtt = rest.split_whitespace().next().map(str::to_string);
+        }
+        if url.is_some() && mqtt.is_some() {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let proc = Proc(child);
+    match (url, mqtt) {
+        (Some(u), Some(m)) => (proc, u, m),
+        _ => panic!("no admin URL or MQTT address in the banner:\n{banner}"),
+    }
+}
+
+fn simulate(args: &[&str]) -> Value {
+    let out = tether()
+        .arg("simulate")
+        .args(args)
+        .args(["--json", "--quiet"])
+        .output()
+        .expect("tether simulate runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{text}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn n(v: &Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
+}
+
+fn tether_args<'a>(url: &'a str, mqtt: &'a str, token: &'a str, ca: &'a str) -> Vec<&'a str> {
+    vec![
+        "--server",
+        url,
+        "--token-file",
+        token,
+        "--mqtt",
+        mqtt,
+        "--ca",
+        ca,
+        "-n",
+        "20",
+        "--duration",
+        "2",
+        "--rate",
+        "5",
+    ]
+}
+
+#[test]
+fn simulate_against_tether_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, url, mqtt) = serve(dir.path());
+    let token = dir.path().join("admin-token");
+    let ca = dir.path().join("ca.pem");
+    let (token, ca) = (token.to_str().unwrap(), ca.to_str().unwrap());
+    let pid = server.0.id().to_string();
+
+    let mut args = tether_args(&url, &mqtt, token, ca);
+    args.extend(["--server-pid", pid.as_str()]);
+    let report = simulate(&args);
+    assert_eq!(n(&report, "connected"), 20, "{report:#}");
+    assert_eq!(n(&report, "refused"), 0, "{report:#}");
+    assert!(n(&report, "acked") > 0, "{report:#}");
+    assert!(report["messages_per_sec"].as_f64().unwrap_or(0.0) > 0.0);
+    assert!(report["puback_latency"]["p99_us"].as_u64().is_some());
+    assert!(n(&report, "server_rss_idle") > 0, "{report:#}");
+
+    // Reusing the registry and devices works; tokens from unregistered keys are refused.
+    let mut args = tether_args(&url, &mqtt, token, ca);
+    args.extend(["--wrong-key", "--shared-key"]);
+    let report = simulate(&args);
+    assert_eq!(n(&report, "connected"), 0, "{report:#}");
+    assert_eq!(n(&report, "refused"), 20, "{report:#}");
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn mosquitto() -> Option<PathBuf> {
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+#[test]
+fn simulate_against_mosquitto() {
+    let Some(bin) = mosquitto() else {
+        eprintln!("mosquitto not installed; skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Reuse tether's embedded CA and server certificate for the broker's TLS listener.
+    let data = dir.path().join("data");
+    let (server, _, _) = serve(&data);
+    drop(server);
+    let port = free_port();
+    let conf = dir.path().join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\nmax_connections -1\nuser root\n\
+             certfile {0}/server.pem\nkeyfile {0}/server.key\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    let _broker = Proc(
+        Command::new(bin)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let target = format!("mqtts://127.0.0.1:{port}");
+    let ca = data.join("ca.pem");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(up, "mosquitto did not start");
+    let report = simulate(&[
+        "--target",
+        &target,
+        "--ca",
+        ca.to_str().unwrap(),
+        "-n",
+        "20",
+        "--duration",
+        "2",
+        "--rate",
+        "5",
+        "--e2e",
+    ]);
+    assert_eq!(n(&report, "connected"), 20, "{report:#}");
+    assert_eq!(n(&report, "refused"), 0, "{report:#}");
+    assert!(n(&report, "acked") > 0, "{report:#}");
+    assert!(
+        report["e2e_latency"]["count"].as_u64().unwrap_or(0) > 0,
+        "{report:#}"
+    );
+}

@@ -1,0 +1,293 @@
+//! What `tether serve` puts around the API and the MQTT bridge: the telemetry sink, the
+//! admin endpoints that read the embedded log, `/metrics`, retention, the banner.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine as _;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::{Value, json};
+use tether_route::{EmbeddedLog, LogConfig, NatsConfig, NatsSink, Sink};
+use tokio::task::JoinHandle;
+
+use crate::api::Clock;
+use crate::api::auth::AdminAuth;
+use crate::api::error::{ApiError, Code};
+use crate::api::json::time;
+use crate::mqtt::MqttHandle;
+use crate::serve::{ServeError, Settings};
+use crate::tls::TlsSetup;
+
+/// Most messages one telemetry read returns.
+const READ_MAX: usize = 1000;
+/// Longest a follow read waits for new messages.
+const WAIT_MAX: Duration = Duration::from_secs(30);
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Where telemetry and state notifications go.
+#[derive(Debug, Clone)]
+pub enum TelemetrySink {
+    /// The embedded durable log in the data directory (the default).
+    Embedded(Arc<EmbeddedLog>),
+    /// NATS JetStream (`--nats`).
+    Nats(Arc<NatsSink>),
+}
+
+impl TelemetrySink {
+    /// The sink as the bridges use it.
+    pub fn sink(&self) -> Arc<dyn Sink> {
+        match self {
+            TelemetrySink::Embedded(log) => Arc::clone(log) as Arc<dyn Sink>,
+            TelemetrySink::Nats(nats) => Arc::clone(nats) as Arc<dyn Sink>,
+        }
+    }
+
+    /// Closes the embedded log if nothing else holds it (every append was already
+    /// synced before it was acknowledged, so nothing is lost either way).
+    pub async fn close(self) {
+        if let TelemetrySink::Embedded(log) = self
+            && let Ok(log) = Arc::try_unwrap(log)
+        {
+            log.close().await;
+        }
+    }
+}
+
+/// Opens NATS when configured, else the embedded log under `DATA_DIR/telemetry`.
+pub async fn open_sink(settings: &Settings) -> Result<TelemetrySink, ServeError> {
+    if let Some(url) = &settings.nats {
+        let sink = NatsSink::connect(NatsConfig::new(url.clone()))
+            .await
+            .map_err(|e| ServeError::Sink(format!("NATS at {url}: {e}")))?;
+        return Ok(TelemetrySink::Nats(Arc::new(sink)));
+    }
+    let mut config = LogConfig::new(settings.data_dir.clone());
+    config.retention = settings.retention;
+    let log = EmbeddedLog::open(config)
+        .await
+        .map_err(|e| ServeError::Sink(e.to_string()))?;
+    for t in log.truncations() {
+        tracing::warn!(
+            ?t,
+            "telemetry log: a torn record at the end was cut off on recovery"
+        );
+    }
+    Ok(TelemetrySink::Embedded(Arc::new(log)))
+}
+
+/// The lines `tether serve` prints about the device side.
+pub fn banner(mqtt: &MqttHandle, tls: Option<&TlsSetup>, sink: &TelemetrySink) -> String {
+    let mut out = String::new();
+    for a in mqtt.tls_addrs() {
+        out.push_str(&format!("tether: MQTT over TLS on {a}\n"));
+    }
+    for a in mqtt.plain_addrs() {
+        out.push_str(&format!(
+            "tether: MQTT without TLS on {a} (development only)\n"
+        ));
+    }
+    if let Some(ca) = tls.and_then(|t| t.ca_path.as_ref()) {
+        out.push_str(&format!(
+            "tether: devices must trust the CA in {}\n",
+            ca.display()
+        ));
+    }
+    match sink {
+        TelemetrySink::Embedded(log) => {
+            out.push_str(&format!(
+                "tether: telemetry log in {}\n",
+                log.root().display()
+            ));
+        }
+        TelemetrySink::Nats(_) => out.push_str("tether: telemetry to NATS JetStream\n"),
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+struct TelemetryState {
+    admin: AdminAuth,
+    log: Option<Arc<EmbeddedLog>>,
+}
+
+fn metrics_handle() -> Option<&'static PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .as_ref()
+}
+
+/// `/metrics` (Prometheus text, no auth: bind the admin address privately) and the
+/// admin-only telemetry reads `/v1/telemetry/topics` and `/v1/telemetry/messages`.
+pub fn extra_routes(admin: AdminAuth, sink: &TelemetrySink) -> Router {
+    let log = match sink {
+        TelemetrySink::Embedded(log) => Some(Arc::clone(log)),
+        TelemetrySink::Nats(_) => None,
+    };
+    // Install the recorder now so connections counted before the first scrape show.
+    let _ = metrics_handle();
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/v1/telemetry/topics", get(topics))
+        .route("/v1/telemetry/messages", get(messages))
+        .with_state(TelemetryState { admin, log })
+}
+
+async fn metrics() -> Response {
+    match metrics_handle() {
+        Some(h) => h.render().into_response(),
+        None => ApiError::new(
+            Code::Unavailable,
+            "another metrics recorder is installed in this process",
+        )
+        .into_response(),
+    }
+}
+
+fn embedded(state: &TelemetryState, headers: &HeaderMap) -> Result<Arc<EmbeddedLog>, ApiError> {
+    state
+        .admin
+        .check(headers.get("authorization").and_then(|v| v.to_str().ok()))?;
+    state.log.clone().ok_or_else(|| {
+        ApiError::new(
+            Code::FailedPrecondition,
+            "telemetry goes to NATS JetStream on this server; read it from its stream",
+        )
+    })
+}
+
+async fn topics(
+    State(state): State<TelemetryState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let log = embedded(&state, &headers)?;
+    let topics: Vec<Value> = log
+        .list_topics()
+        .into_iter()
+        .map(|t| {
+            let o = log.offsets(&t);
+            json!({
+                "topic": t,
+                "earliestOffset": o.as_ref().map(|o| o.earliest.to_string()),
+                "nextOffset": o.as_ref().map(|o| o.next.to_string()),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "topics": topics })).into_response())
+}
+
+fn number<T: std::str::FromStr>(
+    q: &HashMap<String, String>,
+    key: &str,
+    default: T,
+) -> Result<T, ApiError> {
+    match q.get(key) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| {
+            ApiError::new(
+                Code::InvalidArgument,
+                format!("{key} = '{v}' is not a non-negative number"),
+            )
+        }),
+    }
+}
+
+/// `?topic=T&from=N&max=M&wait=S`: messages from offset N; with `wait`, blocks up to S
+/// seconds for the first new message (how `tether events tail --follow` streams).
+async fn messages(
+    State(state): State<TelemetryState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let log = embedded(&state, &headers)?;
+    let topic = q.get("topic").cloned().ok_or_else(|| {
+        ApiError::new(
+            Code::InvalidArgument,
+            "topic is required, e.g. ?topic=projects/p/topics/t",
+        )
+    })?;
+    if let Some(unknown) = q
+        .keys()
+        .find(|k| !matches!(k.as_str(), "topic" | "from" | "max" | "wait"))
+    {
+        return Err(ApiError::new(
+            Code::InvalidArgument,
+            format!("unknown query parameter '{unknown}' (known: topic, from, max, wait)"),
+        ));
+    }
+    let from: u64 = number(&q, "from", 0)?;
+    let max = number(&q, "max", 100usize)?.clamp(1, READ_MAX);
+    let wait = Duration::from_secs(number(&q, "wait", 0u64)?).min(WAIT_MAX);
+    let mut records = read(&log, &topic, from, max).await?;
+    if records.is_empty() && !wait.is_zero() {
+        let mut next = log
+            .subscribe(&topic)
+            .map_err(|e| ApiError::new(Code::InvalidArgument, e.to_string()))?;
+        let _ = tokio::time::timeout(wait, next.wait_for(|n| *n > from)).await;
+        records = read(&log, &topic, from, max).await?;
+    }
+    let next = records.last().map_or_else(
+        || log.offsets(&topic).map_or(from, |o| o.next.max(from)),
+        |r| r.offset + 1,
+    );
+    let messages: Vec<Value> = records
+        .into_iter()
+        .map(|r| {
+            json!({
+                "offset": r.offset.to_string(),
+                "data": base64::engine::general_purpose::STANDARD.encode(&r.message.data),
+                "attributes": r.message.attributes,
+                "publishTime": time::format(tether_registry::model::Timestamp(r.message.publish_time)),
+            })
+        })
+        .collect();
+    Ok(
+        axum::Json(json!({ "topic": topic, "messages": messages, "nextOffset": next.to_string() }))
+            .into_response(),
+    )
+}
+
+async fn read(
+    log: &EmbeddedLog,
+    topic: &str,
+    from: u64,
+    max: usize,
+) -> Result<Vec<tether_route::Record>, ApiError> {
+    if log.offsets(topic).is_none() {
+        return Ok(Vec::new());
+    }
+    log.read(topic, from, max)
+        .await
+        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))
+}
+
+/// Applies the embedded log's retention every hour.
+pub fn spawn_retention(sink: &TelemetrySink, clock: Clock) -> JoinHandle<()> {
+    let log = match sink {
+        TelemetrySink::Embedded(log) => Some(Arc::clone(log)),
+        TelemetrySink::Nats(_) => None,
+    };
+    tokio::spawn(async move {
+        let Some(log) = log else { return };
+        loop {
+            match log.apply_retention(clock().0).await {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::info!(
+                        segments = removed.len(),
+                        "telemetry retention removed old segments"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "telemetry retention failed"),
+            }
+            tokio::time::sleep(RETENTION_EVERY).await;
+        }
+    })
+}

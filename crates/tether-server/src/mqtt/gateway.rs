@@ -1,0 +1,176 @@
+//! Gateways (spec §1.4, §1.7): the attach payload, what a gateway's auth method
+//! demands of an attaching device, and the JSON sent on `/devices/{gw}/errors`.
+//! Pure functions; the driver does the store reads and the sending.
+
+use serde::Serialize;
+use tether_registry::model::GatewayAuthMethod;
+
+use super::reason::{Reason, RpcCode};
+
+/// IoT Core's `error_type` values that Tether sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum GatewayErrorType {
+    /// An attach was refused (no PUBACK).
+    GatewayAttachmentError,
+    /// A message for a device that is not attached to this gateway.
+    GatewayDeviceNotFound,
+    /// The server detached a device (deleted, blocked, connected elsewhere).
+    GatewayDetachmentDeviceError,
+}
+
+/// Which MQTT message caused an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageInfo {
+    /// `PUBLISH` or `SUBSCRIBE`.
+    pub message_type: &'static str,
+    /// The topic or filter.
+    pub topic: String,
+    /// The packet id, when the message had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packet_id: Option<u16>,
+}
+
+/// One message on `/devices/{gw}/errors`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GatewayError {
+    /// The kind.
+    pub error_type: GatewayErrorType,
+    /// What happened and what to do.
+    pub description: String,
+    /// The device behind the gateway.
+    pub device_id: String,
+    /// The message that caused it, if one did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt_message_info: Option<MessageInfo>,
+}
+
+impl GatewayError {
+    /// The payload to publish.
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing plain strings and enums cannot fail; an empty object is the
+        // harmless fallback all the same.
+        serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec())
+    }
+
+    /// `GATEWAY_DEVICE_NOT_FOUND` for a message about a device that is not attached.
+    pub fn not_attached(device_id: &str, info: MessageInfo) -> Self {
+        Self {
+            error_type: GatewayErrorType::GatewayDeviceNotFound,
+            description: format!(
+                "The specified device with ID '{device_id}' is not attached to the gateway; \
+                 publish to '/devices/{device_id}/attach' first."
+            ),
+            device_id: device_id.to_owned(),
+            mqtt_message_info: Some(info),
+        }
+    }
+}
+
+/// The device token in an attach payload: `None` for an empty payload or `{}`
+/// (association-only auth).
+///
+/// # Errors
+/// Why the payload is not an attach message.
+pub fn parse_attach(payload: &[u8]) -> Result<Option<String>, String> {
+    if payload.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let value: serde_json::Value = serde_json::from_slice(payload)
+        .map_err(|e| format!("the attach payload is not JSON ({e}); send {{\"authorization\":\"<device JWT>\"}} or an empty payload"))?;
+    let serde_json::Value::Object(map) = value else {
+        return Err("the attach payload must be a JSON object".into());
+    };
+    match map.get("authorization") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(token)) if token.is_empty() => Ok(None),
+        Some(serde_json::Value::String(token)) => Ok(Some(token.clone())),
+        Some(_) => {
+            Err("'authorization' in the attach payload must be a string (the device's JWT)".into())
+        }
+    }
+}
+
+/// What the gateway's auth method demands of an attaching device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Demands {
+    /// The device must be bound to the gateway.
+    pub association: bool,
+    /// The device's own JWT must be sent and verify.
+    pub token: bool,
+}
+
+/// The demands of `method` (proto `GatewayAuthMethod`).
+///
+/// # Errors
+/// The unspecified method lets no device attach.
+pub fn demands(method: GatewayAuthMethod) -> Result<Demands, Reason> {
+    match method {
+        GatewayAuthMethod::AssociationOnly => Ok(Demands {
+            association: true,
+            token: false,
+        }),
+        GatewayAuthMethod::DeviceAuthTokenOnly => Ok(Demands {
+            association: false,
+            token: true,
+        }),
+        GatewayAuthMethod::AssociationAndDeviceAuthToken => Ok(Demands {
+            association: true,
+            token: true,
+        }),
+        GatewayAuthMethod::Unspecified => Err(Reason::new(
+            RpcCode::FailedPrecondition,
+            "gateway_auth_unspecified",
+            "the gateway's gatewayConfig.gatewayAuthMethod is unspecified, so no device may \
+             attach; set ASSOCIATION_ONLY, DEVICE_AUTH_TOKEN_ONLY or \
+             ASSOCIATION_AND_DEVICE_AUTH_TOKEN",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attach_payloads() {
+        assert_eq!(parse_attach(b""), Ok(None));
+        assert_eq!(parse_attach(b"{}"), Ok(None));
+        assert_eq!(
+            parse_attach(br#"{"authorization":"a.b.c"}"#),
+            Ok(Some("a.b.c".into()))
+        );
+        assert!(parse_attach(b"nope").is_err());
+        assert!(parse_attach(br#"{"authorization":1}"#).is_err());
+    }
+
+    #[test]
+    fn error_json_has_iot_core_fields() {
+        let e = GatewayError::not_attached(
+            "x",
+            MessageInfo {
+                message_type: "PUBLISH",
+                topic: "/devices/x/state".into(),
+                packet_id: Some(10),
+            },
+        );
+        let v: serde_json::Value =
+            serde_json::from_slice(&e.to_json()).unwrap_or(serde_json::Value::Null);
+        assert_eq!(v["error_type"], "GATEWAY_DEVICE_NOT_FOUND");
+        assert_eq!(v["device_id"], "x");
+        assert_eq!(v["mqtt_message_info"]["packet_id"], 10);
+    }
+
+    #[test]
+    fn auth_methods() {
+        assert!(demands(GatewayAuthMethod::default()).is_err());
+        assert_eq!(
+            demands(GatewayAuthMethod::AssociationAndDeviceAuthToken),
+            Ok(Demands {
+                association: true,
+                token: true
+            })
+        );
+    }
+}
