@@ -49,6 +49,15 @@ pub struct ServeArgs {
     /// Send telemetry to NATS JetStream at this URL instead of the embedded log.
     #[arg(long, env = "TETHER_NATS", value_name = "URL")]
     nats: Option<String>,
+    /// Most device connections at once [default: 10000].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Delete telemetry older than this many hours from the embedded log [default: keep].
+    #[arg(long, value_name = "HOURS")]
+    telemetry_retention_hours: Option<u64>,
+    /// Keep at most this many bytes per telemetry topic in the embedded log [default: no limit].
+    #[arg(long, value_name = "BYTES")]
+    telemetry_max_bytes: Option<u64>,
 }
 
 async fn shutdown_signal() {
@@ -81,6 +90,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let options = ServeOptions {
         config: args.config,
@@ -95,6 +105,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         tls_key: args.tls_key,
         jwt_encoding: args.jwt_encoding,
         nats: args.nats,
+        max_connections: args.max_connections,
+        telemetry_retention_hours: args.telemetry_retention_hours,
+        telemetry_max_bytes: args.telemetry_max_bytes,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -201,7 +201,9 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
     assert!(device["lastEventTime"].is_string(), "{device:#}");
 
     let metrics = reqwest_blocking(&format!("{}/metrics", gw.http));
-    assert!(metrics.contains("tether_mqtt"), "{metrics}");
+    assert!(metrics.contains("tether_mqtt_connects_total"), "{metrics}");
+    assert!(metrics.contains("tether_mqtt_refusals_total"), "{metrics}");
+    assert!(metrics.contains("tether_sink_publish_seconds"), "{metrics}");
 }
 
 /// GET with std only (the test needs no HTTP client dependency for one call).

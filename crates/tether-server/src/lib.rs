@@ -3,12 +3,14 @@
 //! ```text
 //!  device ──TLS 8883/443──▶ mqtt (listener → driver → tether-mqtt session) ─┐
 //!  admin/scripts ──HTTP──▶ api (cloudiot v1 REST, Google's JSON) ───────────┼─▶ dyn Store (registry)
+//!  HTTP devices ──HTTP(S)─▶ device_http (publishEvent, setState, config) ────┤
 //!                                                                           ├─▶ sinks (telemetry log, NATS)
 //!                                  hub: API → connected devices (config, commands)
 //! ```
 
 pub mod api;
 pub mod device_auth;
+pub mod device_http;
 pub mod gateway;
 pub mod http;
 pub mod hub;

@@ -96,6 +96,12 @@ pub struct ServeOptions {
     pub jwt_encoding: Option<String>,
     /// Send telemetry to NATS JetStream at this URL instead of the embedded log.
     pub nats: Option<String>,
+    /// Most device connections at once (default 10,000).
+    pub max_connections: Option<usize>,
+    /// Delete embedded-log segments older than this many hours (default: keep).
+    pub telemetry_retention_hours: Option<u64>,
+    /// Keep at most this many bytes per telemetry topic (default: no limit).
+    pub telemetry_max_bytes: Option<u64>,
 }
 
 /// The config file (every key optional; unknown keys are errors).
@@ -240,10 +246,11 @@ impl ServeOptions {
             }
         };
         let retention = RetentionPolicy {
-            max_age_micros: file
+            max_age_micros: self
                 .telemetry_retention_hours
+                .or(file.telemetry_retention_hours)
                 .map(|h| i64::try_from(h.saturating_mul(3_600_000_000)).unwrap_or(i64::MAX)),
-            max_bytes: file.telemetry_max_bytes,
+            max_bytes: self.telemetry_max_bytes.or(file.telemetry_max_bytes),
         };
         Ok(Settings {
             data_dir,
@@ -256,7 +263,7 @@ impl ServeOptions {
             jwt_encoding,
             nats: self.nats.or(file.nats).filter(|n| !n.is_empty()),
             retention,
-            max_connections: file.max_connections.unwrap_or(10_000),
+            max_connections: self.max_connections.or(file.max_connections).unwrap_or(10_000),
         })
     }
 }

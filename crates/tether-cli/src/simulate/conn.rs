@@ -146,7 +146,7 @@ impl Live {
 }
 
 enum Handshake {
-    Up(Live),
+    Up(Box<Live>),
     Refused(String),
     Failed(String),
 }
@@ -178,7 +178,7 @@ async fn handshake(shared: &Shared, device: &Device) -> Handshake {
         }
         while let Some(event) = live.session.poll_event() {
             match event {
-                ClientEvent::Connected { .. } => return Handshake::Up(live),
+                ClientEvent::Connected { .. } => return Handshake::Up(Box::new(live)),
                 ClientEvent::Closed(CloseReason::Refused(code)) => {
                     return Handshake::Refused(format!("CONNACK {}", code.as_u8()));
                 }
@@ -206,7 +206,7 @@ pub async fn run(shared: Arc<Shared>, device: Device, permit: OwnedSemaphorePerm
     let outcome = tokio::time::timeout(Duration::from_secs(60), handshake(&shared, &device)).await;
     drop(permit);
     let mut live = match outcome {
-        Ok(Handshake::Up(live)) => live,
+        Ok(Handshake::Up(live)) => *live,
         Ok(Handshake::Refused(why)) => {
             Counters::add(&counters.refused, 1);
             return ConnResult {

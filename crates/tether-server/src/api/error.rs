@@ -28,6 +28,8 @@ pub enum Code {
     AlreadyExists,
     /// 409: a compare-and-set lost (`versionToUpdate`).
     Aborted,
+    /// 400: a value past the end (the HTTP bridge's `localVersion` ahead of the server).
+    OutOfRange,
     /// 413: the request body is over the admin API's limit.
     PayloadTooLarge,
     /// 429.
@@ -44,7 +46,9 @@ impl Code {
     /// The HTTP status.
     pub fn http_status(self) -> StatusCode {
         match self {
-            Code::InvalidArgument | Code::FailedPrecondition => StatusCode::BAD_REQUEST,
+            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+                StatusCode::BAD_REQUEST
+            }
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
             Code::PermissionDenied => StatusCode::FORBIDDEN,
             Code::NotFound => StatusCode::NOT_FOUND,
@@ -68,6 +72,7 @@ impl Code {
             Code::NotFound => "NOT_FOUND",
             Code::AlreadyExists => "ALREADY_EXISTS",
             Code::Aborted => "ABORTED",
+            Code::OutOfRange => "OUT_OF_RANGE",
             Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
             Code::Internal => "INTERNAL",
             Code::Unimplemented => "UNIMPLEMENTED",

@@ -138,14 +138,17 @@ impl Query {
 
 /// Reads a JSON body (≤ [`BODY_LIMIT`]); an empty body is `{}`.
 pub async fn json_body(body: Body) -> ApiResult<Value> {
-    let bytes = match Limited::new(body, BODY_LIMIT).collect().await {
+    json_body_limited(body, BODY_LIMIT, "the admin API's limit of").await
+}
+
+/// [`json_body`] with another size limit (`what` names it in the error).
+pub async fn json_body_limited(body: Body, limit: usize, what: &str) -> ApiResult<Value> {
+    let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
             return Err(ApiError::new(
                 Code::PayloadTooLarge,
-                format!(
-                    "the request body is larger than the admin API's limit of {BODY_LIMIT} bytes"
-                ),
+                format!("the request body is larger than {what} {limit} bytes"),
             ));
         }
         Err(e) => {

@@ -65,23 +65,23 @@ pub fn authorize_publish<'a>(
         ));
     }
     let parsed = IotTopic::parse(topic.as_str());
+    if !gateway && matches!(parsed, IotTopic::Attach { .. } | IotTopic::Detach { .. }) {
+        return Err(Reason::new(
+            RpcCode::PermissionDenied,
+            "topic_gateway_only",
+            format!(
+                "'{}' is a gateway control topic and this device is not a gateway \
+                 (gatewayConfig.gatewayType must be GATEWAY)",
+                topic.as_str()
+            ),
+        ));
+    }
     let device = check_device(device_id, gateway, &parsed, topic.as_str(), "publish to")?;
     let kind = match parsed {
         IotTopic::Events { subfolder, .. } => Inbound::Event {
             subfolder: subfolder.unwrap_or(""),
         },
         IotTopic::State { .. } => Inbound::State,
-        IotTopic::Attach { .. } | IotTopic::Detach { .. } if !gateway => {
-            return Err(Reason::new(
-                RpcCode::PermissionDenied,
-                "topic_gateway_only",
-                format!(
-                    "'{}' is a gateway control topic and this device is not a gateway \
-                     (gatewayConfig.gatewayType must be GATEWAY)",
-                    topic.as_str()
-                ),
-            ));
-        }
         IotTopic::Attach { .. } => Inbound::Attach,
         IotTopic::Detach { .. } => Inbound::Detach,
         IotTopic::Other { reason } => return Err(unknown_topic(topic.as_str(), reason)),
@@ -182,7 +182,7 @@ fn check_device<'a>(
             "topic_other_device",
             format!(
                 "device '{device_id}' tried to {action} '{topic}', a topic of device '{other}'; \
-                 a device may only use its own topics (gateways: those of attached devices)"
+                 a device may only use its own topics"
             ),
         )),
         _ => Ok(None),
