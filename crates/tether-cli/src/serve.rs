@@ -33,6 +33,11 @@ pub struct ServeArgs {
     /// Plain-TCP MQTT listener, for development only (devices send tokens in clear text).
     #[arg(long = "mqtt-plain-addr", value_name = "ADDR")]
     mqtt_plain_addrs: Vec<SocketAddr>,
+    /// HTTPS listener of the HTTP device bridge (publishEvent, setState, config), with the
+    /// gateway's certificate; repeatable [default: 0.0.0.0:8443]. The bridge also answers on
+    /// --http-addr.
+    #[arg(long = "https-addr", value_name = "ADDR")]
+    https_addrs: Vec<SocketAddr>,
     /// A name for the generated server certificate; repeat for more
     /// [default: localhost, this host's name, 127.0.0.1, ::1].
     #[arg(long = "tls-hostname", value_name = "NAME")]
@@ -60,26 +65,39 @@ pub struct ServeArgs {
     telemetry_max_bytes: Option<u64>,
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C or SIGTERM. The handlers are installed when this is called (not when the
+/// future is first polled), so a signal during start-up is not lost.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (int, term) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(int) => {}
+                () = wait(term) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        eprintln!("tether: shutting down");
     }
-    eprintln!("tether: shutting down");
 }
 
 /// Runs `tether serve`.
@@ -100,6 +118,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         database: args.database,
         mqtt_addrs: args.mqtt_addrs,
         mqtt_plain_addrs: args.mqtt_plain_addrs,
+        https_addrs: args.https_addrs,
         tls_hostnames: args.tls_hostnames,
         tls_cert: args.tls_cert,
         tls_key: args.tls_key,
@@ -112,7 +131,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match runtime.block_on(serve(options, shutdown_signal())) {
+    let shutdown = {
+        let _in_runtime = runtime.enter();
+        shutdown_signal()
+    };
+    match runtime.block_on(serve(options, shutdown)) {
         Ok(()) => Ok(exit::OK),
         Err(e) => {
             eprintln!("error: {e}");

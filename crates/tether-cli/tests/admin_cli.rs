@@ -45,6 +45,8 @@ fn start(data: &Path) -> Server {
             "127.0.0.1:0",
             "--mqtt-addr",
             "127.0.0.1:0",
+            "--https-addr",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(data)

@@ -30,6 +30,7 @@ struct Gateway {
     child: Child,
     http: String,
     mqtt_port: String,
+    https: String,
     ca: String,
 }
 
@@ -48,6 +49,8 @@ fn start(data: &Path) -> Gateway {
             "127.0.0.1:0",
             "--mqtt-addr",
             "127.0.0.1:0",
+            "--https-addr",
+            "127.0.0.1:0",
             "--data-dir",
         ])
         .arg(data)
@@ -56,7 +59,7 @@ fn start(data: &Path) -> Gateway {
         .spawn()
         .expect("tether serve starts");
     let stdout = child.stdout.take().expect("stdout");
-    let (mut http, mut mqtt_port, mut ca) = (None, None, None);
+    let (mut http, mut mqtt_port, mut ca, mut https) = (None, None, None, None);
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         if let Some(rest) = line.strip_prefix("tether: admin API on ") {
             http = rest.split_whitespace().next().map(str::to_owned);
@@ -64,7 +67,8 @@ fn start(data: &Path) -> Gateway {
             mqtt_port = addr.rsplit(':').next().map(str::to_owned);
         } else if let Some(path) = line.strip_prefix("tether: devices must trust the CA in ") {
             ca = Some(path.to_owned());
-        } else if line.starts_with("tether: telemetry") {
+        } else if let Some(rest) = line.strip_prefix("tether: HTTP device bridge over TLS on ") {
+            https = rest.split_whitespace().next().map(str::to_owned);
             break;
         }
     }
@@ -72,6 +76,7 @@ fn start(data: &Path) -> Gateway {
         child,
         http: http.expect("admin URL in the banner"),
         mqtt_port: mqtt_port.expect("MQTT address in the banner"),
+        https: https.expect("HTTPS bridge address in the banner"),
         ca: ca.expect("CA path in the banner"),
     }
 }
@@ -162,6 +167,40 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
     let out = publish("not-a-jwt");
     assert!(!out.status.success());
 
+    // The same device over the HTTP bridge, the way Google's HTTP sample posted.
+    let url = format!(
+        "https://{}/v1/{client_id}:publishEvent",
+        gw.https.replace("127.0.0.1", "localhost")
+    );
+    let auth = format!("authorization: Bearer {jwt}");
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--fail-with-body",
+            "--cacert",
+            &gw.ca,
+            "-X",
+            "POST",
+            &url,
+            "-H",
+            &auth,
+        ])
+        .args([
+            "-H",
+            "content-type: application/json",
+            "-d",
+            r#"{"binaryData":"aGk=","subFolder":"http"}"#,
+        ])
+        .output()
+        .expect("curl runs");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "{}");
+
     let tail = run(tether()
         .args([
             "events",
@@ -172,6 +211,7 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
         .args(server));
     let text = String::from_utf8_lossy(&tail.stdout);
     assert!(text.contains("dev-1/alerts  hello"), "{text}");
+    assert!(text.contains("dev-1/http  hi"), "{text}");
 
     // Activity is written in batches (every 5 s): poll for the recorded refusal.
     let mut device = serde_json::Value::Null;

@@ -122,6 +122,12 @@ fn simulate_against_tether_and_refusals() {
     assert!(report["messages_per_sec"].as_f64().unwrap_or(0.0) > 0.0);
     assert!(report["puback_latency"]["p99_us"].as_u64().is_some());
     assert!(n(&report, "server_rss_idle") > 0, "{report:#}");
+    // Every acknowledged message is in the log, and its latency was read back.
+    assert!(n(&report, "stored") >= n(&report, "acked"), "{report:#}");
+    assert!(
+        report["e2e_latency"]["count"].as_u64().unwrap_or(0) > 0,
+        "{report:#}"
+    );
 
     // Reusing the registry and devices works; tokens from unregistered keys are refused.
     let mut args = tether_args(&url, &mqtt, token, ca);

@@ -11,7 +11,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_jwt::{Claims, max_token_len, mint};
 use tether_mqtt::session::Timestamp;
 use tether_mqtt::session::client::{ClientConfig, ClientEvent, ClientSession, CloseReason};
 use tether_mqtt::{Connect, IotTopic, PacketId, QoS, SubAckCode, TopicFilter, TopicName};
@@ -233,16 +232,13 @@ impl Driver {
     }
 
     fn mint(&self) -> Result<(String, u64), ConnectError> {
-        let iat = self.opts.clock.unix_now();
-        let exp = iat + self.opts.refresh.lifetime().as_secs();
-        let aud = self.opts.device.project.as_str();
-        let mut buf = vec![0u8; max_token_len(self.opts.signer.algorithm(), aud.len())];
-        let n = mint(&*self.opts.signer, &Claims { aud, iat, exp }, &mut buf)
-            .map_err(ConnectError::Token)?;
-        buf.truncate(n);
-        // Minted tokens are base64url and dots only.
-        let token = String::from_utf8(buf).map_err(|_| ConnectError::Config("token".into()))?;
-        Ok((token, exp))
+        crate::token::mint_token(
+            &*self.opts.signer,
+            &self.opts.device.project,
+            self.opts.clock.unix_now(),
+            self.opts.refresh.lifetime().as_secs(),
+        )
+        .map_err(ConnectError::Token)
     }
 
     async fn attempt(&self, endpoint: &Endpoint) -> Result<Conn, ConnectError> {

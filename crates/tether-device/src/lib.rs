@@ -34,6 +34,8 @@
 //! * **Config (QoS 1):** acknowledged once it is in the latest-config watch and the
 //!   config stream, i.e. the SDK holds it for the application; a newer config
 //!   supersedes an older one in the watch.
+//! * **HTTP-only devices:** [`HttpDevice`] calls the HTTP bridge (`publishEvent`,
+//!   `setState`, `getConfig`) with the same options and token refresh.
 //! * **Time** is injectable: [`Clock`] for `iat`/`exp` and `tokio::time` for intervals,
 //!   so tests run on paused time.
 
@@ -43,10 +45,12 @@ mod device;
 mod driver;
 pub mod endpoints;
 pub mod error;
+pub mod http;
 pub mod jitter;
 mod options;
 pub mod refresh;
 pub mod tls;
+mod token;
 mod transport;
 
 #[cfg(feature = "fake-server")]
@@ -57,6 +61,7 @@ pub use clock::{Clock, SystemClock, TokioClock};
 pub use device::{Command, Config, Device, GatewayError, MqttMessageInfo, Status};
 pub use endpoints::{Endpoint, Endpoints};
 pub use error::{ConnectError, PublishError, Stage, TlsCause, connack_meaning};
+pub use http::{HttpConfig, HttpDevice, HttpError};
 pub use jitter::{FixedJitter, Jitter, SystemJitter};
 pub use options::{DeviceOptions, DevicePath, SharedSigner};
 pub use refresh::RefreshPlan;

@@ -47,7 +47,10 @@ impl TelemetrySink {
             TelemetrySink::Embedded(log) => Arc::clone(log) as Arc<dyn Sink>,
             TelemetrySink::Nats(nats) => Arc::clone(nats) as Arc<dyn Sink>,
         };
-        Arc::new(MeasuredSink { name: inner.name().to_owned(), inner })
+        Arc::new(MeasuredSink {
+            name: inner.name().to_owned(),
+            inner,
+        })
     }
 
     /// Closes the embedded log if nothing else holds it (every append was already
@@ -77,7 +80,10 @@ fn monotonic() -> std::time::Instant {
 
 #[async_trait::async_trait]
 impl Sink for MeasuredSink {
-    async fn publish(&self, batch: Vec<tether_route::Message>) -> Result<(), tether_route::SinkError> {
+    async fn publish(
+        &self,
+        batch: Vec<tether_route::Message>,
+    ) -> Result<(), tether_route::SinkError> {
         let n = batch.len() as u64;
         let start = monotonic();
         let result = self.inner.publish(batch).await;
@@ -346,13 +352,18 @@ mod tests {
             .expect("infallible");
         let status = resp.status();
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     #[tokio::test]
     async fn telemetry_reads_need_the_token_and_valid_parameters() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = EmbeddedLog::open(LogConfig::new(dir.path())).await.expect("log");
+        let log = EmbeddedLog::open(LogConfig::new(dir.path()))
+            .await
+            .expect("log");
         let device = tether_route::DeviceCoordinates {
             project_id: "acme".into(),
             location: "us-central1".into(),
@@ -370,27 +381,55 @@ mod tests {
 
         let (status, _) = call(&router, "/v1/telemetry/topics", None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        let (status, _) = call(&router, "/v1/telemetry/topics", Some("wrong-token-00000000")).await;
+        let (status, _) = call(
+            &router,
+            "/v1/telemetry/topics",
+            Some("wrong-token-00000000"),
+        )
+        .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         let (status, v) = call(&router, "/v1/telemetry/topics", Some("secret-token-123456")).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(v["topics"][0]["nextOffset"], "3");
 
         let ok = Some("secret-token-123456");
-        let (status, v) = call(&router, "/v1/telemetry/messages?topic=projects/acme/topics/t&from=1", ok).await;
+        let (status, v) = call(
+            &router,
+            "/v1/telemetry/messages?topic=projects/acme/topics/t&from=1",
+            ok,
+        )
+        .await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(v["messages"].as_array().map(Vec::len), Some(2));
         assert_eq!(v["messages"][0]["attributes"]["deviceId"], "dev-1");
         assert_eq!(v["messages"][0]["data"], "MQ==");
         assert_eq!(v["nextOffset"], "3");
-        let (status, v) = call(&router, "/v1/telemetry/messages?topic=projects/acme/topics/none", ok).await;
-        assert_eq!((status, v["messages"].as_array().map(Vec::len)), (StatusCode::OK, Some(0)));
+        let (status, v) = call(
+            &router,
+            "/v1/telemetry/messages?topic=projects/acme/topics/none",
+            ok,
+        )
+        .await;
+        assert_eq!(
+            (status, v["messages"].as_array().map(Vec::len)),
+            (StatusCode::OK, Some(0))
+        );
         let (status, v) = call(&router, "/v1/telemetry/messages", ok).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(v["error"]["message"].as_str().unwrap_or("").contains("topic is required"));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("topic is required")
+        );
         let (status, v) = call(&router, "/v1/telemetry/messages?topic=t&colour=red", ok).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(v["error"]["message"].as_str().unwrap_or("").contains("'colour'"));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("'colour'")
+        );
         let (status, _) = call(&router, "/v1/telemetry/messages?topic=t&from=-1", ok).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }

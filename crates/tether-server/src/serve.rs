@@ -25,6 +25,7 @@ use tether_route::log::RetentionPolicy;
 
 use crate::api::auth::{AdminAuth, DIGEST_LEN, token_digest};
 use crate::api::{self, ApiState, Clock};
+use crate::device_http::{self, DeviceBridge};
 use crate::hub::{DeviceHub, Disconnected};
 use crate::mqtt::{self, MqttDeps, MqttOptions};
 use crate::tls::{self, TlsSource};
@@ -85,6 +86,8 @@ pub struct ServeOptions {
     pub mqtt_addrs: Vec<SocketAddr>,
     /// Plain-TCP MQTT listeners: development only, none by default.
     pub mqtt_plain_addrs: Vec<SocketAddr>,
+    /// HTTPS listeners of the HTTP device bridge (default `0.0.0.0:8443`).
+    pub https_addrs: Vec<SocketAddr>,
     /// Names for the embedded CA's server certificate (default: localhost, this host,
     /// 127.0.0.1, ::1).
     pub tls_hostnames: Vec<String>,
@@ -113,6 +116,7 @@ struct ConfigFile {
     database: Option<String>,
     mqtt_addrs: Option<Vec<String>>,
     mqtt_plain_addrs: Option<Vec<String>>,
+    https_addrs: Option<Vec<String>>,
     tls_hostnames: Option<Vec<String>>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
@@ -125,6 +129,8 @@ struct ConfigFile {
 
 /// Default MQTT-over-TLS address (IoT Core's port).
 pub const DEFAULT_MQTT_ADDR: &str = "0.0.0.0:8883";
+/// Default HTTPS address of the HTTP device bridge.
+pub const DEFAULT_HTTPS_ADDR: &str = "0.0.0.0:8443";
 
 fn parse_addrs(key: &str, list: Vec<String>) -> Result<Vec<SocketAddr>, ServeError> {
     list.into_iter()
@@ -153,6 +159,8 @@ pub struct Settings {
     pub mqtt_addrs: Vec<SocketAddr>,
     /// Plain-TCP MQTT listeners (development).
     pub mqtt_plain_addrs: Vec<SocketAddr>,
+    /// HTTPS listeners of the HTTP device bridge (empty: none).
+    pub https_addrs: Vec<SocketAddr>,
     /// Where the server certificate comes from.
     pub tls: TlsSource,
     /// JWT base64 strictness.
@@ -214,6 +222,11 @@ impl ServeOptions {
             (true, Some(list)) => parse_addrs("mqtt_plain_addrs", list)?,
             (true, None) => Vec::new(),
         };
+        let https_addrs = match (self.https_addrs.is_empty(), file.https_addrs) {
+            (false, _) => self.https_addrs,
+            (true, Some(list)) => parse_addrs("https_addrs", list)?,
+            (true, None) => parse_addrs("https_addrs", vec![DEFAULT_HTTPS_ADDR.to_owned()])?,
+        };
         let tls = match (
             self.tls_cert.or(file.tls_cert),
             self.tls_key.or(file.tls_key),
@@ -259,11 +272,15 @@ impl ServeOptions {
             admin_token,
             mqtt_addrs,
             mqtt_plain_addrs,
+            https_addrs,
             tls,
             jwt_encoding,
             nats: self.nats.or(file.nats).filter(|n| !n.is_empty()),
             retention,
-            max_connections: self.max_connections.or(file.max_connections).unwrap_or(10_000),
+            max_connections: self
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(10_000),
         })
     }
 }
@@ -527,6 +544,22 @@ impl Server {
             .map_err(io("the admin API listener failed"))
     }
 
+    /// Serves the admin API, `extra` routes and the HTTP device bridge (answered before
+    /// the admin routes, authorized by device JWTs) until `shutdown`.
+    pub async fn run_gateway(
+        self,
+        hub: Arc<dyn DeviceHub>,
+        extra: axum::Router,
+        bridge: DeviceBridge,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), ServeError> {
+        let router =
+            device_http::with_bridge(extra.merge(api::router(self.api_state(hub))), bridge);
+        crate::http::serve_http(self.listener, router, shutdown)
+            .await
+            .map_err(io("the admin API listener failed"))
+    }
+
     /// The admin credentials (shared by the telemetry endpoints).
     pub fn admin(&self) -> AdminAuth {
         self.admin.clone()
@@ -554,7 +587,7 @@ pub async fn serve(
     let settings = server.settings().clone();
     let clock = system_clock();
     let sink = crate::gateway::open_sink(&settings).await?;
-    let tls = if settings.mqtt_addrs.is_empty() {
+    let tls = if settings.mqtt_addrs.is_empty() && settings.https_addrs.is_empty() {
         None
     } else {
         Some(
@@ -574,14 +607,55 @@ pub async fn serve(
         max_connections: settings.max_connections,
         ..defaults
     };
-    let mqtt = mqtt::start(mqtt_options, MqttDeps::new(server.store(), sink.sink()))
+    // One key cache and one policy for both device bridges.
+    let deps = MqttDeps::new(server.store(), sink.sink());
+    let bridge = DeviceBridge::new(&deps, mqtt_options.jwt, mqtt_options.limits);
+    let mut https = Vec::new();
+    for addr in &settings.https_addrs {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(io(format!("cannot listen on {addr} (HTTP device bridge)")))?;
+        https.push(listener);
+    }
+    let mqtt = mqtt::start(mqtt_options, deps)
         .await
         .map_err(|e| ServeError::Config(e.to_string()))?;
+
+    // One shutdown signal fans out to every listener.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        }
+    };
     print!("{}", server.banner());
     print!("{}", crate::gateway::banner(&mqtt, tls.as_ref(), &sink));
+    let mut https_tasks = Vec::new();
+    for listener in https {
+        let Some(tls) = &tls else { break };
+        if let Ok(addr) = listener.local_addr() {
+            println!("tether: HTTP device bridge over TLS on {addr} (and on the admin address)");
+        }
+        https_tasks.push(tokio::spawn(device_http::serve_https(
+            listener,
+            Arc::clone(&tls.config),
+            device_http::bridge_router(bridge.clone()),
+            stopped(),
+        )));
+    }
     let extra = crate::gateway::extra_routes(server.admin(), &sink);
     let retention = crate::gateway::spawn_retention(&sink, clock);
-    let result = server.run_with(mqtt.hub(), extra, shutdown).await;
+    let result = server
+        .run_gateway(mqtt.hub(), extra, bridge, stopped())
+        .await;
+    for task in https_tasks {
+        let _ = task.await;
+    }
     mqtt.shutdown(std::time::Duration::from_secs(10)).await;
     retention.abort();
     sink.close().await;

@@ -187,6 +187,16 @@ async fn exercise_attached(gw: &Gateway, c: &mut GwClient, dev: &TestDevice) {
         .config_updated(&dev.address(), &config)
         .await;
     assert_eq!(c.message_on(&config_topic).await, b"v2");
+    // The gateway's PUBACK acknowledges the attached device's config.
+    let mut acked_at = None;
+    for _ in 0..100 {
+        acked_at = gw.get_device(&dev.id).await.config.device_ack_time;
+        if acked_at.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(acked_at.is_some(), "deviceAckTime of {} never set", dev.id);
 
     // Commands reach the attached device through the gateway.
     let hub = gw.handle().hub();

@@ -1,4 +1,5 @@
-//! `tether gateways bind|unbind|list-bound-devices` (as `gcloud iot devices gateways`).
+//! `tether gateways bind|unbind|list-bound-devices` (alias `list-devices`), as
+//! `gcloud iot devices gateways`.
 
 use clap::{Args, Subcommand};
 use serde_json::json;
@@ -36,6 +37,7 @@ enum GatewaysCommand {
     /// Remove the binding.
     Unbind(Pair),
     /// List the devices bound to a gateway.
+    #[command(visible_alias = "list-devices")]
     ListBoundDevices {
         /// Gateway id or numId.
         #[arg(long)]

@@ -242,26 +242,23 @@ pub async fn run(shared: Arc<Shared>, device: Device, permit: OwnedSemaphorePerm
 }
 
 fn subscribe(shared: &Shared, device: &Device, live: &mut Live) -> Result<(), String> {
-    let filters = if device.consumer {
-        vec!["/devices/+/events"]
+    let filters: Vec<(String, QoS)> = if device.consumer {
+        vec![("/devices/+/events".into(), QoS::AtMostOnce)]
     } else if shared.subscribe {
-        vec![]
+        vec![
+            (format!("/devices/{}/config", device.id), QoS::AtLeastOnce),
+            (
+                format!("/devices/{}/commands/#", device.id),
+                QoS::AtLeastOnce,
+            ),
+        ]
     } else {
         return Ok(());
     };
-    let mut list: Vec<(TopicFilter, QoS)> = Vec::new();
-    for f in filters {
-        let filter = TopicFilter::new(f.to_string()).map_err(|e| format!("filter {f}: {e}"))?;
-        list.push((filter, QoS::AtMostOnce));
-    }
-    if shared.subscribe && !device.consumer {
-        for f in [
-            format!("/devices/{}/config", device.id),
-            format!("/devices/{}/commands/#", device.id),
-        ] {
-            let filter = TopicFilter::new(f.clone()).map_err(|e| format!("filter {f}: {e}"))?;
-            list.push((filter, QoS::AtLeastOnce));
-        }
+    let mut list = Vec::with_capacity(filters.len());
+    for (f, qos) in filters {
+        let filter = TopicFilter::new(f.clone()).map_err(|e| format!("filter {f}: {e}"))?;
+        list.push((filter, qos));
     }
     live.session
         .subscribe(list, ms(shared, Instant::now()))

@@ -18,16 +18,6 @@ use tokio::time::Instant;
 use super::clock::unix_micros;
 use super::{load, provision};
 
-/// Moves all pending TLS bytes from `from` to `to`.
-fn pump(
-    from: &mut dyn FnMut(&mut Vec<u8>) -> std::io::Result<usize>,
-    buf: &mut Vec<u8>,
-) -> anyhow::Result<()> {
-    buf.clear();
-    from(buf).context("TLS write")?;
-    Ok(())
-}
-
 /// Server-side and client-side time of one full handshake.
 fn handshake(
     client_cfg: &Arc<rustls::ClientConfig>,
@@ -47,14 +37,16 @@ fn handshake(
             return Ok((server_t, client_t));
         }
         let t = Instant::now();
-        pump(&mut |b| client.write_tls(b), &mut buf)?;
+        buf.clear();
+        client.write_tls(&mut buf)?;
         client_t += t.elapsed();
         let t = Instant::now();
         if !buf.is_empty() {
             server.read_tls(&mut buf.as_slice())?;
             server.process_new_packets()?;
         }
-        pump(&mut |b| server.write_tls(b), &mut buf)?;
+        buf.clear();
+        server.write_tls(&mut buf)?;
         server_t += t.elapsed();
         let t = Instant::now();
         if !buf.is_empty() {

@@ -144,7 +144,8 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
             source: source(0),
             consumer: true,
         };
-        tasks.spawn(conn::run(shared.clone(), consumer, permit).map_consumer());
+        let run = conn::run(shared.clone(), consumer, permit);
+        tasks.spawn(async move { (false, run.await) });
         let deadline = Instant::now() + Duration::from_secs(10);
         while done(counters) == 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -174,7 +175,8 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
             source: source(index),
             consumer: false,
         };
-        tasks.spawn(conn::run(shared.clone(), device, permit).map_device());
+        let run = conn::run(shared.clone(), device, permit);
+        tasks.spawn(async move { (true, run.await) });
         if index % 64 == 0 {
             pb.set_position(done(counters) - base);
             pb.set_message(status(counters));
@@ -282,19 +284,7 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
         connect,
         puback,
         e2e,
+        stored: None,
         errors,
     })
 }
-
-/// Tags a connection's result as a device's or the consumer's.
-trait Tag: std::future::Future<Output = ConnResult> + Sized + Send + 'static {
-    fn map_device(self) -> impl std::future::Future<Output = (bool, ConnResult)> + Send + 'static {
-        async move { (true, self.await) }
-    }
-    fn map_consumer(
-        self,
-    ) -> impl std::future::Future<Output = (bool, ConnResult)> + Send + 'static {
-        async move { (false, self.await) }
-    }
-}
-impl<F: std::future::Future<Output = ConnResult> + Send + 'static> Tag for F {}

@@ -15,6 +15,7 @@ mod load;
 mod plan;
 mod procstat;
 mod provision;
+mod readback;
 mod report;
 mod source_ips;
 mod stats;
@@ -62,6 +63,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
 
 async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8> {
     let progress = !args.quiet && !args.json;
+    let mut readback: Option<(crate::admin::client::Client, String, u64)> = None;
     let (specs, target_name) = match plan.target {
         Target::Tether => {
             let conn = Conn {
@@ -88,6 +90,13 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
                 keys
             };
             let tokens = provision::tokens(&signing, &fleet.project)?;
+            // Where the telemetry lands, and where the log ends before this run.
+            let topic = provision::telemetry_topic(&fleet.project, &args.registry);
+            let client = crate::admin::client::Client::new(&conn)?;
+            match readback::next_offset(&client, &topic).await {
+                Ok(from) => readback = Some((client, topic, from)),
+                Err(e) => eprintln!("warning: no end-to-end latency: {e:#}"),
+            }
             let specs = fleet
                 .ids
                 .into_iter()
@@ -141,6 +150,18 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
         },
     )
     .await?;
+    let mut measured = measured;
+    if let Some((client, topic, from)) = readback
+        && measured.sent_total > 0
+    {
+        match readback::latencies(&client, &topic, from).await {
+            Ok((hist, records)) => {
+                measured.e2e = hist;
+                measured.stored = Some(records);
+            }
+            Err(e) => eprintln!("warning: no end-to-end latency: {e:#}"),
+        }
+    }
     let text = if args.json {
         let doc = measured.to_json(&target_name, plan.qos1, plan.payload);
         format!("{}\n", serde_json::to_string_pretty(&doc)?)

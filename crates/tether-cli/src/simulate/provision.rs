@@ -31,6 +31,11 @@ pub struct Fleet {
     pub ids: Vec<String>,
 }
 
+/// The Pub/Sub-style topic a created registry's telemetry goes to.
+pub fn telemetry_topic(project: &str, registry: &str) -> String {
+    format!("projects/{project}/topics/{registry}-telemetry")
+}
+
 fn key() -> anyhow::Result<PrivateKey> {
     generate(KeySpec::Es256).map_err(|e| anyhow!("cannot generate an ES256 key: {e}"))
 }
@@ -89,7 +94,7 @@ pub async fn provision(
                 json!({
                     "id": registry,
                     "eventNotificationConfigs": [
-                        {"pubsubTopicName": format!("projects/{project}/topics/{registry}-telemetry")}
+                        {"pubsubTopicName": telemetry_topic(&project, registry)}
                     ],
                 }),
             )

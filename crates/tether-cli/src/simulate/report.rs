@@ -85,6 +85,8 @@ pub struct Measured {
     pub puback: Histogram,
     /// PUBLISH → consumer.
     pub e2e: Histogram,
+    /// Messages read back from Tether's telemetry log.
+    pub stored: Option<u64>,
     /// Up to five distinct errors.
     pub errors: Vec<String>,
 }
@@ -166,6 +168,7 @@ impl Measured {
             "messages_per_sec": self.messages_per_sec(qos1),
             "puback_latency": hist(&self.puback),
             "e2e_latency": hist(&self.e2e),
+            "stored": self.stored,
             "server_cpu_per_message_us": per_item_us(self.publish.server_cpu, messages),
             "server_cpu_publish_secs": self.publish.server_cpu.map(|d| d.as_secs_f64()),
             "client_cpu_publish_secs": self.publish.client_cpu.map(|d| d.as_secs_f64()),
@@ -257,6 +260,9 @@ pub fn table(m: &Measured, target: &str, qos1: bool) -> String {
     }
     if m.e2e.count() > 0 {
         rows.push(("end-to-end latency", lat(&m.e2e)));
+    }
+    if let Some(n) = m.stored {
+        rows.push(("read back from log", format!("{n} messages")));
     }
     rows.extend([
         (

@@ -185,7 +185,10 @@ async fn behind_gateway(
         return Err(forbidden(
             RpcCode::FailedPrecondition,
             "attach_gateway",
-            format!("'{}' is a gateway; gateways cannot act for gateways", device.id),
+            format!(
+                "'{}' is a gateway; gateways cannot act for gateways",
+                device.id
+            ),
         )
         .on(address));
     }

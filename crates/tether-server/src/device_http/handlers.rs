@@ -32,10 +32,22 @@ pub(super) async fn handle(bridge: &DeviceBridge, target: Target, request: Reque
     let query = request.uri().query().map(str::to_owned);
     let result = match target.call {
         Call::PublishEvent => {
-            publish_event(bridge, &target, authorization.as_deref(), request.into_body()).await
+            publish_event(
+                bridge,
+                &target,
+                authorization.as_deref(),
+                request.into_body(),
+            )
+            .await
         }
         Call::SetState => {
-            set_state(bridge, &target, authorization.as_deref(), request.into_body()).await
+            set_state(
+                bridge,
+                &target,
+                authorization.as_deref(),
+                request.into_body(),
+            )
+            .await
         }
         Call::GetConfig => {
             get_config(bridge, &target, authorization.as_deref(), query.as_deref()).await
@@ -55,7 +67,11 @@ pub(super) async fn handle(bridge: &DeviceBridge, target: Target, request: Reque
         Err(Refusal { error, retry_after }) => {
             metrics::counter!("tether_http_bridge_requests_total", "method" => label, "code" => error.code.status_name())
                 .increment(1);
-            tracing::info!(method = label, "HTTP bridge call refused: {}", error.message);
+            tracing::info!(
+                method = label,
+                "HTTP bridge call refused: {}",
+                error.message
+            );
             let mut response = error.into_response();
             if let Some(secs) = retry_after {
                 response.headers_mut().insert(RETRY_AFTER, secs.into());
@@ -148,7 +164,11 @@ async fn set_state(
     let info = gateway_info(&mut o)?;
     o.finish()?;
     let caller = auth::authorize(bridge, target, authorization, info).await?;
-    check_size("state.binaryData", data.len(), bridge.inner.limits.state_bytes)?;
+    check_size(
+        "state.binaryData",
+        data.len(),
+        bridge.inner.limits.state_bytes,
+    )?;
     take(bridge, &caller, true)?;
     let coords = telemetry::coordinates(&caller.address, &caller.device.id);
     telemetry::store_state(
@@ -178,9 +198,7 @@ async fn get_config(
         match &*key {
             "localVersion" | "local_version" => {
                 local_version = value.parse().map_err(|_| {
-                    ApiError::invalid(format!(
-                        "localVersion must be an integer (got '{value}')"
-                    ))
+                    ApiError::invalid(format!("localVersion must be an integer (got '{value}')"))
                 })?;
             }
             "gatewayInfo.delegatedDeviceId" | "gateway_info.delegated_device_id" => {

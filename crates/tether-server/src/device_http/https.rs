@@ -37,7 +37,11 @@ pub async fn serve_https(
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let local = listener.local_addr()?;
     let (ready, incoming) = mpsc::channel(READY_QUEUE);
-    let acceptor = tokio::spawn(accept_loop(listener, TlsAcceptor::from(Arc::new(config)), ready));
+    let acceptor = tokio::spawn(accept_loop(
+        listener,
+        TlsAcceptor::from(Arc::new(config)),
+        ready,
+    ));
     let listener = TlsListener {
         incoming,
         local,
@@ -92,6 +96,9 @@ async fn accept_loop(
                 continue;
             }
         };
+        if ready.is_closed() {
+            return;
+        }
         let acceptor = acceptor.clone();
         let ready = ready.clone();
         tokio::spawn(async move {
@@ -103,8 +110,5 @@ async fn accept_loop(
                 Err(_) => tracing::debug!(%peer, "HTTPS handshake timed out"),
             }
         });
-        if ready.is_closed() {
-            return;
-        }
     }
 }

@@ -110,7 +110,8 @@ impl DeviceBridge {
             messages: TokenBucket::new(limits.messages_per_sec, now),
             states: TokenBucket::new(limits.state_per_sec, now),
         });
-        let wait = |at: MqttTime| Duration::from_millis(at.as_millis().saturating_sub(now.as_millis()));
+        let wait =
+            |at: MqttTime| Duration::from_millis(at.as_millis().saturating_sub(now.as_millis()));
         if state {
             entry.states.take(now).map_err(wait)?;
         }
@@ -210,7 +211,7 @@ mod tests {
 
     #[test]
     fn recognises_bridge_calls_only() {
-        let base = "/v1/projects/p/locations/l/registries/r/devices/dev-1";
+        let base = "/v1/projects/acme/locations/us-central1/registries/fleet/devices/dev-1";
         let call = |m: &Method, p: &str| bridge_call(m, p).map(|t| t.call);
         assert_eq!(
             call(&Method::POST, &format!("{base}:publishEvent")),
@@ -225,13 +226,13 @@ mod tests {
             Some(Call::GetConfig)
         );
         assert_eq!(call(&Method::GET, &format!("{base}/configVersions")), None);
-        assert_eq!(call(&Method::POST, &format!("{base}:modifyCloudToDeviceConfig")), None);
+        assert_eq!(
+            call(&Method::POST, &format!("{base}:modifyCloudToDeviceConfig")),
+            None
+        );
         assert_eq!(call(&Method::GET, &format!("{base}:publishEvent")), None);
         assert_eq!(call(&Method::GET, "/v1/projects/p/config"), None);
         let t = bridge_call(&Method::GET, &format!("{base}%2Bx/config"));
-        assert_eq!(
-            t.map(|t| t.device),
-            Some(DeviceRef::Id("dev-1+x".into()))
-        );
+        assert_eq!(t.map(|t| t.device), Some(DeviceRef::Id("dev-1+x".into())));
     }
 }

@@ -10,6 +10,8 @@
 //!     │ SUBSCRIBE ─▶ config_push (latest, updates, QoS 1 redelivery) / commands
 //!     ▼
 //!  delivery::Connections (the DeviceHub): API → connected devices, one per device
+//!     (attached devices are reached through their gateway's connection)
+//!  gateway: attach / detach / errors topic for gateways (auth via device_auth)
 //!  activity: batched last*-times and lastErrorStatus
 //! ```
 //!

@@ -13,8 +13,8 @@ use tracing::Instrument as _;
 
 use super::{Driver, Outcome, gateway};
 use crate::mqtt::reason::{Reason, RpcCode};
-use crate::telemetry;
 use crate::mqtt::topics::{self, Inbound};
+use crate::telemetry;
 
 impl<S> Driver<S>
 where
