@@ -318,12 +318,18 @@ fn credential(
     Ok(c)
 }
 
-/// Parses `--public-key path=FILE,type=es256,expiration-time=T`.
+/// Parses `--public-key path=FILE,type=es256,expiration-time=T` (or just `FILE`).
 fn public_key_flag(text: &str) -> Result<Value, CliError> {
     let mut path = None;
     let mut key_type = None;
     let mut expiration = None;
-    for (k, v) in key_values("--public-key", text)? {
+    // A bare file name is the common case: `--public-key dev-1.pub.pem`.
+    let text = if text.contains('=') {
+        text.to_owned()
+    } else {
+        format!("path={text}")
+    };
+    for (k, v) in key_values("--public-key", &text)? {
         match k.as_str() {
             "path" => path = Some(PathBuf::from(v)),
             "type" => key_type = Some(v),
