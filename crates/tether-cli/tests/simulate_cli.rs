@@ -31,7 +31,8 @@ fn tether() -> Command {
 fn serve(data: &Path) -> (Proc, String, String) {
     let mut child = tether()
         .args(["serve", "--http-addr", "127.0.0.1:0"])
-        .args(["--mqtt-addr", "127.0.0.1:0", "--data-dir"])
+        .args(["--mqtt-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0"])
+        .arg("--data-dir")
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
