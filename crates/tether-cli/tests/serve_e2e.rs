@@ -201,6 +201,57 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "{}");
 
+    // Config and commands from the REST API reach a subscribed MQTT device.
+    let listener = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &gw.mqtt_port,
+            "--cafile",
+            &gw.ca,
+            "-i",
+            client_id,
+        ])
+        .args([
+            "-u", "unused", "-P", &jwt, "-q", "1", "-v", "-C", "3", "-W", "30",
+        ])
+        .args([
+            "-t",
+            "/devices/dev-1/config",
+            "-t",
+            "/devices/dev-1/commands/#",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub runs");
+    let registry = ["--device", "dev-1", "--registry", "fleet"];
+    let mut sent = false;
+    for _ in 0..50 {
+        // FAILED_PRECONDITION until the subscription is in place.
+        let out = tether()
+            .args(["devices", "commands", "send", "--command-data", "reboot"])
+            .args(registry)
+            .args(server)
+            .output()
+            .expect("tether runs");
+        if out.status.success() {
+            sent = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(sent, "the command was never delivered");
+    run(tether()
+        .args(["devices", "configs", "update", "--config-data", "fan=0"])
+        .args(registry)
+        .args(server));
+    let got = listener.wait_with_output().expect("mosquitto_sub exits");
+    let got = String::from_utf8_lossy(&got.stdout);
+    assert!(got.contains("/devices/dev-1/commands reboot"), "{got}");
+    assert!(got.contains("/devices/dev-1/config fan=0"), "{got}");
+
     let tail = run(tether()
         .args([
             "events",
