@@ -12,8 +12,9 @@ use tether_keys::convert::pem_text;
 use tether_keys::generate::{KeySpec, generate};
 use tether_keys::{KeyHandle, load};
 
+use crate::clock::unix_secs;
 use crate::exit;
-use crate::keys::{now, write_file};
+use crate::keys::write_file;
 
 /// Arguments of `tether ca`.
 #[derive(Debug, Args)]
@@ -113,7 +114,7 @@ fn run_init(a: InitArgs) -> anyhow::Result<u8> {
         key,
         &a.subject,
         Validity {
-            not_before: now(),
+            not_before: unix_secs(),
             days: a.days,
         },
     )?;
@@ -170,7 +171,7 @@ fn run_sign(a: SignArgs) -> anyhow::Result<u8> {
     let der = match ca.sign_csr(
         csr.der(),
         Validity {
-            not_before: now(),
+            not_before: unix_secs(),
             days: a.days,
         },
     ) {

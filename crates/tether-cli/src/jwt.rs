@@ -12,6 +12,7 @@ use tether_jwt::{
     Token, max_token_len, mint,
 };
 
+use crate::clock::unix_secs;
 use crate::exit;
 
 /// Arguments of `tether jwt`.
@@ -121,14 +122,6 @@ pub fn run(args: JwtArgs) -> anyhow::Result<u8> {
     }
 }
 
-/// The wall clock, read only here.
-#[allow(clippy::disallowed_methods)]
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 fn parse_at(s: &str) -> Result<i64, String> {
     parse_time(s).ok_or_else(|| {
         format!("'{s}' is not a time: use RFC 3339 (2026-11-26T10:00:00Z) or epoch seconds")
@@ -184,7 +177,7 @@ fn load_public(path: &Path) -> anyhow::Result<PublicKey> {
 
 fn run_mint(a: MintArgs) -> anyhow::Result<u8> {
     let signer = tether_keys::open_signer(&a.key)?;
-    let iat = a.at.unwrap_or_else(now);
+    let iat = a.at.unwrap_or_else(unix_secs);
     if iat < 0 {
         bail!("--at must be after 1970");
     }
@@ -269,7 +262,7 @@ fn run_verify(a: VerifyArgs) -> anyhow::Result<u8> {
         );
     }
     let credentials: Vec<Credential> = keys.iter().cloned().map(Credential::new).collect();
-    let now = a.at.unwrap_or_else(now);
+    let now = a.at.unwrap_or_else(unix_secs);
     let policy = if a.strict {
         EncodingPolicy::Strict
     } else {
@@ -332,7 +325,7 @@ fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let ctx = Context {
         project: a.project.as_deref(),
-        now: Some(a.at.unwrap_or_else(now)),
+        now: Some(a.at.unwrap_or_else(unix_secs)),
         keys: &keys,
         encoding: if a.strict {
             EncodingPolicy::Strict

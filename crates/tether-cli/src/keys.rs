@@ -176,14 +176,6 @@ fn run_gen(a: GenArgs) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
-/// Reads the clock once for the whole command (the library takes time as an argument).
-#[allow(clippy::disallowed_methods)]
-pub(crate) fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// Converts with the library and names the file in errors.
 pub(crate) fn convert_file(
     spec: &str,

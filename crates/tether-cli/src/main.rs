@@ -2,6 +2,7 @@
 
 mod admin;
 mod ca;
+mod clock;
 mod doctor;
 mod events;
 mod jwt;

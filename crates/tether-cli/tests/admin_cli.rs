@@ -1,26 +1,14 @@
 //! `tether serve` and the admin commands end to end: a real server on a random port,
 //! driven by the `tether registries|devices|gateways` commands.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
+use common::Served;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENxuJLM8nEPdT/SC96SPSF74qVxnA\n1oY9t0KduDT1ohy3Ig/5G1Nj3dCnmklowwSfFMJxUA02ZE4rYHkbZSxYag==\n-----END PUBLIC KEY-----\n";
 const KEY2: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE3z1P6fAVok0gakXvcul2zUNA7l/j\n1ZYD7vJ+bImn7LI6FXVsxuwE+kH2Y+AMpIn0/1IxZ4msDW80kjWSUErBGg==\n-----END PUBLIC KEY-----\n";
-
-/// A `tether serve` child, killed on drop.
-struct Server {
-    child: Child,
-    url: String,
-    banner: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn tether() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
@@ -37,47 +25,8 @@ fn tether() -> Command {
     c
 }
 
-fn start(data: &Path) -> Server {
-    let mut child = tether()
-        .args([
-            "serve",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--mqtt-addr",
-            "127.0.0.1:0",
-            "--https-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tether serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let mut banner = String::new();
-    let mut url = None;
-    // The banner ends with the token line(s); the URL is on the first line.
-    for line in lines.by_ref().take(6) {
-        let line = line.expect("banner line");
-        banner.push_str(&line);
-        banner.push('\n');
-        if let Some(rest) = line.split("admin API on ").nth(1) {
-            url = rest.split_whitespace().next().map(str::to_string);
-        }
-        let token_line = line.trim().len() > 20 && !line.trim().contains(' ');
-        if line.contains("admin token file:") || token_line {
-            break;
-        }
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Server {
-        child,
-        url: url.unwrap_or_else(|| panic!("no URL in the banner:\n{banner}")),
-        banner,
-    }
+fn start(data: &Path) -> Served {
+    common::serve(tether(), data)
 }
 
 struct Cli {

@@ -2,9 +2,11 @@
 //! with the CLI, telemetry from Mosquitto's own client, read back with `tether events`,
 //! counted in `/metrics`, and a clean shutdown on SIGTERM.
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
+use common::Served;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 const TOKEN: &str = "e2e-admin-token-0123456789";
 
@@ -26,59 +28,8 @@ fn run(cmd: &mut Command) -> Output {
     out
 }
 
-struct Gateway {
-    child: Child,
-    http: String,
-    mqtt_port: String,
-    https: String,
-    ca: String,
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(data: &Path) -> Gateway {
-    let mut child = tether()
-        .args([
-            "serve",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--mqtt-addr",
-            "127.0.0.1:0",
-            "--https-addr",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tether serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (mut http, mut mqtt_port, mut ca, mut https) = (None, None, None, None);
-    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-        if let Some(rest) = line.strip_prefix("tether: admin API on ") {
-            http = rest.split_whitespace().next().map(str::to_owned);
-        } else if let Some(addr) = line.strip_prefix("tether: MQTT over TLS on ") {
-            mqtt_port = addr.rsplit(':').next().map(str::to_owned);
-        } else if let Some(path) = line.strip_prefix("tether: devices must trust the CA in ") {
-            ca = Some(path.to_owned());
-        } else if let Some(rest) = line.strip_prefix("tether: HTTP device bridge over TLS on ") {
-            https = rest.split_whitespace().next().map(str::to_owned);
-            break;
-        }
-    }
-    Gateway {
-        child,
-        http: http.expect("admin URL in the banner"),
-        mqtt_port: mqtt_port.expect("MQTT address in the banner"),
-        https: https.expect("HTTPS bridge address in the banner"),
-        ca: ca.expect("CA path in the banner"),
-    }
+fn start(data: &Path) -> Served {
+    common::serve(tether(), data)
 }
 
 fn mosquitto_available() -> bool {
@@ -100,7 +51,7 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let gw = start(&dir.path().join("data"));
-    let server = ["--server", gw.http.as_str()];
+    let server = ["--server", gw.url.as_str()];
     run(tether()
         .args([
             "registries",
@@ -137,7 +88,7 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
                 "-h",
                 "127.0.0.1",
                 "-p",
-                &gw.mqtt_port,
+                gw.mqtt.rsplit(':').next().unwrap_or_default(),
                 "--cafile",
                 &gw.ca,
                 "-i",
@@ -207,7 +158,7 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
             "-h",
             "127.0.0.1",
             "-p",
-            &gw.mqtt_port,
+            gw.mqtt.rsplit(':').next().unwrap_or_default(),
             "--cafile",
             &gw.ca,
             "-i",
@@ -291,7 +242,7 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
     );
     assert!(device["lastEventTime"].is_string(), "{device:#}");
 
-    let metrics = reqwest_blocking(&format!("{}/metrics", gw.http));
+    let metrics = reqwest_blocking(&format!("{}/metrics", gw.url));
     assert!(metrics.contains("tether_mqtt_connects_total"), "{metrics}");
     assert!(metrics.contains("tether_mqtt_refusals_total"), "{metrics}");
     assert!(metrics.contains("tether_sink_publish_seconds"), "{metrics}");

@@ -2,14 +2,16 @@
 //! Mosquitto broker on a free port (skipped when `mosquitto` is not installed).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
+use common::Served;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
-/// A child process killed on drop.
+/// A child process (the private Mosquitto broker) killed on drop.
 struct Proc(Child);
 
 impl Drop for Proc {
@@ -28,40 +30,10 @@ fn tether() -> Command {
 }
 
 /// `tether serve` on random ports; returns it, the admin URL and the MQTT address.
-fn serve(data: &Path) -> (Proc, String, String) {
-    let mut child = tether()
-        .args(["serve", "--http-addr", "127.0.0.1:0"])
-        .args(["--mqtt-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("tether serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let (mut url, mut mqtt) = (None, None);
-    let mut banner = String::new();
-    for line in lines.by_ref().take(20) {
-        let line = line.expect("banner line");
-        banner.push_str(&line);
-        banner.push('\n');
-        if let Some(rest) = line.split("admin API on ").nth(1) {
-            url = rest.split_whitespace().next().map(str::to_string);
-        }
-        if let Some(rest) = line.split("MQTT over TLS on ").nth(1) {
-            mqtt = rest.split_whitespace().next().map(str::to_string);
-        }
-        if url.is_some() && mqtt.is_some() {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    let proc = Proc(child);
-    match (url, mqtt) {
-        (Some(u), Some(m)) => (proc, u, m),
-        _ => panic!("no admin URL or MQTT address in the banner:\n{banner}"),
-    }
+fn serve(data: &Path) -> (Served, String, String) {
+    let served = common::serve(tether(), data);
+    let (url, mqtt) = (served.url.clone(), served.mqtt.clone());
+    (served, url, mqtt)
 }
 
 fn simulate(args: &[&str]) -> Value {
@@ -112,7 +84,7 @@ fn simulate_against_tether_and_refusals() {
     let token = dir.path().join("admin-token");
     let ca = dir.path().join("ca.pem");
     let (token, ca) = (token.to_str().unwrap(), ca.to_str().unwrap());
-    let pid = server.0.id().to_string();
+    let pid = server.child.id().to_string();
 
     let mut args = tether_args(&url, &mqtt, token, ca);
     args.extend(["--server-pid", pid.as_str()]);

@@ -591,16 +591,8 @@ fn check_claims(claims: &Map<String, Value>, ctx: &Context<'_>, base: usize, r: 
         max_lifetime_secs: ctx.max_lifetime_secs,
         encoding: ctx.encoding,
     };
-    let token = crate::Token {
-        signing_input: "",
-        header: Map::new(),
-        claims: claims.clone(),
-        signature: Vec::new(),
-        offsets: [0; 3],
-        warnings: Vec::new(),
-    };
     let mut problems = Vec::new();
-    let dates = claim_problems(&token, &rules, &mut problems);
+    let dates = claim_problems(claims, &rules, &mut problems);
     for p in problems {
         let (code, fix): (FindingCode, String) = match &p {
             Refusal::MissingClaim(c) => (

@@ -2,7 +2,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::ecdsa_der::is_der_signature;
 use crate::time::{Span, Utc};
@@ -331,7 +331,7 @@ pub fn verify(
     }
     let alg = check_algorithm(&parsed)?;
     let mut problems = Vec::new();
-    let times = claim_problems(&parsed, rules, &mut problems);
+    let times = claim_problems(&parsed.claims, rules, &mut problems);
     if let Some(first) = problems.into_iter().next() {
         return Err(first);
     }
@@ -364,11 +364,10 @@ pub(crate) fn check_algorithm(token: &Token<'_>) -> Result<Algorithm, Refusal> {
 
 /// Collects every claim problem in `out`; returns `(iat, exp)` when both are dates.
 pub(crate) fn claim_problems(
-    token: &Token<'_>,
+    claims: &Map<String, Value>,
     rules: &Rules<'_>,
     out: &mut Vec<Refusal>,
 ) -> Option<(NumericDate, NumericDate)> {
-    let claims = &token.claims;
     match claims.get("aud") {
         None => out.push(Refusal::MissingClaim("aud")),
         Some(Value::String(aud)) if aud == rules.project => {}

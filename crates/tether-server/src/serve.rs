@@ -27,7 +27,7 @@ use crate::api::auth::{AdminAuth, DIGEST_LEN, token_digest};
 use crate::api::{self, ApiState, Clock};
 use crate::device_http::{self, DeviceBridge};
 use crate::hub::{DeviceHub, Disconnected};
-use crate::mqtt::{self, MqttDeps, MqttOptions};
+use crate::mqtt::{self, Clock as _, MqttDeps, MqttOptions, SystemClock};
 use crate::tls::{self, TlsSource};
 
 /// Default data directory of the embedded default.
@@ -317,16 +317,10 @@ pub struct Server {
     local_addr: SocketAddr,
 }
 
-/// The one place the server reads the wall clock.
-#[allow(clippy::disallowed_methods)]
+/// The server's wall clock for the API: the MQTT bridge's [`SystemClock`], so the
+/// process reads the time in one place.
 pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        let micros = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
-        Timestamp(micros)
-    })
+    Arc::new(|| Timestamp(SystemClock.unix_micros()))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -282,7 +282,7 @@ fn credential(
     let shown = path.display().to_string();
     let parsed = tether_keys::load(path)
         .map_err(|e| CliError::Usage(format!("--public-key {shown}: {e}")))?;
-    let reg = registration(&parsed, crate::keys::now())
+    let reg = registration(&parsed, crate::clock::unix_secs())
         .map_err(|e| CliError::Usage(format!("--public-key {shown}: {}", e.message_for(&shown))))?;
     if let Some(t) = key_type {
         let wanted = match t.to_ascii_lowercase().as_str() {

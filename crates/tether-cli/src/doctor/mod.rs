@@ -92,14 +92,6 @@ pub struct DoctorArgs {
     json: bool,
 }
 
-/// The wall clock, read only here.
-#[allow(clippy::disallowed_methods)]
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
-}
-
 /// What was read from the arguments before any network step.
 struct Prepared {
     path: DevicePath,
@@ -165,7 +157,7 @@ fn prepare(a: &DoctorArgs, local_now: i64) -> anyhow::Result<Prepared> {
 
 /// Runs `tether doctor`.
 pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
-    let local_now = now();
+    let local_now = crate::clock::unix_secs();
     let prepared = prepare(&a, local_now)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

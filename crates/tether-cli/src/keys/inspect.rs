@@ -43,7 +43,7 @@ pub(crate) fn run(a: InspectArgs) -> anyhow::Result<u8> {
             return Ok(code);
         }
     };
-    print!("{}", report(&a.file, &parsed, super::now()));
+    print!("{}", report(&a.file, &parsed, crate::clock::unix_secs()));
     Ok(exit::OK)
 }
 

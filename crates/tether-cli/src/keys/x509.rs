@@ -67,7 +67,7 @@ pub(crate) struct CertArgs {
 pub(crate) fn run_cert(a: CertArgs) -> anyhow::Result<u8> {
     let key = KeyHandle::open(&a.key)?;
     let validity = Validity {
-        not_before: super::now(),
+        not_before: crate::clock::unix_secs(),
         days: a.days,
     };
     let der = self_signed(&key, &a.subject, &a.san, validity)?;

@@ -23,8 +23,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio::time::Instant;
 
-use super::clock::unix_micros;
 use super::stats::{ConnResult, Counters, Histogram};
+use crate::clock::unix_micros;
 
 /// The stream to the server (TLS or plain).
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

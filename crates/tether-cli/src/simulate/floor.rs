@@ -15,8 +15,8 @@ use serde_json::json;
 use tether_server::tls::{TlsSource, setup};
 use tokio::time::Instant;
 
-use super::clock::unix_micros;
 use super::{load, provision};
+use crate::clock::unix_micros;
 
 /// Server-side and client-side time of one full handshake.
 fn handshake(

@@ -8,7 +8,6 @@
 //!  report (table | --json) ◀── stats (counters, histograms) + procstat (server CPU/RSS)
 //! ```
 
-mod clock;
 mod conn;
 mod floor;
 mod load;

@@ -11,9 +11,9 @@ use tether_keys::generate::{KeySpec, generate};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use super::clock::unix_micros;
 use crate::admin::Conn;
 use crate::admin::client::{CliError, Client};
+use crate::clock::unix_micros;
 
 /// Admin calls in flight at once while creating devices.
 const PARALLEL: usize = 32;
