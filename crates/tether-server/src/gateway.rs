@@ -72,12 +72,6 @@ struct MeasuredSink {
     name: String,
 }
 
-/// The monotonic clock, for durations only.
-#[allow(clippy::disallowed_methods)]
-fn monotonic() -> std::time::Instant {
-    std::time::Instant::now()
-}
-
 #[async_trait::async_trait]
 impl Sink for MeasuredSink {
     async fn publish(
@@ -85,7 +79,7 @@ impl Sink for MeasuredSink {
         batch: Vec<tether_route::Message>,
     ) -> Result<(), tether_route::SinkError> {
         let n = batch.len() as u64;
-        let start = monotonic();
+        let start = tokio::time::Instant::now();
         let result = self.inner.publish(batch).await;
         let outcome = if result.is_ok() { "ok" } else { "error" };
         metrics::histogram!("tether_sink_publish_seconds", "sink" => self.name.clone())
