@@ -258,3 +258,61 @@ fn inspect_exit_codes_and_messages() {
     let out = tether(d, &["keys", "convert", "empty", "--to", "spki"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn inspect_json_for_scripts() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let d = dir.path();
+    ok(d, &["keys", "gen", "--out", "dev"]);
+    ok(
+        d,
+        &[
+            "keys",
+            "cert",
+            "--key",
+            "dev.key.pem",
+            "--subject",
+            "CN=dev-1",
+            "--out",
+            "dev.crt",
+        ],
+    );
+    let parse = |text: String| -> serde_json::Value {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    };
+
+    let cert = parse(ok(d, &["keys", "inspect", "dev.crt", "--json"]));
+    assert_eq!(cert["file"], "dev.crt");
+    assert_eq!(cert["certificate"]["subject"], "CN=dev-1");
+    assert_eq!(cert["certificate"]["selfSigned"], true);
+    assert_eq!(cert["iotCore"]["format"], "ES256_X509_PEM");
+    assert_eq!(cert["iotCore"]["asIs"], true);
+    assert_eq!(
+        cert["iotCore"]["key"],
+        std::fs::read_to_string(d.join("dev.crt")).expect("cert"),
+        "the exact text to register"
+    );
+    let key = parse(ok(d, &["keys", "inspect", "dev.key.pem", "--json"]));
+    assert_eq!(
+        key["fingerprint"], cert["fingerprint"],
+        "one fingerprint for the key and its certificate"
+    );
+    assert_eq!(key["iotCore"]["registrable"], false);
+    assert!(
+        key["iotCore"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("--to spki")),
+        "{key}"
+    );
+
+    std::fs::write(d.join("empty"), "").expect("empty");
+    let out = tether(d, &["keys", "inspect", "empty", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let error = parse(String::from_utf8_lossy(&out.stdout).into_owned());
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("empty file")),
+        "{error}"
+    );
+}

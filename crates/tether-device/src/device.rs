@@ -34,6 +34,11 @@ pub enum Status {
         since: Instant,
         /// The token's `exp` (Unix seconds); the SDK reconnects before it.
         token_expires: u64,
+        /// Why the last planned reconnect with a fresh token failed, while this
+        /// connection lives on until `token_expires` (e.g. the key was removed from
+        /// the registry: the server will cut at `exp` and refuse the next connect).
+        /// `None` once a refresh succeeds.
+        refresh_error: Option<Arc<ConnectError>>,
     },
     /// Every endpoint failed (or the server refused): waiting before the next round.
     Backoff {

@@ -210,6 +210,7 @@ impl Driver {
                         endpoint,
                         since: conn.since,
                         token_expires: conn.exp,
+                        refresh_error: None,
                     });
                     info!(host = %conn.endpoint.host, port = conn.endpoint.port, "connected");
                     return Ok(conn);
@@ -630,6 +631,7 @@ impl Driver {
                     endpoint: conn.endpoint.clone(),
                     since: conn.since,
                     token_expires: conn.exp,
+                    refresh_error: Some(Arc::new(e)),
                 });
                 conn.refresh_at = Instant::now() + wait.max(Duration::from_secs(1));
             }

@@ -165,6 +165,14 @@ impl FakeServer {
             .push(key);
     }
 
+    /// Removes every key of a registered device: its next CONNECT is refused with 5
+    /// (its current connection lives on until its token's `exp`).
+    pub fn remove_keys(&self, client_id: &str) {
+        if let Some(keys) = self.state().keys.get_mut(client_id) {
+            keys.clear();
+        }
+    }
+
     /// Sets a device's config: sent on subscribe and pushed to subscribers now.
     pub fn set_config(&self, device_id: &str, payload: &[u8]) {
         let mut s = self.state();

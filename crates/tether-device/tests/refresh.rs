@@ -6,7 +6,8 @@ mod common;
 use std::time::Duration;
 
 use tether_device::fake_server::Ended;
-use tether_device::{Device, QoS, Status};
+use tether_device::{ConnectError, Device, QoS, Status};
+use tether_mqtt::ConnectReturnCode;
 
 #[tokio::test(start_paused = true)]
 async fn reconnects_with_a_fresh_token_before_exp_so_the_server_never_cuts() {
@@ -62,5 +63,79 @@ async fn reconnects_with_a_fresh_token_before_exp_so_the_server_never_cuts() {
         device.config().borrow().as_ref().map(|c| c.payload.clone()),
         Some(b"v1".to_vec())
     );
+    device.disconnect().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refused_refresh_is_reported_while_the_old_connection_lives_on() {
+    let key = common::key();
+    let (server, clock) = common::server_with(&key).await;
+    let device = Device::connect(common::options(&key, server.addr().port(), clock))
+        .await
+        .expect("connects");
+    let first_exp = match &*device.status().borrow() {
+        Status::Connected {
+            token_expires,
+            refresh_error,
+            ..
+        } => {
+            assert!(refresh_error.is_none());
+            *token_expires
+        }
+        other => panic!("not connected: {other:?}"),
+    };
+    // The operator removes the device's key: the planned refresh (30 s before exp) is
+    // refused, but the connection made with the old token still works until exp.
+    server.remove_keys(&common::path().client_id());
+    let status = common::wait_for(&device, |s| {
+        matches!(
+            s,
+            Status::Connected {
+                refresh_error: Some(_),
+                ..
+            }
+        )
+    })
+    .await;
+    let Status::Connected {
+        token_expires,
+        refresh_error: Some(error),
+        ..
+    } = status
+    else {
+        panic!("not a failed refresh: {status:?}");
+    };
+    assert_eq!(token_expires, first_exp, "still the first connection");
+    assert!(
+        matches!(
+            &*error,
+            ConnectError::Refused {
+                code: ConnectReturnCode::NotAuthorized,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    device
+        .publish_event(None, "still connected", QoS::AtLeastOnce)
+        .await
+        .expect("the old connection still carries messages");
+
+    // At exp the server cuts; reconnecting is refused the same way, now as a backoff.
+    let status = common::wait_for(&device, |s| matches!(s, Status::Backoff { .. })).await;
+    let Status::Backoff { last_error, .. } = status else {
+        unreachable!()
+    };
+    assert!(
+        matches!(
+            &*last_error,
+            ConnectError::Refused {
+                code: ConnectReturnCode::NotAuthorized,
+                ..
+            }
+        ),
+        "{last_error}"
+    );
+    assert_eq!(server.expiry_cuts(), 1);
     device.disconnect().await;
 }

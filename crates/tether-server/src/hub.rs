@@ -51,6 +51,10 @@ pub trait DeviceHub: Send + Sync + std::fmt::Debug {
     /// The device was changed (blocked, credentials replaced) or deleted: the hub
     /// re-checks or closes its connection.
     async fn device_changed(&self, device: &DeviceAddress);
+
+    /// The registry was changed (MQTT disabled, routing or log level changed): every
+    /// connection in it re-reads the registry now, and closes if MQTT was disabled.
+    async fn registry_changed(&self, registry: &RegistryPath);
 }
 
 /// The hub of a server with no device connections: every command fails with
@@ -73,4 +77,6 @@ impl DeviceHub for Disconnected {
     async fn config_updated(&self, _: &DeviceAddress, _: &DeviceConfig) {}
 
     async fn device_changed(&self, _: &DeviceAddress) {}
+
+    async fn registry_changed(&self, _: &RegistryPath) {}
 }

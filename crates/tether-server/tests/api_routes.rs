@@ -34,6 +34,7 @@ struct FakeHub {
     commands: Mutex<Vec<SentCommand>>,
     configs: Mutex<Vec<(u64, i64)>>,
     changed: Mutex<Vec<u64>>,
+    registries_changed: Mutex<Vec<String>>,
 }
 
 #[async_trait]
@@ -68,6 +69,12 @@ impl DeviceHub for FakeHub {
     async fn device_changed(&self, device: &DeviceAddress) {
         if let Ok(mut c) = self.changed.lock() {
             c.push(device.num_id);
+        }
+    }
+
+    async fn registry_changed(&self, registry: &RegistryPath) {
+        if let Ok(mut c) = self.registries_changed.lock() {
+            c.push(registry.to_string());
         }
     }
 }
@@ -320,6 +327,15 @@ async fn registries_crud_list_and_masks() {
         Some(json!({"mqtt_config": {"mqtt_enabled_state": 2}, "logLevel": "DEBUG", "httpConfig": {"httpEnabledState": "HTTP_DISABLED"}}))).await;
     assert_eq!(v["mqttConfig"]["mqttEnabledState"], "MQTT_DISABLED");
     assert_eq!(v["logLevel"], "DEBUG");
+    assert_eq!(
+        api.hub
+            .registries_changed
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default(),
+        vec!["projects/acme/locations/us-central1/registries/fleet".to_string()],
+        "connected devices hear of the patch"
+    );
     assert_eq!(
         v["httpConfig"],
         json!({}),

@@ -170,8 +170,10 @@ async fn publish_event_with_good_and_bad_tokens() -> TestResult {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{value}");
+    let stored = || async { gw.log.read(TELEMETRY_TOPIC, 0, 1000).await.map(|r| r.len()) };
+    let before = stored().await?;
     let big = json!({"binaryData": STANDARD.encode(vec![0u8; 256 * 1024 + 1])});
-    let (status, _, _) = call(
+    let (status, value, _) = call(
         &app,
         Method::POST,
         &url("http-1", ":publishEvent"),
@@ -180,6 +182,27 @@ async fn publish_event_with_good_and_bad_tokens() -> TestResult {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        value["error"]["message"], "binaryData is 262145 bytes; the limit is 262144",
+        "{value}"
+    );
+    // A body far past any payload is cut off while it is read: 413, nothing stored.
+    let huge = json!({"binaryData": STANDARD.encode(vec![0u8; 1024 * 1024])});
+    let (status, value, _) = call(
+        &app,
+        Method::POST,
+        &url("http-1", ":publishEvent"),
+        Some(&dev.jwt()),
+        Some(huge),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{value}");
+    let message = value["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("the request body is larger than the HTTP bridge's limit of"),
+        "{value}"
+    );
+    assert_eq!(stored().await?, before, "neither refused event was stored");
     gw.shutdown().await;
     Ok(())
 }

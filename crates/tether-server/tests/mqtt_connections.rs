@@ -315,6 +315,82 @@ async fn blocking_a_connected_device_closes_it() -> TestResult {
 }
 
 #[tokio::test]
+async fn disabling_mqtt_on_the_registry_closes_its_connections() -> TestResult {
+    let gw = Gateway::start(|_| {}).await?;
+    let dev = gw.device("dev-1").await?;
+    let (_c, mut events) =
+        AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 4);
+    connack(&mut events).await.expect("accepted");
+    let mut registry = gw.store.get_registry(&registry_path()).await?;
+    registry.mqtt_state = tether_registry::model::MqttState::Disabled;
+    gw.store.update_registry(&registry).await?;
+    gw.handle().hub().registry_changed(&registry_path()).await;
+    until_closed(&mut events).await;
+    let status = gw
+        .wait_error("dev-1", |s| s.message.contains("MQTT was disabled"))
+        .await;
+    assert_eq!(status.code, 9, "FAILED_PRECONDITION: {}", status.message);
+    assert!(
+        status
+            .message
+            .contains("mqttConfig.mqttEnabledState is MQTT_DISABLED"),
+        "{}",
+        status.message
+    );
+    gw.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_routing_change_applies_to_the_next_message_of_a_connected_device() -> TestResult {
+    const REROUTED: &str = "projects/acme/topics/rerouted";
+    // Without the hub's nudge this connection would keep its copy for an hour.
+    let gw = Gateway::start(|o| o.registry_refresh = Duration::from_secs(3600)).await?;
+    let dev = gw.device("dev-1").await?;
+    let (client, mut events) =
+        AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 4);
+    connack(&mut events).await.expect("accepted");
+    let publish = |payload: &'static [u8]| {
+        let client = client.clone();
+        async move {
+            client
+                .publish("/devices/dev-1/events", QoS::AtLeastOnce, false, payload)
+                .await
+        }
+    };
+    publish(b"before").await?;
+    until_incoming(&mut events, |p| {
+        matches!(p, Packet::PubAck(_)).then_some(())
+    })
+    .await;
+    let mut registry = gw.store.get_registry(&registry_path()).await?;
+    for config in &mut registry.event_notification_configs {
+        if config.subfolder_matches.is_empty() {
+            config.pubsub_topic_name = REROUTED.into();
+        }
+    }
+    gw.store.update_registry(&registry).await?;
+    gw.handle().hub().registry_changed(&registry_path()).await;
+    publish(b"after").await?;
+    until_incoming(&mut events, |p| {
+        matches!(p, Packet::PubAck(_)).then_some(())
+    })
+    .await;
+    let before = gw.wait_records(TELEMETRY_TOPIC, 1).await;
+    let after = gw.wait_records(REROUTED, 1).await;
+    let data = |records: &[tether_route::Record]| {
+        records
+            .iter()
+            .map(|r| r.message.data.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(data(&before), vec![b"before".to_vec()]);
+    assert_eq!(data(&after), vec![b"after".to_vec()]);
+    gw.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn shutdown_closes_devices_and_records_why() -> TestResult {
     let gw = Gateway::start(|_| {}).await?;
     let dev = gw.device("dev-1").await?;

@@ -265,3 +265,19 @@ async fn strict_policy_refuses_a_padded_token() -> TestResult {
     gw.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_registry_that_does_not_answer_is_3_and_the_device_may_retry() -> TestResult {
+    let gw = Gateway::start(|_| {}).await?;
+    let dev = gw.device("dev-1").await?;
+    // The database goes away (here: its pool is closed under the running server).
+    gw.store.close().await;
+    assert_eq!(
+        refusal(&gw, &dev.client_id(), Some(&dev.jwt())).await,
+        ConnectReturnCode::ServiceUnavailable,
+        "3 (server unavailable), not 5: the device's credentials were never judged"
+    );
+    gw.wait_no_connections().await;
+    gw.shutdown().await;
+    Ok(())
+}

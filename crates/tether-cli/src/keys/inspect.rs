@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use clap::Args;
+use serde_json::{Value, json};
 use tether_jwt::time::Utc;
 use tether_keys::register::registration;
 use tether_keys::{Object, ParseError, Parsed};
@@ -14,12 +15,28 @@ pub(crate) struct InspectArgs {
     /// A key, certificate or CSR (PEM, DER, raw or hex), or a `pkcs11:` URI.
     #[arg(value_name = "FILE|pkcs11:URI")]
     file: String,
+    /// Print one JSON object instead of text (errors too, as `{"file", "error"}`).
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run(a: InspectArgs) -> anyhow::Result<u8> {
     if a.file.starts_with("pkcs11:") {
         let key = tether_keys::KeyHandle::open(&a.file)?;
         let public = key.public_key();
+        if a.json {
+            let convert = format!("tether keys convert '{}' --to spki", a.file);
+            println!(
+                "{:#}",
+                json!({
+                    "file": a.file,
+                    "kind": format!("{} key in a PKCS#11 token (not extractable)", public.key_type()),
+                    "fingerprint": public.fingerprint().to_string(),
+                    "iotCore": {"registrable": true, "asIs": false, "convertWith": convert},
+                })
+            );
+            return Ok(exit::OK);
+        }
         println!(
             "{}: {} key in a PKCS#11 token (not extractable)",
             a.file,
@@ -39,12 +56,61 @@ pub(crate) fn run(a: InspectArgs) -> anyhow::Result<u8> {
                 ParseError::Io { .. } => exit::USAGE,
                 _ => exit::INVALID,
             };
-            eprintln!("{e}");
+            if a.json {
+                println!("{:#}", json!({"file": a.file, "error": e.to_string()}));
+            } else {
+                eprintln!("{e}");
+            }
             return Ok(code);
         }
     };
-    print!("{}", report(&a.file, &parsed, crate::clock::unix_secs()));
+    let now = crate::clock::unix_secs();
+    if a.json {
+        println!("{:#}", facts(&a.file, &parsed, now));
+    } else {
+        print!("{}", report(&a.file, &parsed, now));
+    }
     Ok(exit::OK)
+}
+
+/// What `--json` prints: the same facts as [`report`], plus the exact text to register.
+pub(crate) fn facts(file: &str, parsed: &Parsed, now: i64) -> Value {
+    let mut out = json!({
+        "file": file,
+        "kind": parsed.describe().to_string(),
+        "encoding": parsed.encoding().to_string(),
+        "fingerprint": parsed.fingerprint().to_string(),
+    });
+    match parsed.object() {
+        Object::Certificate(c) => {
+            out["certificate"] = json!({
+                "subject": c.subject().to_string(),
+                "issuer": c.issuer().to_string(),
+                "selfSigned": c.is_self_signed(),
+                "notBefore": Utc(c.not_before()).to_string(),
+                "notAfter": Utc(c.not_after()).to_string(),
+                "serial": c.serial(),
+                "ca": c.is_ca(),
+            });
+        }
+        Object::Csr(c) => {
+            out["csr"] = json!({
+                "subject": c.subject().to_string(),
+                "signatureVerifies": c.signature_ok(),
+            });
+        }
+        _ => {}
+    }
+    out["iotCore"] = match registration(parsed, now) {
+        Ok(r) => json!({
+            "registrable": true,
+            "format": r.format.to_string(),
+            "asIs": !r.converted,
+            "key": r.key,
+        }),
+        Err(why) => json!({"registrable": false, "reason": why.message_for(file)}),
+    };
+    out
 }
 
 /// The whole report, so it can be tested without a terminal.

@@ -185,5 +185,7 @@ pub async fn patch(
         check_registry_credentials(BODY_AT, &mut registry.credentials, state.now())?;
     }
     let updated = state.store.update_registry(&registry).await?;
+    // Connected devices see the change now, not at their next periodic re-read.
+    state.hub.registry_changed(path).await;
     Ok(render_registry(&updated, enc))
 }

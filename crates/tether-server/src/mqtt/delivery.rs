@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tether_registry::model::DeviceConfig;
+use tether_registry::names::RegistryPath;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::reason::{Reason, RpcCode};
@@ -49,6 +50,8 @@ pub enum Control {
     /// The device (numId) changed: re-read it and close (or detach it) if it is
     /// blocked, deleted or its key was removed.
     Recheck(u64),
+    /// The connection's registry changed: re-read it (routing, MQTT enabled state).
+    RegistryChanged,
     /// A newer config of the attached device (numId) is in its watch.
     Config(u64),
     /// The attached device (numId) is now reached another way: detach it.
@@ -285,12 +288,24 @@ impl DeviceHub for Connections {
             let _ = entry.control.try_send(Control::Recheck(device.num_id));
         }
     }
+
+    async fn registry_changed(&self, registry: &RegistryPath) {
+        let map = self.lock();
+        // Attached devices (no `close`) share their gateway's queue; the gateway's own
+        // entry carries the message once.
+        let own = map
+            .iter()
+            .filter(|(address, entry)| address.registry == *registry && entry.close.is_some());
+        for (_, entry) in own {
+            // A full queue already holds work; the periodic refresh catches up.
+            let _ = entry.control.try_send(Control::RegistryChanged);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tether_registry::names::RegistryPath;
 
     fn device() -> DeviceAddress {
         DeviceAddress {

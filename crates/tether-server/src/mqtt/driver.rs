@@ -46,13 +46,13 @@ use super::auth::Principal;
 use super::config_push::ConfigPush;
 use super::delivery::{Control, Registration};
 use super::limits::TokenBucket;
+use super::read_buffer::ReadBuffer;
 use super::reason::{Reason, RpcCode};
 use crate::hub::DeviceAddress;
 
 /// Device messages being appended at once per connection; past this the driver stops
 /// reading the socket until the oldest completes.
 const PIPELINE: usize = 64;
-const READ_BUFFER: usize = 16 * 1024;
 /// How long the TLS close (close_notify) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -129,7 +129,7 @@ struct Driver<S> {
     last_input: Timestamp,
     close_reason: Option<Reason>,
     shutdown: watch::Receiver<bool>,
-    read_buf: Vec<u8>,
+    read_buf: ReadBuffer,
 }
 
 impl<S> std::fmt::Debug for Driver<S> {
@@ -158,7 +158,7 @@ where
             held: None,
             last_input: now,
             close_reason: None,
-            read_buf: vec![0; READ_BUFFER],
+            read_buf: ReadBuffer::default(),
             shared,
         }
     }
@@ -195,7 +195,7 @@ where
                     let now = self.now();
                     self.last_input = now;
                     metrics::counter!("tether_mqtt_bytes_in_total").increment(n as u64);
-                    let bytes = self.read_buf.get(..n).unwrap_or_default();
+                    let bytes = self.read_buf.filled(n);
                     self.session.handle_input(bytes, now);
                 }
                 Wake::Timer => self.on_timer().await,
@@ -271,7 +271,7 @@ where
             outcome = front(pipeline) => Wake::Appended(outcome),
             control = recv(control) => Wake::Control(control),
             open = changed(config) => Wake::Config(open),
-            read = stream.read(read_buf), if can_read => Wake::Read(read),
+            read = stream.read(read_buf.space()), if can_read => Wake::Read(read),
         }
     }
 

@@ -26,6 +26,7 @@ mod driver;
 pub mod gateway;
 pub mod limits;
 mod listener;
+mod read_buffer;
 pub mod reason;
 pub mod topics;
 

@@ -8,7 +8,7 @@ use tether_mqtt::session::SessionError;
 use tether_mqtt::{
     PacketId, QoS, ServerSession, SubAck, SubAckCode, Subscribe, Timestamp, TopicName, Unsubscribe,
 };
-use tether_registry::model::{DeviceConfig, Timestamp as RegistryTime};
+use tether_registry::model::{DeviceConfig, MqttState, Timestamp as RegistryTime};
 use tether_registry::names::DeviceRef;
 use tether_registry::{Activity, ActivityKind, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -295,6 +295,7 @@ where
             }
             Control::Recheck(num_id) if Some(num_id) == own => self.recheck().await,
             Control::Recheck(num_id) => self.recheck_attached(num_id).await,
+            Control::RegistryChanged => self.registry_changed().await,
             Control::Config(_) => {
                 self.refresh_attached_configs();
                 let now = self.now();
@@ -358,6 +359,36 @@ where
             }
             Err(SessionError::NotConnected) => Err(HubError::NotConnected),
             Err(e) => Err(HubError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// The registry changed through the API: take the new copy (routing applies to the
+    /// next message) and close if MQTT was disabled.
+    pub(super) async fn registry_changed(&mut self) {
+        let now = self.now();
+        let Some(live) = &mut self.live else {
+            return;
+        };
+        let path = live.address.registry.clone();
+        let registry = match self.shared.store.get_registry(&path).await {
+            Ok(registry) => registry,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-read the changed registry");
+                return;
+            }
+        };
+        let disabled = registry.mqtt_state == MqttState::Disabled;
+        live.principal.registry = registry;
+        live.registry_read_at = now;
+        if disabled {
+            self.close(Reason::new(
+                RpcCode::FailedPrecondition,
+                "mqtt_disabled",
+                format!(
+                    "The connection was closed because MQTT was disabled for registry \
+                     '{path}' (mqttConfig.mqttEnabledState is MQTT_DISABLED)."
+                ),
+            ));
         }
     }
 

@@ -1,0 +1,119 @@
+//! The per-connection read buffer: small while a device is quiet, larger while it sends.
+//!
+//! Most connections are idle devices that send a two-byte PINGREQ every few minutes, and
+//! a fixed 16 KiB buffer was the largest part of an idle connection's memory. The buffer
+//! starts small (a CONNECT with an RS256 token fits), doubles while reads fill it (a large
+//! PUBLISH arriving), and returns to the small size once reads are small again.
+
+/// Fits a CONNECT carrying an RS256 JWT (about 900 bytes) in one read.
+const SMALL: usize = 2 * 1024;
+/// Past this a large PUBLISH is read in several chunks; the codec reassembles it.
+const LARGE: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub(crate) struct ReadBuffer {
+    buf: Vec<u8>,
+    /// Bytes the last read returned, until the next [`ReadBuffer::space`] adapts to it.
+    last: Option<usize>,
+}
+
+impl Default for ReadBuffer {
+    fn default() -> Self {
+        Self {
+            buf: vec![0; SMALL],
+            last: None,
+        }
+    }
+}
+
+impl ReadBuffer {
+    /// Where the next read goes, sized by what the previous read returned.
+    pub(crate) fn space(&mut self) -> &mut [u8] {
+        if let Some(n) = self.last.take() {
+            let len = self.buf.len();
+            if n == len && len < LARGE {
+                self.buf.resize(len.saturating_mul(2).min(LARGE), 0);
+            } else if len > SMALL && n <= SMALL / 2 {
+                // A fresh allocation, so the large one is returned to the allocator.
+                self.buf = vec![0; SMALL];
+            }
+        }
+        &mut self.buf
+    }
+
+    /// The `n` bytes a read just placed in [`ReadBuffer::space`].
+    pub(crate) fn filled(&mut self, n: usize) -> &[u8] {
+        self.last = Some(n);
+        self.buf.get(..n).unwrap_or_default()
+    }
+
+    /// Bytes held for reads.
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_small_and_stays_small_for_small_reads() {
+        let mut b = ReadBuffer::default();
+        assert_eq!(b.space().len(), SMALL);
+        assert_eq!(b.filled(2), &[0, 0]);
+        assert_eq!(b.space().len(), SMALL);
+    }
+
+    #[test]
+    fn grows_while_reads_fill_it_up_to_the_cap() {
+        let mut b = ReadBuffer::default();
+        let mut sizes = vec![];
+        for _ in 0..8 {
+            let n = b.space().len();
+            sizes.push(n);
+            b.filled(n);
+        }
+        assert_eq!(
+            sizes,
+            vec![SMALL, 4096, 8192, 16384, 32768, LARGE, LARGE, LARGE]
+        );
+    }
+
+    #[test]
+    fn a_partial_read_keeps_the_size_and_a_small_one_shrinks_it() {
+        let mut b = ReadBuffer::default();
+        let n = b.space().len();
+        b.filled(n);
+        let n = b.space().len();
+        b.filled(n);
+        assert_eq!(b.space().len(), 8192);
+        b.filled(5000);
+        assert_eq!(b.space().len(), 8192, "a read that did not fill it");
+        b.filled(SMALL / 2);
+        assert_eq!(b.space().len(), SMALL);
+        assert_eq!(b.capacity(), SMALL);
+    }
+
+    #[test]
+    fn wakes_without_a_read_change_nothing() {
+        let mut b = ReadBuffer::default();
+        let n = b.space().len();
+        b.filled(n);
+        assert_eq!(b.space().len(), 4096);
+        assert_eq!(b.space().len(), 4096, "no read in between");
+    }
+
+    #[test]
+    fn the_bytes_returned_are_the_ones_read() {
+        let mut b = ReadBuffer::default();
+        b.space()[..3].copy_from_slice(b"abc");
+        assert_eq!(b.filled(3), b"abc");
+        assert_eq!(
+            b.filled(SMALL + 1),
+            b"",
+            "a count past the buffer reads nothing"
+        );
+    }
+}
