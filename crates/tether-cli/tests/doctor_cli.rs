@@ -1,6 +1,9 @@
 //! `tether doctor` names the right step, with cause and fix, against an in-process
-//! IoT Core-like server (TLS with a test CA) and a tiny fake admin API.
+//! IoT Core-like server (TLS with a test CA) and a tiny fake admin API, and against a
+//! real `tether serve` whose admin API supplies the server's own reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
@@ -357,9 +360,12 @@ async fn fake_admin(server: Arc<FakeServer>) -> String {
                     json!({"status": "ok"})
                 } else if path == format!("/v1/{CLIENT_ID}") {
                     let message = server.last_error(CLIENT_ID).unwrap_or_default();
+                    // The fake records a refusal the moment it sends the CONNACK.
+                    let at = tether_jwt::time::Utc(now()).to_string();
                     json!({
                         "id": "dev-1",
                         "lastErrorStatus": {"code": 16, "message": message},
+                        "lastErrorTime": if message.is_empty() { Value::Null } else { json!(at) },
                         "credentials": [{}],
                     })
                 } else {
@@ -385,4 +391,113 @@ async fn fake_admin(server: Arc<FakeServer>) -> String {
         }
     });
     url
+}
+
+/// `tether` with the admin token and project a real server run needs.
+fn tether_cmd(token: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
+    c.env("TETHER_ADMIN_TOKEN", token)
+        .env("TETHER_PROJECT", "acme");
+    c
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_against_tether_serve_passes_then_quotes_the_servers_reason() {
+    const TOKEN: &str = "doctor-e2e-admin-token-0123456789";
+    let dir = tempfile::tempdir().unwrap();
+    let gw = common::serve(tether_cmd(TOKEN), &dir.path().join("data"));
+    let server = ["--server", gw.url.as_str()];
+    run_ok(
+        tether_cmd(TOKEN)
+            .args([
+                "registries",
+                "create",
+                "fleet",
+                "--event-notification-config",
+            ])
+            .arg("topic=projects/acme/topics/telemetry")
+            .args(server),
+    );
+    let key = dir.path().join("dev-1");
+    run_ok(tether_cmd(TOKEN).args(["keys", "gen", "--out"]).arg(&key));
+    let public = format!("path={}.pub.pem", key.display());
+    run_ok(
+        tether_cmd(TOKEN)
+            .args(["devices", "create", "dev-1", "--registry", "fleet"])
+            .args(["--public-key", &public])
+            .args(server),
+    );
+    run_ok(
+        tether_cmd(TOKEN)
+            .args(["devices", "configs", "update", "--config-data", "fan=1"])
+            .args(["--registry", "fleet", "--device", "dev-1"])
+            .args(server),
+    );
+    let port = gw.mqtt.rsplit(':').next().unwrap().to_string();
+    let args = |key: &Path| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "doctor",
+            "--host",
+            "localhost",
+            "--port",
+            &port,
+            "--ca",
+            &gw.ca,
+            "--project",
+            "acme",
+            "--registry",
+            "fleet",
+            "--device",
+            "dev-1",
+            "--admin-url",
+            &gw.url,
+            "--admin-token",
+            TOKEN,
+            "--wait-config",
+            "5",
+            "--timeout",
+            "10",
+            "--json",
+            "--key",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.push(key.display().to_string());
+        a
+    };
+
+    let good = dir.path().join("dev-1.key.pem");
+    let (code, report) = doctor(args(&good)).await;
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["first_failure"], Value::Null, "{report:#}");
+
+    // The device flashed with the wrong key: CONNACK 5, and the server's own record
+    // (read through the admin API) says which keys it tried.
+    let wrong = dir.path().join("wrong.pem");
+    write_key(&wrong, &generate(KeySpec::Es256).unwrap());
+    let (code, report) = doctor(args(&wrong)).await;
+    assert_eq!(code, 1, "{report:#}");
+    let (step, cause, fix) = failure(&report);
+    assert_eq!(step, "mqtt", "{report:#}");
+    assert!(cause.contains("CONNACK 5"), "{cause}");
+    let recorded = report["server"]["lastErrorStatus"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        recorded.contains("signature does not verify with the registered key"),
+        "the gateway's own reason: {report:#}"
+    );
+    assert!(cause.contains(recorded), "the cause quotes it: {cause}");
+    assert!(fix.contains("register"), "{fix}");
 }

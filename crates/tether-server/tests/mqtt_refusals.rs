@@ -281,3 +281,30 @@ async fn a_registry_that_does_not_answer_is_3_and_the_device_may_retry() -> Test
     gw.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_refusal_is_stored_at_once_even_with_hourly_activity_batches() -> TestResult {
+    // Activity (heartbeats, event times) waits for the hourly batch; an error must not:
+    // the user running `tether doctor` reads it right after the CONNACK.
+    let gw = Gateway::start(|o| o.activity_interval = std::time::Duration::from_secs(3600)).await?;
+    let dev = gw.device("dev-1").await?;
+    let mut device = gw.get_device("dev-1").await;
+    device.blocked = true;
+    gw.store.update_device(&registry_path(), &device).await?;
+    assert_eq!(
+        refusal(&gw, &dev.client_id(), Some(&dev.jwt())).await,
+        ConnectReturnCode::NotAuthorized
+    );
+    let mut stored = None;
+    for _ in 0..50 {
+        stored = gw.get_device("dev-1").await.last_error_status;
+        if stored.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = stored.ok_or("no lastErrorStatus within 1 s of the refusal")?;
+    assert!(status.message.contains("blocked"), "{status:?}");
+    gw.shutdown().await;
+    Ok(())
+}

@@ -63,6 +63,38 @@ impl Admin {
             "credentials": body.get("credentials").and_then(Value::as_array).map(Vec::len),
         }))
     }
+
+    /// The device summary once its `lastErrorTime` is at or after `since` (Unix
+    /// seconds, server time), polling for up to `wait`: a server stores a refusal a
+    /// moment after it sends the CONNACK. The flag says whether the stored error is
+    /// that recent; if not, the summary is what the server held when the wait ended.
+    pub async fn error_since(
+        &self,
+        name: &str,
+        since: i64,
+        limit: Duration,
+        wait: Duration,
+    ) -> Result<(Value, bool), String> {
+        const POLL: Duration = Duration::from_millis(100);
+        let polls = wait.as_millis() / POLL.as_millis();
+        let mut device = self.device(name, limit).await?;
+        for _ in 0..polls {
+            if last_error_time(&device).is_some_and(|t| t >= since) {
+                return Ok((device, true));
+            }
+            tokio::time::sleep(POLL).await;
+            device = self.device(name, limit).await?;
+        }
+        let fresh = last_error_time(&device).is_some_and(|t| t >= since);
+        Ok((device, fresh))
+    }
+}
+
+/// The device summary's `lastErrorTime`, in Unix seconds.
+pub fn last_error_time(device: &Value) -> Option<i64> {
+    let text = device.get("lastErrorTime")?.as_str()?;
+    let at = tether_server::api::json::time::parse(text).ok()?;
+    Some(at.0.div_euclid(1_000_000))
 }
 
 /// The `lastErrorStatus.message` of a device summary, when there is one.

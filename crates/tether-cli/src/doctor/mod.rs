@@ -176,6 +176,9 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
 }
 
 const STEPS: [&str; 7] = ["dns", "tcp", "tls", "token", "mqtt", "config", "event"];
+/// How long to wait for the server to store why it refused this attempt (Tether writes
+/// errors within 100 ms; older servers batched them every 5 s).
+const SERVER_ERROR_WAIT: Duration = Duration::from_secs(6);
 
 fn skip_rest(report: &mut Report) {
     let done = report.steps.len();
@@ -254,13 +257,32 @@ async fn diagnose(a: &DoctorArgs, p: &Prepared, local_now: i64) -> Report {
     .await;
     if client.is_none()
         && let Some(admin) = &admin
-        && let Ok(device) = admin.device(&p.path.client_id(), limit).await
-        && let Some(message) = admin::last_error(&device)
     {
-        step.cause = Some(format!(
-            "{}; the server recorded: {message}",
-            step.cause.unwrap_or_default()
-        ));
+        // The server's Date has whole seconds, so an error stored in the second the
+        // admin API was first asked counts as this attempt's.
+        let since = server_now.unwrap_or(local_now) - 1;
+        let wait = SERVER_ERROR_WAIT.min(limit);
+        match admin
+            .error_since(&p.path.client_id(), since, limit, wait)
+            .await
+        {
+            Ok((device, true)) => {
+                if let Some(message) = admin::last_error(&device) {
+                    step.cause = Some(format!(
+                        "{}; the server recorded: {message}",
+                        step.cause.unwrap_or_default()
+                    ));
+                }
+            }
+            Ok((_, false)) => report.notes.push(format!(
+                "server: recorded no error for this attempt within {} s (the stored \
+                 lastErrorStatus, if any, is from an earlier one)",
+                wait.as_secs()
+            )),
+            Err(e) => report
+                .notes
+                .push(format!("server: cannot read the device: {e}")),
+        }
     }
     let ok = push(&mut report, step);
     let Some(mut client) = client.filter(|_| ok) else {
@@ -297,8 +319,11 @@ async fn finish(
     if let Some(admin) = admin {
         match admin.device(&path.client_id(), limit).await {
             Ok(device) => {
+                let at = admin::last_error_time(&device)
+                    .map(|t| format!(" (at {})", tether_jwt::time::Utc(t)))
+                    .unwrap_or_default();
                 let line = match admin::last_error(&device) {
-                    Some(m) => format!("server: lastErrorStatus: {m}"),
+                    Some(m) => format!("server: lastErrorStatus{at}: {m}"),
                     None => "server: no lastErrorStatus stored for the device".into(),
                 };
                 report.notes.push(line);

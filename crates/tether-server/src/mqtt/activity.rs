@@ -1,7 +1,10 @@
 //! Batched writes of device activity (last*-times, `lastErrorStatus`): connections
 //! hand records to a channel; one task coalesces them (latest per device and kind)
 //! and writes a batch every `interval`, and everything left on shutdown. IoT Core's
-//! times were "stale by a few minutes" as well.
+//! times were "stale by a few minutes" as well. Errors are the exception: someone is
+//! usually looking at a failing device right now (`tether doctor` reads the error the
+//! moment its CONNECT is refused), so a batch holding one is written within
+//! [`ERROR_DELAY`]; a refusal storm still coalesces into one write per delay.
 
 use std::collections::HashMap;
 use std::mem::discriminant;
@@ -15,6 +18,8 @@ use tokio::task::JoinHandle;
 
 /// Records waiting in the channel before new ones are dropped (and counted).
 const CHANNEL: usize = 65_536;
+/// Longest time an error waits before it is written.
+pub const ERROR_DELAY: Duration = Duration::from_millis(100);
 
 type Key = (RegistryPath, u64, std::mem::Discriminant<ActivityKind>);
 
@@ -64,13 +69,33 @@ async fn run(
     let mut pending: HashMap<Key, Activity> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Set while the pending batch holds an error: when it must be written.
+    let mut error_due: Option<tokio::time::Instant> = None;
     loop {
+        let error_timer = async {
+            match error_due {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             record = rx.recv() => match record {
-                Some(a) => add(&mut pending, a),
+                Some(a) => {
+                    if error_due.is_none() && matches!(a.kind, ActivityKind::Error(_)) {
+                        error_due = Some(tokio::time::Instant::now() + ERROR_DELAY);
+                    }
+                    add(&mut pending, a);
+                }
                 None => break,
             },
-            _ = tick.tick() => flush(&*store, &mut pending).await,
+            () = error_timer => {
+                error_due = None;
+                flush(&*store, &mut pending).await;
+            }
+            _ = tick.tick() => {
+                error_due = None;
+                flush(&*store, &mut pending).await;
+            }
             _ = &mut stopped => break,
         }
     }

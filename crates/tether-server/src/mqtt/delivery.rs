@@ -66,7 +66,9 @@ pub enum Control {
 #[derive(Debug)]
 struct Entry {
     conn_id: u64,
-    control: mpsc::Sender<Control>,
+    /// Boxed: the channel allocates its first block of slots up front, and a slot the
+    /// size of a pointer keeps that small on every idle connection.
+    control: mpsc::Sender<Box<Control>>,
     config: watch::Sender<Option<DeviceConfig>>,
     /// `None` for a device attached through a gateway (it is detached instead).
     close: Option<watch::Sender<Option<Reason>>>,
@@ -82,10 +84,10 @@ impl Entry {
             None => {
                 // A full queue means the gateway is stuck; it is detached when its
                 // connection ends.
-                let _ = self.control.try_send(Control::Detach {
+                let _ = self.control.try_send(Box::new(Control::Detach {
                     num_id: device.num_id,
                     reason,
-                });
+                }));
             }
         }
     }
@@ -105,7 +107,7 @@ pub struct AttachedRegistration {
 #[derive(Debug)]
 pub struct Registration {
     /// API messages.
-    pub control: mpsc::Receiver<Control>,
+    pub control: mpsc::Receiver<Box<Control>>,
     /// The newest config version stored while connected.
     pub config: watch::Receiver<Option<DeviceConfig>>,
     /// Set when the server closes this connection, with the reason.
@@ -245,12 +247,12 @@ impl DeviceHub for Connections {
         };
         let (done, outcome) = oneshot::channel();
         control
-            .try_send(Control::Command {
+            .try_send(Box::new(Control::Command {
                 num_id: device.num_id,
                 subfolder: subfolder.to_owned(),
                 payload,
                 done,
-            })
+            }))
             .map_err(|_| {
                 HubError::Unavailable(
                     "the device's connection has too many commands queued; retry".into(),
@@ -277,7 +279,9 @@ impl DeviceHub for Connections {
             if newer && entry.close.is_none() {
                 // A gateway's driver watches its own config; it learns of an attached
                 // device's through the queue (and looks at all of them on any wake).
-                let _ = entry.control.try_send(Control::Config(device.num_id));
+                let _ = entry
+                    .control
+                    .try_send(Box::new(Control::Config(device.num_id)));
             }
         }
     }
@@ -285,7 +289,9 @@ impl DeviceHub for Connections {
     async fn device_changed(&self, device: &DeviceAddress) {
         if let Some(entry) = self.lock().get(device) {
             // A full queue already holds work that will make the driver look again.
-            let _ = entry.control.try_send(Control::Recheck(device.num_id));
+            let _ = entry
+                .control
+                .try_send(Box::new(Control::Recheck(device.num_id)));
         }
     }
 
@@ -298,7 +304,7 @@ impl DeviceHub for Connections {
             .filter(|(address, entry)| address.registry == *registry && entry.close.is_some());
         for (_, entry) in own {
             // A full queue already holds work; the periodic refresh catches up.
-            let _ = entry.control.try_send(Control::RegistryChanged);
+            let _ = entry.control.try_send(Box::new(Control::RegistryChanged));
         }
     }
 }
