@@ -9,6 +9,7 @@ mod jwt;
 mod keys;
 mod serve;
 mod simulate;
+mod storage;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,8 @@ enum Command {
     /// Simulate a fleet of devices against Tether or any MQTT broker (`--target`) and
     /// report connects/s, refusals, messages/s, latency and the server's CPU and memory.
     Simulate(simulate::SimulateArgs),
+    /// Move the registry database between backends (SQLite → PostgreSQL).
+    Storage(storage::StorageArgs),
 }
 
 /// Exit codes shared by every subcommand.
@@ -100,6 +103,7 @@ fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args),
         Command::Events(args) => events::run(args),
         Command::Simulate(args) => simulate::run(args),
+        Command::Storage(args) => storage::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

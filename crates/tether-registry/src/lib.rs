@@ -12,10 +12,12 @@
 //! * [`Store`] is the one interface every backend implements; one conformance suite runs
 //!   against each. Time is always passed in.
 //! * [`SqliteStore`] and [`PostgresStore`] share one implementation over sqlx's `Any`
-//!   driver (`sql`); [`open_store`] picks one from `--database`.
+//!   driver (`sql`); [`open_store`] picks one from `--database`; [`copy_database`]
+//!   moves a whole database between them (`tether storage copy`).
 //! * [`credentials`] checks device keys and registry CAs as IoT Core did; [`KeyCache`]
 //!   keeps the bridges' parsed keys.
 
+mod copy;
 pub mod credentials;
 pub mod key_cache;
 mod migrate;
@@ -28,8 +30,9 @@ mod sql;
 mod sqlite;
 mod store;
 
+pub use copy::{CopyProgress, CopyReport, copy_database};
 pub use key_cache::{DeviceKeys, KeyCache};
-pub use open::{SQLITE_FILE, open_store};
+pub use open::{AnyStore, SQLITE_FILE, open_any, open_store, sqlite_path};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use store::{

@@ -39,7 +39,7 @@ pub(crate) enum Dialect {
 }
 
 impl Dialect {
-    fn begin(self) -> &'static str {
+    pub(crate) fn begin(self) -> &'static str {
         match self {
             // Take the write lock up front: a deferred transaction that read first could
             // not upgrade to a writer once another connection has committed.
@@ -300,6 +300,10 @@ impl SqlStore {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     async fn write(&self) -> StoreResult<Write<'_>> {
