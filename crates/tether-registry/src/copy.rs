@@ -196,8 +196,9 @@ pub async fn copy_database(
         .await
         .map_err(db)?;
     }
+    // The snapshot is no longer needed; ending it cannot undo or fail the copy.
+    let _ = source.rollback().await;
     target.commit().await.map_err(db)?;
-    source.rollback().await.map_err(db)?;
     Ok(report)
 }
 

@@ -244,11 +244,17 @@ async fn sqlite_to_postgres_and_back_keeps_everything() {
     let made = fill(sqlite.as_store()).await;
     let before = everything(sqlite.as_store()).await;
     assert_eq!(before.1.len(), 3);
+    let sensor_at = before
+        .1
+        .iter()
+        .position(|d| d.id == "sensor-1")
+        .expect("sensor-1");
     assert_eq!(
-        before.2[0].len(),
+        before.2[sensor_at].len(),
         10,
         "the last 10 config versions are kept"
     );
+    assert_eq!(before.3[sensor_at].len(), 3);
 
     let postgres = AnyStore::Postgres(
         PostgresStore::connect_with_schema(&url, Some(&schema))

@@ -342,6 +342,39 @@ async fn disabling_mqtt_on_the_registry_closes_its_connections() -> TestResult {
 }
 
 #[tokio::test]
+async fn mqtt_disabled_behind_the_api_s_back_closes_at_the_next_event() -> TestResult {
+    // Another server on the same database patched the registry: no nudge reaches this
+    // one, but its periodic re-read (every event, with the tests' refresh of 0) does.
+    let gw = Gateway::start(|_| {}).await?;
+    let dev = gw.device("dev-1").await?;
+    let (client, mut events) =
+        AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 4);
+    connack(&mut events).await.expect("accepted");
+    let mut registry = gw.store.get_registry(&registry_path()).await?;
+    registry.mqtt_state = tether_registry::model::MqttState::Disabled;
+    gw.store.update_registry(&registry).await?;
+    client
+        .publish(
+            "/devices/dev-1/events",
+            QoS::AtLeastOnce,
+            false,
+            b"x".to_vec(),
+        )
+        .await?;
+    until_closed(&mut events).await;
+    let status = gw
+        .wait_error("dev-1", |s| s.message.contains("MQTT was disabled"))
+        .await;
+    assert_eq!(status.code, 9);
+    assert!(
+        gw.log.read(TELEMETRY_TOPIC, 0, 10).await?.is_empty(),
+        "the event was not stored"
+    );
+    gw.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_routing_change_applies_to_the_next_message_of_a_connected_device() -> TestResult {
     const REROUTED: &str = "projects/acme/topics/rerouted";
     // Without the hub's nudge this connection would keep its copy for an hour.

@@ -77,14 +77,21 @@ impl Admin {
     ) -> Result<(Value, bool), String> {
         const POLL: Duration = Duration::from_millis(100);
         let polls = wait.as_millis() / POLL.as_millis();
-        let mut device = self.device(name, limit).await?;
+        let mut last = self.device(name, limit).await;
         for _ in 0..polls {
-            if last_error_time(&device).is_some_and(|t| t >= since) {
-                return Ok((device, true));
+            // A failed read (a hiccup) does not end the wait; the last one decides.
+            if let Ok(device) = &last
+                && last_error_time(device).is_some_and(|t| t >= since)
+            {
+                break;
             }
             tokio::time::sleep(POLL).await;
-            device = self.device(name, limit).await?;
+            last = match self.device(name, limit).await {
+                Err(e) if last.is_ok() && !e.starts_with("HTTP ") => last,
+                read => read,
+            };
         }
+        let device = last?;
         let fresh = last_error_time(&device).is_some_and(|t| t >= since);
         Ok((device, fresh))
     }

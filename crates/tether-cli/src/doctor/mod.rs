@@ -251,13 +251,14 @@ async fn diagnose(a: &DoctorArgs, p: &Prepared, local_now: i64) -> Report {
 
     let key_hint = p.key.as_ref().map(|k| k.fingerprint().to_string());
     let client = mqtt::Client::new(io, limit);
+    let mut refused = false;
     let (mut step, client) = mqtt::connect(client, &p.path.client_id(), &p.token, limit, |code| {
+        refused = true;
         refusal(code, &p.path, key_hint.as_deref())
     })
     .await;
-    if client.is_none()
-        && let Some(admin) = &admin
-    {
+    // Only a CONNACK refusal is recorded by the server; a timeout or a reset is not.
+    if refused && let Some(admin) = &admin {
         // The server's Date has whole seconds, so an error stored in the second the
         // admin API was first asked counts as this attempt's.
         let since = server_now.unwrap_or(local_now) - 1;

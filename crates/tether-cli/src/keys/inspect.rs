@@ -22,32 +22,7 @@ pub(crate) struct InspectArgs {
 
 pub(crate) fn run(a: InspectArgs) -> anyhow::Result<u8> {
     if a.file.starts_with("pkcs11:") {
-        let key = tether_keys::KeyHandle::open(&a.file)?;
-        let public = key.public_key();
-        if a.json {
-            let convert = format!("tether keys convert '{}' --to spki", a.file);
-            println!(
-                "{:#}",
-                json!({
-                    "file": a.file,
-                    "kind": format!("{} key in a PKCS#11 token (not extractable)", public.key_type()),
-                    "fingerprint": public.fingerprint().to_string(),
-                    "iotCore": {"registrable": true, "asIs": false, "convertWith": convert},
-                })
-            );
-            return Ok(exit::OK);
-        }
-        println!(
-            "{}: {} key in a PKCS#11 token (not extractable)",
-            a.file,
-            public.key_type()
-        );
-        println!("fingerprint: {}", public.fingerprint());
-        println!(
-            "IoT Core:    register the public key: `tether keys convert '{}' --to spki`",
-            a.file
-        );
-        return Ok(exit::OK);
+        return token_key(&a);
     }
     let parsed = match tether_keys::load(Path::new(&a.file)) {
         Ok(p) => p,
@@ -71,6 +46,50 @@ pub(crate) fn run(a: InspectArgs) -> anyhow::Result<u8> {
         print!("{}", report(&a.file, &parsed, now));
     }
     Ok(exit::OK)
+}
+
+/// A key in a PKCS#11 token: it never leaves the token, so only its public half is shown.
+fn token_key(a: &InspectArgs) -> anyhow::Result<u8> {
+    let key = match tether_keys::KeyHandle::open(&a.file) {
+        Ok(key) => key,
+        Err(e) if a.json => {
+            println!("{:#}", json!({"file": a.file, "error": e.to_string()}));
+            return Ok(exit::INVALID);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let public = key.public_key();
+    let kind = format!(
+        "{} key in a PKCS#11 token (not extractable)",
+        public.key_type()
+    );
+    let convert = format!("tether keys convert {} --to spki", shell_quote(&a.file));
+    if a.json {
+        println!(
+            "{:#}",
+            json!({
+                "file": a.file,
+                "kind": kind,
+                "fingerprint": public.fingerprint().to_string(),
+                "iotCore": {"registrable": true, "asIs": false, "convertWith": convert},
+            })
+        );
+    } else {
+        println!("{}: {kind}", a.file);
+        println!("fingerprint: {}", public.fingerprint());
+        println!("IoT Core:    register the public key: `{convert}`");
+    }
+    Ok(exit::OK)
+}
+
+/// `s` as one POSIX shell word (pkcs11: URIs hold `;` and `?`).
+fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=,@%+".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// What `--json` prints: the same facts as [`report`], plus the exact text to register.
@@ -168,4 +187,20 @@ pub(crate) fn report(file: &str, parsed: &Parsed, now: i64) -> String {
         Err(why) => out += &format!("IoT Core:    not registrable: {}\n", why.message_for(file)),
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shell_quote;
+
+    #[test]
+    fn quoted_for_a_posix_shell() {
+        assert_eq!(shell_quote("dev.key.pem"), "dev.key.pem");
+        assert_eq!(
+            shell_quote("pkcs11:token=t;object=k?pin-value=1"),
+            "'pkcs11:token=t;object=k?pin-value=1'"
+        );
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
 }

@@ -81,7 +81,10 @@ async fn run(
         tokio::select! {
             record = rx.recv() => match record {
                 Some(a) => {
-                    if error_due.is_none() && matches!(a.kind, ActivityKind::Error(_)) {
+                    // Code 0 is a warning on an accepted connection (a padded JWT):
+                    // nobody is waiting on it.
+                    let error = matches!(&a.kind, ActivityKind::Error(s) if s.code != 0);
+                    if error_due.is_none() && error {
                         error_due = Some(tokio::time::Instant::now() + ERROR_DELAY);
                     }
                     add(&mut pending, a);

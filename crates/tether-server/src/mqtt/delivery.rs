@@ -16,7 +16,7 @@
 //! gateway's driver, which publishes them on the attached device's topics.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -120,6 +120,8 @@ pub struct Registration {
 #[derive(Debug, Default)]
 pub struct Connections {
     map: Mutex<HashMap<DeviceAddress, Entry>>,
+    /// Registry patches so far (see [`Connections::registry_changes`]).
+    registry_changes: AtomicU64,
 }
 
 fn another_connection() -> Reason {
@@ -132,6 +134,12 @@ fn another_connection() -> Reason {
 }
 
 impl Connections {
+    /// How many registry patches were announced: a connection that was being
+    /// authenticated while the count moved re-reads its registry once registered.
+    pub fn registry_changes(&self) -> u64 {
+        self.registry_changes.load(Ordering::Acquire)
+    }
+
     fn lock(&self) -> MutexGuard<'_, HashMap<DeviceAddress, Entry>> {
         // A panic elsewhere cannot leave the map half-updated (single inserts and
         // removes), so a poisoned lock is still usable.
@@ -296,6 +304,7 @@ impl DeviceHub for Connections {
     }
 
     async fn registry_changed(&self, registry: &RegistryPath) {
+        self.registry_changes.fetch_add(1, Ordering::AcqRel);
         let map = self.lock();
         // Attached devices (no `close`) share their gateway's queue; the gateway's own
         // entry carries the message once.

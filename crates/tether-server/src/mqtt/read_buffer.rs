@@ -3,7 +3,7 @@
 //! Most connections are idle devices that send a two-byte PINGREQ every few minutes, and
 //! a fixed 16 KiB buffer was the largest part of an idle connection's memory. The buffer
 //! starts small (a CONNECT with an RS256 token fits), doubles while reads fill it (a large
-//! PUBLISH arriving), and returns to the small size once reads are small again.
+//! PUBLISH arriving), and halves with each read that used a quarter of it or less.
 
 /// Fits a CONNECT carrying an RS256 JWT (about 900 bytes) in one read.
 const SMALL: usize = 2 * 1024;
@@ -33,9 +33,10 @@ impl ReadBuffer {
             let len = self.buf.len();
             if n == len && len < LARGE {
                 self.buf.resize(len.saturating_mul(2).min(LARGE), 0);
-            } else if len > SMALL && n <= SMALL / 2 {
-                // A fresh allocation, so the large one is returned to the allocator.
-                self.buf = vec![0; SMALL];
+            } else if len > SMALL && n <= len / 4 {
+                // Halve per small read (a fresh allocation, so the large one is returned
+                // to the allocator); a burst of small messages brings it back to SMALL.
+                self.buf = vec![0; (len / 2).max(SMALL)];
             }
         }
         &mut self.buf
@@ -91,8 +92,14 @@ mod tests {
         assert_eq!(b.space().len(), 8192);
         b.filled(5000);
         assert_eq!(b.space().len(), 8192, "a read that did not fill it");
-        b.filled(SMALL / 2);
+        b.filled(2048);
+        assert_eq!(b.space().len(), 4096, "a quarter: halved");
+        b.filled(1500);
+        assert_eq!(b.space().len(), 4096, "more than a quarter: kept");
+        b.filled(10);
         assert_eq!(b.space().len(), SMALL);
+        b.filled(10);
+        assert_eq!(b.space().len(), SMALL, "never below SMALL");
         assert_eq!(b.capacity(), SMALL);
     }
 

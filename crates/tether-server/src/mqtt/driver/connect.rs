@@ -22,6 +22,9 @@ where
         metrics::counter!("tether_mqtt_connect_attempts_total").increment(1);
         let shared = Arc::clone(&self.shared);
         let now_secs = shared.clock.unix_secs();
+        // A registry patched while this CONNECT is checked would notify connections
+        // this one is not yet among: look again once it is registered.
+        let registry_changes = shared.connections.registry_changes();
         let outcome = tokio::time::timeout(
             shared.options.connect_timeout,
             auth::authenticate(
@@ -61,7 +64,12 @@ where
                 }
                 let _ = self.session.refuse(refused.code);
             }
-            Ok(principal) => self.accept(principal),
+            Ok(principal) => {
+                self.accept(principal);
+                if shared.connections.registry_changes() != registry_changes {
+                    self.registry_changed().await;
+                }
+            }
         }
     }
 

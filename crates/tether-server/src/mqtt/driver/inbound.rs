@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use tether_mqtt::{PacketId, Publish, Timestamp};
 use tether_registry::ActivityKind;
+use tether_registry::model::MqttState;
+use tether_registry::names::RegistryPath;
 use tether_route::DeviceCoordinates;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
@@ -148,14 +150,16 @@ where
     }
 
     /// Re-reads the registry when the cached copy is older than `registry_refresh`, so
-    /// routing changes reach connected devices.
-    pub(super) async fn fresh_registry(&mut self, now: Timestamp) {
+    /// routing changes reach connected devices even when the API's nudge did not (a
+    /// full control queue, another server on the same database). Refuses once MQTT is
+    /// disabled on it.
+    pub(super) async fn fresh_registry(&mut self, now: Timestamp) -> Result<(), Reason> {
         let refresh = self.shared.options.registry_refresh;
         let Some(live) = &mut self.live else {
-            return;
+            return Ok(());
         };
         if now < live.registry_read_at.saturating_add(refresh) {
-            return;
+            return Ok(());
         }
         live.registry_read_at = now;
         match self.shared.store.get_registry(&live.address.registry).await {
@@ -163,6 +167,10 @@ where
             Err(e) => {
                 tracing::warn!(error = %e, "could not refresh the registry; using the cached copy")
             }
+        }
+        match live.principal.registry.mqtt_state {
+            MqttState::Disabled => Err(mqtt_disabled(&live.address.registry)),
+            _ => Ok(()),
         }
     }
 
@@ -174,7 +182,7 @@ where
         ack: Option<PacketId>,
         now: Timestamp,
     ) -> Result<JoinHandle<Outcome>, Reason> {
-        self.fresh_registry(now).await;
+        self.fresh_registry(now).await?;
         let Some(live) = &self.live else {
             return Err(Reason::new(
                 RpcCode::Unavailable,
@@ -288,4 +296,16 @@ where
         }
         let _ = self.flush().await;
     }
+}
+
+/// Why a live connection is closed when its registry's MQTT is disabled.
+pub(super) fn mqtt_disabled(path: &RegistryPath) -> Reason {
+    Reason::new(
+        RpcCode::FailedPrecondition,
+        "mqtt_disabled",
+        format!(
+            "The connection was closed because MQTT was disabled for registry '{path}' \
+             (mqttConfig.mqttEnabledState is MQTT_DISABLED)."
+        ),
+    )
 }

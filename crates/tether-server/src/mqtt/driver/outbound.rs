@@ -381,14 +381,7 @@ where
         live.principal.registry = registry;
         live.registry_read_at = now;
         if disabled {
-            self.close(Reason::new(
-                RpcCode::FailedPrecondition,
-                "mqtt_disabled",
-                format!(
-                    "The connection was closed because MQTT was disabled for registry \
-                     '{path}' (mqttConfig.mqttEnabledState is MQTT_DISABLED)."
-                ),
-            ));
+            self.close(super::inbound::mqtt_disabled(&path));
         }
     }
 
