@@ -314,17 +314,32 @@ async fn blocking_a_connected_device_closes_it() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn disabling_mqtt_on_the_registry_closes_its_connections() -> TestResult {
+/// Disables MQTT on the registry of a connected device, announcing it to the hub (as
+/// the API does) or not (another server on the same database did it), and checks the
+/// connection is closed with the reason stored.
+async fn closed_when_mqtt_is_disabled(announced: bool) -> TestResult {
     let gw = Gateway::start(|_| {}).await?;
     let dev = gw.device("dev-1").await?;
-    let (_c, mut events) =
+    let (client, mut events) =
         AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 4);
     connack(&mut events).await.expect("accepted");
     let mut registry = gw.store.get_registry(&registry_path()).await?;
     registry.mqtt_state = tether_registry::model::MqttState::Disabled;
     gw.store.update_registry(&registry).await?;
-    gw.handle().hub().registry_changed(&registry_path()).await;
+    if announced {
+        gw.handle().hub().registry_changed(&registry_path()).await;
+    } else {
+        // Unannounced, the periodic re-read catches it (at every event, with the
+        // tests' refresh interval of 0), before the event is stored.
+        client
+            .publish(
+                "/devices/dev-1/events",
+                QoS::AtLeastOnce,
+                false,
+                b"x".to_vec(),
+            )
+            .await?;
+    }
     until_closed(&mut events).await;
     let status = gw
         .wait_error("dev-1", |s| s.message.contains("MQTT was disabled"))
@@ -337,41 +352,19 @@ async fn disabling_mqtt_on_the_registry_closes_its_connections() -> TestResult {
         "{}",
         status.message
     );
+    assert!(gw.log.read(TELEMETRY_TOPIC, 0, 10).await?.is_empty());
     gw.shutdown().await;
     Ok(())
 }
 
 #[tokio::test]
+async fn disabling_mqtt_on_the_registry_closes_its_connections() -> TestResult {
+    closed_when_mqtt_is_disabled(true).await
+}
+
+#[tokio::test]
 async fn mqtt_disabled_behind_the_api_s_back_closes_at_the_next_event() -> TestResult {
-    // Another server on the same database patched the registry: no nudge reaches this
-    // one, but its periodic re-read (every event, with the tests' refresh of 0) does.
-    let gw = Gateway::start(|_| {}).await?;
-    let dev = gw.device("dev-1").await?;
-    let (client, mut events) =
-        AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 4);
-    connack(&mut events).await.expect("accepted");
-    let mut registry = gw.store.get_registry(&registry_path()).await?;
-    registry.mqtt_state = tether_registry::model::MqttState::Disabled;
-    gw.store.update_registry(&registry).await?;
-    client
-        .publish(
-            "/devices/dev-1/events",
-            QoS::AtLeastOnce,
-            false,
-            b"x".to_vec(),
-        )
-        .await?;
-    until_closed(&mut events).await;
-    let status = gw
-        .wait_error("dev-1", |s| s.message.contains("MQTT was disabled"))
-        .await;
-    assert_eq!(status.code, 9);
-    assert!(
-        gw.log.read(TELEMETRY_TOPIC, 0, 10).await?.is_empty(),
-        "the event was not stored"
-    );
-    gw.shutdown().await;
-    Ok(())
+    closed_when_mqtt_is_disabled(false).await
 }
 
 #[tokio::test]
