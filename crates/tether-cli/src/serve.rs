@@ -54,6 +54,13 @@ pub struct ServeArgs {
     /// Send telemetry to NATS JetStream at this URL instead of the embedded log.
     #[arg(long, env = "TETHER_NATS", value_name = "URL")]
     nats: Option<String>,
+    /// Join a cluster: nodes on one PostgreSQL store relay commands, configs and
+    /// takeovers to each other over core NATS at this URL.
+    #[arg(long, env = "TETHER_CLUSTER_NATS", value_name = "URL")]
+    cluster_nats: Option<String>,
+    /// This node's name in the cluster [default: host name and process id].
+    #[arg(long, value_name = "NAME")]
+    node_name: Option<String>,
     /// Most device connections at once [default: 10000].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
@@ -124,6 +131,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<u8> {
         tls_key: args.tls_key,
         jwt_encoding: args.jwt_encoding,
         nats: args.nats,
+        cluster_nats: args.cluster_nats,
+        node_name: args.node_name,
         max_connections: args.max_connections,
         telemetry_retention_hours: args.telemetry_retention_hours,
         telemetry_max_bytes: args.telemetry_max_bytes,

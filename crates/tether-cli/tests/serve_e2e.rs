@@ -178,22 +178,17 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
         .spawn()
         .expect("mosquitto_sub runs");
     let registry = ["--device", "dev-1", "--registry", "fleet"];
-    let mut sent = false;
-    for _ in 0..50 {
-        // FAILED_PRECONDITION until the subscription is in place.
-        let out = tether()
-            .args(["devices", "commands", "send", "--command-data", "reboot"])
-            .args(registry)
-            .args(server)
-            .output()
-            .expect("tether runs");
-        if out.status.success() {
-            sent = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert!(sent, "the command was never delivered");
+    // FAILED_PRECONDITION until the subscription is in place.
+    common::retry_until_ok(
+        || {
+            let mut c = tether();
+            c.args(["devices", "commands", "send", "--command-data", "reboot"])
+                .args(registry)
+                .args(server);
+            c
+        },
+        "the command was never delivered",
+    );
     run(tether()
         .args(["devices", "configs", "update", "--config-data", "fan=0"])
         .args(registry)

@@ -9,6 +9,7 @@
 //! ```
 
 pub mod api;
+pub mod cluster;
 pub mod device_auth;
 pub mod device_http;
 pub mod gateway;

@@ -99,6 +99,11 @@ pub struct ServeOptions {
     pub jwt_encoding: Option<String>,
     /// Send telemetry to NATS JetStream at this URL instead of the embedded log.
     pub nats: Option<String>,
+    /// Join a cluster of nodes on one PostgreSQL store: the delivery hub crosses nodes
+    /// over core NATS at this URL.
+    pub cluster_nats: Option<String>,
+    /// This node's name in the cluster (default: host name and process id).
+    pub node_name: Option<String>,
     /// Most device connections at once (default 10,000).
     pub max_connections: Option<usize>,
     /// Delete embedded-log segments older than this many hours (default: keep).
@@ -122,9 +127,31 @@ struct ConfigFile {
     tls_key: Option<PathBuf>,
     jwt_encoding: Option<String>,
     nats: Option<String>,
+    cluster_nats: Option<String>,
+    node_name: Option<String>,
     telemetry_retention_hours: Option<u64>,
     telemetry_max_bytes: Option<u64>,
     max_connections: Option<usize>,
+}
+
+/// The cluster settings when a cluster NATS URL is given.
+fn cluster_config(
+    url: Option<String>,
+    node: Option<String>,
+) -> Option<crate::cluster::ClusterConfig> {
+    let url = url.filter(|u| !u.is_empty())?;
+    let node = node.filter(|n| !n.is_empty()).unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_default();
+        let host = if host.is_empty() { "node" } else { &host };
+        format!("{host}-{}", std::process::id())
+    });
+    Some(crate::cluster::ClusterConfig {
+        url,
+        prefix: "tether.hub".into(),
+        node,
+    })
 }
 
 /// Default MQTT-over-TLS address (IoT Core's port).
@@ -167,6 +194,8 @@ pub struct Settings {
     pub jwt_encoding: EncodingPolicy,
     /// NATS URL for telemetry, if not the embedded log.
     pub nats: Option<String>,
+    /// The cluster's NATS and this node's name, when clustered.
+    pub cluster: Option<crate::cluster::ClusterConfig>,
     /// Embedded log retention.
     pub retention: RetentionPolicy,
     /// Most device connections at once.
@@ -276,6 +305,11 @@ impl ServeOptions {
             tls,
             jwt_encoding,
             nats: self.nats.or(file.nats).filter(|n| !n.is_empty()),
+            cluster: cluster_config(
+                self.cluster_nats.or(file.cluster_nats),
+                // An empty flag or variable falls back to the file's name.
+                self.node_name.filter(|n| !n.is_empty()).or(file.node_name),
+            ),
             retention,
             max_connections: self
                 .max_connections
@@ -629,6 +663,24 @@ pub async fn serve(
     };
     print!("{}", server.banner());
     print!("{}", crate::gateway::banner(&mqtt, tls.as_ref(), &sink));
+    let hub: Arc<dyn DeviceHub> = match &settings.cluster {
+        None => mqtt.hub(),
+        Some(cluster) => {
+            let hub = crate::cluster::ClusterHub::start(
+                cluster.clone(),
+                mqtt.connections(),
+                server.store(),
+                Arc::new(mqtt::SystemClock),
+            )
+            .await
+            .map_err(|e| ServeError::Config(e.to_string()))?;
+            println!(
+                "tether: cluster node '{}': commands, configs and takeovers cross nodes over {}",
+                cluster.node, cluster.url
+            );
+            hub
+        }
+    };
     let mut https_tasks = Vec::new();
     for listener in https {
         let Some(tls) = &tls else { break };
@@ -644,9 +696,7 @@ pub async fn serve(
     }
     let extra = crate::gateway::extra_routes(server.admin(), &sink);
     let retention = crate::gateway::spawn_retention(&sink, clock);
-    let result = server
-        .run_gateway(mqtt.hub(), extra, bridge, stopped())
-        .await;
+    let result = server.run_gateway(hub, extra, bridge, stopped()).await;
     for task in https_tasks {
         let _ = task.await;
     }
@@ -731,6 +781,47 @@ mod tests {
         .resolve()?;
         assert_eq!(s.http_addr.port(), 9);
         assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert!(s.cluster.is_none(), "no cluster unless asked");
+        Ok(())
+    }
+
+    #[test]
+    fn cluster_settings_from_the_file_and_flags() -> Result<(), ServeError> {
+        let dir = tempfile::tempdir().map_err(io("tempdir"))?;
+        let path = dir.path().join("tether.toml");
+        std::fs::write(
+            &path,
+            "cluster_nats = \"nats://n:4222\"\nnode_name = \"gw-1\"\n",
+        )
+        .map_err(io("write"))?;
+        let s = ServeOptions {
+            config: Some(path.clone()),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        let cluster = s.cluster.ok_or(ServeError::Config("no cluster".into()))?;
+        assert_eq!(
+            (
+                cluster.url.as_str(),
+                cluster.node.as_str(),
+                cluster.prefix.as_str()
+            ),
+            ("nats://n:4222", "gw-1", "tether.hub")
+        );
+        // A flag wins over the file; without a name the node gets a unique default.
+        let s = ServeOptions {
+            config: Some(path),
+            cluster_nats: Some("nats://other:4222".into()),
+            node_name: Some(String::new()),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        let cluster = s.cluster.ok_or(ServeError::Config("no cluster".into()))?;
+        assert_eq!(cluster.url, "nats://other:4222");
+        assert_eq!(
+            cluster.node, "gw-1",
+            "an empty flag does not erase the file's name"
+        );
         Ok(())
     }
 }

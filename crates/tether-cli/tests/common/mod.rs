@@ -84,3 +84,16 @@ pub fn serve(mut tether: Command, data: &Path) -> Served {
         child,
     }
 }
+
+/// Runs the command `make` builds until it succeeds (e.g. `devices commands send`,
+/// FAILED_PRECONDITION until the device's subscription is in place); panics with
+/// `what` after 10 s.
+pub fn retry_until_ok(mut make: impl FnMut() -> Command, what: &str) {
+    for _ in 0..100 {
+        if make().output().is_ok_and(|out| out.status.success()) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{what}");
+}

@@ -17,7 +17,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -116,10 +116,21 @@ pub struct Registration {
     pub commands: Arc<AtomicBool>,
 }
 
+/// A device became reachable here, or stopped being (see [`Connections::observe`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Presence {
+    /// Connected (or attached through a gateway) on this node.
+    Up(DeviceAddress),
+    /// Gone from this node.
+    Down(DeviceAddress),
+}
+
 /// The connected devices.
 #[derive(Debug, Default)]
 pub struct Connections {
     map: Mutex<HashMap<DeviceAddress, Entry>>,
+    /// Told when a device arrives or leaves (the cluster hub, when there is one).
+    presence: OnceLock<mpsc::UnboundedSender<Presence>>,
     /// Registry patches so far (see [`Connections::registry_changes`]).
     registry_changes: AtomicU64,
 }
@@ -138,6 +149,23 @@ impl Connections {
     /// authenticated while the count moved re-reads its registry once registered.
     pub fn registry_changes(&self) -> u64 {
         self.registry_changes.load(Ordering::Acquire)
+    }
+
+    /// Reports every later arrival and departure to `tx` (once; later calls are
+    /// ignored). Sent while the map is locked, so the order is the map's.
+    pub fn observe(&self, tx: mpsc::UnboundedSender<Presence>) {
+        let _ = self.presence.set(tx);
+    }
+
+    fn tell(&self, presence: Presence) {
+        if let Some(tx) = self.presence.get() {
+            let _ = tx.send(presence);
+        }
+    }
+
+    /// Whether `device` is reachable here.
+    pub fn contains(&self, device: &DeviceAddress) -> bool {
+        self.lock().contains_key(device)
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<DeviceAddress, Entry>> {
@@ -160,9 +188,12 @@ impl Connections {
             close: Some(close_tx),
             commands: Arc::clone(&commands),
         };
-        if let Some(old) = self.lock().insert(device.clone(), entry) {
+        let mut map = self.lock();
+        if let Some(old) = map.insert(device.clone(), entry) {
             old.end(device, another_connection());
         }
+        self.tell(Presence::Up(device.clone()));
+        drop(map);
         Registration {
             control,
             config,
@@ -200,6 +231,7 @@ impl Connections {
         {
             old.end(device, another_connection());
         }
+        self.tell(Presence::Up(device.clone()));
         Some(AttachedRegistration { config, commands })
     }
 
@@ -208,6 +240,7 @@ impl Connections {
         let mut map = self.lock();
         if map.get(device).is_some_and(|e| e.conn_id == conn_id) {
             map.remove(device);
+            self.tell(Presence::Down(device.clone()));
         }
     }
 

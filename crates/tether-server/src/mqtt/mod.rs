@@ -43,7 +43,7 @@ use tokio::task::JoinHandle;
 
 pub use auth::{CredentialSource, JwtPolicy};
 pub use clock::{Clock, OffsetClock, SystemClock};
-pub use delivery::Connections;
+pub use delivery::{Connections, Presence};
 pub use limits::Limits;
 
 use crate::hub::DeviceHub;
@@ -276,6 +276,11 @@ impl MqttHandle {
             .chain(&self.plain_addrs)
             .copied()
             .collect()
+    }
+
+    /// This node's connected devices (what a cluster hub wraps).
+    pub fn connections(&self) -> Arc<Connections> {
+        Arc::clone(&self.shared.connections)
     }
 
     /// The hub the API uses to reach connected devices.

@@ -233,6 +233,25 @@ impl Gateway {
         self.store.update_registry(&registry).await.unwrap();
     }
 
+    /// A second node on the same store, telemetry log and certificate (a cluster of
+    /// two, as behind one load balancer).
+    pub async fn second_node(
+        &self,
+    ) -> Result<MqttHandle, Box<dyn std::error::Error + Send + Sync>> {
+        let tls = setup(
+            &TlsSource::Embedded {
+                data_dir: self.dir.path().to_path_buf(),
+                host_names: vec!["localhost".into(), "127.0.0.1".into()],
+            },
+            now_secs(),
+        )?;
+        let mut options = test_options();
+        options.tls = Some(tls.config);
+        let store: Arc<dyn Store> = self.store.clone();
+        let sink: Arc<dyn tether_route::Sink> = self.log.clone();
+        Ok(tether_server::mqtt::start(options, MqttDeps::new(store, sink)).await?)
+    }
+
     pub async fn shutdown(mut self) {
         if let Some(handle) = self.handle.take() {
             handle.shutdown(Duration::from_secs(5)).await;
