@@ -14,9 +14,12 @@
 //!
 //! A node subscribes to a device's command subject while the device is connected (or
 //! attached through a gateway) there, so a command for a device that is connected
-//! nowhere fails at once with NOT_CONNECTED instead of waiting for a timeout. When a
-//! device connects to node B while a connection on node A is older, node A closes its
-//! own ("another active connection"), as a single node does.
+//! nowhere fails at once with NOT_CONNECTED instead of waiting for a timeout; a node
+//! that is asked about a device it no longer holds stays silent, so only the holder
+//! answers. When a device connects to node B while a connection on node A is older,
+//! node A closes its own ("another active connection"), as a single node does. Which
+//! is older is decided by the time each node stamped while registering the connection,
+//! ties broken by node name; arrivals are announced again after NATS reconnects.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -38,8 +41,14 @@ use crate::hub::{DeviceAddress, DeviceHub, HubError};
 use crate::mqtt::reason::{Reason, RpcCode};
 use crate::mqtt::{Clock, Connections, Presence};
 
-/// How long a command waits for the node that holds the device.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a command waits for the node that holds the device: longer than that
+/// node's own hand-off to the connection (10 s), so a "retry" is never answered for a
+/// command that is still delivered.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(12);
+/// How long an API call waits to tell the other nodes (NATS may be reconnecting).
+const BROADCAST_TIMEOUT: Duration = Duration::from_secs(2);
+/// Arrivals announced by other nodes, kept for devices not (yet) seen here.
+const REMOTE_KEPT: usize = 100_000;
 /// The header naming the node a broadcast came from (a node skips its own).
 const NODE_HEADER: &str = "Tether-Node";
 
@@ -53,11 +62,12 @@ enum Event {
     Changed { registry: String, num_id: u64 },
     /// The registry was changed through the API.
     Registry { registry: String },
-    /// The device connected on the sending node at `at_ms` (Unix ms).
+    /// The device connected on `node` at `at_ms` (Unix ms).
     Connected {
         registry: String,
         num_id: u64,
         at_ms: u64,
+        node: String,
     },
 }
 
@@ -69,6 +79,8 @@ struct CommandRequest {
     subfolder: String,
     /// Standard base64.
     payload: String,
+    /// Unix ms after which the caller has given up: the holder drops it then.
+    deadline_ms: u64,
 }
 
 /// The holding node's answer.
@@ -76,7 +88,6 @@ struct CommandRequest {
 #[serde(tag = "result", rename_all = "snake_case")]
 enum CommandReply {
     Delivered,
-    NotConnected,
     NotSubscribed { device_id: String },
     Unavailable { message: String },
 }
@@ -98,8 +109,13 @@ pub struct ClusterHub {
     local: Arc<Connections>,
     nats: Client,
     config: ClusterConfig,
+    clock: Arc<dyn Clock>,
     tasks: Vec<JoinHandle<()>>,
+    serving: Serving,
 }
+
+/// The task answering command requests for each device held here.
+type Serving = Arc<Mutex<HashMap<DeviceAddress, JoinHandle<()>>>>;
 
 impl std::fmt::Debug for ClusterHub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -113,6 +129,9 @@ impl std::fmt::Debug for ClusterHub {
 impl Drop for ClusterHub {
     fn drop(&mut self) {
         for task in &self.tasks {
+            task.abort();
+        }
+        for task in locked(&self.serving).values() {
             task.abort();
         }
     }
@@ -148,7 +167,19 @@ impl ClusterHub {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Arc<Self>, ClusterError> {
-        let nats = async_nats::connect(&config.url)
+        // Every (re)connect is signalled, so arrivals lost during an outage are
+        // announced again.
+        let (reconnected_tx, reconnected) = mpsc::unbounded_channel();
+        let nats = async_nats::ConnectOptions::new()
+            .event_callback(move |event| {
+                let tx = reconnected_tx.clone();
+                async move {
+                    if event == async_nats::Event::Connected {
+                        let _ = tx.send(());
+                    }
+                }
+            })
+            .connect(&config.url)
             .await
             .map_err(|e| ClusterError::Connect {
                 url: config.url.clone(),
@@ -163,23 +194,30 @@ impl ClusterHub {
                     message: e.to_string(),
                 })?;
         let (tx, presence) = mpsc::unbounded_channel();
-        local.observe(tx);
-        let since = Arc::new(Mutex::new(HashMap::new()));
+        let serving: Serving = Arc::default();
         let relay = Relay {
             local: Arc::clone(&local),
             nats: nats.clone(),
             config: config.clone(),
-            since,
+            clock: Arc::clone(&clock),
+            since: Arc::default(),
+            remote: Arc::default(),
+            serving: Arc::clone(&serving),
         };
         let tasks = vec![
             tokio::spawn(relay.clone().apply_events(events, store)),
-            tokio::spawn(relay.track_presence(presence, clock)),
+            tokio::spawn(relay.clone().track_presence(presence)),
+            tokio::spawn(relay.reannounce(reconnected)),
         ];
+        // Devices that connected before this point are reported first.
+        local.observe(tx, Arc::clone(&clock));
         Ok(Arc::new(ClusterHub {
             local,
             nats,
             config,
+            clock,
             tasks,
+            serving,
         }))
     }
 
@@ -195,12 +233,18 @@ async fn broadcast(nats: &Client, config: &ClusterConfig, event: &Event) {
     let mut headers = HeaderMap::new();
     headers.insert(NODE_HEADER, config.node.as_str());
     let subject = format!("{}.events", config.prefix);
-    if let Err(e) = nats
-        .publish_with_headers(subject, headers, body.into())
-        .await
-    {
-        tracing::warn!(error = %e, "could not tell the other nodes");
+    let sent = nats.publish_with_headers(subject, headers, body.into());
+    match tokio::time::timeout(BROADCAST_TIMEOUT, sent).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not tell the other nodes"),
+        Err(_) => tracing::warn!("could not tell the other nodes: NATS is not accepting messages"),
     }
+}
+
+/// Whether the connection stamped (`here`, `node`) is older than (`there`, `other`):
+/// the later arrival wins, ties go to the greater node name.
+fn older(here: u64, node: &str, there: u64, other: &str) -> bool {
+    (here, node) < (there, other)
 }
 
 fn command_subject(prefix: &str, num_id: u64) -> String {
@@ -222,11 +266,13 @@ impl DeviceHub for ClusterHub {
                 .send_command(device, device_id, subfolder, payload)
                 .await;
         }
+        let timeout_ms = u64::try_from(COMMAND_TIMEOUT.as_millis()).unwrap_or(u64::MAX);
         let request = CommandRequest {
             registry: device.registry.to_string(),
             device_id: device_id.to_owned(),
             subfolder: subfolder.to_owned(),
             payload: STANDARD.encode(&payload),
+            deadline_ms: self.clock.unix_millis().saturating_add(timeout_ms),
         };
         let body = serde_json::to_vec(&request)
             .map_err(|e| HubError::Unavailable(format!("cannot encode the command: {e}")))?;
@@ -250,7 +296,6 @@ impl DeviceHub for ClusterHub {
         };
         match serde_json::from_slice::<CommandReply>(&reply.payload) {
             Ok(CommandReply::Delivered) => Ok(()),
-            Ok(CommandReply::NotConnected) => Err(HubError::NotConnected),
             Ok(CommandReply::NotSubscribed { device_id }) => {
                 Err(HubError::NotSubscribed(device_id))
             }
@@ -297,16 +342,20 @@ struct Relay {
     local: Arc<Connections>,
     nats: Client,
     config: ClusterConfig,
-    /// When each device here connected (Unix ms), to tell which of two connections
-    /// on two nodes is the newer.
+    clock: Arc<dyn Clock>,
+    /// When each device here was registered (Unix ms).
     since: Arc<Mutex<HashMap<DeviceAddress, u64>>>,
+    /// The newest arrival another node announced for a device not held here when the
+    /// announcement came (its own arrival here may still be on its way to this relay).
+    remote: Arc<Mutex<HashMap<DeviceAddress, (u64, String)>>>,
+    serving: Serving,
+}
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Relay {
-    fn since(&self) -> std::sync::MutexGuard<'_, HashMap<DeviceAddress, u64>> {
-        self.since.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     async fn apply_events(self, mut events: Subscriber, store: Arc<dyn Store>) {
         while let Some(message) = events.next().await {
             let from = message
@@ -366,60 +415,97 @@ impl Relay {
                 registry,
                 num_id,
                 at_ms,
+                node,
             } => {
                 let Some(device) = address(&registry, num_id) else {
                     return;
                 };
-                let older_here = self.since().get(&device).is_some_and(|&here| here <= at_ms);
-                if older_here {
-                    self.local.close(&device, another_connection_elsewhere());
+                let here = locked(&self.since).get(&device).copied();
+                match here {
+                    Some(here) if older(here, &self.config.node, at_ms, &node) => {
+                        self.local.close(&device, another_connection_elsewhere());
+                    }
+                    Some(_) => {}
+                    None => self.remember_remote(device, at_ms, node),
                 }
             }
         }
     }
 
-    async fn track_presence(
-        self,
-        mut presence: mpsc::UnboundedReceiver<Presence>,
-        clock: Arc<dyn Clock>,
-    ) {
-        let mut serving: HashMap<DeviceAddress, JoinHandle<()>> = HashMap::new();
+    fn remember_remote(&self, device: DeviceAddress, at_ms: u64, node: String) {
+        let mut remote = locked(&self.remote);
+        if remote.len() >= REMOTE_KEPT {
+            // Only a lagging local arrival needs these: a minute covers it.
+            let horizon = at_ms.saturating_sub(60_000);
+            remote.retain(|_, (at, _)| *at >= horizon);
+        }
+        let newer = remote
+            .get(&device)
+            .is_none_or(|(at, n)| older(*at, n, at_ms, &node));
+        if newer {
+            remote.insert(device, (at_ms, node));
+        }
+    }
+
+    async fn track_presence(self, mut presence: mpsc::UnboundedReceiver<Presence>) {
         while let Some(p) = presence.recv().await {
             match p {
-                Presence::Up(device) => {
-                    let at_ms = clock.unix_millis();
-                    self.since().insert(device.clone(), at_ms);
-                    if let Some(old) = serving.remove(&device) {
-                        old.abort();
-                    }
-                    let subject = command_subject(&self.config.prefix, device.num_id);
-                    match self.nats.subscribe(subject).await {
-                        Ok(requests) => {
-                            let task = tokio::spawn(self.clone().answer(requests));
-                            serving.insert(device.clone(), task);
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "commands from other nodes cannot reach a device here")
-                        }
-                    }
-                    broadcast(
-                        &self.nats,
-                        &self.config,
-                        &Event::Connected {
-                            registry: device.registry.to_string(),
-                            num_id: device.num_id,
-                            at_ms,
-                        },
-                    )
-                    .await;
-                }
+                Presence::Up { device, at_ms } => self.arrived(device, at_ms).await,
                 Presence::Down(device) => {
-                    self.since().remove(&device);
-                    if let Some(task) = serving.remove(&device) {
-                        // Dropping the subscriber unsubscribes.
+                    locked(&self.since).remove(&device);
+                    if let Some(task) = locked(&self.serving).remove(&device) {
+                        // Ending the task drops the subscriber, which unsubscribes.
                         task.abort();
                     }
                 }
+            }
+        }
+    }
+
+    async fn arrived(&self, device: DeviceAddress, at_ms: u64) {
+        locked(&self.since).insert(device.clone(), at_ms);
+        // Another node announced a newer connection before this arrival got here.
+        let remote = locked(&self.remote).remove(&device);
+        if let Some((there, node)) = remote
+            && older(at_ms, &self.config.node, there, &node)
+        {
+            self.local.close(&device, another_connection_elsewhere());
+        }
+        let subject = command_subject(&self.config.prefix, device.num_id);
+        match self.nats.subscribe(subject).await {
+            Ok(requests) => {
+                let task = tokio::spawn(self.clone().answer(requests));
+                if let Some(old) = locked(&self.serving).insert(device.clone(), task) {
+                    old.abort();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "commands from other nodes cannot reach a device here")
+            }
+        }
+        self.announce(&device, at_ms).await;
+    }
+
+    async fn announce(&self, device: &DeviceAddress, at_ms: u64) {
+        let event = Event::Connected {
+            registry: device.registry.to_string(),
+            num_id: device.num_id,
+            at_ms,
+            node: self.config.node.clone(),
+        };
+        broadcast(&self.nats, &self.config, &event).await;
+    }
+
+    /// After NATS reconnects, announces the devices here again: an announcement lost
+    /// in the outage would leave two connections of one device open.
+    async fn reannounce(self, mut reconnected: mpsc::UnboundedReceiver<()>) {
+        while reconnected.recv().await.is_some() {
+            let here: Vec<(DeviceAddress, u64)> = locked(&self.since)
+                .iter()
+                .map(|(d, at)| (d.clone(), *at))
+                .collect();
+            for (device, at_ms) in here {
+                self.announce(&device, at_ms).await;
             }
         }
     }
@@ -430,32 +516,40 @@ impl Relay {
             let Some(reply_to) = message.reply.clone() else {
                 continue;
             };
-            let reply = self.deliver(&message.subject, &message.payload).await;
-            let body = serde_json::to_vec(&reply).unwrap_or_default();
+            let Some(reply) = self.deliver(&message.subject, &message.payload).await else {
+                continue;
+            };
+            let Ok(body) = serde_json::to_vec(&reply) else {
+                continue;
+            };
             if let Err(e) = self.nats.publish(reply_to, body.into()).await {
                 tracing::warn!(error = %e, "could not answer another node's command");
             }
         }
     }
 
-    async fn deliver(&self, subject: &str, payload: &[u8]) -> CommandReply {
+    /// Delivers a command for a device here. `None` (stay silent) when the device is
+    /// not here after all, or the caller has given up: the holder, if any, answers.
+    async fn deliver(&self, subject: &str, payload: &[u8]) -> Option<CommandReply> {
+        let malformed = || CommandReply::Unavailable {
+            message: "a malformed command request between nodes".into(),
+        };
         let num_id = subject
             .rsplit('.')
             .nth(1)
             .and_then(|n| n.parse::<u64>().ok());
         let request = serde_json::from_slice::<CommandRequest>(payload);
         let (Some(num_id), Ok(request)) = (num_id, request) else {
-            return CommandReply::Unavailable {
-                message: "a malformed command request between nodes".into(),
-            };
+            return Some(malformed());
         };
+        if self.clock.unix_millis() > request.deadline_ms {
+            return None;
+        }
         let (Ok(registry), Ok(data)) = (
             parse_registry(&request.registry),
             STANDARD.decode(&request.payload),
         ) else {
-            return CommandReply::Unavailable {
-                message: "a malformed command request between nodes".into(),
-            };
+            return Some(malformed());
         };
         let device = DeviceAddress { registry, num_id };
         match self
@@ -463,10 +557,12 @@ impl Relay {
             .send_command(&device, &request.device_id, &request.subfolder, data)
             .await
         {
-            Ok(()) => CommandReply::Delivered,
-            Err(HubError::NotConnected) => CommandReply::NotConnected,
-            Err(HubError::NotSubscribed(device_id)) => CommandReply::NotSubscribed { device_id },
-            Err(HubError::Unavailable(message)) => CommandReply::Unavailable { message },
+            Ok(()) => Some(CommandReply::Delivered),
+            Err(HubError::NotConnected) => None,
+            Err(HubError::NotSubscribed(device_id)) => {
+                Some(CommandReply::NotSubscribed { device_id })
+            }
+            Err(HubError::Unavailable(message)) => Some(CommandReply::Unavailable { message }),
         }
     }
 }
@@ -478,4 +574,20 @@ fn another_connection_elsewhere() -> Reason {
         "The connection was closed because there is another active connection with the \
          same device ID.",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::older;
+
+    #[test]
+    fn the_later_connection_stays_and_a_tie_goes_to_the_greater_node_name() {
+        assert!(older(100, "a", 200, "b"));
+        assert!(!older(200, "a", 100, "b"));
+        assert!(older(100, "a", 100, "b"), "tie: node a gives way to b");
+        assert!(
+            !older(100, "b", 100, "a"),
+            "tie: node b keeps its connection"
+        );
+    }
 }

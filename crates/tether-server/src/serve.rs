@@ -696,11 +696,15 @@ pub async fn serve(
     }
     let extra = crate::gateway::extra_routes(server.admin(), &sink);
     let retention = crate::gateway::spawn_retention(&sink, clock);
+    // Held until the MQTT connections are closed: a cluster hub relays their
+    // departures (and stops answering for them) while they go.
+    let hub_until_closed = Arc::clone(&hub);
     let result = server.run_gateway(hub, extra, bridge, stopped()).await;
     for task in https_tasks {
         let _ = task.await;
     }
     mqtt.shutdown(std::time::Duration::from_secs(10)).await;
+    drop(hub_until_closed);
     retention.abort();
     sink.close().await;
     result

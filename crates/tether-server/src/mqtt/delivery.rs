@@ -25,6 +25,7 @@ use tether_registry::model::DeviceConfig;
 use tether_registry::names::RegistryPath;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::Clock;
 use super::reason::{Reason, RpcCode};
 use crate::hub::{DeviceAddress, DeviceHub, HubError};
 
@@ -119,8 +120,14 @@ pub struct Registration {
 /// A device became reachable here, or stopped being (see [`Connections::observe`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Presence {
-    /// Connected (or attached through a gateway) on this node.
-    Up(DeviceAddress),
+    /// Connected (or attached through a gateway) on this node at `at_ms` (Unix ms,
+    /// read while the registration was made).
+    Up {
+        /// The device.
+        device: DeviceAddress,
+        /// When.
+        at_ms: u64,
+    },
     /// Gone from this node.
     Down(DeviceAddress),
 }
@@ -129,8 +136,9 @@ pub enum Presence {
 #[derive(Debug, Default)]
 pub struct Connections {
     map: Mutex<HashMap<DeviceAddress, Entry>>,
-    /// Told when a device arrives or leaves (the cluster hub, when there is one).
-    presence: OnceLock<mpsc::UnboundedSender<Presence>>,
+    /// Told when a device arrives or leaves (the cluster hub, when there is one), with
+    /// the clock that stamps arrivals.
+    presence: OnceLock<(mpsc::UnboundedSender<Presence>, Arc<dyn Clock>)>,
     /// Registry patches so far (see [`Connections::registry_changes`]).
     registry_changes: AtomicU64,
 }
@@ -151,15 +159,40 @@ impl Connections {
         self.registry_changes.load(Ordering::Acquire)
     }
 
-    /// Reports every later arrival and departure to `tx` (once; later calls are
-    /// ignored). Sent while the map is locked, so the order is the map's.
-    pub fn observe(&self, tx: mpsc::UnboundedSender<Presence>) {
-        let _ = self.presence.set(tx);
+    /// Reports the devices here now, then every arrival and departure, to `tx`
+    /// (sent while the map is locked, so in the map's order). Only the first observer
+    /// is kept; `false` for a later one.
+    pub fn observe(&self, tx: mpsc::UnboundedSender<Presence>, clock: Arc<dyn Clock>) -> bool {
+        let map = self.lock();
+        let at_ms = clock.unix_millis();
+        if self.presence.set((tx, clock)).is_err() {
+            return false;
+        }
+        for device in map.keys() {
+            self.tell_up(device, at_ms);
+        }
+        true
     }
 
-    fn tell(&self, presence: Presence) {
-        if let Some(tx) = self.presence.get() {
-            let _ = tx.send(presence);
+    fn tell_up(&self, device: &DeviceAddress, at_ms: u64) {
+        if let Some((tx, _)) = self.presence.get() {
+            let _ = tx.send(Presence::Up {
+                device: device.clone(),
+                at_ms,
+            });
+        }
+    }
+
+    /// An arrival, stamped now (call with the map locked).
+    fn arrived(&self, device: &DeviceAddress) {
+        if let Some((_, clock)) = self.presence.get() {
+            self.tell_up(device, clock.unix_millis());
+        }
+    }
+
+    fn departed(&self, device: &DeviceAddress) {
+        if let Some((tx, _)) = self.presence.get() {
+            let _ = tx.send(Presence::Down(device.clone()));
         }
     }
 
@@ -192,7 +225,7 @@ impl Connections {
         if let Some(old) = map.insert(device.clone(), entry) {
             old.end(device, another_connection());
         }
-        self.tell(Presence::Up(device.clone()));
+        self.arrived(device);
         drop(map);
         Registration {
             control,
@@ -231,7 +264,7 @@ impl Connections {
         {
             old.end(device, another_connection());
         }
-        self.tell(Presence::Up(device.clone()));
+        self.arrived(device);
         Some(AttachedRegistration { config, commands })
     }
 
@@ -240,7 +273,7 @@ impl Connections {
         let mut map = self.lock();
         if map.get(device).is_some_and(|e| e.conn_id == conn_id) {
             map.remove(device);
-            self.tell(Presence::Down(device.clone()));
+            self.departed(device);
         }
     }
 
