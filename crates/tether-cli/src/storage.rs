@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use tether_registry::{AnyStore, CopyProgress, open_any, sqlite_path};
+use tether_registry::{CopyProgress, open_any, redact, sqlite_path};
 
 use crate::exit;
 
@@ -120,35 +120,14 @@ async fn copy(a: CopyArgs) -> u8 {
                 "start the server on it: tether serve --database '{}'",
                 redact(&a.to)
             );
-            close(from).await;
-            close(to).await;
+            from.close().await;
+            to.close().await;
             exit::OK
         }
         Err(e) => {
             eprintln!("error: nothing was copied: {e}");
             exit::INVALID
         }
-    }
-}
-
-async fn close(store: AnyStore) {
-    match store {
-        AnyStore::Sqlite(s) => s.close().await,
-        AnyStore::Postgres(p) => p.close().await,
-    }
-}
-
-/// The URL without its password, for printing.
-fn redact(url: &str) -> String {
-    match url.split_once("://").zip(url.rfind('@')) {
-        Some(((scheme, rest), at)) if rest.contains(':') && at > scheme.len() + 3 => {
-            let userinfo = &url[scheme.len() + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{scheme}://{user}:***{}", &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
     }
 }
 
@@ -162,19 +141,4 @@ fn bar(show: bool) -> ProgressBar {
         .unwrap_or_else(|_| ProgressStyle::default_bar());
     pb.set_style(style);
     pb
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_are_not_printed() {
-        assert_eq!(
-            redact("postgres://tether:s3cret@db:5432/t"),
-            "postgres://tether:***@db:5432/t"
-        );
-        assert_eq!(redact("postgres://tether@db/t"), "postgres://tether@db/t");
-        assert_eq!(redact("sqlite:///var/tether.db"), "sqlite:///var/tether.db");
-    }
 }

@@ -401,47 +401,32 @@ fn tether_cmd(token: &str) -> Command {
     c
 }
 
-fn run_ok(cmd: &mut Command) {
-    let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_against_tether_serve_passes_then_quotes_the_servers_reason() {
     const TOKEN: &str = "doctor-e2e-admin-token-0123456789";
     let dir = tempfile::tempdir().unwrap();
     let gw = common::serve(tether_cmd(TOKEN), &dir.path().join("data"));
-    let server = ["--server", gw.url.as_str()];
-    run_ok(
-        tether_cmd(TOKEN)
-            .args([
-                "registries",
-                "create",
-                "fleet",
-                "--event-notification-config",
-            ])
-            .arg("topic=projects/acme/topics/telemetry")
-            .args(server),
+    let tether = || tether_cmd(TOKEN);
+    let good = common::create_device(
+        tether,
+        &gw.url,
+        dir.path(),
+        &[
+            "--event-notification-config",
+            "topic=projects/acme/topics/telemetry",
+        ],
     );
-    let key = dir.path().join("dev-1");
-    run_ok(tether_cmd(TOKEN).args(["keys", "gen", "--out"]).arg(&key));
-    let public = format!("path={}.pub.pem", key.display());
-    run_ok(
-        tether_cmd(TOKEN)
-            .args(["devices", "create", "dev-1", "--registry", "fleet"])
-            .args(["--public-key", &public])
-            .args(server),
-    );
-    run_ok(
-        tether_cmd(TOKEN)
+    common::run(
+        tether()
             .args(["devices", "configs", "update", "--config-data", "fan=1"])
-            .args(["--registry", "fleet", "--device", "dev-1"])
-            .args(server),
+            .args([
+                "--registry",
+                "fleet",
+                "--device",
+                "dev-1",
+                "--server",
+                &gw.url,
+            ]),
     );
     let port = gw.mqtt.rsplit(':').next().unwrap().to_string();
     let args = |key: &Path| -> Vec<String> {
@@ -477,7 +462,6 @@ async fn doctor_against_tether_serve_passes_then_quotes_the_servers_reason() {
         a
     };
 
-    let good = dir.path().join("dev-1.key.pem");
     let (code, report) = doctor(args(&good)).await;
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(report["first_failure"], Value::Null, "{report:#}");

@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::Served;
+use common::{DEV_1, Served, command_and_config_reach_device, create_device, mint_jwt, run};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
 const TOKEN: &str = "e2e-admin-token-0123456789";
 
@@ -17,71 +17,30 @@ fn tether() -> Command {
     c
 }
 
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("command runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn start(data: &Path) -> Served {
     common::serve(tether(), data)
 }
 
-fn mosquitto_available() -> bool {
-    let ok = Command::new("mosquitto_pub").arg("--help").output().is_ok();
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must install mosquitto-clients"
-        );
-        eprintln!("skipping: mosquitto_pub is not installed");
-    }
-    ok
-}
-
 #[test]
 fn serve_mqtt_events_and_metrics_end_to_end() {
-    if !mosquitto_available() {
+    if !common::mosquitto_available() {
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
     let gw = start(&dir.path().join("data"));
     let server = ["--server", gw.url.as_str()];
-    run(tether()
-        .args([
-            "registries",
-            "create",
-            "fleet",
+    let private = create_device(
+        tether,
+        &gw.url,
+        dir.path(),
+        &[
             "--event-notification-config",
-        ])
-        .arg("topic=projects/acme/topics/telemetry")
-        .args(server));
-    let key = dir.path().join("dev-1");
-    run(tether()
-        .args(["keys", "gen", "--alg", "es256", "--out"])
-        .arg(&key));
-    let public = format!("path={}.pub.pem", key.display());
-    run(tether()
-        .args([
-            "devices",
-            "create",
-            "dev-1",
-            "--registry",
-            "fleet",
-            "--public-key",
-            &public,
-        ])
-        .args(server));
-    let private = format!("{}.key.pem", key.display());
-    let jwt = run(tether().args(["jwt", "mint", "--key", &private, "--project", "acme"])).stdout;
-    let jwt = String::from_utf8_lossy(&jwt).trim().to_owned();
+            "topic=projects/acme/topics/telemetry",
+        ],
+    );
+    let jwt = mint_jwt(tether, &private);
 
-    let client_id = "projects/acme/locations/us-central1/registries/fleet/devices/dev-1";
+    let client_id = DEV_1;
     let publish = |password: &str| {
         Command::new("mosquitto_pub")
             .args([
@@ -153,48 +112,7 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "{}");
 
     // Config and commands from the REST API reach a subscribed MQTT device.
-    let listener = Command::new("mosquitto_sub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            gw.mqtt.rsplit(':').next().unwrap_or_default(),
-            "--cafile",
-            &gw.ca,
-            "-i",
-            client_id,
-        ])
-        .args([
-            "-u", "unused", "-P", &jwt, "-q", "1", "-v", "-C", "3", "-W", "30",
-        ])
-        .args([
-            "-t",
-            "/devices/dev-1/config",
-            "-t",
-            "/devices/dev-1/commands/#",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("mosquitto_sub runs");
-    let registry = ["--device", "dev-1", "--registry", "fleet"];
-    // FAILED_PRECONDITION until the subscription is in place.
-    common::retry_until_ok(
-        || {
-            let mut c = tether();
-            c.args(["devices", "commands", "send", "--command-data", "reboot"])
-                .args(registry)
-                .args(server);
-            c
-        },
-        "the command was never delivered",
-    );
-    run(tether()
-        .args(["devices", "configs", "update", "--config-data", "fan=0"])
-        .args(registry)
-        .args(server));
-    let got = listener.wait_with_output().expect("mosquitto_sub exits");
-    let got = String::from_utf8_lossy(&got.stdout);
+    let got = command_and_config_reach_device(tether, &gw, &gw.url, &jwt, "fan=0");
     assert!(got.contains("/devices/dev-1/commands reboot"), "{got}");
     assert!(got.contains("/devices/dev-1/config fan=0"), "{got}");
 

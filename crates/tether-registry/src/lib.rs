@@ -33,7 +33,7 @@ mod store;
 pub use copy::{CopyProgress, CopyReport, copy_database};
 pub use key_cache::{DeviceKeys, KeyCache};
 pub use open::{AnyStore, SQLITE_FILE, open_any, open_store, sqlite_path};
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, redact};
 pub use sqlite::SqliteStore;
 pub use store::{
     Activity, ActivityKind, DeviceFilter, Page, PageRequest, Store, StoreError, StoreResult,

@@ -44,6 +44,14 @@ impl AnyStore {
         }
     }
 
+    /// Closes the pool, waiting for connections in use.
+    pub async fn close(&self) {
+        match self {
+            AnyStore::Sqlite(s) => s.close().await,
+            AnyStore::Postgres(p) => p.close().await,
+        }
+    }
+
     /// As the [`Store`] the servers use.
     pub fn into_store(self) -> Arc<dyn Store> {
         match self {

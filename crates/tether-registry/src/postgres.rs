@@ -75,7 +75,8 @@ impl PostgresStore {
 }
 
 /// The URL without its password, for messages.
-fn redact(url: &str) -> String {
+/// A database URL without its password, for messages and logs.
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];
@@ -98,5 +99,10 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(redact("postgres://u:secret@h/db"), "postgres://u:***@h/db");
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://tether:s3cret@db:5432/t"),
+            "postgres://tether:***@db:5432/t"
+        );
+        assert_eq!(redact("sqlite:///var/tether.db"), "sqlite:///var/tether.db");
     }
 }

@@ -352,8 +352,6 @@ async fn sqlite_to_postgres_and_back_keeps_everything() {
         .await
         .expect("SQLite keys continue after the copied ones");
 
-    if let AnyStore::Postgres(p) = postgres {
-        p.close().await;
-    }
+    postgres.close().await;
     drop_schema(&url, &schema).await;
 }

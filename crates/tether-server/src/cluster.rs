@@ -38,7 +38,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::hub::{DeviceAddress, DeviceHub, HubError};
-use crate::mqtt::reason::{Reason, RpcCode};
+use crate::mqtt::delivery::another_connection;
 use crate::mqtt::{Clock, Connections, Presence};
 
 /// How long a command waits for the node that holds the device: longer than that
@@ -423,7 +423,7 @@ impl Relay {
                 let here = locked(&self.since).get(&device).copied();
                 match here {
                     Some(here) if older(here, &self.config.node, at_ms, &node) => {
-                        self.local.close(&device, another_connection_elsewhere());
+                        self.local.close(&device, another_connection());
                     }
                     Some(_) => {}
                     None => self.remember_remote(device, at_ms, node),
@@ -469,7 +469,7 @@ impl Relay {
         if let Some((there, node)) = remote
             && older(at_ms, &self.config.node, there, &node)
         {
-            self.local.close(&device, another_connection_elsewhere());
+            self.local.close(&device, another_connection());
         }
         let subject = command_subject(&self.config.prefix, device.num_id);
         match self.nats.subscribe(subject).await {
@@ -565,15 +565,6 @@ impl Relay {
             Err(HubError::Unavailable(message)) => Some(CommandReply::Unavailable { message }),
         }
     }
-}
-
-fn another_connection_elsewhere() -> Reason {
-    Reason::new(
-        RpcCode::Cancelled,
-        "superseded",
-        "The connection was closed because there is another active connection with the \
-         same device ID.",
-    )
 }
 
 #[cfg(test)]

@@ -141,10 +141,7 @@ fn cluster_config(
 ) -> Option<crate::cluster::ClusterConfig> {
     let url = url.filter(|u| !u.is_empty())?;
     let node = node.filter(|n| !n.is_empty()).unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_owned())
-            .unwrap_or_default();
-        let host = if host.is_empty() { "node" } else { &host };
+        let host = crate::tls::this_host().unwrap_or_else(|| "node".into());
         format!("{host}-{}", std::process::id())
     });
     Some(crate::cluster::ClusterConfig {

@@ -101,14 +101,17 @@ pub enum TlsError {
     Rustls(#[from] rustls::Error),
 }
 
+/// This machine's host name, when it has one.
+pub(crate) fn this_host() -> Option<String> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    Some(host.trim().to_owned()).filter(|h| !h.is_empty())
+}
+
 /// `localhost`, this machine's host name, `127.0.0.1` and `::1`.
 pub fn default_host_names() -> Vec<String> {
     let mut names = vec!["localhost".to_owned()];
-    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
-        let host = host.trim();
-        if !host.is_empty() && host != "localhost" {
-            names.push(host.to_owned());
-        }
+    if let Some(host) = this_host().filter(|h| h != "localhost") {
+        names.push(host);
     }
     names.push("127.0.0.1".to_owned());
     names.push("::1".to_owned());

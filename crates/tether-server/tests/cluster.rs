@@ -53,18 +53,6 @@ async fn hub(
     .expect("cluster hub on NATS")
 }
 
-/// rumqttc options for `dev` on the node listening on `port` (both nodes serve the same
-/// certificate).
-fn options_for(gw: &Gateway, port: u16, dev: &TestDevice) -> rumqttc::MqttOptions {
-    let mut o = rumqttc::MqttOptions::new(dev.client_id(), "localhost", port);
-    o.set_credentials("unused", dev.jwt());
-    o.set_keep_alive(Duration::from_secs(60));
-    o.set_transport(rumqttc::Transport::tls_with_config(
-        rumqttc::TlsConfiguration::Rustls(client_tls(&gw.ca_path)),
-    ));
-    o
-}
-
 #[tokio::test]
 async fn commands_configs_and_takeovers_cross_nodes() -> TestResult {
     let Some(url) = nats_url() else {
@@ -92,7 +80,10 @@ async fn commands_configs_and_takeovers_cross_nodes() -> TestResult {
     );
 
     // The device on node B, subscribed to commands and config.
-    let (client, mut events) = AsyncClient::new(options_for(&gw, port_b, &dev), 8);
+    let (client, mut events) = AsyncClient::new(
+        rumqttc_options_on(&gw, port_b, &dev.client_id(), Some(&dev.jwt())),
+        8,
+    );
     connack(&mut events).await.expect("accepted by node B");
     client
         .subscribe("/devices/dev-1/commands/#", QoS::AtLeastOnce)
@@ -150,7 +141,8 @@ async fn commands_configs_and_takeovers_cross_nodes() -> TestResult {
     );
 
     // The device reconnects through node A: node B closes its older connection.
-    let (_again, mut events_a) = AsyncClient::new(options_for(&gw, gw.port(), &dev), 8);
+    let (_again, mut events_a) =
+        AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 8);
     connack(&mut events_a).await.expect("accepted by node A");
     until_closed(&mut events).await;
     let status = gw

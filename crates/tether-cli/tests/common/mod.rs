@@ -2,8 +2,8 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A running `tether serve` and what its start-up banner said. Killed on drop.
 #[derive(Debug)]
@@ -96,4 +96,111 @@ pub fn retry_until_ok(mut make: impl FnMut() -> Command, what: &str) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     panic!("{what}");
+}
+
+/// Runs `cmd` and expects success; the output.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("command runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Whether Mosquitto's clients are installed (CI must have them).
+pub fn mosquitto_available() -> bool {
+    let ok = Command::new("mosquitto_sub").arg("--help").output().is_ok();
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install mosquitto-clients"
+        );
+        eprintln!("skipping: mosquitto_sub is not installed");
+    }
+    ok
+}
+
+/// The client id of device `dev-1` in registry `fleet` of project `acme`.
+pub const DEV_1: &str = "projects/acme/locations/us-central1/registries/fleet/devices/dev-1";
+
+/// Through the admin API at `server`: registry `fleet` (created with
+/// `registry_args`) and device `dev-1` with a fresh ES256 key written to `dir`.
+/// `tether` makes a command carrying the admin token and project `acme`. Returns the
+/// private key's path.
+pub fn create_device(
+    tether: impl Fn() -> Command,
+    server: &str,
+    dir: &Path,
+    registry_args: &[&str],
+) -> PathBuf {
+    let server = ["--server", server];
+    run(tether()
+        .args(["registries", "create", "fleet"])
+        .args(registry_args)
+        .args(server));
+    let key = dir.join("dev-1");
+    run(tether()
+        .args(["keys", "gen", "--alg", "es256", "--out"])
+        .arg(&key));
+    let public = format!("path={}.pub.pem", key.display());
+    run(tether()
+        .args(["devices", "create", "dev-1", "--registry", "fleet"])
+        .args(["--public-key", &public])
+        .args(server));
+    dir.join("dev-1.key.pem")
+}
+
+/// A device JWT for project `acme`, signed with `key`.
+pub fn mint_jwt(tether: impl Fn() -> Command, key: &Path) -> String {
+    let out = run(tether()
+        .args(["jwt", "mint", "--project", "acme", "--key"])
+        .arg(key));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Device `dev-1` subscribes to its config and commands on `device_node` with
+/// Mosquitto's own client; a command (`reboot`) and then the config `config` are sent
+/// through the admin API at `api`. Returns what the device printed (`topic payload`
+/// lines): the first config, the command and the new config.
+pub fn command_and_config_reach_device(
+    tether: impl Fn() -> Command,
+    device_node: &Served,
+    api: &str,
+    jwt: &str,
+    config: &str,
+) -> String {
+    let port = device_node.mqtt.rsplit(':').next().unwrap_or_default();
+    let listener = Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", port, "--cafile", &device_node.ca])
+        .args(["-i", DEV_1, "-u", "unused", "-P", jwt])
+        .args(["-q", "1", "-v", "-C", "3", "-W", "30"])
+        .args([
+            "-t",
+            "/devices/dev-1/config",
+            "-t",
+            "/devices/dev-1/commands/#",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub runs");
+    let device = ["--device", "dev-1", "--registry", "fleet", "--server", api];
+    // FAILED_PRECONDITION until the subscription is in place.
+    retry_until_ok(
+        || {
+            let mut c = tether();
+            c.args(["devices", "commands", "send", "--command-data", "reboot"])
+                .args(device);
+            c
+        },
+        "the command never reached the device",
+    );
+    run(tether()
+        .args(["devices", "configs", "update", "--config-data", config])
+        .args(device));
+    let got = listener.wait_with_output().expect("mosquitto_sub exits");
+    String::from_utf8_lossy(&got.stdout).into_owned()
 }

@@ -143,7 +143,9 @@ pub struct Connections {
     registry_changes: AtomicU64,
 }
 
-fn another_connection() -> Reason {
+/// Why a device's older connection is closed when a newer one arrives (here or, in a
+/// cluster, on another node).
+pub(crate) fn another_connection() -> Reason {
     Reason::new(
         RpcCode::Cancelled,
         "superseded",

@@ -83,13 +83,7 @@ impl Gateway {
         sink: impl FnOnce(Arc<EmbeddedLog>) -> Arc<dyn tether_route::Sink>,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let dir = tempfile::tempdir()?;
-        let tls = setup(
-            &TlsSource::Embedded {
-                data_dir: dir.path().to_path_buf(),
-                host_names: vec!["localhost".into(), "127.0.0.1".into()],
-            },
-            now_secs(),
-        )?;
+        let tls = embedded_tls(dir.path())?;
         let store = Arc::new(SqliteStore::in_memory().await?);
         store
             .create_registry(&DeviceRegistry {
@@ -238,13 +232,7 @@ impl Gateway {
     pub async fn second_node(
         &self,
     ) -> Result<MqttHandle, Box<dyn std::error::Error + Send + Sync>> {
-        let tls = setup(
-            &TlsSource::Embedded {
-                data_dir: self.dir.path().to_path_buf(),
-                host_names: vec!["localhost".into(), "127.0.0.1".into()],
-            },
-            now_secs(),
-        )?;
+        let tls = embedded_tls(self.dir.path())?;
         let mut options = test_options();
         options.tls = Some(tls.config);
         let store: Arc<dyn Store> = self.store.clone();
@@ -303,6 +291,19 @@ impl TestDevice {
     }
 }
 
+/// The embedded CA and server certificate in `dir` (created on first use, loaded after).
+fn embedded_tls(
+    dir: &std::path::Path,
+) -> Result<tether_server::tls::TlsSetup, Box<dyn std::error::Error + Send + Sync>> {
+    Ok(setup(
+        &TlsSource::Embedded {
+            data_dir: dir.to_path_buf(),
+            host_names: vec!["localhost".into(), "127.0.0.1".into()],
+        },
+        now_secs(),
+    )?)
+}
+
 /// A rustls client configuration on ring that trusts only the gateway's CA.
 pub fn client_tls(ca_path: &std::path::Path) -> Arc<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
@@ -325,7 +326,18 @@ pub fn rumqttc_options(
     client_id: &str,
     password: Option<&str>,
 ) -> rumqttc::MqttOptions {
-    let mut o = rumqttc::MqttOptions::new(client_id, "localhost", gw.port());
+    rumqttc_options_on(gw, gw.port(), client_id, password)
+}
+
+/// [`rumqttc_options`] for the node listening on `port` (a second node serves the same
+/// certificate).
+pub fn rumqttc_options_on(
+    gw: &Gateway,
+    port: u16,
+    client_id: &str,
+    password: Option<&str>,
+) -> rumqttc::MqttOptions {
+    let mut o = rumqttc::MqttOptions::new(client_id, "localhost", port);
     if let Some(password) = password {
         o.set_credentials("unused", password);
     }
