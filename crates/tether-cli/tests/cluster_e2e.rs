@@ -63,3 +63,26 @@ fn a_command_and_a_config_sent_to_node_a_reach_a_device_on_node_b() {
     assert!(got.contains("/devices/dev-1/commands reboot"), "{got}");
     assert!(got.contains("/devices/dev-1/config fan=7"), "{got}");
 }
+
+#[test]
+fn an_unreachable_cluster_nats_stops_the_start_with_its_address() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = tether()
+        .args([
+            "serve",
+            "--cluster-nats",
+            "nats://127.0.0.1:1",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("data"))
+        .args(["--http-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0"])
+        .args(["--https-addr", "127.0.0.1:0"])
+        .output()
+        .expect("tether runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect to the cluster's NATS at nats://127.0.0.1:1"),
+        "{stderr}"
+    );
+}

@@ -109,6 +109,16 @@ async fn commands_configs_and_takeovers_cross_nodes() -> TestResult {
         }
     });
 
+    // Garbage on the cluster's subjects is refused or ignored, and changes nothing.
+    let raw = async_nats::connect(&url).await?;
+    raw.publish(format!("{prefix}.events"), "not json".into())
+        .await?;
+    raw.publish(
+        format!("{prefix}.events"),
+        r#"{"kind":"connected","registry":"nope","num_id":1,"at_ms":18446744073709551615,"node":"z"}"#.into(),
+    )
+    .await?;
+
     // A command through node A: retried while node B is still subscribing.
     let mut sent = Err(HubError::NotConnected);
     for _ in 0..100 {
@@ -121,6 +131,16 @@ async fn commands_configs_and_takeovers_cross_nodes() -> TestResult {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(sent, Ok(()), "command delivered across nodes");
+    let malformed = raw
+        .request(
+            format!("{prefix}.dev.{}.command", dev.address().num_id),
+            "{".into(),
+        )
+        .await?;
+    assert_eq!(
+        std::str::from_utf8(&malformed.payload)?,
+        r#"{"result":"unavailable","message":"a malformed command request between nodes"}"#
+    );
 
     // A config stored through node A's API is pushed by node B.
     let config = gw
