@@ -143,6 +143,23 @@ fn copy_a_servers_database_and_serve_from_the_copy() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no source database"));
     assert!(!dir.join("nowhere").exists(), "no empty source was created");
+    let out = run(
+        dir,
+        &[
+            "storage",
+            "copy",
+            "--data-dir",
+            "data",
+            "--to",
+            "mysql://db/t",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("'mysql://…' is not supported"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let itself = format!("sqlite://{}", data.join("tether.db").display());
     let out = run(
         dir,
