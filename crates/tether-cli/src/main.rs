@@ -34,7 +34,8 @@ enum Command {
     Ca(ca::CaArgs),
     /// Run the gateway: MQTT over TLS on :8883, admin API on 127.0.0.1:8080, data in
     /// ./tether-data.
-    Serve(serve::ServeArgs),
+    #[command(after_help = serve::EXIT_CODES)]
+    Serve(tether_server::serve::ServeOptions),
     /// Manage device registries on a running server (as `gcloud iot registries`).
     Registries(admin::registries::RegistriesArgs),
     /// Manage devices on a running server (as `gcloud iot devices`).

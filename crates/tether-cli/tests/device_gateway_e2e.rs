@@ -19,7 +19,8 @@ use tether_registry::model::{
 use tether_registry::names::RegistryPath;
 use tether_registry::{SqliteStore, Store};
 use tether_route::{EmbeddedLog, LogConfig};
-use tether_server::mqtt::{MqttDeps, MqttOptions};
+use tether_server::bridge::BridgeDeps;
+use tether_server::mqtt::MqttOptions;
 use tether_server::tls::{TlsSource, setup};
 
 const TOPIC: &str = "projects/acme/topics/telemetry";
@@ -90,7 +91,7 @@ async fn gateway() -> Gateway {
     let mut options = MqttOptions::default();
     options.tls_addrs = vec!["127.0.0.1:0".parse().unwrap()];
     options.tls = Some(tls.config);
-    let handle = tether_server::mqtt::start(options, MqttDeps::new(store, log.clone()))
+    let handle = tether_server::mqtt::start(options, BridgeDeps::new(store, log.clone()))
         .await
         .unwrap();
     let port = handle.tls_addrs()[0].port();

@@ -37,9 +37,10 @@ use tether_registry::names::{DeviceRef, RegistryPath, parse_registry};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::hub::{DeviceAddress, DeviceHub, HubError};
-use crate::mqtt::delivery::another_connection;
-use crate::mqtt::{Clock, Connections, Presence};
+use crate::bridge::hub::{DeviceAddress, DeviceHub, HubError};
+use crate::mqtt::connections::another_connection;
+use crate::bridge::Clock;
+use crate::mqtt::{Connections, Presence};
 
 /// How long a command waits for the node that holds the device: longer than that
 /// node's own hand-off to the connection (10 s), so a "retry" is never answered for a

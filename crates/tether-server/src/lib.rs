@@ -9,13 +9,10 @@
 //! ```
 
 pub mod api;
+pub mod bridge;
 pub mod cluster;
-pub mod device_auth;
 pub mod device_http;
-pub mod gateway;
 pub mod http;
-pub mod hub;
 pub mod mqtt;
 pub mod serve;
-pub mod telemetry;
 pub mod tls;

@@ -15,7 +15,8 @@ use tether_registry::{SqliteStore, Store};
 use tether_server::api::auth::AdminAuth;
 use tether_server::api::routes::{OPERATIONS, TEMPLATES};
 use tether_server::api::{ApiState, router};
-use tether_server::hub::{DeviceAddress, DeviceHub, HubError};
+use tether_server::bridge::FixedClock;
+use tether_server::bridge::hub::{DeviceAddress, DeviceHub, HubError};
 use tower::ServiceExt as _;
 
 const TOKEN: &str = "test-admin-token-0123456789";
@@ -95,7 +96,7 @@ async fn api() -> Api {
         store: store.clone(),
         hub: hub.clone(),
         admin: AdminAuth::from_token(TOKEN, "the file ./tether-data/admin-token"),
-        clock: Arc::new(|| Timestamp::from_secs(1_750_000_000)),
+        clock: Arc::new(FixedClock::at_secs(1_750_000_000)),
     };
     Api {
         router: router(state),

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tether_registry::Store as _;
 use tether_registry::model::{GatewayAuthMethod, GatewayConfig, GatewayType, Timestamp};
 use tether_registry::names::DeviceRef;
-use tether_server::hub::HubError;
+use tether_server::bridge::hub::HubError;
 
 /// A gateway's MQTT client.
 struct GwClient {

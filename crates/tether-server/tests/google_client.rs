@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tether_registry::model::{Device, DeviceRegistry, Timestamp};
 use tether_registry::names::{RegistryPath, parse_registry};
-use tether_server::hub::Disconnected;
+use tether_server::bridge::hub::Disconnected;
 use tether_server::serve::{ServeOptions, bind};
 
 const TOKEN: &str = "google-client-test-token";
@@ -87,9 +87,14 @@ async fn google_python_client_works_against_tether() {
     seed(&server.store()).await;
     let endpoint = format!("http://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(Arc::new(Disconnected), async {
-        let _ = stopped.await;
-    }));
+    let running = tokio::spawn(server.run(
+        Arc::new(Disconnected),
+        axum::Router::new(),
+        None,
+        async {
+            let _ = stopped.await;
+        },
+    ));
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/test_google_client.py");
     let output = tokio::task::spawn_blocking(move || {

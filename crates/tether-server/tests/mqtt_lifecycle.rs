@@ -11,7 +11,7 @@ use rumqttc::{AsyncClient, Packet, QoS};
 use tether_registry::Store as _;
 use tether_registry::model::Timestamp;
 use tether_registry::names::DeviceRef;
-use tether_server::hub::HubError;
+use tether_server::bridge::hub::HubError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_life_cycle_with_rumqttc() -> TestResult {

@@ -10,7 +10,7 @@ use mqtt_support::*;
 use tether_registry::Store as _;
 use tether_registry::model::Timestamp;
 use tether_registry::names::DeviceRef;
-use tether_server::hub::HubError;
+use tether_server::bridge::hub::HubError;
 
 fn common(gw: &Gateway, client_id: &str, password: &str) -> Vec<String> {
     [

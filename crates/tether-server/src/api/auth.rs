@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use ring::digest::{SHA256, digest};
 
 use super::ApiState;
-use super::error::{ApiError, Code};
+use super::error::ApiError;
+use crate::bridge::Code;
 
 /// Length of a SHA-256 digest.
 pub const DIGEST_LEN: usize = 32;

@@ -14,7 +14,7 @@ use super::json::reader::{enum_value, uint64_value};
 use super::registries::update_mask;
 use super::request::Query;
 use super::rules::check_device;
-use crate::hub::DeviceAddress;
+use crate::bridge::hub::DeviceAddress;
 
 /// Paths `updateMask` may name on a device.
 pub const MUTABLE: &[&str] = &[

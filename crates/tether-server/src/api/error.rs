@@ -6,90 +6,20 @@ use axum::response::{IntoResponse, Response};
 use tether_registry::StoreError;
 use tether_registry::names::NameError;
 
-use crate::hub::HubError;
-
-/// The `google.rpc.Code`s the API answers with. The HTTP status follows Google's
-/// mapping (`google/rpc/code.proto`), so Google's client libraries raise the usual
-/// exception classes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Code {
-    /// 400: the request breaks a rule.
-    InvalidArgument,
-    /// 400: valid, but the state of the resource forbids it.
-    FailedPrecondition,
-    /// 401: no admin token.
-    Unauthenticated,
-    /// 403: a wrong admin token.
-    PermissionDenied,
-    /// 404.
-    NotFound,
-    /// 409: the id is taken.
-    AlreadyExists,
-    /// 409: a compare-and-set lost (`versionToUpdate`).
-    Aborted,
-    /// 400: a value past the end (the HTTP bridge's `localVersion` ahead of the server).
-    OutOfRange,
-    /// 413: the request body is over the admin API's limit.
-    PayloadTooLarge,
-    /// 429.
-    ResourceExhausted,
-    /// 500.
-    Internal,
-    /// 501: IAM methods.
-    Unimplemented,
-    /// 503.
-    Unavailable,
-}
-
-impl Code {
-    /// The HTTP status.
-    pub fn http_status(self) -> StatusCode {
-        match self {
-            Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
-                StatusCode::BAD_REQUEST
-            }
-            Code::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Code::PermissionDenied => StatusCode::FORBIDDEN,
-            Code::NotFound => StatusCode::NOT_FOUND,
-            Code::AlreadyExists | Code::Aborted => StatusCode::CONFLICT,
-            Code::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Code::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-            Code::Unimplemented => StatusCode::NOT_IMPLEMENTED,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
-    }
-
-    /// The `status` string of the envelope (the `google.rpc.Code` name). Google has no
-    /// code for 413; its body says INVALID_ARGUMENT, the HTTP status says more.
-    pub fn status_name(self) -> &'static str {
-        match self {
-            Code::InvalidArgument | Code::PayloadTooLarge => "INVALID_ARGUMENT",
-            Code::FailedPrecondition => "FAILED_PRECONDITION",
-            Code::Unauthenticated => "UNAUTHENTICATED",
-            Code::PermissionDenied => "PERMISSION_DENIED",
-            Code::NotFound => "NOT_FOUND",
-            Code::AlreadyExists => "ALREADY_EXISTS",
-            Code::Aborted => "ABORTED",
-            Code::OutOfRange => "OUT_OF_RANGE",
-            Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-            Code::Internal => "INTERNAL",
-            Code::Unimplemented => "UNIMPLEMENTED",
-            Code::Unavailable => "UNAVAILABLE",
-        }
-    }
-}
+use crate::bridge::Code;
+use crate::bridge::hub::HubError;
 
 /// A refused or failed API call: a code and a message that names the field and the
 /// rule that failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{} {}: {message}", .code.http_status().as_u16(), .code.status_name())]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     /// What kind of failure.
     pub code: Code,
     /// For the caller.
     pub message: String,
+    /// 413 for an oversized body: Google has no code for it (the envelope says
+    /// INVALID_ARGUMENT), the HTTP status says more.
+    too_large: bool,
 }
 
 impl ApiError {
@@ -98,6 +28,24 @@ impl ApiError {
         ApiError {
             code,
             message: message.into(),
+            too_large: false,
+        }
+    }
+
+    /// 413: the request body is over a limit (INVALID_ARGUMENT in the envelope).
+    pub fn too_large(message: impl Into<String>) -> Self {
+        ApiError {
+            too_large: true,
+            ..ApiError::new(Code::InvalidArgument, message)
+        }
+    }
+
+    /// The HTTP status of the answer.
+    pub fn http_status(&self) -> StatusCode {
+        if self.too_large {
+            StatusCode::PAYLOAD_TOO_LARGE
+        } else {
+            self.code.http_status()
         }
     }
 
@@ -120,20 +68,29 @@ impl ApiError {
     pub fn envelope(&self) -> serde_json::Value {
         serde_json::json!({
             "error": {
-                "code": self.code.http_status().as_u16(),
+                "code": self.http_status().as_u16(),
                 "message": self.message,
-                "status": self.code.status_name(),
+                "status": self.code.name(),
             }
         })
     }
 }
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let status = self.http_status().as_u16();
+        write!(f, "{status} {}: {}", self.code.name(), self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if self.code == Code::Internal {
             tracing::error!(message = %self.message, "admin API internal error");
         }
-        (self.code.http_status(), axum::Json(self.envelope())).into_response()
+        (self.http_status(), axum::Json(self.envelope())).into_response()
     }
 }
 

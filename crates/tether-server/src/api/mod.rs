@@ -25,6 +25,7 @@ mod registries;
 pub mod request;
 pub mod routes;
 mod rules;
+pub mod telemetry;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,13 +41,12 @@ use tether_registry::Store;
 use tether_registry::model::Timestamp;
 
 use self::auth::AdminAuth;
-use self::error::{ApiError, ApiResult, Code};
+use self::error::{ApiError, ApiResult};
+use crate::bridge::Code;
 use self::request::{Query, json_body, split_verb, unknown_method};
 use self::routes::*;
-use crate::hub::DeviceHub;
-
-/// The clock the API stamps config versions and credential checks with.
-pub type Clock = Arc<dyn Fn() -> Timestamp + Send + Sync>;
+use crate::bridge::Clock;
+use crate::bridge::hub::DeviceHub;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -57,8 +57,8 @@ pub struct ApiState {
     pub hub: Arc<dyn DeviceHub>,
     /// The admin token check.
     pub admin: AdminAuth,
-    /// The current time.
-    pub clock: Clock,
+    /// The clock config versions and credential checks are stamped with.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -74,7 +74,7 @@ impl std::fmt::Debug for ApiState {
 impl ApiState {
     /// Now, from the injected clock.
     pub fn now(&self) -> Timestamp {
-        (self.clock)()
+        self.clock.timestamp()
     }
 }
 

@@ -6,7 +6,8 @@ use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::Value;
 use tether_registry::names::{self, DeviceRef, LocationPath, RegistryPath};
 
-use super::error::{ApiError, ApiResult, Code};
+use super::error::{ApiError, ApiResult};
+
 use super::json::Enc;
 
 /// The admin API takes bodies up to 1 MiB (a 256 KB command is ~342 KB of base64).
@@ -146,10 +147,9 @@ pub async fn json_body_limited(body: Body, limit: usize, what: &str) -> ApiResul
     let bytes = match Limited::new(body, limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
-            return Err(ApiError::new(
-                Code::PayloadTooLarge,
-                format!("the request body is larger than {what} {limit} bytes"),
-            ));
+            return Err(ApiError::too_large(format!(
+                "the request body is larger than {what} {limit} bytes"
+            )));
         }
         Err(e) => {
             return Err(ApiError::invalid(format!(

@@ -2,19 +2,16 @@
 //! steps, the registry's HTTP switch, and `gatewayInfo` for calls made by or through
 //! a gateway. Refusals are recorded as the device's `lastErrorStatus`.
 
-use tether_registry::model::{Device, DeviceRegistry, GatewayType, HttpState, Status};
+use tether_registry::model::{Device, DeviceRegistry, GatewayType, HttpState};
 use tether_registry::names::DeviceRef;
 use tether_registry::{Activity, ActivityKind};
 
 use super::{DeviceBridge, Target};
-use crate::api::error::{ApiError, Code};
-use crate::device_auth::{self, Denied, DeniedKind};
-use crate::hub::DeviceAddress;
-use crate::mqtt::gateway;
-use crate::mqtt::reason::{Reason, RpcCode};
-
-/// What every HTTP bridge `lastErrorStatus` message starts with.
-const STATUS_PREFIX: &str = "http: SERVER: ";
+use crate::api::error::ApiError;
+use crate::bridge::auth::{self as device_auth, Denied, DeniedKind};
+use crate::bridge::hub::DeviceAddress;
+use crate::bridge::gateway_rules;
+use crate::bridge::{Code, Reason, Transport};
 
 /// `gatewayInfo` of a request (at most one is set).
 #[derive(Debug, Clone, Default)]
@@ -70,7 +67,7 @@ async fn check(
     };
     if registry.http_state == HttpState::Disabled {
         return Err(forbidden(
-            RpcCode::FailedPrecondition,
+            Code::FailedPrecondition,
             "http_disabled",
             format!(
                 "HTTP is disabled for registry '{path}' (httpConfig.httpEnabledState is \
@@ -100,7 +97,7 @@ async fn check(
         (Some(_), Some(_)) => Err(Denied::new(
             DeniedKind::Malformed,
             Reason::new(
-                RpcCode::InvalidArgument,
+                Code::InvalidArgument,
                 "gateway_info_both",
                 "gatewayInfo must set delegatedDeviceId or gatewayId, not both",
             ),
@@ -111,7 +108,7 @@ async fn check(
             let method = gateway_method(&gateway_device, &gateway_address)?;
             if method.token {
                 return Err(forbidden(
-                    RpcCode::PermissionDenied,
+                    Code::PermissionDenied,
                     "gateway_needs_device_token",
                     format!(
                         "the gateway's auth method requires the device's own JWT: call with \
@@ -156,10 +153,10 @@ async fn check(
 }
 
 /// What the gateway's auth method demands; refuses a device that is not a gateway.
-fn gateway_method(gateway: &Device, address: &DeviceAddress) -> Result<gateway::Demands, Denied> {
+fn gateway_method(gateway: &Device, address: &DeviceAddress) -> Result<gateway_rules::Demands, Denied> {
     if gateway.gateway_config.gateway_type != GatewayType::Gateway {
         return Err(forbidden(
-            RpcCode::PermissionDenied,
+            Code::PermissionDenied,
             "not_a_gateway",
             format!(
                 "'{}' is not a gateway (gatewayConfig.gatewayType must be GATEWAY)",
@@ -168,7 +165,7 @@ fn gateway_method(gateway: &Device, address: &DeviceAddress) -> Result<gateway::
         )
         .on(address));
     }
-    gateway::demands(gateway.gateway_config.gateway_auth_method)
+    gateway_rules::demands(gateway.gateway_config.gateway_auth_method)
         .map_err(|r| Denied::new(DeniedKind::Forbidden, r).on(address))
 }
 
@@ -179,11 +176,11 @@ async fn behind_gateway(
     gateway: &Device,
     device: &Device,
     address: &DeviceAddress,
-    demands: gateway::Demands,
+    demands: gateway_rules::Demands,
 ) -> Result<(), Denied> {
     if device.gateway_config.gateway_type == GatewayType::Gateway {
         return Err(forbidden(
-            RpcCode::FailedPrecondition,
+            Code::FailedPrecondition,
             "attach_gateway",
             format!(
                 "'{}' is a gateway; gateways cannot act for gateways",
@@ -202,7 +199,7 @@ async fn behind_gateway(
             .map_err(|e| device_auth::unavailable(&e))?;
         if !bound {
             return Err(forbidden(
-                RpcCode::PermissionDenied,
+                Code::PermissionDenied,
                 "not_bound",
                 format!(
                     "device '{}' is not bound to gateway '{}', and the gateway's auth method \
@@ -216,7 +213,7 @@ async fn behind_gateway(
     Ok(())
 }
 
-fn forbidden(code: RpcCode, label: &'static str, message: String) -> Denied {
+fn forbidden(code: Code, label: &'static str, message: String) -> Denied {
     Denied::new(DeniedKind::Forbidden, Reason::new(code, label, message))
 }
 
@@ -224,7 +221,7 @@ fn bearer(header: Option<&str>) -> Result<&str, Denied> {
     let refuse = |label, message: &str| {
         Denied::new(
             DeniedKind::Malformed,
-            Reason::new(RpcCode::Unauthenticated, label, message),
+            Reason::new(Code::Unauthenticated, label, message),
         )
     };
     let header = header.ok_or_else(|| {
@@ -255,7 +252,7 @@ fn bearer(header: Option<&str>) -> Result<&str, Denied> {
 /// The HTTP answer to a refusal.
 fn api_error(denied: &Denied) -> ApiError {
     let code = match (denied.kind, denied.reason.code) {
-        (_, RpcCode::InvalidArgument) => Code::InvalidArgument,
+        (_, Code::InvalidArgument) => Code::InvalidArgument,
         (DeniedKind::UnknownDevice, _) => Code::NotFound,
         (DeniedKind::Malformed | DeniedKind::BadToken, _) => Code::Unauthenticated,
         (DeniedKind::Unavailable, _) => Code::Unavailable,
@@ -266,11 +263,11 @@ fn api_error(denied: &Denied) -> ApiError {
 
 /// Records `reason` as the device's `lastErrorStatus` (best effort, off the request).
 pub(super) fn record_error(bridge: &DeviceBridge, device: &DeviceAddress, reason: &Reason) {
-    let status = Status {
-        code: reason.code as i32,
-        message: format!("{STATUS_PREFIX}{}", reason.message),
-    };
-    record(bridge, device, ActivityKind::Error(status));
+    record(
+        bridge,
+        device,
+        ActivityKind::Error(reason.status(Transport::Http)),
+    );
 }
 
 /// Records activity on a device (best effort, off the request).

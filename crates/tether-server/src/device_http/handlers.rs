@@ -12,12 +12,13 @@ use tether_registry::model::Timestamp;
 
 use super::auth::{self, Caller, GatewayInfo};
 use super::{Call, DeviceBridge, Target};
-use crate::api::error::{ApiError, ApiResult, Code};
+use crate::api::error::{ApiError, ApiResult};
+use crate::bridge::Code;
 use crate::api::json::Enc;
 use crate::api::json::device::render_config;
 use crate::api::json::reader::Obj;
 use crate::api::request::json_body_limited;
-use crate::telemetry;
+use crate::bridge::uplink;
 
 /// Longest subfolder (spec §0: ≤ 256 bytes).
 const SUBFOLDER_BYTES: usize = 256;
@@ -65,7 +66,7 @@ pub(super) async fn handle(bridge: &DeviceBridge, target: Target, request: Reque
             axum::Json(value).into_response()
         }
         Err(Refusal { error, retry_after }) => {
-            metrics::counter!("tether_http_bridge_requests_total", "method" => label, "code" => error.code.status_name())
+            metrics::counter!("tether_http_bridge_requests_total", "method" => label, "code" => error.code.name())
                 .increment(1);
             tracing::info!(
                 method = label,
@@ -120,8 +121,8 @@ async fn publish_event(
         .into());
     }
     take(bridge, &caller, false)?;
-    let coords = telemetry::coordinates(&caller.address, &caller.device.id);
-    let message = telemetry::event_message(
+    let coords = uplink::coordinates(&caller.address, &caller.device.id);
+    let message = uplink::event_message(
         &caller.registry,
         &coords,
         &subfolder,
@@ -133,7 +134,7 @@ async fn publish_event(
             "telemetry to subfolder '{subfolder}' cannot be delivered: {why}"
         ))
     })?;
-    telemetry::publish(&*bridge.inner.sink, message, bridge.inner.sink_timeout)
+    uplink::publish(&*bridge.inner.sink, message, bridge.inner.sink_timeout)
         .await
         .map_err(|e| {
             ApiError::new(
@@ -170,8 +171,8 @@ async fn set_state(
         bridge.inner.limits.state_bytes,
     )?;
     take(bridge, &caller, true)?;
-    let coords = telemetry::coordinates(&caller.address, &caller.device.id);
-    telemetry::store_state(
+    let coords = uplink::coordinates(&caller.address, &caller.device.id);
+    uplink::store_state(
         &*bridge.inner.store,
         std::sync::Arc::clone(&bridge.inner.sink),
         &caller.registry,

@@ -35,10 +35,9 @@ use tether_route::Sink;
 
 pub use https::serve_https;
 
-use crate::device_auth::{CredentialSource, JwtPolicy};
-use crate::hub::DeviceAddress;
-use crate::mqtt::limits::TokenBucket;
-use crate::mqtt::{Clock, Limits, MqttDeps};
+use crate::bridge::hub::DeviceAddress;
+use crate::bridge::limits::TokenBucket;
+use crate::bridge::{BridgeDeps, Clock, CredentialSource, JwtPolicy, Limits};
 
 /// Past this many devices the rate table starts afresh (a full bucket for everyone),
 /// so it cannot grow without bound.
@@ -76,9 +75,9 @@ impl std::fmt::Debug for DeviceBridge {
 }
 
 impl DeviceBridge {
-    /// A bridge over the MQTT bridge's store, sink, key cache and clock, with the same
-    /// JWT policy and limits.
-    pub fn new(deps: &MqttDeps, jwt: JwtPolicy, limits: Limits) -> Self {
+    /// A bridge over the shared store, sink, key cache and clock, with the same JWT
+    /// policy and limits as the MQTT bridge.
+    pub fn new(deps: &BridgeDeps, jwt: JwtPolicy, limits: Limits, sink_timeout: Duration) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store: Arc::clone(&deps.store),
@@ -87,7 +86,7 @@ impl DeviceBridge {
                 clock: Arc::clone(&deps.clock),
                 jwt,
                 limits,
-                sink_timeout: Duration::from_secs(30),
+                sink_timeout,
                 rates: Mutex::new(HashMap::new()),
             }),
         }

@@ -1,5 +1,5 @@
 //! CONNECT authentication: client id → registry and device → JWT against the device's
-//! credentials (the shared steps are in [`crate::device_auth`]). Returns a
+//! credentials (the shared steps are in [`crate::bridge::auth`]). Returns a
 //! [`Principal`] or a [`Refused`] with the CONNACK code (spec §1.3 recommendation)
 //! and the reason to store as `lastErrorStatus`.
 
@@ -9,10 +9,10 @@ use tether_registry::Store;
 use tether_registry::model::{Device, DeviceRegistry, MqttState};
 use tether_registry::names::{DeviceRef, RegistryPath};
 
-use super::reason::{Reason, RpcCode};
-use crate::device_auth::{self, Denied, DeniedKind};
-pub use crate::device_auth::{CredentialSource, JwtPolicy};
-use crate::hub::DeviceAddress;
+use crate::bridge::{Code, Reason};
+use crate::bridge::auth::{self as device_auth, Denied, DeniedKind};
+pub use crate::bridge::auth::{CredentialSource, JwtPolicy};
+use crate::bridge::hub::DeviceAddress;
 
 /// An authenticated device.
 #[derive(Debug, Clone)]
@@ -81,7 +81,7 @@ pub async fn authenticate(
 ) -> Result<Principal, Refused> {
     let id = ClientId::parse(&connect.client_id).map_err(|e| Refused {
         code: ConnectReturnCode::IdentifierRejected,
-        reason: Reason::new(RpcCode::InvalidArgument, "client_id", e.to_string()),
+        reason: Reason::new(Code::InvalidArgument, "client_id", e.to_string()),
         device: None,
     })?;
     let path = RegistryPath {
@@ -99,7 +99,7 @@ pub async fn authenticate(
         return Err(Denied::new(
             DeniedKind::Forbidden,
             Reason::new(
-                RpcCode::FailedPrecondition,
+                Code::FailedPrecondition,
                 "mqtt_disabled",
                 format!(
                     "MQTT is disabled for registry '{path}' (mqttConfig.mqttEnabledState is \
@@ -127,7 +127,7 @@ fn password(connect: &Connect) -> Result<&str, Denied> {
     let refuse = |label, message: &str| {
         Denied::new(
             DeniedKind::Malformed,
-            Reason::new(RpcCode::Unauthenticated, label, message),
+            Reason::new(Code::Unauthenticated, label, message),
         )
     };
     match connect.password.as_deref() {

@@ -44,11 +44,11 @@ use tracing::Instrument as _;
 use super::Shared;
 use super::auth::Principal;
 use super::config_push::ConfigPush;
-use super::delivery::{Control, Registration};
-use super::limits::TokenBucket;
+use super::connections::{Control, Registration};
+use crate::bridge::limits::TokenBucket;
 use super::read_buffer::ReadBuffer;
-use super::reason::{Reason, RpcCode};
-use crate::hub::DeviceAddress;
+use crate::bridge::{Code, Reason, Transport};
+use crate::bridge::hub::DeviceAddress;
 
 /// Device messages being appended at once per connection; past this the driver stops
 /// reading the socket until the oldest completes.
@@ -205,14 +205,14 @@ where
                 Wake::Shutdown => {
                     self.drain_pipeline().await;
                     self.close(Reason::new(
-                        RpcCode::Cancelled,
+                        Code::Cancelled,
                         "shutdown",
                         "The connection is closed because the server is shutting down.",
                     ));
                 }
                 Wake::Close(reason) => self.close(reason.unwrap_or_else(|| {
                     Reason::new(
-                        RpcCode::Cancelled,
+                        Code::Cancelled,
                         "closed",
                         "The server closed the connection.",
                     )
@@ -389,7 +389,7 @@ where
         self.shared.activity.record(Activity {
             registry: device.registry.clone(),
             num_id: device.num_id,
-            kind: ActivityKind::Error(reason.status()),
+            kind: ActivityKind::Error(reason.status(Transport::Mqtt)),
             at: self.registry_now(),
         });
     }
@@ -403,14 +403,14 @@ where
         };
         if now >= live.expires_at {
             return self.close(Reason::new(
-                RpcCode::Unauthenticated,
+                Code::Unauthenticated,
                 "jwt_expired",
                 "The authorization token expired.",
             ));
         }
         if now >= self.last_input.saturating_add(idle) {
             return self.close(Reason::new(
-                RpcCode::DeadlineExceeded,
+                Code::DeadlineExceeded,
                 "idle",
                 format!(
                     "The connection was closed because it was idle for {} s (no message and \
@@ -433,17 +433,17 @@ where
             }
             CloseReason::ClosedByServer => self.close_reason.take(),
             CloseReason::KeepAliveTimeout => Some(Reason::new(
-                RpcCode::DeadlineExceeded,
+                Code::DeadlineExceeded,
                 "keepalive",
                 "The connection was closed because MQTT keep-alive check failed.",
             )),
             CloseReason::ConnectTimeout => Some(Reason::new(
-                RpcCode::DeadlineExceeded,
+                Code::DeadlineExceeded,
                 "connect_timeout",
                 "no CONNECT received in time",
             )),
             other => Some(Reason::new(
-                RpcCode::InvalidArgument,
+                Code::InvalidArgument,
                 "protocol_error",
                 format!("The connection was closed because of a protocol error: {other}."),
             )),

@@ -9,9 +9,9 @@
 //!     │ PUBLISH ──▶ topics (who may publish where) ─▶ limits ─▶ sink / store ─▶ PUBACK
 //!     │ SUBSCRIBE ─▶ config_push (latest, updates, QoS 1 redelivery) / commands
 //!     ▼
-//!  delivery::Connections (the DeviceHub): API → connected devices, one per device
+//!  connections::Connections (the DeviceHub): API → connected devices, one per device
 //!     (attached devices are reached through their gateway's connection)
-//!  gateway: attach / detach / errors topic for gateways (auth via device_auth)
+//!  driver/gateway: attach / detach / errors topic for gateways (rules in bridge)
 //!  activity: batched last*-times and lastErrorStatus
 //! ```
 //!
@@ -19,15 +19,11 @@
 
 pub mod activity;
 pub mod auth;
-pub mod clock;
 pub mod config_push;
-pub mod delivery;
+pub mod connections;
 mod driver;
-pub mod gateway;
-pub mod limits;
 mod listener;
 mod read_buffer;
-pub mod reason;
 pub mod topics;
 
 use std::net::SocketAddr;
@@ -41,12 +37,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinHandle;
 
-pub use auth::{CredentialSource, JwtPolicy};
-pub use clock::{Clock, OffsetClock, SystemClock};
-pub use delivery::{Connections, Presence};
-pub use limits::Limits;
+pub use connections::{Connections, Presence};
 
-use crate::hub::DeviceHub;
+use crate::bridge::hub::DeviceHub;
+use crate::bridge::{BridgeDeps, Clock, CredentialSource, JwtPolicy, Limits};
 use activity::{ActivitySender, ActivityWriter};
 
 /// Settings of the MQTT bridge. Start from [`MqttOptions::default`] and set fields.
@@ -103,47 +97,6 @@ impl Default for MqttOptions {
     }
 }
 
-/// What the bridge needs from the rest of the server.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct MqttDeps {
-    /// The device registry.
-    pub store: Arc<dyn Store>,
-    /// Where telemetry and state notifications go.
-    pub sink: Arc<dyn Sink>,
-    /// Parsed device keys (a cache in production).
-    pub credentials: Arc<dyn CredentialSource>,
-    /// The time source.
-    pub clock: Arc<dyn Clock>,
-}
-
-impl MqttDeps {
-    /// The store and sink, a fresh key cache and the system clock.
-    pub fn new(store: Arc<dyn Store>, sink: Arc<dyn Sink>) -> Self {
-        Self {
-            store,
-            sink,
-            credentials: Arc::new(tether_registry::KeyCache::new()),
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    /// The same with another credential source (e.g. the key cache the HTTP bridge
-    /// shares).
-    #[must_use]
-    pub fn with_credentials(mut self, credentials: Arc<dyn CredentialSource>) -> Self {
-        self.credentials = credentials;
-        self
-    }
-
-    /// The same with another clock.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-}
-
 /// Why the bridge could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -193,7 +146,7 @@ pub struct MqttHandle {
 ///
 /// # Errors
 /// [`MqttError`] when a listener cannot be bound or TLS is missing.
-pub async fn start(options: MqttOptions, deps: MqttDeps) -> Result<MqttHandle, MqttError> {
+pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle, MqttError> {
     let acceptor = match (&options.tls, options.tls_addrs.is_empty()) {
         (Some(config), _) => Some(tokio_rustls::TlsAcceptor::from(Arc::clone(config))),
         (None, true) => None,

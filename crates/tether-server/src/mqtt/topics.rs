@@ -6,7 +6,7 @@
 
 use tether_mqtt::{IotTopic, QoS, TopicFilter, TopicName};
 
-use super::reason::{Reason, RpcCode};
+use crate::bridge::{Code, Reason};
 
 /// What a device's PUBLISH is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +56,7 @@ pub fn authorize_publish<'a>(
 ) -> Result<Target<'a, Inbound<'a>>, Reason> {
     if qos == QoS::ExactlyOnce {
         return Err(Reason::new(
-            RpcCode::InvalidArgument,
+            Code::InvalidArgument,
             "qos2",
             format!(
                 "PUBLISH to '{}' used QoS 2, which is not supported; use QoS 0 or 1",
@@ -67,7 +67,7 @@ pub fn authorize_publish<'a>(
     let parsed = IotTopic::parse(topic.as_str());
     if !gateway && matches!(parsed, IotTopic::Attach { .. } | IotTopic::Detach { .. }) {
         return Err(Reason::new(
-            RpcCode::PermissionDenied,
+            Code::PermissionDenied,
             "topic_gateway_only",
             format!(
                 "'{}' is a gateway control topic and this device is not a gateway \
@@ -90,7 +90,7 @@ pub fn authorize_publish<'a>(
         | IotTopic::CommandsWildcard { .. }
         | IotTopic::Errors { .. } => {
             return Err(Reason::new(
-                RpcCode::InvalidArgument,
+                Code::InvalidArgument,
                 "topic_wrong_direction",
                 format!(
                     "devices cannot publish to '{}'; publish telemetry to \
@@ -125,7 +125,7 @@ pub fn authorize_subscribe<'a>(
             Ok((target(Outbound::Errors), QoS::AtMostOnce))
         }
         IotTopic::Commands { .. } => Err(Reason::new(
-            RpcCode::InvalidArgument,
+            Code::InvalidArgument,
             "subscribe_commands_subfolder",
             format!(
                 "subscribing to '{}' is not supported; subscribe to \
@@ -134,7 +134,7 @@ pub fn authorize_subscribe<'a>(
             ),
         )),
         IotTopic::Errors { .. } => Err(Reason::new(
-            RpcCode::PermissionDenied,
+            Code::PermissionDenied,
             "topic_gateway_only",
             format!(
                 "'{}' is for gateways, each on its own errors topic",
@@ -142,7 +142,7 @@ pub fn authorize_subscribe<'a>(
             ),
         )),
         IotTopic::Other { reason } if filter.has_wildcards() => Err(Reason::new(
-            RpcCode::InvalidArgument,
+            Code::InvalidArgument,
             "subscribe_wildcard",
             format!(
                 "subscribing to '{}' is not supported ({reason}); subscribe to \
@@ -155,7 +155,7 @@ pub fn authorize_subscribe<'a>(
         | IotTopic::State { .. }
         | IotTopic::Attach { .. }
         | IotTopic::Detach { .. } => Err(Reason::new(
-            RpcCode::InvalidArgument,
+            Code::InvalidArgument,
             "topic_wrong_direction",
             format!(
                 "devices cannot subscribe to '{}'; subscribe to '/devices/{device_id}/config' \
@@ -178,7 +178,7 @@ fn check_device<'a>(
     match parsed.device() {
         Some(other) if other != device_id && gateway => Ok(Some(other)),
         Some(other) if other != device_id => Err(Reason::new(
-            RpcCode::PermissionDenied,
+            Code::PermissionDenied,
             "topic_other_device",
             format!(
                 "device '{device_id}' tried to {action} '{topic}', a topic of device '{other}'; \
@@ -191,7 +191,7 @@ fn check_device<'a>(
 
 fn unknown_topic(topic: &str, reason: &str) -> Reason {
     Reason::new(
-        RpcCode::InvalidArgument,
+        Code::InvalidArgument,
         "topic_unknown",
         format!("'{topic}' is not a supported topic: {reason}"),
     )

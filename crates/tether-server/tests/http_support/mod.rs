@@ -9,11 +9,11 @@ use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt as _;
 use serde_json::Value;
-use tether_registry::model::{GatewayAuthMethod, GatewayConfig, GatewayType, Timestamp};
+use tether_registry::model::{GatewayAuthMethod, GatewayConfig, GatewayType};
 use tether_server::api::auth::AdminAuth;
 use tether_server::api::{ApiState, router};
 use tether_server::device_http::{DeviceBridge, with_bridge};
-use tether_server::mqtt::{JwtPolicy, Limits, MqttDeps};
+use tether_server::bridge::{BridgeDeps, JwtPolicy, Limits, SystemClock};
 use tower::ServiceExt as _;
 
 use super::mqtt_support::*;
@@ -22,8 +22,13 @@ pub const ADMIN_TOKEN: &str = "admin-token-for-bridge-tests";
 
 /// The bridge over the gateway's store and telemetry log.
 pub fn bridge(gw: &Gateway) -> DeviceBridge {
-    let deps = MqttDeps::new(gw.store.clone(), gw.log.clone());
-    DeviceBridge::new(&deps, JwtPolicy::default(), Limits::default())
+    let deps = BridgeDeps::new(gw.store.clone(), gw.log.clone());
+    DeviceBridge::new(
+        &deps,
+        JwtPolicy::default(),
+        Limits::default(),
+        std::time::Duration::from_secs(30),
+    )
 }
 
 /// The admin API with the bridge in front, as `tether serve` wires it.
@@ -32,7 +37,7 @@ pub fn app(gw: &Gateway) -> Router {
         store: gw.store.clone(),
         hub: gw.handle().hub(),
         admin: AdminAuth::from_token(ADMIN_TOKEN, "the test"),
-        clock: Arc::new(|| Timestamp::from_secs(now_secs())),
+        clock: Arc::new(SystemClock),
     };
     with_bridge(router(state), bridge(gw))
 }

@@ -20,7 +20,8 @@ use tether_registry::model::{
 use tether_registry::names::{DeviceRef, RegistryPath};
 use tether_registry::{SqliteStore, Store};
 use tether_route::{EmbeddedLog, LogConfig, Record};
-use tether_server::mqtt::{Clock, MqttDeps, MqttHandle, MqttOptions, SystemClock};
+use tether_server::bridge::{BridgeDeps, Clock, SystemClock};
+use tether_server::mqtt::{MqttHandle, MqttOptions};
 use tether_server::tls::{TlsSource, setup};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
@@ -109,7 +110,7 @@ impl Gateway {
         options.tls = Some(tls.config);
         tweak(&mut options);
         let handle =
-            tether_server::mqtt::start(options, MqttDeps::new(store.clone(), sink(log.clone())))
+            tether_server::mqtt::start(options, BridgeDeps::new(store.clone(), sink(log.clone())))
                 .await?;
         let tls_addr = *handle.tls_addrs().first().ok_or("no TLS listener")?;
         let plain_addr = handle.plain_addrs().first().copied();
@@ -237,7 +238,7 @@ impl Gateway {
         options.tls = Some(tls.config);
         let store: Arc<dyn Store> = self.store.clone();
         let sink: Arc<dyn tether_route::Sink> = self.log.clone();
-        Ok(tether_server::mqtt::start(options, MqttDeps::new(store, sink)).await?)
+        Ok(tether_server::mqtt::start(options, BridgeDeps::new(store, sink)).await?)
     }
 
     pub async fn shutdown(mut self) {
@@ -283,8 +284,8 @@ impl TestDevice {
         pem_text("PRIVATE KEY", &self.key.pkcs8_der())
     }
 
-    pub fn address(&self) -> tether_server::hub::DeviceAddress {
-        tether_server::hub::DeviceAddress {
+    pub fn address(&self) -> tether_server::bridge::hub::DeviceAddress {
+        tether_server::bridge::hub::DeviceAddress {
             registry: registry_path(),
             num_id: self.num_id,
         }

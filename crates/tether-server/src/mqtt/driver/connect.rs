@@ -11,8 +11,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::{Driver, Live, truncate};
 use crate::mqtt::auth::{self, Principal};
 use crate::mqtt::config_push::ConfigPush;
-use crate::mqtt::limits::TokenBucket;
-use crate::mqtt::reason::{Reason, RpcCode};
+use crate::bridge::limits::TokenBucket;
+use crate::bridge::{Code, Reason};
 
 impl<S> Driver<S>
 where
@@ -40,7 +40,7 @@ where
             Err(auth::Refused {
                 code: tether_mqtt::ConnectReturnCode::ServerUnavailable,
                 reason: Reason::new(
-                    RpcCode::Unavailable,
+                    Code::Unavailable,
                     "auth_timeout",
                     "authentication took too long (the device registry did not answer); \
                      try again later",
@@ -85,7 +85,7 @@ where
             let warnings: Vec<String> =
                 principal.warnings.iter().map(ToString::to_string).collect();
             let warning = Reason::new(
-                RpcCode::Ok,
+                Code::Ok,
                 "jwt_warning",
                 format!("JWT accepted with a warning: {}", warnings.join("; ")),
             );
@@ -102,7 +102,7 @@ where
                 .unwrap_or(0)
                 .saturating_mul(1000),
         );
-        let coords = crate::telemetry::coordinates(&address, &principal.device.id);
+        let coords = crate::bridge::uplink::coordinates(&address, &principal.device.id);
         self.live = Some(Live {
             coords,
             address,

@@ -17,13 +17,13 @@ use tether_route::DeviceCoordinates;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Driver, Outcome};
-use crate::device_auth;
-use crate::hub::DeviceAddress;
+use crate::bridge::auth as device_auth;
+use crate::bridge::hub::DeviceAddress;
 use crate::mqtt::config_push::ConfigPush;
-use crate::mqtt::delivery::AttachedRegistration;
-use crate::mqtt::gateway::{self, GatewayError, GatewayErrorType, MessageInfo};
-use crate::mqtt::limits::TokenBucket;
-use crate::mqtt::reason::{Reason, RpcCode};
+use crate::mqtt::connections::AttachedRegistration;
+use crate::bridge::gateway_rules::{self, GatewayError, GatewayErrorType, MessageInfo};
+use crate::bridge::limits::TokenBucket;
+use crate::bridge::{Code, Reason};
 
 /// One device attached through the gateway.
 #[derive(Debug)]
@@ -101,7 +101,7 @@ where
         let ack = publish.delivery.packet_id();
         let Some(device_id) = device_id else {
             let reason = Reason::new(
-                RpcCode::InvalidArgument,
+                Code::InvalidArgument,
                 "attach_self",
                 "a gateway cannot attach itself; attach the devices behind it",
             );
@@ -135,15 +135,15 @@ where
     }
 
     async fn try_attach(&mut self, device_id: &str, payload: &[u8]) -> Result<(), AttachRefusal> {
-        let token = gateway::parse_attach(payload).map_err(|m| {
+        let token = gateway_rules::parse_attach(payload).map_err(|m| {
             (
-                Reason::new(RpcCode::InvalidArgument, "attach_payload", m),
+                Reason::new(Code::InvalidArgument, "attach_payload", m),
                 None,
             )
         })?;
         let Some(live) = &self.live else {
             return Err((
-                Reason::new(RpcCode::Unavailable, "internal", "not connected"),
+                Reason::new(Code::Unavailable, "internal", "not connected"),
                 None,
             ));
         };
@@ -154,7 +154,7 @@ where
         let attached_now = live.gateway.as_ref().map_or(0, |g| g.attached.len());
         let already = self.is_attached(device_id);
         let shared = Arc::clone(&self.shared);
-        let demands = gateway::demands(method).map_err(|r| (r, None))?;
+        let demands = gateway_rules::demands(method).map_err(|r| (r, None))?;
         let (_, device) = device_auth::lookup(
             &*shared.store,
             &gw_address.registry,
@@ -169,7 +169,7 @@ where
         let refuse = |reason: Reason| (reason, Some(address.clone()));
         if device.gateway_config.gateway_type == GatewayType::Gateway {
             return Err(refuse(Reason::new(
-                RpcCode::FailedPrecondition,
+                Code::FailedPrecondition,
                 "attach_gateway",
                 format!("'{device_id}' is a gateway; a gateway cannot be attached to another"),
             )));
@@ -183,7 +183,7 @@ where
                 .map_err(|e| refuse(device_auth::unavailable(&e).reason))?;
             if !bound {
                 return Err(refuse(Reason::new(
-                    RpcCode::PermissionDenied,
+                    Code::PermissionDenied,
                     "attach_not_bound",
                     format!(
                         "device '{device_id}' is not bound to this gateway, and its auth method \
@@ -196,7 +196,7 @@ where
         if demands.token {
             let Some(token) = token.as_deref() else {
                 return Err(refuse(Reason::new(
-                    RpcCode::Unauthenticated,
+                    Code::Unauthenticated,
                     "attach_no_token",
                     format!(
                         "the gateway's auth method {} requires the device's own JWT: publish \
@@ -220,7 +220,7 @@ where
         let max = shared.options.limits.attached_per_gateway;
         if !already && attached_now >= max {
             return Err(refuse(Reason::new(
-                RpcCode::ResourceExhausted,
+                Code::ResourceExhausted,
                 "attach_limit",
                 format!("the gateway already has {max} devices attached; detach one first"),
             )));
@@ -230,7 +230,7 @@ where
             .attach(&gw_address, self.conn_id, &address)
             .ok_or_else(|| {
                 refuse(Reason::new(
-                    RpcCode::Cancelled,
+                    Code::Cancelled,
                     "superseded",
                     "the gateway's connection is being replaced",
                 ))
@@ -238,7 +238,7 @@ where
         let now = self.now();
         let options = &shared.options;
         let attached = Attached {
-            coords: crate::telemetry::coordinates(&address, &device.id),
+            coords: crate::bridge::uplink::coordinates(&address, &device.id),
             address: address.clone(),
             reg,
             config: ConfigPush::new(
@@ -344,7 +344,7 @@ where
     pub(super) fn not_attached(&mut self, device_id: &str, info: MessageInfo) {
         let error = GatewayError::not_attached(device_id, info);
         let reason = Reason::new(
-            RpcCode::FailedPrecondition,
+            Code::FailedPrecondition,
             "gateway_not_attached",
             error.description.clone(),
         );
@@ -369,13 +369,13 @@ where
         let Some(device_id) = g.id_of(num_id) else {
             return;
         };
-        let needs_binding = gateway::demands(g.method).is_ok_and(|d| d.association);
+        let needs_binding = gateway_rules::demands(g.method).is_ok_and(|d| d.association);
         let registry = live.address.registry.clone();
         let gw_num_id = live.address.num_id;
         let store = Arc::clone(&self.shared.store);
         let reason = match store.get_device(&registry, &DeviceRef::NumId(num_id)).await {
             Err(tether_registry::StoreError::NotFound(_)) => Some(Reason::new(
-                RpcCode::NotFound,
+                Code::NotFound,
                 "device_deleted",
                 "Device detached because the device was deleted.",
             )),
@@ -384,13 +384,13 @@ where
                 None
             }
             Ok(device) if device.blocked => Some(Reason::new(
-                RpcCode::PermissionDenied,
+                Code::PermissionDenied,
                 "device_blocked",
                 "Device detached because the device was blocked.",
             )),
             Ok(_) if needs_binding => match store.is_bound(&registry, gw_num_id, num_id).await {
                 Ok(false) => Some(Reason::new(
-                    RpcCode::PermissionDenied,
+                    Code::PermissionDenied,
                     "device_unbound",
                     "Device detached because it was unbound from the gateway.",
                 )),

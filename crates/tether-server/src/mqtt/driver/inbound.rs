@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::{Driver, Outcome, gateway};
-use crate::mqtt::reason::{Reason, RpcCode};
+use crate::bridge::{Code, Reason};
 use crate::mqtt::topics::{self, Inbound};
-use crate::telemetry;
+use crate::bridge::uplink;
 
 impl<S> Driver<S>
 where
@@ -60,7 +60,7 @@ where
         };
         if publish.payload.len() > max {
             return self.close(Reason::new(
-                RpcCode::InvalidArgument,
+                Code::InvalidArgument,
                 "payload_too_large",
                 format!(
                     "The connection was closed because a {kind} payload of {} bytes on '{}' is \
@@ -115,7 +115,7 @@ where
     pub(super) fn target(
         &self,
         device: Option<&str>,
-    ) -> Option<(crate::hub::DeviceAddress, DeviceCoordinates)> {
+    ) -> Option<(crate::bridge::hub::DeviceAddress, DeviceCoordinates)> {
         let live = self.live.as_ref()?;
         match device {
             None => Some((live.address.clone(), live.coords.clone())),
@@ -185,12 +185,12 @@ where
         self.fresh_registry(now).await?;
         let Some(live) = &self.live else {
             return Err(Reason::new(
-                RpcCode::Unavailable,
+                Code::Unavailable,
                 "internal",
                 "not connected",
             ));
         };
-        let message = telemetry::event_message(
+        let message = uplink::event_message(
             &live.principal.registry,
             coords,
             subfolder,
@@ -199,7 +199,7 @@ where
         )
         .map_err(|why| {
             Reason::new(
-                RpcCode::FailedPrecondition,
+                Code::FailedPrecondition,
                 "no_telemetry_topic",
                 format!(
                     "The connection was closed because telemetry to subfolder '{subfolder}' \
@@ -214,7 +214,7 @@ where
                 Outcome {
                     ack,
                     kind: "event",
-                    result: telemetry::publish(&*shared.sink, message, timeout).await,
+                    result: uplink::publish(&*shared.sink, message, timeout).await,
                 }
             }
             .in_current_span(),
@@ -223,7 +223,7 @@ where
 
     pub(super) fn state_task(
         &self,
-        address: &crate::hub::DeviceAddress,
+        address: &crate::bridge::hub::DeviceAddress,
         coords: &DeviceCoordinates,
         payload: Vec<u8>,
         ack: Option<PacketId>,
@@ -239,7 +239,7 @@ where
         let now = self.registry_now();
         tokio::spawn(
             async move {
-                let stored = telemetry::store_state(
+                let stored = uplink::store_state(
                     &*shared.store,
                     Arc::clone(&shared.sink),
                     &registry,
@@ -301,7 +301,7 @@ where
 /// Why a live connection is closed when its registry's MQTT is disabled.
 pub(super) fn mqtt_disabled(path: &RegistryPath) -> Reason {
     Reason::new(
-        RpcCode::FailedPrecondition,
+        Code::FailedPrecondition,
         "mqtt_disabled",
         format!(
             "The connection was closed because MQTT was disabled for registry '{path}' \

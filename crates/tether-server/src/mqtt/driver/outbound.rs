@@ -15,12 +15,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument as _;
 
 use super::Driver;
-use crate::hub::{DeviceAddress, HubError};
+use crate::bridge::hub::{DeviceAddress, HubError};
 use crate::mqtt::Shared;
 use crate::mqtt::config_push::{Action, ConfigPush};
-use crate::mqtt::delivery::Control;
-use crate::mqtt::gateway::MessageInfo;
-use crate::mqtt::reason::{Reason, RpcCode};
+use crate::mqtt::connections::Control;
+use crate::bridge::gateway_rules::MessageInfo;
+use crate::bridge::{Code, Reason};
 use crate::mqtt::topics::{self, Outbound};
 
 impl<S> Driver<S>
@@ -143,7 +143,7 @@ where
     pub(super) async fn latest_config(&self, device: Option<&str>) -> Result<DeviceConfig, Reason> {
         let Some((address, _)) = self.target(device) else {
             return Err(Reason::new(
-                RpcCode::Unavailable,
+                Code::Unavailable,
                 "internal",
                 "not connected",
             ));
@@ -155,7 +155,7 @@ where
             .map(|d| d.config)
             .map_err(|e| {
                 Reason::new(
-                    RpcCode::Unavailable,
+                    Code::Unavailable,
                     "store_unavailable",
                     format!("the config could not be read: {e}"),
                 )
@@ -399,7 +399,7 @@ where
             .await;
         let reason = match device {
             Err(StoreError::NotFound(_)) => Some(Reason::new(
-                RpcCode::NotFound,
+                Code::NotFound,
                 "device_deleted",
                 "The connection was closed because the device was deleted.",
             )),
@@ -408,7 +408,7 @@ where
                 None
             }
             Ok(device) if device.blocked => Some(Reason::new(
-                RpcCode::PermissionDenied,
+                Code::PermissionDenied,
                 "device_blocked",
                 "The connection was closed because the device was blocked.",
             )),
@@ -426,7 +426,7 @@ where
                     None
                 } else {
                     Some(Reason::new(
-                        RpcCode::Unauthenticated,
+                        Code::Unauthenticated,
                         "credential_removed",
                         "The connection was closed because the key that authenticated it was \
                          removed or expired.",

@@ -1,4 +1,4 @@
-//! The one place the MQTT bridge reads the wall clock. Everything else takes the time
+//! The one place the server reads the wall clock. Everything else takes the time
 //! from a [`Clock`], so tests can shift it and protocol code stays sans-io.
 
 use std::fmt::Debug;
@@ -16,6 +16,11 @@ pub trait Clock: Send + Sync + Debug {
     /// Whole seconds since the Unix epoch (JWT rules).
     fn unix_secs(&self) -> i64 {
         self.unix_micros().div_euclid(1_000_000)
+    }
+
+    /// Now as the registry stamps it (microseconds).
+    fn timestamp(&self) -> tether_registry::model::Timestamp {
+        tether_registry::model::Timestamp(self.unix_micros())
     }
 }
 
@@ -44,5 +49,28 @@ pub struct OffsetClock {
 impl Clock for OffsetClock {
     fn unix_micros(&self) -> i64 {
         SystemClock.unix_micros().saturating_add(self.offset_micros)
+    }
+}
+
+/// A clock that always reads the same instant: API tests use it for stable
+/// timestamps.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FixedClock {
+    /// The instant, in microseconds since the Unix epoch.
+    pub unix_micros: i64,
+}
+
+impl FixedClock {
+    /// A clock stopped at `secs` seconds since the Unix epoch.
+    pub fn at_secs(secs: i64) -> Self {
+        Self {
+            unix_micros: secs.saturating_mul(1_000_000),
+        }
+    }
+}
+
+impl Clock for FixedClock {
+    fn unix_micros(&self) -> i64 {
+        self.unix_micros
     }
 }

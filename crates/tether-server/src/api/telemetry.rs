@@ -1,5 +1,6 @@
-//! What `tether serve` puts around the API and the MQTT bridge: the telemetry sink, the
-//! admin endpoints that read the embedded log, `/metrics`, retention, the banner.
+//! What the admin listener serves beside the Device Manager API: `/metrics`
+//! (Prometheus text) and the admin-only telemetry reads `/v1/telemetry/topics` and
+//! `/v1/telemetry/messages` over the embedded log.
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -13,137 +14,17 @@ use axum::routing::get;
 use base64::Engine as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
-use tether_route::{EmbeddedLog, LogConfig, NatsConfig, NatsSink, Sink};
-use tokio::task::JoinHandle;
+use tether_route::EmbeddedLog;
 
-use crate::api::Clock;
-use crate::api::auth::AdminAuth;
-use crate::api::error::{ApiError, Code};
-use crate::api::json::time;
-use crate::mqtt::MqttHandle;
-use crate::serve::{ServeError, Settings};
-use crate::tls::TlsSetup;
+use super::auth::AdminAuth;
+use super::error::ApiError;
+use super::json::time;
+use crate::bridge::Code;
 
 /// Most messages one telemetry read returns.
 const READ_MAX: usize = 1000;
 /// Longest a follow read waits for new messages.
 const WAIT_MAX: Duration = Duration::from_secs(30);
-/// How often retention runs.
-const RETENTION_EVERY: Duration = Duration::from_secs(3600);
-
-/// Where telemetry and state notifications go.
-#[derive(Debug, Clone)]
-pub enum TelemetrySink {
-    /// The embedded durable log in the data directory (the default).
-    Embedded(Arc<EmbeddedLog>),
-    /// NATS JetStream (`--nats`).
-    Nats(Arc<NatsSink>),
-}
-
-impl TelemetrySink {
-    /// The sink as the bridges use it, timed for `/metrics`.
-    pub fn sink(&self) -> Arc<dyn Sink> {
-        let inner = match self {
-            TelemetrySink::Embedded(log) => Arc::clone(log) as Arc<dyn Sink>,
-            TelemetrySink::Nats(nats) => Arc::clone(nats) as Arc<dyn Sink>,
-        };
-        Arc::new(MeasuredSink {
-            name: inner.name().to_owned(),
-            inner,
-        })
-    }
-
-    /// Closes the embedded log if nothing else holds it (every append was already
-    /// synced before it was acknowledged, so nothing is lost either way).
-    pub async fn close(self) {
-        if let TelemetrySink::Embedded(log) = self
-            && let Ok(log) = Arc::try_unwrap(log)
-        {
-            log.close().await;
-        }
-    }
-}
-
-/// Counts and times every batch a sink accepts: `tether_sink_publish_seconds` (the
-/// durability wait a QoS 1 PUBACK includes) and `tether_sink_messages_total`.
-#[derive(Debug)]
-struct MeasuredSink {
-    inner: Arc<dyn Sink>,
-    name: String,
-}
-
-#[async_trait::async_trait]
-impl Sink for MeasuredSink {
-    async fn publish(
-        &self,
-        batch: Vec<tether_route::Message>,
-    ) -> Result<(), tether_route::SinkError> {
-        let n = batch.len() as u64;
-        let start = tokio::time::Instant::now();
-        let result = self.inner.publish(batch).await;
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        metrics::histogram!("tether_sink_publish_seconds", "sink" => self.name.clone())
-            .record(start.elapsed().as_secs_f64());
-        metrics::counter!("tether_sink_messages_total", "sink" => self.name.clone(), "outcome" => outcome)
-            .increment(n);
-        result
-    }
-
-    fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-/// Opens NATS when configured, else the embedded log under `DATA_DIR/telemetry`.
-pub async fn open_sink(settings: &Settings) -> Result<TelemetrySink, ServeError> {
-    if let Some(url) = &settings.nats {
-        let sink = NatsSink::connect(NatsConfig::new(url.clone()))
-            .await
-            .map_err(|e| ServeError::Sink(format!("NATS at {url}: {e}")))?;
-        return Ok(TelemetrySink::Nats(Arc::new(sink)));
-    }
-    let mut config = LogConfig::new(settings.data_dir.clone());
-    config.retention = settings.retention;
-    let log = EmbeddedLog::open(config)
-        .await
-        .map_err(|e| ServeError::Sink(e.to_string()))?;
-    for t in log.truncations() {
-        tracing::warn!(
-            ?t,
-            "telemetry log: a torn record at the end was cut off on recovery"
-        );
-    }
-    Ok(TelemetrySink::Embedded(Arc::new(log)))
-}
-
-/// The lines `tether serve` prints about the device side.
-pub fn banner(mqtt: &MqttHandle, tls: Option<&TlsSetup>, sink: &TelemetrySink) -> String {
-    let mut out = String::new();
-    for a in mqtt.tls_addrs() {
-        out.push_str(&format!("tether: MQTT over TLS on {a}\n"));
-    }
-    for a in mqtt.plain_addrs() {
-        out.push_str(&format!(
-            "tether: MQTT without TLS on {a} (development only)\n"
-        ));
-    }
-    if let Some(ca) = tls.and_then(|t| t.ca_path.as_ref()) {
-        out.push_str(&format!(
-            "tether: devices must trust the CA in {}\n",
-            ca.display()
-        ));
-    }
-    match sink {
-        TelemetrySink::Embedded(log) => {
-            out.push_str(&format!(
-                "tether: telemetry log in {}\n",
-                log.root().display()
-            ));
-        }
-        TelemetrySink::Nats(_) => out.push_str("tether: telemetry to NATS JetStream\n"),
-    }
-    out
-}
 
 #[derive(Debug, Clone)]
 struct TelemetryState {
@@ -159,12 +40,9 @@ fn metrics_handle() -> Option<&'static PrometheusHandle> {
 }
 
 /// `/metrics` (Prometheus text, no auth: bind the admin address privately) and the
-/// admin-only telemetry reads `/v1/telemetry/topics` and `/v1/telemetry/messages`.
-pub fn extra_routes(admin: AdminAuth, sink: &TelemetrySink) -> Router {
-    let log = match sink {
-        TelemetrySink::Embedded(log) => Some(Arc::clone(log)),
-        TelemetrySink::Nats(_) => None,
-    };
+/// admin-only telemetry reads over `log` (`None`: telemetry goes elsewhere, and the
+/// reads say so).
+pub fn routes(admin: AdminAuth, log: Option<Arc<EmbeddedLog>>) -> Router {
     // Install the recorder now so connections counted before the first scrape show.
     let _ = metrics_handle();
     Router::new()
@@ -302,36 +180,13 @@ async fn read(
         .map_err(|e| ApiError::new(Code::Internal, e.to_string()))
 }
 
-/// Applies the embedded log's retention every hour.
-pub fn spawn_retention(sink: &TelemetrySink, clock: Clock) -> JoinHandle<()> {
-    let log = match sink {
-        TelemetrySink::Embedded(log) => Some(Arc::clone(log)),
-        TelemetrySink::Nats(_) => None,
-    };
-    tokio::spawn(async move {
-        let Some(log) = log else { return };
-        loop {
-            match log.apply_retention(clock().0).await {
-                Ok(removed) if !removed.is_empty() => {
-                    tracing::info!(
-                        segments = removed.len(),
-                        "telemetry retention removed old segments"
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "telemetry retention failed"),
-            }
-            tokio::time::sleep(RETENTION_EVERY).await;
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use http_body_util::BodyExt as _;
+    use tether_route::LogConfig;
     use tower::ServiceExt as _;
 
     async fn call(router: &Router, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
@@ -370,8 +225,10 @@ mod tests {
             .map(|i| tether_route::Message::event(topic, &device, "a", vec![b'0' + i], 1_000_000))
             .collect();
         log.append(msgs).await.expect("append");
-        let sink = TelemetrySink::Embedded(Arc::new(log));
-        let router = extra_routes(AdminAuth::from_token("secret-token-123456", "test"), &sink);
+        let router = routes(
+            AdminAuth::from_token("secret-token-123456", "test"),
+            Some(Arc::new(log)),
+        );
 
         let (status, _) = call(&router, "/v1/telemetry/topics", None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);

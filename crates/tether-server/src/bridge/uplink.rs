@@ -11,7 +11,7 @@ use tether_registry::model::{DeviceRegistry, Timestamp};
 use tether_route::{DeviceCoordinates, Message, Route, Sink, route_event, route_state};
 use tracing::Instrument as _;
 
-use crate::hub::DeviceAddress;
+use crate::bridge::hub::DeviceAddress;
 
 /// The routing coordinates (Pub/Sub attributes) of a device.
 pub fn coordinates(address: &DeviceAddress, device_id: &str) -> DeviceCoordinates {

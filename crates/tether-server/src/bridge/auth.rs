@@ -19,8 +19,8 @@ use tether_registry::model::{Device, DeviceRegistry};
 use tether_registry::names::{DeviceRef, RegistryPath};
 use tether_registry::{Store, StoreError};
 
-use crate::hub::DeviceAddress;
-use crate::mqtt::reason::{Reason, RpcCode};
+use crate::bridge::hub::DeviceAddress;
+use crate::bridge::{Code, Reason};
 
 /// Where the parsed public keys of a device come from (a cache in the server).
 #[async_trait]
@@ -142,7 +142,7 @@ pub async fn lookup(
         StoreError::NotFound(_) => Denied::new(
             DeniedKind::UnknownDevice,
             Reason::new(
-                RpcCode::NotFound,
+                Code::NotFound,
                 "unknown_registry",
                 format!(
                     "registry '{path}' does not exist (check the project, region and registry)"
@@ -155,7 +155,7 @@ pub async fn lookup(
         StoreError::NotFound(_) => Denied::new(
             DeniedKind::UnknownDevice,
             Reason::new(
-                RpcCode::NotFound,
+                Code::NotFound,
                 "unknown_device",
                 format!(
                     "device '{}' does not exist in registry '{path}' (device ids are \
@@ -185,7 +185,7 @@ pub fn check_not_blocked(device: &Device, address: &DeviceAddress) -> Result<(),
         return Err(Denied::new(
             DeniedKind::Forbidden,
             Reason::new(
-                RpcCode::PermissionDenied,
+                Code::PermissionDenied,
                 "device_blocked",
                 "the device is blocked; set blocked to false to let it connect",
             ),
@@ -239,7 +239,7 @@ pub async fn verify_token(
             Denied::new(
                 DeniedKind::Unavailable,
                 Reason::new(
-                    RpcCode::Unavailable,
+                    Code::Unavailable,
                     "internal",
                     "the verifier named a credential that does not exist",
                 ),
@@ -260,7 +260,7 @@ fn jwt_denied(refusal: &Refusal) -> Denied {
     Denied::new(
         kind,
         Reason::new(
-            RpcCode::Unauthenticated,
+            Code::Unauthenticated,
             refusal.reason(),
             refusal.to_string(),
         ),
@@ -272,7 +272,7 @@ pub fn unavailable(error: &StoreError) -> Denied {
     Denied::new(
         DeniedKind::Unavailable,
         Reason::new(
-            RpcCode::Unavailable,
+            Code::Unavailable,
             "store_unavailable",
             format!("the device registry is not available ({error}); try again later"),
         ),

@@ -26,8 +26,8 @@ use tether_registry::names::RegistryPath;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Clock;
-use super::reason::{Reason, RpcCode};
-use crate::hub::{DeviceAddress, DeviceHub, HubError};
+use crate::bridge::{Code, Reason};
+use crate::bridge::hub::{DeviceAddress, DeviceHub, HubError};
 
 /// Control messages queued per connection.
 const CONTROL_QUEUE: usize = 64;
@@ -147,7 +147,7 @@ pub struct Connections {
 /// cluster, on another node).
 pub(crate) fn another_connection() -> Reason {
     Reason::new(
-        RpcCode::Cancelled,
+        Code::Cancelled,
         "superseded",
         "The connection was closed because there is another active connection with the \
          same device ID.",

@@ -5,7 +5,7 @@
 use serde::Serialize;
 use tether_registry::model::GatewayAuthMethod;
 
-use super::reason::{Reason, RpcCode};
+use crate::bridge::{Code, Reason};
 
 /// IoT Core's `error_type` values that Tether sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -120,7 +120,7 @@ pub fn demands(method: GatewayAuthMethod) -> Result<Demands, Reason> {
             token: true,
         }),
         GatewayAuthMethod::Unspecified => Err(Reason::new(
-            RpcCode::FailedPrecondition,
+            Code::FailedPrecondition,
             "gateway_auth_unspecified",
             "the gateway's gatewayConfig.gatewayAuthMethod is unspecified, so no device may \
              attach; set ASSOCIATION_ONLY, DEVICE_AUTH_TOKEN_ONLY or \

@@ -1,0 +1,484 @@
+//! The settings of `tether serve`, declared once.
+//!
+//! ```text
+//!  ServeOptions (flags, env) ─┐ overlay: a value given on the command line wins,
+//!  ServeOptions (tether.toml) ┘ an empty one counts as not given
+//!        └──▶ resolve(): defaults, checks ──▶ Settings (what the server runs with)
+//! ```
+//!
+//! [`ServeOptions`] is both the clap arguments of `tether serve` and the config file's
+//! schema: a new setting is one field here (doc comment = `--help` text, field name =
+//! flag and config key) plus the line in [`ServeOptions::resolve`] that gives it its
+//! default. The sample `tether.toml` documents every key; a test holds it to that.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tether_jwt::EncodingPolicy;
+use tether_route::log::RetentionPolicy;
+
+use super::ServeError;
+use crate::cluster::ClusterConfig;
+use crate::tls::{self, TlsSource};
+
+/// Default data directory of the embedded default.
+pub const DEFAULT_DATA_DIR: &str = "./tether-data";
+/// Default address of the admin API.
+pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
+/// Default MQTT-over-TLS address (IoT Core's port).
+pub const DEFAULT_MQTT_ADDR: &str = "0.0.0.0:8883";
+/// Default HTTPS address of the HTTP device bridge.
+pub const DEFAULT_HTTPS_ADDR: &str = "0.0.0.0:8443";
+/// Shortest admin token accepted from `--admin-token`.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Options of `tether serve`, from flags or from the config file; with none it runs the
+/// embedded default in ./tether-data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeOptions {
+    /// A TOML config file with the same settings as the flags (see the sample
+    /// tether.toml); flags override it.
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Data directory: SQLite database, admin token, embedded CA, telemetry log
+    /// [default: ./tether-data].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address of the admin API [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// The admin token to accept instead of the generated one (at least 16 characters).
+    /// Not read from the config file.
+    #[arg(long, env = "TETHER_ADMIN_TOKEN", hide_env_values = true)]
+    #[serde(skip)]
+    pub admin_token: Option<String>,
+    /// Database URL: postgres://USER@HOST/DB or sqlite://PATH [default: SQLite in the data
+    /// directory].
+    #[arg(long, env = "TETHER_DATABASE", hide_env_values = true, value_name = "URL")]
+    pub database: Option<String>,
+    /// MQTT-over-TLS listener; repeat for a second one, e.g. 0.0.0.0:443
+    /// [default: 0.0.0.0:8883].
+    #[arg(long = "mqtt-addr", value_name = "ADDR")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mqtt_addrs: Vec<SocketAddr>,
+    /// Plain-TCP MQTT listener, for development only (devices send tokens in clear text).
+    #[arg(long = "mqtt-plain-addr", value_name = "ADDR")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mqtt_plain_addrs: Vec<SocketAddr>,
+    /// HTTPS listener of the HTTP device bridge (publishEvent, setState, config), with the
+    /// gateway's certificate; repeatable [default: 0.0.0.0:8443]. The bridge also answers
+    /// on --http-addr.
+    #[arg(long = "https-addr", value_name = "ADDR")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub https_addrs: Vec<SocketAddr>,
+    /// A name for the generated server certificate; repeat for more
+    /// [default: localhost, this host's name, 127.0.0.1, ::1].
+    #[arg(long = "tls-hostname", value_name = "NAME")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls_hostnames: Vec<String>,
+    /// Your own server certificate chain (PEM) instead of the embedded CA's.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// JWT base64 policy: lenient (IoT Core: padding and +/ accepted, with a warning) or
+    /// strict [default: lenient].
+    #[arg(long, value_name = "POLICY", value_parser = ["lenient", "strict"])]
+    pub jwt_encoding: Option<String>,
+    /// Send telemetry to NATS JetStream at this URL instead of the embedded log.
+    #[arg(long, env = "TETHER_NATS", value_name = "URL")]
+    pub nats: Option<String>,
+    /// Join a cluster: nodes on one PostgreSQL store relay commands, configs and
+    /// takeovers to each other over core NATS at this URL.
+    #[arg(long, env = "TETHER_CLUSTER_NATS", value_name = "URL")]
+    pub cluster_nats: Option<String>,
+    /// This node's name in the cluster [default: host name and process id].
+    #[arg(long, value_name = "NAME")]
+    pub node_name: Option<String>,
+    /// Most device connections at once [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a device has for the TLS handshake, and again for its CONNECT and
+    /// authentication [default: 10].
+    #[arg(long, value_name = "SECS")]
+    pub connect_timeout_secs: Option<u64>,
+    /// Seconds without a message or PINGREQ before a device connection is closed, as
+    /// IoT Core did [default: 1200].
+    #[arg(long, value_name = "SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds a write to a device may block before the connection is cut (a stalled
+    /// reader) [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub write_timeout_secs: Option<u64>,
+    /// Seconds the telemetry sink may take to accept a message before it counts as
+    /// failed and the device gets no PUBACK [default: 30].
+    #[arg(long, value_name = "SECS")]
+    pub sink_timeout_secs: Option<u64>,
+    /// Delete telemetry older than this many hours from the embedded log [default: keep].
+    #[arg(long, value_name = "HOURS")]
+    pub telemetry_retention_hours: Option<u64>,
+    /// Keep at most this many bytes per telemetry topic in the embedded log
+    /// [default: no limit].
+    #[arg(long, value_name = "BYTES")]
+    pub telemetry_max_bytes: Option<u64>,
+}
+
+/// The settings in force after flags, file and defaults are merged.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Settings {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Admin API address to bind.
+    pub http_addr: SocketAddr,
+    /// Database URL, if not the embedded SQLite.
+    pub database: Option<String>,
+    /// Admin token given on the command line or in the environment.
+    pub admin_token: Option<String>,
+    /// MQTT-over-TLS listeners (empty: none).
+    pub mqtt_addrs: Vec<SocketAddr>,
+    /// Plain-TCP MQTT listeners (development).
+    pub mqtt_plain_addrs: Vec<SocketAddr>,
+    /// HTTPS listeners of the HTTP device bridge (empty: none).
+    pub https_addrs: Vec<SocketAddr>,
+    /// Where the server certificate comes from.
+    pub tls: TlsSource,
+    /// JWT base64 strictness.
+    pub jwt_encoding: EncodingPolicy,
+    /// NATS URL for telemetry, if not the embedded log.
+    pub nats: Option<String>,
+    /// The cluster's NATS and this node's name, when clustered.
+    pub cluster: Option<ClusterConfig>,
+    /// Embedded log retention.
+    pub retention: RetentionPolicy,
+    /// Most device connections at once.
+    pub max_connections: usize,
+    /// TLS handshake, and again CONNECT with authentication.
+    pub connect_timeout: Duration,
+    /// A device connection with no input for this long is closed.
+    pub idle_timeout: Duration,
+    /// A blocked write to a device cuts the connection after this long.
+    pub write_timeout: Duration,
+    /// A sink append not accepted within this long has failed.
+    pub sink_timeout: Duration,
+}
+
+impl ServeOptions {
+    /// Merges flags over the config file (`self.config`) over the defaults, and checks
+    /// the result.
+    ///
+    /// # Errors
+    /// [`ServeError::Config`] naming the flag or key at fault, or [`ServeError::Io`] for
+    /// an unreadable config file.
+    pub fn resolve(self) -> Result<Settings, ServeError> {
+        let options = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ServeError::Io {
+                    what: format!("cannot read the config file {}", path.display()),
+                    source,
+                })?;
+                let file = toml::from_str::<ServeOptions>(&text).map_err(|e| {
+                    ServeError::Config(format!("config file {}: {e}", path.display()))
+                })?;
+                overlay(&file, &self)?
+            }
+            None => overlay(&ServeOptions::default(), &self)?,
+        };
+        ServeOptions {
+            // Never read from the file; an empty value means none.
+            admin_token: self.admin_token.filter(|t| !t.is_empty()),
+            ..options
+        }
+        .into_settings()
+    }
+
+    fn into_settings(self) -> Result<Settings, ServeError> {
+        let admin_token = self.admin_token;
+        if let Some(t) = &admin_token
+            && t.len() < MIN_TOKEN_LEN
+        {
+            return Err(ServeError::Config(format!(
+                "--admin-token / TETHER_ADMIN_TOKEN is {} characters; use at least {MIN_TOKEN_LEN} (or leave it out to have one generated)",
+                t.len()
+            )));
+        }
+        let data_dir = self
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let tls = match (self.tls_cert, self.tls_key) {
+            (Some(cert), Some(key)) => TlsSource::Files { cert, key },
+            (None, None) => TlsSource::Embedded {
+                data_dir: data_dir.clone(),
+                host_names: if self.tls_hostnames.is_empty() {
+                    tls::default_host_names()
+                } else {
+                    self.tls_hostnames
+                },
+            },
+            _ => {
+                return Err(ServeError::Config(
+                    "--tls-cert and --tls-key (tls_cert, tls_key) go together: give both or neither"
+                        .into(),
+                ));
+            }
+        };
+        let jwt_encoding = match self.jwt_encoding.as_deref() {
+            None | Some("lenient") => EncodingPolicy::Lenient,
+            Some("strict") => EncodingPolicy::Strict,
+            Some(other) => {
+                return Err(ServeError::Config(format!(
+                    "jwt_encoding '{other}' is not 'lenient' or 'strict'"
+                )));
+            }
+        };
+        let retention = RetentionPolicy {
+            max_age_micros: self
+                .telemetry_retention_hours
+                .map(|h| i64::try_from(h.saturating_mul(3_600_000_000)).unwrap_or(i64::MAX)),
+            max_bytes: self.telemetry_max_bytes,
+        };
+        let secs = |given: Option<u64>, key: &str, default: u64| match given {
+            Some(0) => Err(ServeError::Config(format!(
+                "{key} = 0: give a number of seconds of at least 1"
+            ))),
+            given => Ok(Duration::from_secs(given.unwrap_or(default))),
+        };
+        Ok(Settings {
+            http_addr: self.http_addr.unwrap_or_else(default_http_addr),
+            database: self.database,
+            admin_token,
+            mqtt_addrs: or_default(self.mqtt_addrs, DEFAULT_MQTT_ADDR),
+            mqtt_plain_addrs: self.mqtt_plain_addrs,
+            https_addrs: or_default(self.https_addrs, DEFAULT_HTTPS_ADDR),
+            tls,
+            jwt_encoding,
+            nats: self.nats,
+            cluster: cluster_config(self.cluster_nats, self.node_name),
+            retention,
+            max_connections: self.max_connections.unwrap_or(10_000),
+            connect_timeout: secs(self.connect_timeout_secs, "connect_timeout_secs", 10)?,
+            idle_timeout: secs(self.idle_timeout_secs, "idle_timeout_secs", 20 * 60)?,
+            write_timeout: secs(self.write_timeout_secs, "write_timeout_secs", 30)?,
+            sink_timeout: secs(self.sink_timeout_secs, "sink_timeout_secs", 30)?,
+            data_dir,
+        })
+    }
+}
+
+fn default_http_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+/// `list`, or the one default address when it is empty.
+fn or_default(list: Vec<SocketAddr>, default: &str) -> Vec<SocketAddr> {
+    if !list.is_empty() {
+        return list;
+    }
+    default.parse().map(|a| vec![a]).unwrap_or_default()
+}
+
+/// `top`'s values over `base`'s: a field `top` leaves unset (`None`, an empty list or
+/// an empty string) keeps `base`'s value, and a value left empty by both is unset.
+/// Generic over the fields, so a new setting needs no merge code. Fields marked
+/// `serde(skip)` come back as their default.
+fn overlay<T: Serialize + DeserializeOwned>(base: &T, top: &T) -> Result<T, ServeError> {
+    let internal = |e: serde_json::Error| ServeError::Config(format!("settings: {e}"));
+    let unset = |value: &Value| match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    };
+    let mut merged = serde_json::to_value(base).map_err(internal)?;
+    let top = serde_json::to_value(top).map_err(internal)?;
+    if let (Value::Object(merged), Value::Object(top)) = (&mut merged, top) {
+        for (key, value) in top {
+            if !unset(&value) {
+                merged.insert(key, value);
+            }
+        }
+        merged.retain(|_, value| !unset(value));
+    }
+    serde_json::from_value(merged).map_err(internal)
+}
+
+/// The cluster settings when a cluster NATS URL is given.
+fn cluster_config(url: Option<String>, node: Option<String>) -> Option<ClusterConfig> {
+    let url = url?;
+    let node = node.unwrap_or_else(|| {
+        let host = tls::this_host().unwrap_or_else(|| "node".into());
+        format!("{host}-{}", std::process::id())
+    });
+    Some(ClusterConfig {
+        url,
+        prefix: "tether.hub".into(),
+        node,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::serve::io;
+
+    #[test]
+    fn the_sample_config_parses() -> Result<(), ServeError> {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tether.toml");
+        let s = ServeOptions {
+            config: Some(sample),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        assert_eq!(s.http_addr.to_string(), DEFAULT_HTTP_ADDR);
+        Ok(())
+    }
+
+    #[test]
+    fn config_file_keys_are_checked() -> Result<(), ServeError> {
+        let dir = tempfile::tempdir().map_err(io("tempdir"))?;
+        let path = dir.path().join("tether.toml");
+        std::fs::write(&path, "http_addr = \"127.0.0.1:9\"\ncolour = 1\n").map_err(io("write"))?;
+        let e = ServeOptions {
+            config: Some(path.clone()),
+            ..ServeOptions::default()
+        }
+        .resolve();
+        assert!(
+            matches!(&e, Err(ServeError::Config(m)) if m.contains("colour")),
+            "{e:?}"
+        );
+        std::fs::write(&path, "http_addr = \"127.0.0.1:9\"\n").map_err(io("write"))?;
+        let s = ServeOptions {
+            config: Some(path),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        assert_eq!(s.http_addr.port(), 9);
+        assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert!(s.cluster.is_none(), "no cluster unless asked");
+        Ok(())
+    }
+
+    #[test]
+    fn cluster_settings_from_the_file_and_flags() -> Result<(), ServeError> {
+        let dir = tempfile::tempdir().map_err(io("tempdir"))?;
+        let path = dir.path().join("tether.toml");
+        std::fs::write(
+            &path,
+            "cluster_nats = \"nats://n:4222\"\nnode_name = \"gw-1\"\n",
+        )
+        .map_err(io("write"))?;
+        let s = ServeOptions {
+            config: Some(path.clone()),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        let cluster = s.cluster.ok_or(ServeError::Config("no cluster".into()))?;
+        assert_eq!(
+            (
+                cluster.url.as_str(),
+                cluster.node.as_str(),
+                cluster.prefix.as_str()
+            ),
+            ("nats://n:4222", "gw-1", "tether.hub")
+        );
+        // A flag wins over the file; without a name the node gets a unique default.
+        let s = ServeOptions {
+            config: Some(path),
+            cluster_nats: Some("nats://other:4222".into()),
+            node_name: Some(String::new()),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        let cluster = s.cluster.ok_or(ServeError::Config("no cluster".into()))?;
+        assert_eq!(cluster.url, "nats://other:4222");
+        assert_eq!(
+            cluster.node, "gw-1",
+            "an empty flag does not erase the file's name"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_sample_config_documents_every_key() -> Result<(), ServeError> {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tether.toml");
+        let text = std::fs::read_to_string(&sample).map_err(io("read the sample"))?;
+        // Every key the file may hold, read off the schema itself: a new setting
+        // fails here until the sample documents it.
+        let command = <ServeOptions as clap::Args>::augment_args(clap::Command::new("serve"));
+        let keys: Vec<&str> = command
+            .get_arguments()
+            .map(|a| a.get_id().as_str())
+            .filter(|k| !matches!(*k, "config" | "admin_token"))
+            .collect();
+        assert!(keys.len() >= 20, "{keys:?}");
+        for key in keys {
+            assert!(
+                text.lines().any(|l| l
+                    .trim_start_matches('#')
+                    .trim_start()
+                    .starts_with(&format!("{key} = "))),
+                "tether.toml does not document the key '{key}'"
+            );
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn driver_timeouts_come_from_the_file_and_flags_win() -> Result<(), ServeError> {
+        let dir = tempfile::tempdir().map_err(io("tempdir"))?;
+        let path = dir.path().join("tether.toml");
+        std::fs::write(
+            &path,
+            "idle_timeout_secs = 60\nwrite_timeout_secs = 5\ndatabase = \"\"\n",
+        )
+        .map_err(io("write"))?;
+        let s = ServeOptions {
+            config: Some(path.clone()),
+            write_timeout_secs: Some(7),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        assert_eq!(s.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.write_timeout, Duration::from_secs(7), "the flag wins");
+        assert_eq!(s.connect_timeout, Duration::from_secs(10), "the default");
+        assert_eq!(s.sink_timeout, Duration::from_secs(30));
+        assert_eq!(s.database, None, "an empty value is no value");
+        std::fs::write(&path, "connect_timeout_secs = 0\n").map_err(io("write"))?;
+        let e = ServeOptions {
+            config: Some(path),
+            ..ServeOptions::default()
+        }
+        .resolve();
+        assert!(
+            matches!(&e, Err(ServeError::Config(m)) if m.contains("connect_timeout_secs = 0")),
+            "{e:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_bad_address_in_the_file_names_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tether.toml");
+        std::fs::write(&path, "mqtt_addrs = [\"0.0.0.0\"]\n").expect("write");
+        let e = ServeOptions {
+            config: Some(path),
+            ..ServeOptions::default()
+        }
+        .resolve();
+        assert!(
+            matches!(&e, Err(ServeError::Config(m)) if m.contains("mqtt_addrs")),
+            "{e:?}"
+        );
+    }
+}

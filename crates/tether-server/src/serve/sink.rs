@@ -1,0 +1,133 @@
+//! The telemetry sink `tether serve` runs with: the embedded durable log (the default)
+//! or NATS JetStream, wrapped so every append is timed and counted for `/metrics`, and
+//! the embedded log's retention.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tether_route::{EmbeddedLog, LogConfig, NatsConfig, NatsSink, Sink};
+use tokio::task::JoinHandle;
+
+use super::ServeError;
+use super::settings::Settings;
+use crate::bridge::Clock;
+
+/// How often retention runs.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// Where telemetry and state notifications go.
+#[derive(Debug, Clone)]
+pub enum TelemetrySink {
+    /// The embedded durable log in the data directory (the default).
+    Embedded(Arc<EmbeddedLog>),
+    /// NATS JetStream (`--nats`).
+    Nats(Arc<NatsSink>),
+}
+
+impl TelemetrySink {
+    /// The sink as the bridges use it: timed and counted for `/metrics`.
+    pub fn measured(&self) -> Arc<dyn Sink> {
+        let inner = match self {
+            TelemetrySink::Embedded(log) => Arc::clone(log) as Arc<dyn Sink>,
+            TelemetrySink::Nats(nats) => Arc::clone(nats) as Arc<dyn Sink>,
+        };
+        Arc::new(MeasuredSink {
+            name: inner.name().to_owned(),
+            inner,
+        })
+    }
+
+    /// The embedded log, which the telemetry reads serve; `None` with NATS.
+    pub fn embedded(&self) -> Option<Arc<EmbeddedLog>> {
+        match self {
+            TelemetrySink::Embedded(log) => Some(Arc::clone(log)),
+            TelemetrySink::Nats(_) => None,
+        }
+    }
+
+    /// Closes the embedded log if nothing else holds it (every append was already
+    /// synced before it was acknowledged, so nothing is lost either way).
+    pub async fn close(self) {
+        if let TelemetrySink::Embedded(log) = self
+            && let Ok(log) = Arc::try_unwrap(log)
+        {
+            log.close().await;
+        }
+    }
+}
+
+/// Counts and times every batch a sink accepts: `tether_sink_publish_seconds` (the
+/// durability wait a QoS 1 PUBACK includes) and `tether_sink_messages_total`.
+#[derive(Debug)]
+struct MeasuredSink {
+    inner: Arc<dyn Sink>,
+    name: String,
+}
+
+#[async_trait::async_trait]
+impl Sink for MeasuredSink {
+    async fn publish(
+        &self,
+        batch: Vec<tether_route::Message>,
+    ) -> Result<(), tether_route::SinkError> {
+        let n = batch.len() as u64;
+        let start = tokio::time::Instant::now();
+        let result = self.inner.publish(batch).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::histogram!("tether_sink_publish_seconds", "sink" => self.name.clone())
+            .record(start.elapsed().as_secs_f64());
+        metrics::counter!("tether_sink_messages_total", "sink" => self.name.clone(), "outcome" => outcome)
+            .increment(n);
+        result
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// Opens NATS when configured, else the embedded log under `DATA_DIR/telemetry`.
+///
+/// # Errors
+/// [`ServeError::Sink`] when NATS cannot be reached or the log cannot be opened.
+pub async fn open_sink(settings: &Settings) -> Result<TelemetrySink, ServeError> {
+    if let Some(url) = &settings.nats {
+        let sink = NatsSink::connect(NatsConfig::new(url.clone()))
+            .await
+            .map_err(|e| ServeError::Sink(format!("NATS at {url}: {e}")))?;
+        return Ok(TelemetrySink::Nats(Arc::new(sink)));
+    }
+    let mut config = LogConfig::new(settings.data_dir.clone());
+    config.retention = settings.retention;
+    let log = EmbeddedLog::open(config)
+        .await
+        .map_err(|e| ServeError::Sink(e.to_string()))?;
+    for t in log.truncations() {
+        tracing::warn!(
+            ?t,
+            "telemetry log: a torn record at the end was cut off on recovery"
+        );
+    }
+    Ok(TelemetrySink::Embedded(Arc::new(log)))
+}
+
+/// Applies the embedded log's retention every hour (nothing with NATS).
+pub fn spawn_retention(sink: &TelemetrySink, clock: Arc<dyn Clock>) -> JoinHandle<()> {
+    let log = sink.embedded();
+    tokio::spawn(async move {
+        let Some(log) = log else { return };
+        loop {
+            match log.apply_retention(clock.unix_micros()).await {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::info!(
+                        segments = removed.len(),
+                        "telemetry retention removed old segments"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "telemetry retention failed"),
+            }
+            tokio::time::sleep(RETENTION_EVERY).await;
+        }
+    })
+}
