@@ -37,9 +37,9 @@ use tether_registry::names::{DeviceRef, RegistryPath, parse_registry};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::bridge::Clock;
 use crate::bridge::hub::{DeviceAddress, DeviceHub, HubError};
 use crate::mqtt::connections::another_connection;
-use crate::bridge::Clock;
 use crate::mqtt::{Connections, Presence};
 
 /// How long a command waits for the node that holds the device: longer than that

@@ -12,7 +12,7 @@ pub mod api;
 pub mod bridge;
 pub mod cluster;
 pub mod device_http;
-pub mod http;
+pub mod listen;
 pub mod mqtt;
 pub mod serve;
 pub mod tls;

@@ -15,9 +15,9 @@ use mqtt_support::*;
 use rumqttc::{AsyncClient, Packet, QoS};
 use tether_registry::Store as _;
 use tether_registry::names::DeviceRef;
-use tether_server::cluster::{ClusterConfig, ClusterHub};
-use tether_server::bridge::hub::{DeviceHub, HubError};
 use tether_server::bridge::SystemClock;
+use tether_server::bridge::hub::{DeviceHub, HubError};
+use tether_server::cluster::{ClusterConfig, ClusterHub};
 use tether_server::mqtt::MqttHandle;
 
 fn nats_url() -> Option<String> {

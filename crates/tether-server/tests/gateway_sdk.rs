@@ -17,6 +17,8 @@ use tether_registry::Store as _;
 use tether_registry::model::GatewayAuthMethod;
 use tether_registry::names::DeviceRef;
 use tether_server::device_http::{bridge_router, serve_https};
+use tether_server::listen::Cap;
+use tether_server::listen::http::HttpPolicy;
 use tether_server::tls::{TlsSource, setup};
 
 fn options(gw: &Gateway, dev: &TestDevice) -> DeviceOptions {
@@ -110,6 +112,8 @@ async fn sdk_http_device_over_https() -> TestResult {
         listener,
         Arc::clone(&tls.config),
         bridge_router(bridge(&gw)),
+        Cap::new(64),
+        HttpPolicy::default(),
         async {
             let _ = stopped.await;
         },

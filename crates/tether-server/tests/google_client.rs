@@ -87,14 +87,12 @@ async fn google_python_client_works_against_tether() {
     seed(&server.store()).await;
     let endpoint = format!("http://{}", server.local_addr());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(server.run(
-        Arc::new(Disconnected),
-        axum::Router::new(),
-        None,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let running =
+        tokio::spawn(
+            server.run(Arc::new(Disconnected), axum::Router::new(), None, async {
+                let _ = stopped.await;
+            }),
+        );
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/test_google_client.py");
     let output = tokio::task::spawn_blocking(move || {

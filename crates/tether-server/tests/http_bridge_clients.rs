@@ -18,6 +18,8 @@ use mqtt_support::*;
 use tether_registry::Store as _;
 use tether_registry::names::DeviceRef;
 use tether_server::device_http::{bridge_router, serve_https};
+use tether_server::listen::http::{self, HttpPolicy};
+use tether_server::listen::{Cap, ListenPolicy};
 use tether_server::tls::{TlsSource, setup};
 use tokio::sync::oneshot;
 
@@ -36,8 +38,26 @@ async fn serve(
     };
     tokio::spawn(async move {
         let served = match tls {
-            Some(tls) => serve_https(listener, tls, router, shutdown).await,
-            None => tether_server::http::serve_http(listener, router, shutdown).await,
+            Some(tls) => {
+                serve_https(
+                    listener,
+                    tls,
+                    router,
+                    Cap::new(64),
+                    HttpPolicy::default(),
+                    shutdown,
+                )
+                .await
+            }
+            None => {
+                let plain = ListenPolicy {
+                    name: "admin",
+                    cap: Cap::new(64),
+                    tls: None,
+                    handshake_timeout: std::time::Duration::from_secs(10),
+                };
+                http::serve(listener, plain, HttpPolicy::default(), router, shutdown).await
+            }
         };
         served.expect("test set-up");
     });

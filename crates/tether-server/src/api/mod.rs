@@ -42,10 +42,10 @@ use tether_registry::model::Timestamp;
 
 use self::auth::AdminAuth;
 use self::error::{ApiError, ApiResult};
-use crate::bridge::Code;
 use self::request::{Query, json_body, split_verb, unknown_method};
 use self::routes::*;
 use crate::bridge::Clock;
+use crate::bridge::Code;
 use crate::bridge::hub::DeviceHub;
 
 /// What the handlers share.

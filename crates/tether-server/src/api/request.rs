@@ -2,6 +2,7 @@
 //! suffixes and resource names.
 
 use axum::body::Body;
+use axum::response::IntoResponse as _;
 use http_body_util::{BodyExt as _, LengthLimitError, Limited};
 use serde_json::Value;
 use tether_registry::names::{self, DeviceRef, LocationPath, RegistryPath};
@@ -197,6 +198,28 @@ pub fn registry(project: &str, location: &str, registry: &str) -> ApiResult<Regi
 /// A device segment: an id or a numId.
 pub fn device(segment: &str) -> ApiResult<DeviceRef> {
     Ok(DeviceRef::parse(segment)?)
+}
+
+/// `router` with every request bounded to `limit`, body reading included: a client that
+/// trickles its body, or a handler stuck on a dead store, gets 504 DEADLINE_EXCEEDED
+/// instead of holding the connection forever.
+pub fn with_deadline(router: axum::Router, limit: std::time::Duration) -> axum::Router {
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| async move {
+            match tokio::time::timeout(limit, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::new(
+                    crate::bridge::Code::DeadlineExceeded,
+                    format!(
+                        "the request did not complete within {} s (the body was sent too \
+                         slowly, or the server is overloaded)",
+                        limit.as_secs()
+                    ),
+                )
+                .into_response(),
+            }
+        },
+    ))
 }
 
 #[cfg(test)]

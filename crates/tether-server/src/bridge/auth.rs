@@ -259,11 +259,7 @@ fn jwt_denied(refusal: &Refusal) -> Denied {
     };
     Denied::new(
         kind,
-        Reason::new(
-            Code::Unauthenticated,
-            refusal.reason(),
-            refusal.to_string(),
-        ),
+        Reason::new(Code::Unauthenticated, refusal.reason(), refusal.to_string()),
     )
 }
 

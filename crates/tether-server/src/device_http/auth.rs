@@ -9,8 +9,8 @@ use tether_registry::{Activity, ActivityKind};
 use super::{DeviceBridge, Target};
 use crate::api::error::ApiError;
 use crate::bridge::auth::{self as device_auth, Denied, DeniedKind};
-use crate::bridge::hub::DeviceAddress;
 use crate::bridge::gateway_rules;
+use crate::bridge::hub::DeviceAddress;
 use crate::bridge::{Code, Reason, Transport};
 
 /// `gatewayInfo` of a request (at most one is set).
@@ -153,7 +153,10 @@ async fn check(
 }
 
 /// What the gateway's auth method demands; refuses a device that is not a gateway.
-fn gateway_method(gateway: &Device, address: &DeviceAddress) -> Result<gateway_rules::Demands, Denied> {
+fn gateway_method(
+    gateway: &Device,
+    address: &DeviceAddress,
+) -> Result<gateway_rules::Demands, Denied> {
     if gateway.gateway_config.gateway_type != GatewayType::Gateway {
         return Err(forbidden(
             Code::PermissionDenied,

@@ -13,11 +13,11 @@ use tether_registry::model::Timestamp;
 use super::auth::{self, Caller, GatewayInfo};
 use super::{Call, DeviceBridge, Target};
 use crate::api::error::{ApiError, ApiResult};
-use crate::bridge::Code;
 use crate::api::json::Enc;
 use crate::api::json::device::render_config;
 use crate::api::json::reader::Obj;
 use crate::api::request::json_body_limited;
+use crate::bridge::Code;
 use crate::bridge::uplink;
 
 /// Longest subfolder (spec §0: ≤ 256 bytes).

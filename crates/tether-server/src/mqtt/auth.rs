@@ -9,10 +9,10 @@ use tether_registry::Store;
 use tether_registry::model::{Device, DeviceRegistry, MqttState};
 use tether_registry::names::{DeviceRef, RegistryPath};
 
-use crate::bridge::{Code, Reason};
 use crate::bridge::auth::{self as device_auth, Denied, DeniedKind};
 pub use crate::bridge::auth::{CredentialSource, JwtPolicy};
 use crate::bridge::hub::DeviceAddress;
+use crate::bridge::{Code, Reason};
 
 /// An authenticated device.
 #[derive(Debug, Clone)]

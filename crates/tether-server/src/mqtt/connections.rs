@@ -26,8 +26,8 @@ use tether_registry::names::RegistryPath;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Clock;
-use crate::bridge::{Code, Reason};
 use crate::bridge::hub::{DeviceAddress, DeviceHub, HubError};
+use crate::bridge::{Code, Reason};
 
 /// Control messages queued per connection.
 const CONTROL_QUEUE: usize = 64;

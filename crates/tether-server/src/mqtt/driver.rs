@@ -45,10 +45,10 @@ use super::Shared;
 use super::auth::Principal;
 use super::config_push::ConfigPush;
 use super::connections::{Control, Registration};
-use crate::bridge::limits::TokenBucket;
 use super::read_buffer::ReadBuffer;
-use crate::bridge::{Code, Reason, Transport};
 use crate::bridge::hub::DeviceAddress;
+use crate::bridge::limits::TokenBucket;
+use crate::bridge::{Code, Reason, Transport};
 
 /// Device messages being appended at once per connection; past this the driver stops
 /// reading the socket until the oldest completes.
@@ -539,7 +539,7 @@ fn truncate(s: &str, max: usize) -> &str {
 mod future_sizes {
     use super::*;
 
-    type Tls = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Tls = crate::listen::Conn;
 
     fn output_size<A, R>(_: impl FnOnce(A) -> R) -> usize {
         std::mem::size_of::<R>()

@@ -34,13 +34,14 @@ use std::time::Duration;
 use tether_registry::Store;
 use tether_route::Sink;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub use connections::{Connections, Presence};
 
 use crate::bridge::hub::DeviceHub;
 use crate::bridge::{BridgeDeps, Clock, CredentialSource, JwtPolicy, Limits};
+use crate::listen::{Cap, ListenPolicy};
 use activity::{ActivitySender, ActivityWriter};
 
 /// Settings of the MQTT bridge. Start from [`MqttOptions::default`] and set fields.
@@ -124,7 +125,6 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) connections: Arc<Connections>,
     pub(crate) activity: ActivitySender,
-    pub(crate) permits: Arc<Semaphore>,
     pub(crate) open: AtomicUsize,
     pub(crate) closed: Notify,
     pub(crate) next_conn_id: AtomicU64,
@@ -152,6 +152,8 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
         (None, true) => None,
         (None, false) => return Err(MqttError::NoTlsConfig),
     };
+    // One cap for every MQTT listener (8883 and 443 share it).
+    let cap = Cap::new(options.max_connections);
     let mut bound = Vec::new();
     for (addr, tls) in options
         .tls_addrs
@@ -171,7 +173,6 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
         ActivityWriter::start(Arc::clone(&deps.store), options.activity_interval);
     let (stop, shutdown) = watch::channel(false);
     let shared = Arc::new(Shared {
-        permits: Arc::new(Semaphore::new(options.max_connections.max(1))),
         options,
         store: deps.store,
         sink: deps.sink,
@@ -195,11 +196,13 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
             plain_addrs.push(local);
         }
         tracing::info!(%local, tls, "MQTT bridge listening");
-        listeners.push(tokio::spawn(listener::accept_loop(
-            listener,
-            if tls { acceptor.clone() } else { None },
-            Arc::clone(&shared),
-        )));
+        let policy = ListenPolicy {
+            name: "mqtt",
+            cap: cap.clone(),
+            tls: if tls { acceptor.clone() } else { None },
+            handshake_timeout: shared.options.connect_timeout,
+        };
+        listeners.push(listener::spawn(listener, policy, Arc::clone(&shared)));
     }
     Ok(MqttHandle {
         tls_addrs,

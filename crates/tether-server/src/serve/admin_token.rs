@@ -34,7 +34,6 @@ pub enum TokenOrigin {
     },
 }
 
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -39,6 +39,8 @@ use crate::bridge::hub::DeviceHub;
 use crate::bridge::{BridgeDeps, Clock, JwtPolicy, SystemClock};
 use crate::cluster::{ClusterError, ClusterHub};
 use crate::device_http::{self, DeviceBridge};
+use crate::listen::http::HttpPolicy;
+use crate::listen::{self, Cap, ListenPolicy};
 use crate::mqtt::{self, MqttError, MqttHandle, MqttOptions};
 use crate::tls::{self, TlsError, TlsSetup};
 
@@ -242,12 +244,33 @@ impl Server {
         if let Some(bridge) = bridge {
             router = device_http::with_bridge(router, bridge);
         }
-        crate::http::serve_http(self.listener, router, shutdown)
-            .await
-            .map_err(|source| ServeError::Listener {
-                what: "the admin API listener failed",
-                source,
-            })
+        let router = api::request::with_deadline(router, self.settings.http_request_timeout);
+        let listen = ListenPolicy {
+            name: "admin",
+            cap: Cap::new(self.settings.admin_max_connections),
+            tls: None,
+            handshake_timeout: self.settings.connect_timeout,
+        };
+        listen::http::serve(
+            self.listener,
+            listen,
+            http_policy(&self.settings),
+            router,
+            shutdown,
+        )
+        .await
+        .map_err(|source| ServeError::Listener {
+            what: "the admin API listener failed",
+            source,
+        })
+    }
+}
+
+/// The time bounds of the HTTP listeners.
+fn http_policy(settings: &Settings) -> HttpPolicy {
+    HttpPolicy {
+        header_timeout: settings.http_header_timeout,
+        ..HttpPolicy::default()
     }
 }
 
@@ -330,16 +353,14 @@ pub async fn serve(
     for addr in &settings.https_addrs {
         https.push(listen(*addr, "HTTP device bridge").await?);
     }
-    let mqtt = mqtt::start(mqtt_options, deps)
-        .await
-        .map_err(|e| match e {
-            MqttError::Bind { addr, source } => ServeError::Bind {
-                what: "MQTT",
-                addr,
-                source,
-            },
-            other => ServeError::Config(other.to_string()),
-        })?;
+    let mqtt = mqtt::start(mqtt_options, deps).await.map_err(|e| match e {
+        MqttError::Bind { addr, source } => ServeError::Bind {
+            what: "MQTT",
+            addr,
+            source,
+        },
+        other => ServeError::Config(other.to_string()),
+    })?;
 
     // One shutdown signal fans out to every listener.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -373,6 +394,12 @@ pub async fn serve(
         }
     };
     let mut https_tasks = Vec::new();
+    // One cap for every HTTPS listener of the bridge.
+    let https_cap = Cap::new(settings.https_max_connections);
+    let https_router = api::request::with_deadline(
+        device_http::bridge_router(bridge.clone()),
+        settings.http_request_timeout,
+    );
     for listener in https {
         let Some(tls) = &tls else { break };
         if let Ok(addr) = listener.local_addr() {
@@ -381,7 +408,9 @@ pub async fn serve(
         https_tasks.push(tokio::spawn(device_http::serve_https(
             listener,
             Arc::clone(&tls.config),
-            device_http::bridge_router(bridge.clone()),
+            https_router.clone(),
+            https_cap.clone(),
+            http_policy(&settings),
             stopped(),
         )));
     }

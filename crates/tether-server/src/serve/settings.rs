@@ -60,7 +60,12 @@ pub struct ServeOptions {
     pub admin_token: Option<String>,
     /// Database URL: postgres://USER@HOST/DB or sqlite://PATH [default: SQLite in the data
     /// directory].
-    #[arg(long, env = "TETHER_DATABASE", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "TETHER_DATABASE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub database: Option<String>,
     /// MQTT-over-TLS listener; repeat for a second one, e.g. 0.0.0.0:443
     /// [default: 0.0.0.0:8883].
@@ -121,6 +126,21 @@ pub struct ServeOptions {
     /// failed and the device gets no PUBACK [default: 30].
     #[arg(long, value_name = "SECS")]
     pub sink_timeout_secs: Option<u64>,
+    /// Most connections at once on the HTTPS device bridge's listeners [default: 4096].
+    #[arg(long, value_name = "N")]
+    pub https_max_connections: Option<usize>,
+    /// Most connections at once on the admin API's listener [default: 256].
+    #[arg(long, value_name = "N")]
+    pub admin_max_connections: Option<usize>,
+    /// Seconds an HTTP client (admin API, device bridge) has to send a complete request
+    /// head, from connecting and again after each response: it also closes idle
+    /// keep-alive connections [default: 10].
+    #[arg(long, value_name = "SECS")]
+    pub http_header_timeout_secs: Option<u64>,
+    /// Seconds an HTTP request may take in all, body included, before it is answered
+    /// 504 DEADLINE_EXCEEDED [default: 60].
+    #[arg(long, value_name = "SECS")]
+    pub http_request_timeout_secs: Option<u64>,
     /// Delete telemetry older than this many hours from the embedded log [default: keep].
     #[arg(long, value_name = "HOURS")]
     pub telemetry_retention_hours: Option<u64>,
@@ -168,6 +188,14 @@ pub struct Settings {
     pub write_timeout: Duration,
     /// A sink append not accepted within this long has failed.
     pub sink_timeout: Duration,
+    /// Most connections at once on the HTTPS device bridge.
+    pub https_max_connections: usize,
+    /// Most connections at once on the admin API.
+    pub admin_max_connections: usize,
+    /// Time to send a complete HTTP request head (also the keep-alive idle limit).
+    pub http_header_timeout: Duration,
+    /// Time an HTTP request may take in all.
+    pub http_request_timeout: Duration,
 }
 
 impl ServeOptions {
@@ -267,6 +295,18 @@ impl ServeOptions {
             idle_timeout: secs(self.idle_timeout_secs, "idle_timeout_secs", 20 * 60)?,
             write_timeout: secs(self.write_timeout_secs, "write_timeout_secs", 30)?,
             sink_timeout: secs(self.sink_timeout_secs, "sink_timeout_secs", 30)?,
+            https_max_connections: self.https_max_connections.unwrap_or(4096),
+            admin_max_connections: self.admin_max_connections.unwrap_or(256),
+            http_header_timeout: secs(
+                self.http_header_timeout_secs,
+                "http_header_timeout_secs",
+                10,
+            )?,
+            http_request_timeout: secs(
+                self.http_request_timeout_secs,
+                "http_request_timeout_secs",
+                60,
+            )?,
             data_dir,
         })
     }

@@ -12,8 +12,8 @@ use serde_json::Value;
 use tether_registry::model::{GatewayAuthMethod, GatewayConfig, GatewayType};
 use tether_server::api::auth::AdminAuth;
 use tether_server::api::{ApiState, router};
-use tether_server::device_http::{DeviceBridge, with_bridge};
 use tether_server::bridge::{BridgeDeps, JwtPolicy, Limits, SystemClock};
+use tether_server::device_http::{DeviceBridge, with_bridge};
 use tower::ServiceExt as _;
 
 use super::mqtt_support::*;

@@ -9,10 +9,10 @@ use tether_mqtt::{Connect, Timestamp};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Driver, Live, truncate};
-use crate::mqtt::auth::{self, Principal};
-use crate::mqtt::config_push::ConfigPush;
 use crate::bridge::limits::TokenBucket;
 use crate::bridge::{Code, Reason};
+use crate::mqtt::auth::{self, Principal};
+use crate::mqtt::config_push::ConfigPush;
 
 impl<S> Driver<S>
 where

@@ -18,12 +18,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{Driver, Outcome};
 use crate::bridge::auth as device_auth;
-use crate::bridge::hub::DeviceAddress;
-use crate::mqtt::config_push::ConfigPush;
-use crate::mqtt::connections::AttachedRegistration;
 use crate::bridge::gateway_rules::{self, GatewayError, GatewayErrorType, MessageInfo};
+use crate::bridge::hub::DeviceAddress;
 use crate::bridge::limits::TokenBucket;
 use crate::bridge::{Code, Reason};
+use crate::mqtt::config_push::ConfigPush;
+use crate::mqtt::connections::AttachedRegistration;
 
 /// One device attached through the gateway.
 #[derive(Debug)]

@@ -14,9 +14,9 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::{Driver, Outcome, gateway};
+use crate::bridge::uplink;
 use crate::bridge::{Code, Reason};
 use crate::mqtt::topics::{self, Inbound};
-use crate::bridge::uplink;
 
 impl<S> Driver<S>
 where
@@ -184,11 +184,7 @@ where
     ) -> Result<JoinHandle<Outcome>, Reason> {
         self.fresh_registry(now).await?;
         let Some(live) = &self.live else {
-            return Err(Reason::new(
-                Code::Unavailable,
-                "internal",
-                "not connected",
-            ));
+            return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
         };
         let message = uplink::event_message(
             &live.principal.registry,

@@ -15,12 +15,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument as _;
 
 use super::Driver;
+use crate::bridge::gateway_rules::MessageInfo;
 use crate::bridge::hub::{DeviceAddress, HubError};
+use crate::bridge::{Code, Reason};
 use crate::mqtt::Shared;
 use crate::mqtt::config_push::{Action, ConfigPush};
 use crate::mqtt::connections::Control;
-use crate::bridge::gateway_rules::MessageInfo;
-use crate::bridge::{Code, Reason};
 use crate::mqtt::topics::{self, Outbound};
 
 impl<S> Driver<S>
@@ -142,11 +142,7 @@ where
 
     pub(super) async fn latest_config(&self, device: Option<&str>) -> Result<DeviceConfig, Reason> {
         let Some((address, _)) = self.target(device) else {
-            return Err(Reason::new(
-                Code::Unavailable,
-                "internal",
-                "not connected",
-            ));
+            return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
         };
         self.shared
             .store

@@ -1,0 +1,326 @@
+//! One way to accept sockets, for every listener of the server: MQTT (8883, 443, plain
+//! TCP for development), the HTTPS device bridge and the admin API.
+//!
+//! ```text
+//!  TcpListener ─accept─▶ permit from the listener's Cap ─spawn─▶ Incoming
+//!      │ accept error (no descriptors): pause, retry     │ at the cap: this socket
+//!      │ shutdown: stop accepting                        │ waits, later ones stay in
+//!      │                                                 │ the kernel's backlog
+//!      ▼                                                 ▼
+//!                        Incoming::handshake(): TLS under a timeout (ALPN set by the
+//!                        listener's rustls config) ─▶ Conn ─▶ the listener's service
+//! ```
+//!
+//! The services (the MQTT driver, [`http`]) own what happens after the handshake: their
+//! own timeouts, and draining on shutdown. A socket holds its permit until it closes,
+//! so a listener can never hold more descriptors than its cap.
+
+pub mod http;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+use tracing::Instrument as _;
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The most sockets one listener (or a group of listeners sharing it) holds open.
+#[derive(Debug, Clone)]
+pub struct Cap {
+    permits: Arc<Semaphore>,
+    limit: usize,
+}
+
+impl Cap {
+    /// At most `limit` sockets at once (at least one).
+    pub fn new(limit: usize) -> Self {
+        let limit = limit.max(1);
+        Self {
+            permits: Arc::new(Semaphore::new(limit)),
+            limit,
+        }
+    }
+
+    /// The limit.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Sockets open now.
+    pub fn in_use(&self) -> usize {
+        self.limit.saturating_sub(self.permits.available_permits())
+    }
+}
+
+/// How one listener accepts.
+#[derive(Clone)]
+pub struct ListenPolicy {
+    /// Names the listener in logs and in the `listener` label of metrics
+    /// (`mqtt`, `https`, `admin`).
+    pub name: &'static str,
+    /// The connection cap (shared by the listeners of one service).
+    pub cap: Cap,
+    /// TLS, or plain TCP when `None`.
+    pub tls: Option<TlsAcceptor>,
+    /// Time allowed for the TLS handshake.
+    pub handshake_timeout: Duration,
+}
+
+impl std::fmt::Debug for ListenPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListenPolicy")
+            .field("name", &self.name)
+            .field("cap", &self.cap.limit)
+            .field("tls", &self.tls.is_some())
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish()
+    }
+}
+
+/// An accepted socket that holds its permit, before the TLS handshake.
+pub struct Incoming {
+    tcp: TcpStream,
+    /// The client's address.
+    pub peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+    name: &'static str,
+    tls: Option<TlsAcceptor>,
+    handshake_timeout: Duration,
+}
+
+/// A connection ready for its service, with the permit it holds until it is dropped.
+#[derive(Debug)]
+pub struct Accepted {
+    /// The stream, TLS or plain.
+    pub conn: Conn,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Keeps the socket counted against the cap.
+    pub permit: OwnedSemaphorePermit,
+}
+
+/// Why a handshake did not give a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeFailure {
+    /// The client sent something that is not a TLS handshake we accept.
+    Failed,
+    /// The client did not finish in time.
+    TimedOut,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("peer", &self.peer)
+            .field("listener", &self.name)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Incoming {
+    /// Does the TLS handshake (if the listener has TLS) under the handshake timeout.
+    /// Failures are logged at DEBUG and counted in
+    /// `tether_listener_tls_failures_total{listener}`.
+    ///
+    /// # Errors
+    /// [`HandshakeFailure`] when the client failed or was too slow.
+    pub async fn handshake(self) -> Result<Accepted, HandshakeFailure> {
+        let Incoming {
+            tcp,
+            peer,
+            permit,
+            name,
+            tls,
+            handshake_timeout,
+        } = self;
+        let Some(acceptor) = tls else {
+            return Ok(Accepted {
+                conn: Conn::Plain(tcp),
+                peer,
+                permit,
+            });
+        };
+        let failure = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+            Ok(Ok(stream)) => {
+                return Ok(Accepted {
+                    conn: Conn::Tls(stream),
+                    peer,
+                    permit,
+                });
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(listener = name, %peer, error = %e, "TLS handshake failed");
+                HandshakeFailure::Failed
+            }
+            Err(_) => {
+                tracing::debug!(listener = name, %peer, "TLS handshake timed out");
+                HandshakeFailure::TimedOut
+            }
+        };
+        metrics::counter!("tether_listener_tls_failures_total", "listener" => name).increment(1);
+        Err(failure)
+    }
+
+    /// Whether the handshake will be TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+/// Accepts on `listener` until `shutdown` turns true, handing each socket (with its
+/// permit) to `serve` in a task of its own.
+pub fn spawn_accept_loop<F, Fut>(
+    listener: TcpListener,
+    policy: ListenPolicy,
+    shutdown: watch::Receiver<bool>,
+    serve: F,
+) -> JoinHandle<()>
+where
+    F: Fn(Incoming) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    tokio::spawn(accept_loop(listener, policy, shutdown, serve).in_current_span())
+}
+
+async fn accept_loop<F, Fut>(
+    listener: TcpListener,
+    policy: ListenPolicy,
+    mut shutdown: watch::Receiver<bool>,
+    serve: F,
+) where
+    F: Fn(Incoming) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let name = policy.name;
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                metrics::counter!("tether_listener_accept_errors_total", "listener" => name)
+                    .increment(1);
+                tracing::warn!(listener = name, error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        // The permit is taken after accept so that an idle listener holds none; at the
+        // cap this socket waits unserved and later ones stay in the kernel's backlog.
+        let permit = tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            permit = Arc::clone(&policy.cap.permits).acquire_owned() => permit,
+        };
+        let Ok(permit) = permit else {
+            break;
+        };
+        let _ = tcp.set_nodelay(true);
+        metrics::counter!("tether_listener_accepted_total", "listener" => name).increment(1);
+        tokio::spawn(
+            serve(Incoming {
+                tcp,
+                peer,
+                permit,
+                name,
+                tls: policy.tls.clone(),
+                handshake_timeout: policy.handshake_timeout,
+            })
+            .in_current_span(),
+        );
+    }
+}
+
+/// A connection after the handshake: TLS, or plain TCP on a development listener.
+// TLS is the normal case, and the MQTT driver that holds one is boxed already; boxing
+// the stream as well would cost every connection a second allocation.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum Conn {
+    /// Plain TCP.
+    Plain(TcpStream),
+    /// TLS over TCP.
+    Tls(TlsStream<TcpStream>),
+}
+
+impl Conn {
+    /// The protocol the client chose by ALPN, if any.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Conn::Plain(_) => None,
+            Conn::Tls(tls) => tls.get_ref().1.alpn_protocol(),
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Conn::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Conn::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Conn::Plain(s) => s.is_write_vectored(),
+            Conn::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_flush(cx),
+            Conn::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Conn::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
