@@ -1,5 +1,6 @@
-//! QoS 1 durability: no PUBACK unless the sink accepted the message; the connection
-//! stays up and later messages are acknowledged. State is stored and acknowledged
+//! QoS 1 durability: no PUBACK unless the sink accepted the message, and a message
+//! that cannot be stored closes the connection (with the reason recorded) so the
+//! device resends it rather than waiting forever. State is stored and acknowledged
 //! even when its notification cannot be delivered (best effort, as IoT Core).
 
 mod mqtt_support;
@@ -37,7 +38,7 @@ impl Sink for Switchable {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_puback_without_a_durable_append() -> TestResult {
+async fn a_message_that_cannot_be_stored_closes_the_connection_and_is_sent_again() -> TestResult {
     let failing = Arc::new(AtomicBool::new(true));
     let switch = Arc::clone(&failing);
     let gw = Gateway::start_with_sink(
@@ -55,15 +56,8 @@ async fn no_puback_without_a_durable_append() -> TestResult {
         AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 8);
     connack(&mut events).await.expect("accepted");
 
-    client
-        .publish(
-            "/devices/dev-1/events",
-            QoS::AtLeastOnce,
-            false,
-            b"lost".to_vec(),
-        )
-        .await?;
-    // State is stored and acknowledged although its notification fails.
+    // State is stored and acknowledged although its notification fails (best effort,
+    // as IoT Core).
     client
         .publish(
             "/devices/dev-1/state",
@@ -72,25 +66,61 @@ async fn no_puback_without_a_durable_append() -> TestResult {
             b"s".to_vec(),
         )
         .await?;
-    let mut acked = Vec::new();
-    let waited = tokio::time::timeout(Duration::from_millis(700), async {
-        loop {
-            if let Ok(rumqttc::Event::Incoming(Packet::PubAck(ack))) = events.poll().await {
-                acked.push(ack.pkid);
-            }
-        }
+    until_incoming(&mut events, |p| match p {
+        Packet::PubAck(ack) if ack.pkid == 1 => Some(()),
+        _ => None,
     })
     .await;
-    assert!(waited.is_err());
-    assert_eq!(acked, vec![2], "only the state (pkid 2) is acknowledged");
     let states = gw
         .store
         .list_states(&registry_path(), &DeviceRef::Id("dev-1".into()), 0)
         .await?;
     assert_eq!(states.len(), 1);
 
-    // The sink recovers: the connection is still up and the next event is acked.
+    // An event the sink refuses gets no PUBACK, and the device is not left waiting
+    // for one: the connection closes with the reason, so it reconnects and resends.
+    client
+        .publish(
+            "/devices/dev-1/events",
+            QoS::AtLeastOnce,
+            false,
+            b"lost".to_vec(),
+        )
+        .await?;
+    let mut acked = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(Packet::PubAck(ack))) => acked.push(ack.pkid),
+                Ok(_) => {}
+                Err(e) => return e,
+            }
+        }
+    })
+    .await
+    .expect("the connection is closed, not left waiting");
+    assert!(
+        acked.is_empty(),
+        "no PUBACK for a message not stored: {acked:?}"
+    );
+    drop(closed);
+    let status = gw
+        .wait_error("dev-1", |s| s.message.contains("could not be stored"))
+        .await;
+    assert_eq!(status.code, 14, "UNAVAILABLE: {status:?}");
+    assert!(
+        status.message.starts_with("mqtt: SERVER: ")
+            && status.message.contains("event message")
+            && status.message.contains("reconnect and send it again"),
+        "{}",
+        status.message
+    );
+
+    // The sink recovers: the device reconnects, sends again and is acknowledged.
     failing.store(false, Ordering::SeqCst);
+    let (client, mut events) =
+        AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 8);
+    connack(&mut events).await.expect("accepted again");
     client
         .publish(
             "/devices/dev-1/events",
@@ -100,7 +130,7 @@ async fn no_puback_without_a_durable_append() -> TestResult {
         )
         .await?;
     until_incoming(&mut events, |p| match p {
-        Packet::PubAck(ack) if ack.pkid == 3 => Some(()),
+        Packet::PubAck(ack) if ack.pkid == 1 => Some(()),
         _ => None,
     })
     .await;

@@ -8,6 +8,7 @@ use tether_registry::names::NameError;
 
 use crate::bridge::Code;
 use crate::bridge::hub::HubError;
+use crate::bridge::uplink::UplinkError;
 
 /// A refused or failed API call: a code and a message that names the field and the
 /// rule that failed.
@@ -110,6 +111,18 @@ impl From<StoreError> for ApiError {
                     "the registry store is unavailable; see the server log",
                 )
             }
+        }
+    }
+}
+
+impl From<UplinkError> for ApiError {
+    fn from(e: UplinkError) -> Self {
+        match e {
+            UplinkError::Store(e) => ApiError::from(e),
+            other => ApiError::new(
+                Code::Unavailable,
+                format!("the message was not accepted ({other}); retry"),
+            ),
         }
     }
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use tether_registry::Store;
 use tether_registry::model::{DeviceRegistry, Timestamp};
-use tether_route::{DeviceCoordinates, Message, Route, Sink, route_event, route_state};
+use tether_route::{
+    DeviceCoordinates, EventNotificationConfig, Message, Route, Sink, SinkError, route_event,
+    route_state,
+};
 use tracing::Instrument as _;
 
 use crate::bridge::hub::DeviceAddress;
@@ -24,27 +27,52 @@ pub fn coordinates(address: &DeviceAddress, device_id: &str) -> DeviceCoordinate
     }
 }
 
+/// A registry's notification configs in the form routing wants, made once when the
+/// registry is read (not for every message).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Routing {
+    events: Vec<EventNotificationConfig>,
+    state_topic: Option<String>,
+}
+
+impl Routing {
+    /// The routing of `registry`.
+    pub fn of(registry: &DeviceRegistry) -> Self {
+        Self {
+            events: registry
+                .event_notification_configs
+                .iter()
+                .map(|c| EventNotificationConfig {
+                    subfolder_matches: c.subfolder_matches.clone(),
+                    pubsub_topic_name: c.pubsub_topic_name.clone(),
+                })
+                .collect(),
+            state_topic: registry
+                .state_notification_config
+                .as_ref()
+                .map(|c| c.pubsub_topic_name.clone()),
+        }
+    }
+
+    /// The state notification topic, if the registry has one.
+    pub fn state_topic(&self) -> Option<&str> {
+        self.state_topic.as_deref()
+    }
+}
+
 /// The telemetry message for `subfolder`, routed by the registry's
 /// `eventNotificationConfigs`.
 ///
 /// # Errors
 /// Why no topic matches (the registry has no default topic).
 pub fn event_message(
-    registry: &DeviceRegistry,
+    routing: &Routing,
     coords: &DeviceCoordinates,
     subfolder: &str,
     payload: Vec<u8>,
     unix_micros: i64,
 ) -> Result<Message, String> {
-    let configs: Vec<tether_route::EventNotificationConfig> = registry
-        .event_notification_configs
-        .iter()
-        .map(|c| tether_route::EventNotificationConfig {
-            subfolder_matches: c.subfolder_matches.clone(),
-            pubsub_topic_name: c.pubsub_topic_name.clone(),
-        })
-        .collect();
-    match route_event(&configs, subfolder) {
+    match route_event(&routing.events, subfolder) {
         Route::Topic(topic) => Ok(Message::event(
             topic,
             coords,
@@ -56,15 +84,46 @@ pub fn event_message(
     }
 }
 
+/// Why a device message was not made durable.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UplinkError {
+    /// The sink did not answer within the timeout.
+    #[error("the telemetry sink did not accept it within {} s", .0.as_secs())]
+    Timeout(Duration),
+    /// The sink refused it (the embedded log or NATS said why).
+    #[error("{0}")]
+    Sink(#[from] SinkError),
+    /// The registry store did not store the state.
+    #[error("{0}")]
+    Store(#[from] tether_registry::StoreError),
+}
+
+impl UplinkError {
+    /// A short stable label for metrics: `timeout`, `log`, `nats`, `sink` or `store`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            UplinkError::Timeout(_) => "timeout",
+            UplinkError::Sink(SinkError::Log(_)) => "log",
+            UplinkError::Sink(SinkError::Nats(_)) => "nats",
+            UplinkError::Sink(_) => "sink",
+            UplinkError::Store(_) => "store",
+        }
+    }
+}
+
 /// Hands `message` to the sink, waiting at most `timeout`.
 ///
 /// # Errors
 /// Why the sink did not accept it.
-pub async fn publish(sink: &dyn Sink, message: Message, timeout: Duration) -> Result<(), String> {
+pub async fn publish(
+    sink: &dyn Sink,
+    message: Message,
+    timeout: Duration,
+) -> Result<(), UplinkError> {
     match tokio::time::timeout(timeout, sink.publish(vec![message])).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("the sink did not answer in time".to_owned()),
+        Ok(result) => Ok(result?),
+        Err(_) => Err(UplinkError::Timeout(timeout)),
     }
 }
 
@@ -76,20 +135,16 @@ pub async fn publish(sink: &dyn Sink, message: Message, timeout: Duration) -> Re
 pub async fn store_state(
     store: &dyn Store,
     sink: Arc<dyn Sink>,
-    registry: &DeviceRegistry,
+    state_topic: Option<&str>,
     coords: &DeviceCoordinates,
     address: &DeviceAddress,
     payload: Vec<u8>,
     now: Timestamp,
-) -> Result<(), tether_registry::StoreError> {
+) -> Result<(), UplinkError> {
     store
         .record_state(&address.registry, address.num_id, &payload, now)
         .await?;
-    let topic = registry
-        .state_notification_config
-        .as_ref()
-        .map(|c| c.pubsub_topic_name.as_str());
-    if let Route::Topic(topic) = route_state(topic) {
+    if let Route::Topic(topic) = route_state(state_topic) {
         let message = Message::state(topic, coords, payload, now.0);
         tokio::spawn(
             async move {

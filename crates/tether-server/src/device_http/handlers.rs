@@ -18,7 +18,7 @@ use crate::api::json::device::render_config;
 use crate::api::json::reader::Obj;
 use crate::api::request::json_body_limited;
 use crate::bridge::Code;
-use crate::bridge::uplink;
+use crate::bridge::uplink::{self, Routing};
 
 /// Longest subfolder (spec §0: ≤ 256 bytes).
 const SUBFOLDER_BYTES: usize = 256;
@@ -123,7 +123,7 @@ async fn publish_event(
     take(bridge, &caller, false)?;
     let coords = uplink::coordinates(&caller.address, &caller.device.id);
     let message = uplink::event_message(
-        &caller.registry,
+        &Routing::of(&caller.registry),
         &coords,
         &subfolder,
         data,
@@ -175,7 +175,7 @@ async fn set_state(
     uplink::store_state(
         &*bridge.inner.store,
         std::sync::Arc::clone(&bridge.inner.sink),
-        &caller.registry,
+        Routing::of(&caller.registry).state_topic(),
         &coords,
         &caller.address,
         data,

@@ -13,18 +13,20 @@
 //!
 //! Device messages go into an ordered pipeline of spawned appends: the socket keeps
 //! being read while the sink commits, and PUBACKs leave in arrival order
-//! ([MQTT-4.6.0-2]) once each message is durably accepted.
+//! ([MQTT-4.6.0-2]) once each message is durably accepted; a message that cannot be
+//! stored closes the connection so the device resends it.
 //!
 //! Layout: this file has the loop, timers and close handling; `connect` the CONNECT
-//! decision; `inbound` telemetry and state; `outbound` subscriptions, config and
-//! commands; `gateway` attach, detach and errors for gateways.
+//! decision; `inbound` telemetry and state; `pipeline` the sans-io ack pipeline;
+//! `outbound` subscriptions, config and commands; `gateway` attach, detach and errors
+//! for gateways.
 
 mod connect;
 mod gateway;
 mod inbound;
 mod outbound;
+mod pipeline;
 
-use std::collections::{HashSet, VecDeque};
 use std::future::pending;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,15 +34,16 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tether_mqtt::session::{CloseReason, Event};
-use tether_mqtt::{PacketId, Publish, QoS, ServerConfig, ServerSession, Timestamp};
+use tether_mqtt::{Publish, QoS, ServerConfig, ServerSession, Timestamp};
 use tether_registry::model::{DeviceConfig, Timestamp as RegistryTime};
 use tether_registry::{Activity, ActivityKind};
 use tether_route::DeviceCoordinates;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
+use self::inbound::AppendTask;
+use self::pipeline::{AckPipeline, AppendError};
 use super::Shared;
 use super::auth::Principal;
 use super::config_push::ConfigPush;
@@ -48,11 +51,9 @@ use super::connections::{Control, Registration};
 use super::read_buffer::ReadBuffer;
 use crate::bridge::hub::DeviceAddress;
 use crate::bridge::limits::TokenBucket;
+use crate::bridge::uplink::Routing;
 use crate::bridge::{Code, Reason, Transport};
 
-/// Device messages being appended at once per connection; past this the driver stops
-/// reading the socket until the oldest completes.
-const PIPELINE: usize = 64;
 /// How long the TLS close (close_notify) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -72,12 +73,25 @@ where
         .instrument(span)
 }
 
-/// The result of one spawned append.
-#[derive(Debug)]
-struct Outcome {
-    ack: Option<PacketId>,
-    kind: &'static str,
-    result: Result<(), String>,
+/// One reading of the clock, in the units the session (ms) and the registry (µs) use:
+/// a message is handled at one instant.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Now {
+    micros: i64,
+}
+
+impl Now {
+    fn micros(self) -> i64 {
+        self.micros
+    }
+
+    fn mqtt(self) -> Timestamp {
+        Timestamp::from_millis(u64::try_from(self.micros.div_euclid(1000)).unwrap_or(0))
+    }
+
+    fn registry(self) -> RegistryTime {
+        RegistryTime(self.micros)
+    }
 }
 
 /// State that exists once the CONNECT was accepted.
@@ -95,10 +109,9 @@ struct Live {
     commands_qos: Option<QoS>,
     messages: TokenBucket,
     states: TokenBucket,
-    pipeline: VecDeque<JoinHandle<Outcome>>,
-    /// QoS 1 ids received and not yet acknowledged: a DUP resend of one is dropped,
-    /// the first copy's PUBACK answers both.
-    unacked: HashSet<PacketId>,
+    /// The registry's notification configs, converted when the registry is read.
+    routing: Routing,
+    pipeline: AckPipeline<AppendTask>,
     /// Set when the device is a gateway.
     gateway: Option<gateway::GatewayLive>,
 }
@@ -106,6 +119,12 @@ struct Live {
 impl Live {
     fn device_id(&self) -> &str {
         &self.principal.device.id
+    }
+
+    /// Takes a freshly read copy of the registry (and its routing).
+    fn set_registry(&mut self, registry: tether_registry::model::DeviceRegistry) {
+        self.routing = Routing::of(&registry);
+        self.principal.registry = registry;
     }
 }
 
@@ -118,7 +137,7 @@ enum Wake {
     Close(Option<Reason>),
     Control(Option<Box<Control>>),
     Config(bool),
-    Appended(Result<Outcome, tokio::task::JoinError>),
+    Settled(Result<Result<(), AppendError>, tokio::task::JoinError>),
 }
 
 struct Driver<S> {
@@ -167,11 +186,18 @@ where
     }
 
     fn now(&self) -> Timestamp {
-        Timestamp::from_millis(self.shared.clock.unix_millis())
+        self.instant().mqtt()
     }
 
     fn registry_now(&self) -> RegistryTime {
-        RegistryTime(self.shared.clock.unix_micros())
+        self.instant().registry()
+    }
+
+    /// The one clock reading an event is handled with.
+    fn instant(&self) -> Now {
+        Now {
+            micros: self.shared.clock.unix_micros(),
+        }
     }
 
     async fn run(mut self: Box<Self>) {
@@ -224,7 +250,7 @@ where
                     }
                 }
                 Wake::Config(open) => self.on_config_changed(open),
-                Wake::Appended(outcome) => self.on_appended(outcome),
+                Wake::Settled(result) => self.on_appended(result),
             }
         }
         self.cleanup().await;
@@ -234,11 +260,8 @@ where
     async fn wait(&mut self) -> Wake {
         let now = self.now();
         let deadline = self.deadline();
-        let can_read = self.held.is_none()
-            && self
-                .live
-                .as_ref()
-                .is_none_or(|l| l.pipeline.len() < PIPELINE);
+        let can_read =
+            self.held.is_none() && self.live.as_ref().is_none_or(|l| l.pipeline.can_accept());
         let Self {
             stream,
             read_buf,
@@ -271,7 +294,7 @@ where
             // Timers before input, so a client that keeps sending cannot starve the
             // expiry, keep-alive and redelivery timers.
             () = sleep => Wake::Timer,
-            outcome = front(pipeline) => Wake::Appended(outcome),
+            result = oldest(pipeline) => Wake::Settled(result),
             control = recv(control) => Wake::Control(control),
             open = changed(config) => Wake::Config(open),
             read = stream.read(read_buf.space()), if can_read => Wake::Read(read),
@@ -330,19 +353,17 @@ where
             if self.session.is_closed() {
                 self.held = None;
             } else {
+                // A message held by the rate limit goes first, when its time comes.
                 if let Some((publish, at)) = self.held.take() {
-                    if self.now() < at {
+                    let now = self.instant();
+                    if now.mqtt() < at {
                         self.held = Some((publish, at));
                         return;
                     }
-                    self.on_publish(publish).await;
+                    self.on_publish(publish, now).await;
                     continue;
                 }
-                if self
-                    .live
-                    .as_ref()
-                    .is_some_and(|l| l.pipeline.len() >= PIPELINE)
-                {
+                if self.live.as_ref().is_some_and(|l| !l.pipeline.can_accept()) {
                     return;
                 }
             }
@@ -351,11 +372,18 @@ where
             };
             match event {
                 Event::Connect(connect) => self.on_connect(connect).await,
-                Event::Publish(publish) => self.on_publish(publish).await,
+                Event::Publish(publish) => {
+                    let now = self.instant();
+                    self.on_publish(publish, now).await;
+                }
                 Event::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
                 Event::Unsubscribe(unsubscribe) => self.on_unsubscribe(&unsubscribe),
                 Event::Delivered(id) => self.on_delivered(id),
-                Event::Heartbeat => self.record(ActivityKind::Heartbeat),
+                Event::Heartbeat => {
+                    if let Some(live) = &self.live {
+                        self.record_on(&live.address, ActivityKind::Heartbeat, self.instant());
+                    }
+                }
                 Event::Closed(reason) => self.on_closed(reason),
             }
         }
@@ -370,18 +398,12 @@ where
         self.session.close();
     }
 
-    fn record(&self, kind: ActivityKind) {
-        if let Some(live) = &self.live {
-            self.record_on(&live.address, kind);
-        }
-    }
-
-    fn record_on(&self, device: &DeviceAddress, kind: ActivityKind) {
+    fn record_on(&self, device: &DeviceAddress, kind: ActivityKind, now: Now) {
         self.shared.activity.record(Activity {
             registry: device.registry.clone(),
             num_id: device.num_id,
             kind,
-            at: self.registry_now(),
+            at: now.registry(),
         });
     }
 
@@ -484,7 +506,8 @@ where
                 .deregister(&live.address, self.conn_id);
             // Appends still running finish on their own; their messages are durable
             // but unacknowledged, so the device resends (at least once).
-            drop(live.pipeline);
+            let mut pipeline = live.pipeline;
+            pipeline.clear();
         }
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.stream.shutdown()).await;
     }
@@ -505,10 +528,11 @@ async fn closed(close: Option<&mut watch::Receiver<Option<Reason>>>) -> Option<R
     }
 }
 
-async fn front(
-    pipeline: Option<&mut VecDeque<JoinHandle<Outcome>>>,
-) -> Result<Outcome, tokio::task::JoinError> {
-    match pipeline.and_then(|p| p.front_mut()) {
+/// The oldest append of the pipeline, while it runs.
+async fn oldest(
+    pipeline: Option<&mut AckPipeline<AppendTask>>,
+) -> Result<Result<(), AppendError>, tokio::task::JoinError> {
+    match pipeline.and_then(AckPipeline::oldest_running) {
         Some(task) => task.await,
         None => pending().await,
     }

@@ -2,14 +2,15 @@
 //! the hub (closing an older connection) and accept; or refuse with the CONNACK code
 //! and record why.
 
-use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
 use tether_mqtt::{Connect, Timestamp};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use super::pipeline::{AckPipeline, DEFAULT_CAP};
 use super::{Driver, Live, truncate};
 use crate::bridge::limits::TokenBucket;
+use crate::bridge::uplink::Routing;
 use crate::bridge::{Code, Reason};
 use crate::mqtt::auth::{self, Principal};
 use crate::mqtt::config_push::ConfigPush;
@@ -118,8 +119,8 @@ where
             commands_qos: None,
             messages: TokenBucket::new(options.limits.messages_per_sec, now),
             states: TokenBucket::new(options.limits.state_per_sec, now),
-            pipeline: VecDeque::new(),
-            unacked: HashSet::new(),
+            pipeline: AckPipeline::new(DEFAULT_CAP),
+            routing: Routing::of(&principal.registry),
             gateway: super::gateway::GatewayLive::of(&principal.device),
             principal,
         });

@@ -16,7 +16,7 @@ use tether_registry::names::DeviceRef;
 use tether_route::DeviceCoordinates;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::{Driver, Outcome};
+use super::Driver;
 use crate::bridge::auth as device_auth;
 use crate::bridge::gateway_rules::{self, GatewayError, GatewayErrorType, MessageInfo};
 use crate::bridge::hub::DeviceAddress;
@@ -79,23 +79,6 @@ where
             .is_some_and(|g| g.attached.contains_key(device_id))
     }
 
-    /// Acknowledges `ack` after the messages before it (PUBACKs leave in order).
-    pub(super) fn ack_in_order(&mut self, ack: Option<PacketId>, kind: &'static str) {
-        let Some(live) = &mut self.live else {
-            return;
-        };
-        if let Some(id) = ack {
-            live.unacked.insert(id);
-        }
-        live.pipeline.push_back(tokio::spawn(async move {
-            Outcome {
-                ack,
-                kind,
-                result: Ok(()),
-            }
-        }));
-    }
-
     pub(super) async fn on_attach(&mut self, device_id: Option<&str>, publish: &Publish) {
         let info = message_info(publish);
         let ack = publish.delivery.packet_id();
@@ -118,7 +101,7 @@ where
             Ok(()) => {
                 metrics::counter!("tether_mqtt_gateway_attaches_total").increment(1);
                 tracing::info!(attached = device_id, "device attached");
-                self.ack_in_order(ack, "attach");
+                self.ack_in_order(ack);
             }
             Err((reason, device)) => {
                 metrics::counter!("tether_mqtt_gateway_attach_refusals_total", "reason" => reason.label)
@@ -259,7 +242,11 @@ where
                 forget_config(&mut self.session, old.config);
             }
         }
-        self.record_on(&address, ActivityKind::GatewayAccess { gateway_id });
+        self.record_on(
+            &address,
+            ActivityKind::GatewayAccess { gateway_id },
+            self.instant(),
+        );
         Ok(())
     }
 
@@ -270,7 +257,7 @@ where
         {
             tracing::info!(detached = device_id, "device detached");
         }
-        self.ack_in_order(publish.delivery.packet_id(), "detach");
+        self.ack_in_order(publish.delivery.packet_id());
     }
 
     /// Detaches `device_id`; with a `reason` the gateway is told on its errors topic

@@ -1,10 +1,12 @@
-//! Device → cloud: telemetry and state. Each message is checked (topic, size, rate),
-//! then appended by a spawned task; the tasks form an ordered pipeline so PUBACKs
-//! leave in arrival order once each message is durable.
+//! Device → cloud: telemetry and state. A PUBLISH is classified (who may publish
+//! where, duplicates, gateway control), admitted (size, rate: a message over the rate
+//! is held), then submitted: its append runs in a task of its own and joins the
+//! connection's [`AckPipeline`](super::pipeline::AckPipeline), so PUBACKs leave in
+//! arrival order once each message is durable.
 
 use std::sync::Arc;
 
-use tether_mqtt::{PacketId, Publish, Timestamp};
+use tether_mqtt::{PacketId, Publish};
 use tether_registry::ActivityKind;
 use tether_registry::model::MqttState;
 use tether_registry::names::RegistryPath;
@@ -13,32 +15,38 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
-use super::{Driver, Outcome, gateway};
+use super::pipeline::{AppendError, AppendKind, Settled};
+use super::{Driver, Now, gateway};
+use crate::bridge::hub::DeviceAddress;
 use crate::bridge::uplink;
 use crate::bridge::{Code, Reason};
 use crate::mqtt::topics::{self, Inbound};
+
+/// The task of one append: `Ok` once the message is durable.
+pub(super) type AppendTask = JoinHandle<Result<(), AppendError>>;
 
 impl<S> Driver<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    pub(super) async fn on_publish(&mut self, publish: Publish) {
-        let now = self.now();
+    /// One PUBLISH from the device: classify → admit → submit.
+    pub(super) async fn on_publish(&mut self, publish: Publish, now: Now) {
         let Some(live) = &self.live else {
             return;
         };
-        let topic = publish.topic.clone();
+        // Classify: may this device publish here, is it a resend, is it a gateway's
+        // control message?
         let target = match topics::authorize_publish(
             live.device_id(),
             live.gateway.is_some(),
-            &topic,
+            &publish.topic,
             publish.delivery.qos(),
         ) {
             Ok(target) => target,
             Err(reason) => return self.close(reason),
         };
         let ack = publish.delivery.packet_id();
-        if ack.is_some_and(|id| live.unacked.contains(&id)) {
+        if ack.is_some_and(|id| live.pipeline.is_in_flight(id)) {
             metrics::counter!("tether_mqtt_duplicates_total").increment(1);
             return;
         }
@@ -53,61 +61,80 @@ where
         {
             return self.not_attached(device, gateway::message_info(&publish));
         }
-        let limits = self.shared.options.limits;
-        let (kind, max) = match inbound {
-            Inbound::State => ("state", limits.state_bytes),
-            _ => ("event", limits.telemetry_bytes),
+        // Admit: size, then rate (a message over the rate waits; the socket is not
+        // read meanwhile, so TCP slows the device down).
+        let kind = match inbound {
+            Inbound::State => AppendKind::State,
+            _ => AppendKind::Event,
         };
-        if publish.payload.len() > max {
-            return self.close(Reason::new(
-                Code::InvalidArgument,
-                "payload_too_large",
-                format!(
-                    "The connection was closed because a {kind} payload of {} bytes on '{}' is \
-                     over the {max}-byte limit.",
-                    publish.payload.len(),
-                    publish.topic.as_str()
-                ),
-            ));
+        if let Err(reason) = self.check_size(kind, &publish) {
+            return self.close(reason);
         }
-        if let Err(at) = self.take_tokens(target.device, inbound, now) {
-            metrics::counter!("tether_mqtt_throttled_total", "kind" => kind).increment(1);
+        if let Err(at) = self.take_tokens(target.device, inbound, now.mqtt()) {
+            metrics::counter!("tether_mqtt_throttled_total", "kind" => kind.label()).increment(1);
             self.held = Some((publish, at));
             return;
         }
+        // Submit.
         let Some((address, coords)) = self.target(target.device) else {
             return;
         };
-        metrics::counter!("tether_mqtt_messages_in_total", "kind" => kind).increment(1);
-        metrics::counter!("tether_mqtt_payload_bytes_in_total", "kind" => kind)
+        // A message of an attached device is also an access through its gateway.
+        let gateway_id = match (target.device, &self.live) {
+            (Some(_), Some(live)) => Some(live.device_id().to_owned()),
+            _ => None,
+        };
+        let subfolder = match inbound {
+            Inbound::Event { subfolder } => Some(subfolder.to_owned()),
+            _ => None,
+        };
+        metrics::counter!("tether_mqtt_messages_in_total", "kind" => kind.label()).increment(1);
+        metrics::counter!("tether_mqtt_payload_bytes_in_total", "kind" => kind.label())
             .increment(publish.payload.len() as u64);
-        let task = match inbound {
-            Inbound::Event { subfolder } => {
+        let task = match subfolder {
+            Some(subfolder) => {
                 match self
-                    .event_task(subfolder, &coords, publish.payload, ack, now)
+                    .event_task(&subfolder, &coords, publish.payload, now)
                     .await
                 {
                     Ok(task) => task,
                     Err(reason) => return self.close(reason),
                 }
             }
-            _ => self.state_task(&address, &coords, publish.payload, ack),
+            None => self.state_task(&address, &coords, publish.payload, now),
         };
         if let Some(live) = &mut self.live {
-            if let Some(id) = ack {
-                live.unacked.insert(id);
-            }
-            live.pipeline.push_back(task);
+            live.pipeline.submit(ack, kind, task);
         }
-        if matches!(inbound, Inbound::Event { .. }) {
-            self.record_on(&address, ActivityKind::Event);
+        if kind == AppendKind::Event {
+            self.record_on(&address, ActivityKind::Event, now);
         }
-        if target.device.is_some()
-            && let Some(live) = &self.live
-        {
-            let gateway_id = live.device_id().to_owned();
-            self.record_on(&address, ActivityKind::GatewayAccess { gateway_id });
+        if let Some(gateway_id) = gateway_id {
+            self.record_on(&address, ActivityKind::GatewayAccess { gateway_id }, now);
         }
+    }
+
+    /// Refuses a payload over its kind's limit.
+    fn check_size(&self, kind: AppendKind, publish: &Publish) -> Result<(), Reason> {
+        let limits = self.shared.options.limits;
+        let max = match kind {
+            AppendKind::State => limits.state_bytes,
+            _ => limits.telemetry_bytes,
+        };
+        if publish.payload.len() <= max {
+            return Ok(());
+        }
+        Err(Reason::new(
+            Code::InvalidArgument,
+            "payload_too_large",
+            format!(
+                "The connection was closed because a {} payload of {} bytes on '{}' is \
+                 over the {max}-byte limit.",
+                kind.label(),
+                publish.payload.len(),
+                publish.topic.as_str()
+            ),
+        ))
     }
 
     /// The hub address and routing coordinates of the connected device (`None`) or of
@@ -115,7 +142,7 @@ where
     pub(super) fn target(
         &self,
         device: Option<&str>,
-    ) -> Option<(crate::bridge::hub::DeviceAddress, DeviceCoordinates)> {
+    ) -> Option<(DeviceAddress, DeviceCoordinates)> {
         let live = self.live.as_ref()?;
         match device {
             None => Some((live.address.clone(), live.coords.clone())),
@@ -132,8 +159,8 @@ where
         &mut self,
         device: Option<&str>,
         inbound: Inbound<'_>,
-        now: Timestamp,
-    ) -> Result<(), Timestamp> {
+        now: tether_mqtt::Timestamp,
+    ) -> Result<(), tether_mqtt::Timestamp> {
         let Some(live) = &mut self.live else {
             return Ok(());
         };
@@ -153,7 +180,10 @@ where
     /// routing changes reach connected devices even when the API's nudge did not (a
     /// full control queue, another server on the same database). Refuses once MQTT is
     /// disabled on it.
-    pub(super) async fn fresh_registry(&mut self, now: Timestamp) -> Result<(), Reason> {
+    pub(super) async fn fresh_registry(
+        &mut self,
+        now: tether_mqtt::Timestamp,
+    ) -> Result<(), Reason> {
         let refresh = self.shared.options.registry_refresh;
         let Some(live) = &mut self.live else {
             return Ok(());
@@ -163,7 +193,7 @@ where
         }
         live.registry_read_at = now;
         match self.shared.store.get_registry(&live.address.registry).await {
-            Ok(registry) => live.principal.registry = registry,
+            Ok(registry) => live.set_registry(registry),
             Err(e) => {
                 tracing::warn!(error = %e, "could not refresh the registry; using the cached copy")
             }
@@ -174,24 +204,23 @@ where
         }
     }
 
-    pub(super) async fn event_task(
+    async fn event_task(
         &mut self,
         subfolder: &str,
         coords: &DeviceCoordinates,
         payload: Vec<u8>,
-        ack: Option<PacketId>,
-        now: Timestamp,
-    ) -> Result<JoinHandle<Outcome>, Reason> {
-        self.fresh_registry(now).await?;
+        now: Now,
+    ) -> Result<AppendTask, Reason> {
+        self.fresh_registry(now.mqtt()).await?;
         let Some(live) = &self.live else {
             return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
         };
         let message = uplink::event_message(
-            &live.principal.registry,
+            &live.routing,
             coords,
             subfolder,
             payload,
-            self.shared.clock.unix_micros(),
+            now.micros(),
         )
         .map_err(|why| {
             Reason::new(
@@ -199,7 +228,7 @@ where
                 "no_telemetry_topic",
                 format!(
                     "The connection was closed because telemetry to subfolder '{subfolder}' \
-                     cannot be delivered: {why}."
+                         cannot be delivered: {why}."
                 ),
             )
         })?;
@@ -207,91 +236,117 @@ where
         Ok(tokio::spawn(
             async move {
                 let timeout = shared.options.sink_timeout;
-                Outcome {
-                    ack,
-                    kind: "event",
-                    result: uplink::publish(&*shared.sink, message, timeout).await,
-                }
+                Ok(uplink::publish(&*shared.sink, message, timeout).await?)
             }
             .in_current_span(),
         ))
     }
 
-    pub(super) fn state_task(
+    fn state_task(
         &self,
-        address: &crate::bridge::hub::DeviceAddress,
+        address: &DeviceAddress,
         coords: &DeviceCoordinates,
         payload: Vec<u8>,
-        ack: Option<PacketId>,
-    ) -> JoinHandle<Outcome> {
+        now: Now,
+    ) -> AppendTask {
         let shared = Arc::clone(&self.shared);
-        let registry = self
+        let state_topic = self
             .live
             .as_ref()
-            .map(|l| l.principal.registry.clone())
-            .unwrap_or_default();
+            .and_then(|l| l.routing.state_topic().map(str::to_owned));
         let address = address.clone();
         let coords = coords.clone();
-        let now = self.registry_now();
         tokio::spawn(
             async move {
-                let stored = uplink::store_state(
+                Ok(uplink::store_state(
                     &*shared.store,
                     Arc::clone(&shared.sink),
-                    &registry,
+                    state_topic.as_deref(),
                     &coords,
                     &address,
                     payload,
-                    now,
+                    now.registry(),
                 )
-                .await;
-                Outcome {
-                    ack,
-                    kind: "state",
-                    result: stored.map_err(|e| e.to_string()),
-                }
+                .await?)
             }
             .in_current_span(),
         )
     }
 
-    pub(super) fn on_appended(&mut self, outcome: Result<Outcome, tokio::task::JoinError>) {
-        let Some(live) = &mut self.live else {
-            return;
-        };
-        live.pipeline.pop_front();
-        let outcome = outcome.unwrap_or_else(|e| Outcome {
-            ack: None,
-            kind: "unknown",
-            result: Err(format!("append task failed: {e}")),
-        });
-        if let Some(id) = outcome.ack {
-            live.unacked.remove(&id);
+    /// The oldest append finished: settle what can be settled.
+    pub(super) fn on_appended(
+        &mut self,
+        result: Result<Result<(), AppendError>, tokio::task::JoinError>,
+    ) {
+        let result = result.unwrap_or_else(|e| Err(AppendError::Task(e.to_string())));
+        if let Some(live) = &mut self.live {
+            live.pipeline.finish_oldest(result);
         }
-        match outcome.result {
-            Ok(()) => {
-                if let Some(id) = outcome.ack {
-                    let _ = self.session.puback(id);
+        self.settle();
+    }
+
+    /// Acknowledges, in order, every message whose turn has come. A message that could
+    /// not be made durable closes the connection: the device reconnects and sends it
+    /// again (and every message after it that was not acknowledged), instead of
+    /// waiting for a PUBACK that will never come.
+    pub(super) fn settle(&mut self) {
+        while let Some(Settled { ack, kind, result }) =
+            self.live.as_mut().and_then(|l| l.pipeline.next_settled())
+        {
+            match result {
+                Ok(()) => {
+                    if let Some(id) = ack {
+                        let _ = self.session.puback(id);
+                    }
                 }
-            }
-            Err(e) => {
-                // No PUBACK: the device resends, as with IoT Core's full retry buffer.
-                metrics::counter!("tether_mqtt_append_failures_total", "kind" => outcome.kind)
+                Err(e) => {
+                    metrics::counter!(
+                        "tether_mqtt_append_failures_total",
+                        "kind" => kind.label(),
+                        "cause" => e.label()
+                    )
                     .increment(1);
-                tracing::warn!(kind = outcome.kind, error = %e, "message not accepted; no PUBACK");
+                    tracing::warn!(kind = kind.label(), cause = e.label(), error = %e, "message not stored; closing the connection");
+                    if let Some(live) = &mut self.live {
+                        live.pipeline.clear();
+                    }
+                    return self.close(append_failed(kind, &e));
+                }
             }
         }
     }
 
     /// Waits for every append in flight and acknowledges it (graceful shutdown).
     pub(super) async fn drain_pipeline(&mut self) {
-        while let Some(task) = self.live.as_mut().and_then(|l| l.pipeline.front_mut()) {
-            let outcome = task.await;
-            // `on_appended` pops the front we just awaited.
-            self.on_appended(outcome);
+        while let Some(task) = self.live.as_mut().and_then(|l| l.pipeline.oldest_running()) {
+            let result = task.await;
+            self.on_appended(result);
         }
+        self.settle();
         let _ = self.flush().await;
     }
+
+    /// Queues the PUBACK of a message with nothing to store (a gateway's attach or
+    /// detach): it leaves after the messages before it.
+    pub(super) fn ack_in_order(&mut self, ack: Option<PacketId>) {
+        if let Some(live) = &mut self.live {
+            live.pipeline.submit_settled(ack, AppendKind::Control);
+        }
+        self.settle();
+    }
+}
+
+/// Why the connection is closed after a message could not be stored.
+fn append_failed(kind: AppendKind, error: &AppendError) -> Reason {
+    Reason::new(
+        Code::Unavailable,
+        "append_failed",
+        format!(
+            "The connection was closed because a {} message could not be stored ({error}); \
+             reconnect and send it again.",
+            kind.label()
+        ),
+    )
 }
 
 /// Why a live connection is closed when its registry's MQTT is disabled.

@@ -374,7 +374,7 @@ where
             }
         };
         let disabled = registry.mqtt_state == MqttState::Disabled;
-        live.principal.registry = registry;
+        live.set_registry(registry);
         live.registry_read_at = now;
         if disabled {
             self.close(super::inbound::mqtt_disabled(&path));
