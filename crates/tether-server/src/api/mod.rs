@@ -8,9 +8,9 @@
 //!          ◀─ json (proto3 JSON mapping)  or  ApiError (Google's envelope)
 //! ```
 //!
-//! axum cannot route `/devices/{d}:verb` (notes/crates.md pitfall 4), so every route
-//! takes any method and [`call`] dispatches on the matched template, the method and
-//! the `:verb` suffix. [`routes::OPERATIONS`] lists the methods; the OpenAPI document
+//! axum 0.8 refuses a route like `/devices/{d}:verb` ("only one parameter is allowed
+//! per path segment"), so every route takes any method and [`call`] dispatches on the
+//! matched template, the method and the `:verb` suffix. [`routes::OPERATIONS`] lists the methods; the OpenAPI document
 //! is generated from it, and a test sends each one through the router.
 
 pub mod auth;

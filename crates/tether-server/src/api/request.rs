@@ -166,7 +166,8 @@ pub async fn json_body_limited(body: Body, limit: usize, what: &str) -> ApiResul
 }
 
 /// Splits `dev-1:modifyCloudToDeviceConfig` into the resource and the verb (axum
-/// routes the whole segment; see notes/crates.md pitfall 4).
+/// routes the whole segment: it allows one parameter per segment, so `{d}:verb` cannot
+/// be a route).
 pub fn split_verb(segment: &str) -> (&str, Option<&str>) {
     match segment.split_once(':') {
         Some((id, verb)) => (id, Some(verb)),
