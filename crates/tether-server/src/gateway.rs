@@ -13,7 +13,8 @@ use axum::routing::get;
 use base64::Engine as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
-use tether_route::{EmbeddedLog, LogConfig, NatsConfig, NatsSink, Sink};
+use tether_log::{EmbeddedLog, LogConfig};
+use tether_route::{NatsConfig, NatsSink, Sink};
 use tokio::task::JoinHandle;
 
 use crate::api::Clock;
@@ -76,7 +77,7 @@ struct MeasuredSink {
 impl Sink for MeasuredSink {
     async fn publish(
         &self,
-        batch: Vec<tether_route::Message>,
+        batch: Vec<tether_log::Message>,
     ) -> Result<(), tether_route::SinkError> {
         let n = batch.len() as u64;
         let start = tokio::time::Instant::now();
@@ -293,7 +294,7 @@ async fn read(
     topic: &str,
     from: u64,
     max: usize,
-) -> Result<Vec<tether_route::Record>, ApiError> {
+) -> Result<Vec<tether_log::Record>, ApiError> {
     if log.offsets(topic).is_none() {
         return Ok(Vec::new());
     }
@@ -358,7 +359,7 @@ mod tests {
         let log = EmbeddedLog::open(LogConfig::new(dir.path()))
             .await
             .expect("log");
-        let device = tether_route::DeviceCoordinates {
+        let device = tether_log::DeviceCoordinates {
             project_id: "acme".into(),
             location: "us-central1".into(),
             registry_id: "fleet".into(),
@@ -367,7 +368,7 @@ mod tests {
         };
         let topic = "projects/acme/topics/t";
         let msgs = (0..3)
-            .map(|i| tether_route::Message::event(topic, &device, "a", vec![b'0' + i], 1_000_000))
+            .map(|i| tether_log::Message::event(topic, &device, "a", vec![b'0' + i], 1_000_000))
             .collect();
         log.append(msgs).await.expect("append");
         let sink = TelemetrySink::Embedded(Arc::new(log));

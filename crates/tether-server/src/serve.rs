@@ -21,7 +21,7 @@ use tether_registry::{Store, StoreError};
 use tokio::net::TcpListener;
 
 use tether_jwt::EncodingPolicy;
-use tether_route::log::RetentionPolicy;
+use tether_log::RetentionPolicy;
 
 use crate::api::auth::{AdminAuth, DIGEST_LEN, token_digest};
 use crate::api::{self, ApiState, Clock};

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tether_log::{DeviceCoordinates, Message};
 use tether_registry::Store;
 use tether_registry::model::{DeviceRegistry, Timestamp};
-use tether_route::{DeviceCoordinates, Message, Route, Sink, route_event, route_state};
+use tether_route::{Route, Sink, route_event, route_state};
 use tracing::Instrument as _;
 
 use crate::hub::DeviceAddress;
