@@ -11,6 +11,7 @@ use tether_device::{
 use tether_keys::PrivateKey;
 use tether_keys::convert::pem_text;
 use tether_keys::generate::{KeySpec, generate};
+use tether_log::{EmbeddedLog, LogConfig};
 use tether_mqtt::ConnectReturnCode;
 use tether_registry::model::{
     Device as DeviceModel, DeviceCredential, DeviceRegistry, EventNotificationConfig,
@@ -18,7 +19,6 @@ use tether_registry::model::{
 };
 use tether_registry::names::RegistryPath;
 use tether_registry::{SqliteStore, Store};
-use tether_route::{EmbeddedLog, LogConfig};
 use tether_server::bridge::BridgeDeps;
 use tether_server::mqtt::MqttOptions;
 use tether_server::tls::{TlsSource, setup};

@@ -18,8 +18,9 @@ use std::str::FromStr;
 use async_nats::header::{HeaderMap, HeaderName, HeaderValue};
 use async_nats::jetstream::{self, stream};
 use async_trait::async_trait;
+use tether_log::{Message, percent};
 
-use crate::{Message, Sink, SinkError};
+use crate::{Sink, SinkError};
 
 /// The header carrying [`Message::publish_time`].
 pub const PUBLISH_TIME_HEADER: &str = "Tether-Publish-Time";
@@ -292,35 +293,17 @@ fn headers_for(m: &Message) -> Result<HeaderMap, NatsError> {
     Ok(headers)
 }
 
+/// Bytes a subject token keeps as they are (see the module docs).
+fn token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
 fn escape(token: &str) -> String {
-    let mut out = String::with_capacity(token.len());
-    for b in token.bytes() {
-        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent::encode(token, |_, b| token_byte(b))
 }
 
 fn unescape(token: &str) -> Option<String> {
-    let bytes = token.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
-            out.push(b);
-            i += 1;
-        } else {
-            return None;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent::decode(token, token_byte)
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
-//! The one trait every telemetry destination implements.
+//! The one trait every telemetry destination implements, and the embedded
+//! log's implementation of it (here, because the log crate does not know sinks).
 
 use async_trait::async_trait;
+use tether_log::{EmbeddedLog, LogError, Message};
 
-use crate::Message;
-use crate::log::LogError;
 use crate::nats::NatsError;
 
 /// A destination for routed messages: the embedded log, NATS JetStream, later
@@ -35,4 +35,16 @@ pub enum SinkError {
     /// NATS JetStream failed.
     #[error("NATS JetStream: {0}")]
     Nats(#[from] NatsError),
+}
+
+#[async_trait]
+impl Sink for EmbeddedLog {
+    async fn publish(&self, batch: Vec<Message>) -> Result<(), SinkError> {
+        self.append(batch).await?;
+        Ok(())
+    }
+
+    fn name(&self) -> &str {
+        "embedded-log"
+    }
 }

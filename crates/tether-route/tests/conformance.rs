@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use common::{ALERTS, TOPIC, attrs, event, labels};
 use futures_util::StreamExt;
-use tether_route::message::attr;
-use tether_route::{EmbeddedLog, LogConfig, Message, NatsConfig, NatsSink, Sink};
+use tether_log::message::attr;
+use tether_log::{EmbeddedLog, LogConfig, Message};
+use tether_route::{NatsConfig, NatsSink, Sink};
 
 trait Harness {
     type S: Sink + 'static;

@@ -404,7 +404,7 @@ async fn a_routing_change_applies_to_the_next_message_of_a_connected_device() ->
     .await;
     let before = gw.wait_records(TELEMETRY_TOPIC, 1).await;
     let after = gw.wait_records(REROUTED, 1).await;
-    let data = |records: &[tether_route::Record]| {
+    let data = |records: &[tether_log::Record]| {
         records
             .iter()
             .map(|r| r.message.data.clone())

@@ -12,9 +12,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mqtt_support::*;
 use rumqttc::{AsyncClient, Packet, QoS};
+use tether_log::{EmbeddedLog, LogError, Message};
 use tether_registry::Store as _;
 use tether_registry::names::DeviceRef;
-use tether_route::{EmbeddedLog, LogError, Message, Sink, SinkError};
+use tether_route::{Sink, SinkError};
 
 /// The embedded log behind a switch that makes every publish fail.
 #[derive(Debug)]

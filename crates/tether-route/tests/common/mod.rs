@@ -1,35 +1,13 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: the log's fixtures (topics,
+//! devices, messages) plus attributes and the NATS test server.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hasher};
 
-use tether_route::{DeviceCoordinates, Message};
-
-pub const TOPIC: &str = "projects/acme/topics/telemetry";
-pub const ALERTS: &str = "projects/acme/topics/alerts";
-
-pub fn device(n: u64) -> DeviceCoordinates {
-    DeviceCoordinates {
-        project_id: "acme".into(),
-        location: "europe-west1".into(),
-        registry_id: "fleet".into(),
-        device_id: format!("dev-{n}"),
-        device_num_id: 2_800_000_000_000 + n,
-    }
-}
-
-/// A telemetry message whose payload names it, so read-backs can be checked.
-pub fn event(topic: &str, label: &str, time: i64) -> Message {
-    Message::event(topic, &device(1), "alerts", label.as_bytes().to_vec(), time)
-}
-
-pub fn labels(messages: &[Message]) -> Vec<String> {
-    messages
-        .iter()
-        .map(|m| String::from_utf8_lossy(&m.data).into_owned())
-        .collect()
-}
+#[path = "../../../tether-log/tests/common/mod.rs"]
+mod log_fixtures;
+pub use log_fixtures::*;
 
 pub fn attrs(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs

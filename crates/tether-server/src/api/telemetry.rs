@@ -14,7 +14,7 @@ use axum::routing::get;
 use base64::Engine as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
-use tether_route::EmbeddedLog;
+use tether_log::EmbeddedLog;
 
 use super::auth::AdminAuth;
 use super::error::ApiError;
@@ -171,7 +171,7 @@ async fn read(
     topic: &str,
     from: u64,
     max: usize,
-) -> Result<Vec<tether_route::Record>, ApiError> {
+) -> Result<Vec<tether_log::Record>, ApiError> {
     if log.offsets(topic).is_none() {
         return Ok(Vec::new());
     }
@@ -186,7 +186,7 @@ mod tests {
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use http_body_util::BodyExt as _;
-    use tether_route::LogConfig;
+    use tether_log::LogConfig;
     use tower::ServiceExt as _;
 
     async fn call(router: &Router, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
@@ -213,7 +213,7 @@ mod tests {
         let log = EmbeddedLog::open(LogConfig::new(dir.path()))
             .await
             .expect("log");
-        let device = tether_route::DeviceCoordinates {
+        let device = tether_log::DeviceCoordinates {
             project_id: "acme".into(),
             location: "us-central1".into(),
             registry_id: "fleet".into(),
@@ -222,7 +222,7 @@ mod tests {
         };
         let topic = "projects/acme/topics/t";
         let msgs = (0..3)
-            .map(|i| tether_route::Message::event(topic, &device, "a", vec![b'0' + i], 1_000_000))
+            .map(|i| tether_log::Message::event(topic, &device, "a", vec![b'0' + i], 1_000_000))
             .collect();
         log.append(msgs).await.expect("append");
         let router = routes(

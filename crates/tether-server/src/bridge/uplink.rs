@@ -6,12 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tether_log::{DeviceCoordinates, Message};
 use tether_registry::Store;
 use tether_registry::model::{DeviceRegistry, Timestamp};
-use tether_route::{
-    DeviceCoordinates, EventNotificationConfig, Message, Route, Sink, SinkError, route_event,
-    route_state,
-};
+use tether_route::{EventNotificationConfig, Route, Sink, SinkError, route_event, route_state};
 use tracing::Instrument as _;
 
 use crate::bridge::hub::DeviceAddress;

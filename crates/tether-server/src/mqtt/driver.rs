@@ -33,11 +33,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tether_log::DeviceCoordinates;
 use tether_mqtt::session::{CloseReason, Event};
 use tether_mqtt::{Publish, QoS, ServerConfig, ServerSession, Timestamp};
 use tether_registry::model::{DeviceConfig, Timestamp as RegistryTime};
 use tether_registry::{Activity, ActivityKind};
-use tether_route::DeviceCoordinates;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument as _;

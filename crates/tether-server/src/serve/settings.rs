@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tether_jwt::EncodingPolicy;
-use tether_route::log::RetentionPolicy;
+use tether_log::RetentionPolicy;
 
 use super::ServeError;
 use crate::cluster::ClusterConfig;

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_route::{EmbeddedLog, LogConfig, NatsConfig, NatsSink, Sink};
+use tether_log::{EmbeddedLog, LogConfig};
+use tether_route::{NatsConfig, NatsSink, Sink};
 use tokio::task::JoinHandle;
 
 use super::ServeError;
@@ -68,7 +69,7 @@ struct MeasuredSink {
 impl Sink for MeasuredSink {
     async fn publish(
         &self,
-        batch: Vec<tether_route::Message>,
+        batch: Vec<tether_log::Message>,
     ) -> Result<(), tether_route::SinkError> {
         let n = batch.len() as u64;
         let start = tokio::time::Instant::now();

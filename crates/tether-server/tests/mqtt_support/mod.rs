@@ -13,13 +13,13 @@ use rustls_pki_types::pem::PemObject as _;
 use tether_keys::PrivateKey;
 use tether_keys::convert::pem_text;
 use tether_keys::generate::{KeySpec, generate};
+use tether_log::{EmbeddedLog, LogConfig, Record};
 use tether_registry::model::{
     Device, DeviceCredential, DeviceRegistry, EventNotificationConfig, MqttState,
     PublicKeyCredential, PublicKeyFormat, StateNotificationConfig, Status, Timestamp,
 };
 use tether_registry::names::{DeviceRef, RegistryPath};
 use tether_registry::{SqliteStore, Store};
-use tether_route::{EmbeddedLog, LogConfig, Record};
 use tether_server::bridge::{BridgeDeps, Clock, SystemClock};
 use tether_server::mqtt::{MqttHandle, MqttOptions};
 use tether_server::tls::{TlsSource, setup};

@@ -9,11 +9,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tether_log::DeviceCoordinates;
 use tether_mqtt::{PacketId, Publish, QoS, TopicName};
 use tether_registry::ActivityKind;
 use tether_registry::model::{Device, GatewayAuthMethod, GatewayType};
 use tether_registry::names::DeviceRef;
-use tether_route::DeviceCoordinates;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Driver;

@@ -6,11 +6,11 @@
 
 use std::sync::Arc;
 
+use tether_log::DeviceCoordinates;
 use tether_mqtt::{PacketId, Publish};
 use tether_registry::ActivityKind;
 use tether_registry::model::MqttState;
 use tether_registry::names::RegistryPath;
-use tether_route::DeviceCoordinates;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
 use tracing::Instrument as _;

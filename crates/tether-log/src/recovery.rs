@@ -2,11 +2,28 @@
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::segment::{self, SegmentMeta};
-use super::writer::{Active, TopicWriter};
-use super::{LogConfig, LogError, Shared, Truncation};
+use crate::record::CorruptReason;
+use crate::segment::{self, SegmentMeta};
+use crate::state::Shared;
+use crate::writer::{Active, TopicWriter};
+use crate::{LogConfig, LogError};
+
+/// A torn tail found and cut off at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    /// The topic.
+    pub topic: String,
+    /// The segment that was truncated.
+    pub segment: PathBuf,
+    /// Where the first bad record started (the new file length).
+    pub position: u64,
+    /// How many bytes were removed.
+    pub removed_bytes: u64,
+    /// Why the record was bad.
+    pub reason: CorruptReason,
+}
 
 /// What the writer starts with.
 #[derive(Debug)]

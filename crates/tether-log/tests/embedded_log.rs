@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{ALERTS, TOPIC, event, labels};
-use tether_route::log::{CorruptReason, LogError};
-use tether_route::{EmbeddedLog, LogConfig, Message, RetentionPolicy, TopicOffsets};
+use tether_log::{
+    CorruptReason, EmbeddedLog, LogConfig, LogError, Message, RetentionPolicy, TopicOffsets,
+};
 
 async fn open(dir: &Path) -> EmbeddedLog {
     open_with(LogConfig::new(dir)).await

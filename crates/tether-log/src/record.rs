@@ -24,7 +24,7 @@ const MIN_BODY_LEN: usize = BODY_PREFIX_LEN + 2 + 2 + 4;
 const VERSION: u8 = 1;
 
 /// Why a record could not be decoded. Shown in
-/// [`LogError::Corrupt`](crate::log::LogError::Corrupt).
+/// [`LogError::Corrupt`](crate::LogError::Corrupt).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CorruptReason {

@@ -12,13 +12,11 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::record::{self, EncodeError};
-use super::retention::{self, SegmentSummary};
-use super::segment::{self, INDEX_INTERVAL, SegmentMeta};
-use super::{
-    LogConfig, LogError, RemovedSegment, Shared, TopicState, Truncation, check_topic, recovery,
-};
-use crate::Message;
+use crate::record::{self, EncodeError};
+use crate::retention::{self, SegmentSummary};
+use crate::segment::{self, INDEX_INTERVAL, SegmentMeta};
+use crate::state::{Shared, TopicState, check_topic};
+use crate::{LogConfig, LogError, Message, RemovedSegment, Truncation, recovery};
 
 /// What the handle asks of the writer.
 #[derive(Debug)]

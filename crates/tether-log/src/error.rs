@@ -4,7 +4,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::record::CorruptReason;
+use crate::record::CorruptReason;
 
 /// What went wrong in the embedded log. `io::Error`s sit behind `Arc` because
 /// one failed group commit fails every waiter of the batch with the same error.

@@ -6,8 +6,8 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::record::{self, BODY_PREFIX_LEN, CorruptReason, FRAME_HEADER_LEN};
-use crate::Message;
+use crate::record::{self, BODY_PREFIX_LEN, CorruptReason, FRAME_HEADER_LEN};
+use crate::{Message, percent};
 
 /// A sparse index entry is added every this many bytes, so a read seeks close
 /// to its offset instead of scanning the segment from the start.
@@ -69,34 +69,16 @@ pub(crate) fn parse_file_name(name: &str) -> Option<u64> {
 /// leading `.`, so `.`/`..` cannot occur) become `%XX`. Reversible, so the
 /// topic list comes from the directory names.
 pub(crate) fn dir_name(topic: &str) -> String {
-    let mut out = String::with_capacity(topic.len() + 8);
-    for (i, b) in topic.bytes().enumerate() {
-        let keep = b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0);
-        if keep {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent::encode(topic, |i, b| {
+        b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0)
+    })
 }
 
 /// The inverse of [`dir_name`]; None for a name it could not have produced.
 pub(crate) fn topic_from_dir_name(name: &str) -> Option<String> {
-    let bytes = name.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b);
-            i += 1;
-        }
-    }
-    let topic = String::from_utf8(out).ok()?;
+    // Any byte may stand as it is here; the round trip below refuses the
+    // names `dir_name` would have escaped.
+    let topic = percent::decode(name, |_| true)?;
     (!topic.is_empty() && dir_name(&topic) == name).then_some(topic)
 }
 

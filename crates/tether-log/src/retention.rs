@@ -1,5 +1,8 @@
 //! Which old segments to delete: a pure decision over segment summaries and
-//! the time passed in. The writer thread carries it out.
+//! the time passed in, and the report of what went. The writer thread carries
+//! the decision out.
+
+use std::path::PathBuf;
 
 /// How long and how much to keep, per topic. Whole segments are deleted,
 /// oldest first, and never the active (last) one, so a topic keeps at least
@@ -11,6 +14,17 @@ pub struct RetentionPolicy {
     pub max_age_micros: Option<i64>,
     /// Delete the oldest segments while the topic's total size exceeds this.
     pub max_bytes: Option<u64>,
+}
+
+/// A segment retention deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedSegment {
+    /// The topic.
+    pub topic: String,
+    /// The deleted file.
+    pub segment: PathBuf,
+    /// Its size.
+    pub bytes: u64,
 }
 
 /// What retention needs to know about one segment.

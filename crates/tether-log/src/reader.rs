@@ -5,9 +5,10 @@
 use std::io;
 use std::path::PathBuf;
 
-use super::record::CorruptReason;
-use super::segment::{FrameReader, Step};
-use super::{LogError, Record, Shared};
+use crate::record::CorruptReason;
+use crate::segment::{FrameReader, Step};
+use crate::state::Shared;
+use crate::{LogError, Record};
 
 /// Where to read next, taken from the shared state under its lock.
 struct Cursor {

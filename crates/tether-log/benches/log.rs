@@ -3,13 +3,13 @@
 //! payloads with IoT Core's six attributes. Group commit is what lets
 //! throughput grow with concurrency.
 //!
-//! Run with: cargo bench -p tether-route --bench log
+//! Run with: cargo bench -p tether-log --bench log
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use tether_route::{DeviceCoordinates, EmbeddedLog, LogConfig, Message};
+use tether_log::{DeviceCoordinates, EmbeddedLog, LogConfig, Message};
 
 const TOPIC: &str = "projects/bench/topics/telemetry";
 

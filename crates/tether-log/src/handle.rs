@@ -1,0 +1,160 @@
+//! The public handle, [`EmbeddedLog`]: append, read, follow, retention, close.
+//! Every call is a message to the writer thread or a read of shared state.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::state::{Shared, check_topic};
+use crate::{LogConfig, LogError, Message, RemovedSegment, Truncation, reader, writer};
+
+/// One stored message and its offset in its topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Position in the topic: 0, 1, 2, ... with no gaps.
+    pub offset: u64,
+    /// The message as published.
+    pub message: Message,
+}
+
+/// The offsets a topic holds: `earliest..next` (empty when equal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicOffsets {
+    /// The oldest offset still stored (retention moves it forward).
+    pub earliest: u64,
+    /// The offset the next message will get.
+    pub next: u64,
+}
+
+/// The embedded durable log. Cheap to share behind an `Arc`; dropping the last
+/// handle lets the writer finish queued batches and stop (use
+/// [`close`](Self::close) to wait for that).
+#[derive(Debug)]
+pub struct EmbeddedLog {
+    shared: Arc<Shared>,
+    tx: mpsc::Sender<writer::Command>,
+    stopped: oneshot::Receiver<()>,
+    truncations: Vec<Truncation>,
+}
+
+impl EmbeddedLog {
+    /// Opens (creating if needed) the log under `config.data_dir/telemetry`,
+    /// recovers every topic, and starts the writer thread.
+    pub async fn open(config: LogConfig) -> Result<Self, LogError> {
+        config.validate()?;
+        let root = config.data_dir.join("telemetry");
+        let shared = Arc::new(Shared::new(root, u64::from(config.max_record_bytes)));
+        // Bounded: publishers wait here when the disk cannot keep up.
+        let (tx, rx) = mpsc::channel(4096);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let (stopped_tx, stopped) = oneshot::channel();
+        let thread_shared = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("tether-log-writer".into())
+            .spawn(move || {
+                writer::run(thread_shared, config, rx, ready_tx);
+                let _ = stopped_tx.send(());
+            })
+            .map_err(|e| LogError::open(shared.root.clone(), e))?;
+        let truncations = ready_rx.await.map_err(|_| LogError::WriterStopped)??;
+        Ok(Self {
+            shared,
+            tx,
+            stopped,
+            truncations,
+        })
+    }
+
+    /// Appends a batch and returns once it is durable (fsynced): the offsets
+    /// assigned, in the batch's order.
+    pub async fn append(&self, messages: Vec<Message>) -> Result<Vec<u64>, LogError> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(writer::Command::Append { messages, reply })
+            .await
+            .map_err(|_| LogError::WriterStopped)?;
+        rx.await.map_err(|_| LogError::WriterStopped)?
+    }
+
+    /// Up to `max` records of `topic` from `from` on. If `from` was deleted by
+    /// retention, reading starts at the earliest offset kept (check the
+    /// returned offsets). Empty when there is nothing at or after `from` yet.
+    pub async fn read(&self, topic: &str, from: u64, max: usize) -> Result<Vec<Record>, LogError> {
+        let shared = Arc::clone(&self.shared);
+        let topic = topic.to_owned();
+        tokio::task::spawn_blocking(move || reader::read(&shared, &topic, from, max))
+            .await
+            .map_err(|e| LogError::ReadTask(e.to_string()))?
+    }
+
+    /// Topics that have at least one segment, sorted.
+    pub fn list_topics(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .shared
+            .all_topics()
+            .into_iter()
+            .filter(|t| !t.read_segments().is_empty())
+            .map(|t| t.name.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// The offsets `topic` holds, or None if it has never been written.
+    pub fn offsets(&self, topic: &str) -> Option<TopicOffsets> {
+        let state = self.shared.existing_topic(topic)?;
+        let earliest = state.read_segments().first()?.base;
+        Some(TopicOffsets {
+            earliest,
+            next: *state.next.borrow(),
+        })
+    }
+
+    /// Follow a topic: the receiver holds the topic's next offset and is marked
+    /// changed after every commit that adds records. Works for topics not yet
+    /// written. Use with [`read`](Self::read) for `tail --follow`.
+    pub fn subscribe(&self, topic: &str) -> Result<watch::Receiver<u64>, LogError> {
+        check_topic(topic)?;
+        Ok(self.shared.topic(topic).next.subscribe())
+    }
+
+    /// Deletes whole segments that the configured retention policy no longer
+    /// keeps, as of `now` (unix microseconds, from the caller's clock).
+    pub async fn apply_retention(&self, now: i64) -> Result<Vec<RemovedSegment>, LogError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(writer::Command::Retain { now, reply })
+            .await
+            .map_err(|_| LogError::WriterStopped)?;
+        rx.await.map_err(|_| LogError::WriterStopped)?
+    }
+
+    /// Torn tails cut off when this log was opened.
+    pub fn truncations(&self) -> &[Truncation] {
+        &self.truncations
+    }
+
+    /// How many segment fsyncs the writer has done (for metrics and the
+    /// group-commit tests).
+    pub fn sync_count(&self) -> u64 {
+        self.shared.syncs.load(Ordering::Relaxed)
+    }
+
+    /// The log's directory (`data_dir/telemetry`).
+    pub fn root(&self) -> &Path {
+        &self.shared.root
+    }
+
+    /// Stops accepting appends, lets the writer finish queued batches, and
+    /// waits until it has released its files and the directory lock.
+    pub async fn close(self) {
+        let Self { tx, stopped, .. } = self;
+        drop(tx);
+        let _ = stopped.await;
+    }
+}
