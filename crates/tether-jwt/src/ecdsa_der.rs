@@ -140,9 +140,20 @@ mod tests {
     #[test]
     fn rejects_what_is_not_der() {
         let mut out = [0u8; 64];
-        assert!(der_to_raw(&[0u8; 64], &mut out).is_err());
-        assert!(der_to_raw(&[0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01], &mut out).is_err());
-        assert!(der_to_raw(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut out).is_err());
+        let malformed = |why| Err(DerSignatureError::Malformed(why));
+        assert_eq!(
+            der_to_raw(&[0u8; 64], &mut out),
+            malformed("expected SEQUENCE")
+        );
+        assert_eq!(
+            der_to_raw(&[0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01], &mut out),
+            malformed("SEQUENCE length does not match the input")
+        );
+        assert_eq!(
+            der_to_raw(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut out),
+            malformed("expected INTEGER"),
+            "s is missing"
+        );
         let mut big = [0u8; 40];
         big[..4].copy_from_slice(&[0x30, 38, 0x02, 33]);
         big[4] = 0x01;

@@ -1,3 +1,13 @@
+//! Device public keys as IoT Core registered them: EC P-256 or RSA, kept as their
+//! DER SubjectPublicKeyInfo.
+//!
+//! [`PublicKey`] is built from an SPKI, a raw P-256 point (`04‖x‖y` or `x‖y`, as
+//! secure engines return it) or a PKCS#1 RSA key, and is checked once there: other
+//! curves and algorithms are refused by name ([`KeyError`]), and with the `p256`
+//! feature an EC point must lie on the curve. Verification then never meets a
+//! malformed key. A key is named by its [`Fingerprint`], the SHA-256 of the SPKI,
+//! which is the same for a private key, its public key, certificate and CSR.
+
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;

@@ -1,3 +1,14 @@
+//! Minting a device token into the caller's buffer, with no allocator: what a device
+//! sends as its MQTT password.
+//!
+//! [`mint`] writes `b64url(header).b64url(claims)` straight into `out`, has the
+//! [`Signer`] sign those bytes in place, and appends the signature. The claims JSON
+//! is assembled in a fixed stack buffer sized for the longest audience accepted
+//! ([`MAX_AUD_LEN`]), and [`max_token_len`] gives a buffer size that always suffices,
+//! so firmware can size its buffer at compile time. Inputs a server would refuse
+//! (an empty audience, `exp` not after `iat`, a signature of the wrong size) are
+//! refused here, before the token leaves the device.
+
 use core::fmt;
 
 use crate::{Algorithm, SignError, Signer, b64};

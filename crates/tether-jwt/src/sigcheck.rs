@@ -1,3 +1,11 @@
+//! One JWS signature checked against one public key, with the reason when it fails.
+//!
+//! [`verify_signature`] does the checks that need no cryptography first (the key type
+//! fits `alg`, the signature length fits the key, RSA keys have at least 2048 bits),
+//! so [`SignatureError`] can say which of them failed. The cryptography is one of
+//! two backends chosen at build time: ring (`ring` feature; servers and tools) or
+//! RustCrypto P-256 (`p256` feature; ES256 only, works without `std`).
+
 use core::fmt;
 
 use crate::{Algorithm, KeyType, PublicKey};

@@ -1,3 +1,14 @@
+//! A compact JWS taken apart, before any rule is applied: the three base64url
+//! segments decoded, header and claims parsed as JSON objects, and the signing input
+//! kept exactly as sent.
+//!
+//! Parsing is lenient where IoT Core was: `=` padding, the standard alphabet and
+//! non-zero trailing bits are decoded and reported as [`EncodingWarning`]s with their
+//! offset in the token, for the [`crate::EncodingPolicy`] to refuse or accept. What
+//! cannot be decoded is a [`TokenError`] that names the segment (and, for base64,
+//! the offset).
+//! [`NumericDate`] reads `iat`/`exp` as IoT Core did, numbers or strings of digits.
+
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;

@@ -1,3 +1,16 @@
+//! The server's check of a device token: IoT Core's rules, stopping at the first
+//! failure.
+//!
+//! [`verify`] applies them in the order a device engineer would fix them: structure
+//! and base64 ([`Token::parse`]; quirks refused or only reported, by
+//! [`EncodingPolicy`]), then `alg` (ES256 or RS256), then the claims (`aud`, then
+//! `iat`/`exp` against the `now` in [`Rules`], with skew and maximum lifetime), and
+//! the signature last, tried with each unexpired [`Credential`] whose key type fits.
+//! The answer is [`Verified`] (which credential, what was accepted leniently) or a
+//! [`Refusal`] whose message says what to fix and never quotes the token.
+//! [`mod@crate::diagnose`] runs the same claim rules (`claim_problems`), so a diagnosis
+//! and a refusal never disagree.
+
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;

@@ -288,7 +288,7 @@ fn time_findings_give_utc_times_and_clock_offsets() {
     expect(&d, C::ClockUnset, "1970-01-01T00:16:40Z");
     // Without a server time only the time-independent rules are checked.
     let d = diagnose(&token(&k, "acme", 1_000_000_000, 600), &Context::default());
-    assert!(d.with_code(C::Expired).next().is_none());
+    assert_eq!(d.with_code(C::Expired).next(), None);
 }
 
 #[test]
@@ -368,7 +368,7 @@ fn rsa_signature_opened_with_the_key_tells_wrong_key_from_altered_token() {
     // Wrong key registered: the signature opens to garbage under it.
     let d = run(&t, Some("acme"), &[other.public_key()]);
     expect(&d, C::WrongKey, "opens to garbage");
-    assert!(d.with_code(C::TokenDamaged).next().is_none());
+    assert_eq!(d.with_code(C::TokenDamaged).next(), None);
     // Right key, altered claims: the padding is valid but the hash differs.
     let (h, rest) = t.split_once('.').expect("parts");
     let (_, sig) = rest.split_once('.').expect("parts");
@@ -378,7 +378,7 @@ fn rsa_signature_opened_with_the_key_tells_wrong_key_from_altered_token() {
     );
     let d = run(&altered, Some("acme"), &[device.public_key()]);
     expect(&d, C::TokenDamaged, "over different bytes");
-    assert!(d.with_code(C::WrongKey).next().is_none());
+    assert_eq!(d.with_code(C::WrongKey).next(), None);
 }
 
 #[test]

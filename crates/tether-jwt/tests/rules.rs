@@ -18,6 +18,11 @@ fn refusal(token: &str, rules: &Rules<'_>, c: &[Credential]) -> Refusal {
     }
 }
 
+/// The index of the credential that accepted `token`, or the refusal that says why not.
+fn accepted_by(token: &str, rules: &Rules<'_>, c: &[Credential]) -> Result<usize, Refusal> {
+    verify(token, rules, c).map(|v| v.credential)
+}
+
 #[test]
 fn valid_tokens_pass_and_name_the_matching_credential() {
     let (_, a) = es256();
@@ -135,7 +140,10 @@ fn lifetime_is_at_most_24_hours_and_positive() {
     let (_, k) = es256();
     let c = creds(&[k.public_key()]);
     let rules = Rules::new("acme", NOW);
-    assert!(verify(&token(&k, "acme", NOW, 86_400), &rules, &c).is_ok());
+    assert_eq!(
+        accepted_by(&token(&k, "acme", NOW, 86_400), &rules, &c),
+        Ok(0)
+    );
     let r = refusal(&token(&k, "acme", NOW, 86_401), &rules, &c);
     assert!(
         matches!(r, Refusal::LifetimeTooLong { max: 86_400, .. }),
@@ -155,7 +163,10 @@ fn ten_minutes_of_skew_each_way() {
     let (_, k) = es256();
     let c = creds(&[k.public_key()]);
     let rules = Rules::new("acme", NOW);
-    assert!(verify(&token(&k, "acme", NOW + 600, 60), &rules, &c).is_ok());
+    assert_eq!(
+        accepted_by(&token(&k, "acme", NOW + 600, 60), &rules, &c),
+        Ok(0)
+    );
     let r = refusal(&token(&k, "acme", NOW + 601, 60), &rules, &c);
     assert_eq!(r.reason(), "jwt_not_yet_valid");
     assert!(
@@ -165,7 +176,10 @@ fn ten_minutes_of_skew_each_way() {
     );
     assert!(r.to_string().contains("fast by more than 1 s"), "{r}");
     // exp exactly 10 minutes ago is still accepted; one second more is not.
-    assert!(verify(&token(&k, "acme", NOW - 1200, 600), &rules, &c).is_ok());
+    assert_eq!(
+        accepted_by(&token(&k, "acme", NOW - 1200, 600), &rules, &c),
+        Ok(0)
+    );
     let r = refusal(&token(&k, "acme", NOW - 1201, 600), &rules, &c);
     assert_eq!(r.reason(), "jwt_expired");
     assert!(
@@ -338,7 +352,7 @@ fn encoding_policy_lenient_warns_strict_refuses() {
         "{e}"
     );
     // A canonical token passes the strict policy.
-    assert!(verify(&token(&k, "acme", NOW, 60), &strict, &c).is_ok());
+    assert_eq!(accepted_by(&token(&k, "acme", NOW, 60), &strict, &c), Ok(0));
 }
 
 #[test]

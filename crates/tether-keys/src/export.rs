@@ -81,9 +81,10 @@ mod tests {
 
     #[test]
     fn refuses_bad_identifiers() {
-        assert!(c_header("9abc", b"x", false, "t").is_err());
-        assert!(c_header("a-b", b"x", false, "t").is_err());
-        assert!(rust_source("", b"x", "t").is_err());
+        let bad = |name: &str| Err(BadIdentifier(name.into()));
+        assert_eq!(c_header("9abc", b"x", false, "t"), bad("9abc"));
+        assert_eq!(c_header("a-b", b"x", false, "t"), bad("a-b"));
+        assert_eq!(rust_source("", b"x", "t"), bad(""));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{openssl, tempdir, write};
+use common::{ec_key, openssl, tempdir, write};
 use tether_keys::{ParseError, parse};
 
 fn message(bytes: &[u8]) -> String {
@@ -22,18 +22,7 @@ fn empty_and_whitespace_files() {
 fn password_protected_pem_says_so_and_names_the_file() {
     let dir = tempdir();
     let d = dir.path();
-    openssl(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "k.pem",
-        ],
-    );
+    ec_key(d, "P-256", "k.pem");
     openssl(
         d,
         &[
@@ -80,18 +69,7 @@ fn unsupported_curves_are_named() {
         ("secp384r1", "P-384 (secp384r1)"),
         ("secp256k1", "secp256k1"),
     ] {
-        openssl(
-            d,
-            &[
-                "genpkey",
-                "-algorithm",
-                "EC",
-                "-pkeyopt",
-                &format!("ec_paramgen_curve:{curve}"),
-                "-out",
-                "k.pem",
-            ],
-        );
+        ec_key(d, curve, "k.pem");
         openssl(d, &["pkey", "-in", "k.pem", "-pubout", "-out", "pub.pem"]);
         openssl(d, &["ec", "-in", "k.pem", "-out", "sec1.pem"]);
         for file in ["k.pem", "pub.pem", "sec1.pem"] {
@@ -147,20 +125,7 @@ fn certificate_chains_are_refused_with_their_length() {
 fn truncated_der_reports_sizes() {
     let dir = tempdir();
     let d = dir.path();
-    openssl(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-outform",
-            "DER",
-            "-out",
-            "k.der",
-        ],
-    );
+    ec_key(d, "P-256", "k.der");
     let der = std::fs::read(d.join("k.der")).expect("read");
     let text = message(&der[..70]);
     assert!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{load, openssl, read, tempdir, write};
+use common::{ec_key, load, openssl, read, tempdir, write};
 use tether_keys::cert::{Validity, make_csr, self_signed};
 use tether_keys::convert::{Options, Target, convert, pem_text};
 use tether_keys::generate::{KeySpec, generate};
@@ -20,18 +20,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 fn tether_reads_every_openssl_format_with_the_same_fingerprint() {
     let dir = tempdir();
     let d = dir.path();
-    openssl(
-        d,
-        &[
-            "genpkey",
-            "-algorithm",
-            "EC",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-out",
-            "ec.p8.pem",
-        ],
-    );
+    ec_key(d, "P-256", "ec.p8.pem");
     openssl(d, &["ec", "-in", "ec.p8.pem", "-out", "ec.sec1.pem"]);
     openssl(
         d,

@@ -182,6 +182,8 @@ impl DecodeError {
             Self::WillRetainWithoutWill => "MQTT-3.1.2-15",
             Self::InvalidQos { packet, .. } => match packet {
                 PacketType::Connect => "MQTT-3.1.2-14",
+                // "3-8", not "3.8": the specification itself misprints this tag, and
+                // tags are quoted exactly as it prints them. Do not "fix" it.
                 PacketType::Subscribe => "MQTT-3-8.3-4",
                 _ => "MQTT-3.3.1-4",
             },
@@ -193,6 +195,7 @@ impl DecodeError {
                 _ => "MQTT-3.8.3-3",
             },
             Self::NoReturnCodes => "MQTT-3.8.4-5",
+            // The specification's own misprint of MQTT-3.8.3-4, kept (see above).
             Self::SubscribeReservedBits { .. } => "MQTT-3-8.3-4",
             Self::InvalidSubAckCode { .. } => "MQTT-3.9.3-2",
             Self::ConnAckReservedFlags { .. } => "§3.2.2.1",

@@ -30,9 +30,12 @@
 //!   `[MQTT-3.1.2-3] CONNECT reserved flag must be 0`. The one rule real IoT Core
 //!   devices break (a password without the User Name flag, [MQTT-3.1.2-22]) is decoded
 //!   and reported as a [`Quirk`] unless [`DecodeOptions::strict_password_flag`] is set.
-//! * **Owned values.** Decoded packets own their strings and payload (one copy out of
-//!   the read buffer), so the driver can reuse its buffer immediately and pass packets
-//!   between tasks. Borrowing variants can be added later if profiling asks for them.
+//! * **Owned values.** Decoded packets own their strings and payload, so the driver can
+//!   reuse its buffer immediately and pass packets between tasks. The sessions decode
+//!   whole packets straight from the driver's read buffer: one copy, into the packet.
+//!   Only a packet split across reads (or input waiting for a CONNECT decision) is
+//!   gathered in the session first. Borrowing variants can be added later if
+//!   profiling asks for them.
 //! * **Both ends.** The same types encode and decode every packet, so clients (the
 //!   SDK, the simulator, tests) and the server share one implementation.
 //! * **Sessions are sans-io too.** [`ServerSession`] runs one connection's server side

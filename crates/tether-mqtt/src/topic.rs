@@ -10,6 +10,67 @@ use core::fmt;
 
 use crate::error::TopicError;
 
+/// What topic names and filters share: a string checked once by `$ty::check`, the
+/// accessors and the conversions. `$what` names the type in the docs.
+macro_rules! checked_topic {
+    ($ty:ident, $what:literal) => {
+        impl $ty {
+            #[doc = concat!("Validates `value` as a ", $what, ".")]
+            ///
+            /// # Errors
+            /// [`TopicError`] naming the broken rule.
+            pub fn new(value: impl Into<String>) -> Result<Self, TopicError> {
+                let value = value.into();
+                Self::check(&value)?;
+                Ok(Self(value))
+            }
+
+            #[doc = concat!("The ", $what, " as a string.")]
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            #[doc = concat!("The ", $what, "'s levels, split on `/`.")]
+            pub fn levels(&self) -> core::str::Split<'_, char> {
+                self.0.split('/')
+            }
+
+            /// Gives the string back.
+            #[must_use]
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<&str> for $ty {
+            type Error = TopicError;
+            fn try_from(value: &str) -> Result<Self, TopicError> {
+                Self::new(value)
+            }
+        }
+
+        impl TryFrom<String> for $ty {
+            type Error = TopicError;
+            fn try_from(value: String) -> Result<Self, TopicError> {
+                Self::new(value)
+            }
+        }
+    };
+}
+
 /// The longest topic in bytes ([MQTT-4.7.3-3]).
 pub const MAX_TOPIC_LEN: usize = 65_535;
 
@@ -30,17 +91,9 @@ fn check_common(topic: &str) -> Result<(), TopicError> {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopicName(String);
 
-impl TopicName {
-    /// Validates `topic` as a topic name.
-    ///
-    /// # Errors
-    /// [`TopicError`] naming the broken rule.
-    pub fn new(topic: impl Into<String>) -> Result<Self, TopicError> {
-        let topic = topic.into();
-        Self::check(&topic)?;
-        Ok(Self(topic))
-    }
+checked_topic!(TopicName, "topic name");
 
+impl TopicName {
     /// Checks `topic` without taking it.
     ///
     /// # Errors
@@ -52,49 +105,6 @@ impl TopicName {
         }
         Ok(())
     }
-
-    /// The topic as a string.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The topic's levels, split on `/`.
-    pub fn levels(&self) -> core::str::Split<'_, char> {
-        self.0.split('/')
-    }
-
-    /// Gives the string back.
-    #[must_use]
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl fmt::Display for TopicName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for TopicName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<&str> for TopicName {
-    type Error = TopicError;
-    fn try_from(topic: &str) -> Result<Self, TopicError> {
-        Self::new(topic)
-    }
-}
-
-impl TryFrom<String> for TopicName {
-    type Error = TopicError;
-    fn try_from(topic: String) -> Result<Self, TopicError> {
-        Self::new(topic)
-    }
 }
 
 /// A topic filter: a topic name in which `+` may fill a level and `#` may fill the
@@ -102,17 +112,9 @@ impl TryFrom<String> for TopicName {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TopicFilter(String);
 
-impl TopicFilter {
-    /// Validates `filter` as a topic filter.
-    ///
-    /// # Errors
-    /// [`TopicError`] naming the broken rule.
-    pub fn new(filter: impl Into<String>) -> Result<Self, TopicError> {
-        let filter = filter.into();
-        Self::check(&filter)?;
-        Ok(Self(filter))
-    }
+checked_topic!(TopicFilter, "topic filter");
 
+impl TopicFilter {
     /// Checks `filter` without taking it.
     ///
     /// # Errors
@@ -130,17 +132,6 @@ impl TopicFilter {
             }
         }
         Ok(())
-    }
-
-    /// The filter as a string.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// The filter's levels, split on `/`.
-    pub fn levels(&self) -> core::str::Split<'_, char> {
-        self.0.split('/')
     }
 
     /// Whether the filter contains `+` or `#`.
@@ -169,38 +160,6 @@ impl TopicFilter {
             }
         }
     }
-
-    /// Gives the string back.
-    #[must_use]
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-impl fmt::Display for TopicFilter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for TopicFilter {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<&str> for TopicFilter {
-    type Error = TopicError;
-    fn try_from(filter: &str) -> Result<Self, TopicError> {
-        Self::new(filter)
-    }
-}
-
-impl TryFrom<String> for TopicFilter {
-    type Error = TopicError;
-    fn try_from(filter: String) -> Result<Self, TopicError> {
-        Self::new(filter)
-    }
 }
 
 impl From<TopicName> for TopicFilter {
@@ -217,8 +176,9 @@ mod tests {
 
     #[test]
     fn names() {
-        assert!(TopicName::new("/devices/d1/events").is_ok());
-        assert!(TopicName::new("/").is_ok());
+        for ok in ["/devices/d1/events", "/"] {
+            assert_eq!(TopicName::new(ok).as_ref().map(TopicName::as_str), Ok(ok));
+        }
         assert_eq!(TopicName::new(""), Err(TopicError::Empty));
         assert_eq!(TopicName::new("a/+/b"), Err(TopicError::WildcardInName));
         assert_eq!(TopicName::new("a/#"), Err(TopicError::WildcardInName));
@@ -230,7 +190,11 @@ mod tests {
                 len: MAX_TOPIC_LEN + 1
             })
         );
-        assert!(TopicName::new("a".repeat(MAX_TOPIC_LEN)).is_ok());
+        let longest = "a".repeat(MAX_TOPIC_LEN);
+        assert_eq!(
+            TopicName::new(longest.as_str()).map(TopicName::into_string),
+            Ok(longest)
+        );
     }
 
     #[test]
@@ -245,7 +209,10 @@ mod tests {
             "/devices/d1/commands/#",
             "a//b",
         ] {
-            assert!(TopicFilter::new(ok).is_ok(), "{ok}");
+            assert_eq!(
+                TopicFilter::new(ok).as_ref().map(TopicFilter::as_str),
+                Ok(ok)
+            );
         }
         for (bad, err) in [
             ("a/#/b", TopicError::MultiLevelWildcardMisplaced),

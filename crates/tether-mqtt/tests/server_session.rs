@@ -441,3 +441,61 @@ fn resend_repeats_an_inflight_message_with_dup_and_forget_drops_it() {
     server.handle_input(&bytes(Packet::PubAck(first)), t(10));
     assert!(events(&mut server).is_empty());
 }
+
+/// Feeds `input` in pieces of `chunk` bytes, accepting the CONNECT as soon as it is
+/// reported, and returns every event and every byte the server sent.
+fn drive_in_chunks(input: &[u8], chunk: usize) -> (Vec<Event>, Vec<u8>) {
+    let mut server = ServerSession::new(ServerConfig::new(1 << 16), t(0));
+    let (mut all_events, mut out) = (Vec::new(), Vec::new());
+    for piece in input.chunks(chunk) {
+        server.handle_input(piece, t(1));
+        for event in events(&mut server) {
+            let is_connect = matches!(event, Event::Connect(_));
+            all_events.push(event);
+            if is_connect {
+                server.accept(false, t(1)).expect("pending connect");
+                all_events.extend(events(&mut server));
+            }
+        }
+        out.extend(server.poll_transmit().unwrap_or_default());
+    }
+    (all_events, out)
+}
+
+#[test]
+fn many_packets_in_one_read_give_the_same_events_as_any_split() {
+    let topic = TopicName::new("/devices/dev/events").expect("topic");
+    let mut input = connect(60);
+    for i in 0..160u16 {
+        // Small messages, and every 40th one past 127 bytes (a 2-byte length field).
+        let payload = vec![u8::try_from(i % 256).expect("byte"); if i % 40 == 0 { 200 } else { 8 }];
+        let publish = if i % 2 == 0 {
+            Publish::at_most_once(topic.clone(), payload)
+        } else {
+            Publish::at_least_once(id(i), topic.clone(), payload)
+        };
+        input.extend(bytes(publish));
+    }
+    input.extend([0xc0, 0x00]); // PINGREQ
+    input.extend(bytes(Unsubscribe {
+        packet_id: id(9),
+        filters: vec![TopicFilter::new("/devices/dev/commands/#").expect("filter")],
+    }));
+
+    let (whole_events, whole_out) = drive_in_chunks(&input, input.len());
+    let publishes = whole_events
+        .iter()
+        .filter(|e| matches!(e, Event::Publish(_)))
+        .count();
+    assert_eq!(publishes, 160);
+    assert!(
+        matches!(whole_events.last(), Some(Event::Unsubscribe(u)) if u.packet_id == id(9)),
+        "{:?}",
+        whole_events.last()
+    );
+    for chunk in [1, 2, 7, 100, 4096] {
+        let (split_events, split_out) = drive_in_chunks(&input, chunk);
+        assert_eq!(split_events, whole_events, "{chunk}-byte reads");
+        assert_eq!(split_out, whole_out, "{chunk}-byte reads");
+    }
+}

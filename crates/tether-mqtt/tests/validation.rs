@@ -81,7 +81,8 @@ fn packet_too_large_fails_from_the_fixed_header() {
     ));
     // The limit counts the whole packet: a 4-byte PUBACK fits in 4, not in 3.
     let puback = [0x40, 0x02, 0x00, 0x01];
-    assert!(decode(&puback, 4).is_ok());
+    let id = PacketId::new(1).expect("non-zero");
+    assert_eq!(decode(&puback, 4), Ok(Some((Packet::PubAck(id), 4))));
     assert_eq!(
         decode(&puback, 3),
         Err(DecodeError::PacketTooLarge { size: 4, max: 3 })
@@ -101,7 +102,10 @@ fn reserved_packet_types() {
         "§2.2.1",
     );
     // Known from the first byte alone.
-    assert!(decode(&[0xf0], 1024).is_err());
+    assert_eq!(
+        decode(&[0xf0], 1024),
+        Err(DecodeError::ReservedPacketType { value: 15 })
+    );
 }
 
 #[test]
@@ -397,7 +401,13 @@ fn publish_rules() {
         "MQTT-3.3.1-4",
     );
     // QoS 3 is refused from the first byte.
-    assert!(decode(&[0x36], 1024).is_err());
+    assert_eq!(
+        decode(&[0x36], 1024),
+        Err(DecodeError::InvalidQos {
+            packet: PacketType::Publish,
+            value: 3,
+        })
+    );
     expect(
         &packet(0x38, &[0x00, 0x01, b'a']),
         DecodeError::DupWithQos0,

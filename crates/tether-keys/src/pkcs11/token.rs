@@ -1,3 +1,15 @@
+//! A key pair inside a PKCS#11 token, found from a [`Pkcs11Uri`] and used through
+//! cryptoki.
+//!
+//! Opening a key goes module → slot → session → object: one initialised context per
+//! module path for the whole process, the slot found by token label, a session that
+//! logs in when the URI carries a PIN, then exactly one private key matching the URI's
+//! label and id (none or several is an error that says which). The public key is read
+//! from the token's public object into a [`tether_jwt::PublicKey`]. [`Pkcs11Key`]
+//! keeps its session behind a mutex and signs there: ES256 hashes on the host and
+//! signs the digest with `CKM_ECDSA` (SoftHSM 2.6 has no `CKM_ECDSA_SHA256`), giving
+//! the raw `r‖s` JWS needs; RS256 uses `CKM_SHA256_RSA_PKCS`.
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};

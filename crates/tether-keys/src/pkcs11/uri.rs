@@ -193,8 +193,15 @@ mod tests {
 
     #[test]
     fn refuses_unknown_attributes_and_bad_escapes() {
-        assert!(Pkcs11Uri::parse("pkcs11:colour=red").is_err());
-        assert!(Pkcs11Uri::parse("pkcs11:object=%zz").is_err());
-        assert!(Pkcs11Uri::parse("file:x").is_err());
+        let refusal = |uri| match Pkcs11Uri::parse(uri) {
+            Err(Pkcs11Error::Uri(why)) => why,
+            other => panic!("{uri}: {other:?}"),
+        };
+        assert_eq!(
+            refusal("pkcs11:colour=red"),
+            "unknown attribute 'colour' (supported: token, object, id, slot-id, type)"
+        );
+        assert_eq!(refusal("pkcs11:object=%zz"), "bad %-escape in 'object=%zz'");
+        assert_eq!(refusal("file:x"), "a PKCS#11 URI starts with 'pkcs11:'");
     }
 }

@@ -21,6 +21,25 @@ pub fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
+/// Has OpenSSL generate an EC key on `curve` (an OpenSSL name: `P-256`, `secp384r1`)
+/// into `dir/out`: PKCS#8 PEM, or PKCS#8 DER when `out` ends in `.der`.
+pub fn ec_key(dir: &Path, curve: &str, out: &str) {
+    let curve = format!("ec_paramgen_curve:{curve}");
+    let mut args = vec![
+        "genpkey",
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        &curve,
+        "-out",
+        out,
+    ];
+    if out.ends_with(".der") {
+        args.extend(["-outform", "DER"]);
+    }
+    openssl(dir, &args);
+}
+
 /// Writes a file in `dir` and returns its path.
 pub fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);

@@ -168,6 +168,16 @@ pub(crate) fn parse(
     }
 }
 
+/// The whole length of the packet at the start of `buf` (fixed header included), once
+/// its remaining-length field is complete; `None` before that or when the field is
+/// invalid. Nothing else is checked: [`parse`] does that when the packet is decoded.
+pub(crate) fn frame_len(buf: &[u8]) -> Option<usize> {
+    match varint::decode(buf.get(1..)?) {
+        Ok(Varint::Complete { value, len }) => Some(1 + len + value),
+        _ => None,
+    }
+}
+
 fn check_flags(packet_type: PacketType, flags: u8) -> Result<(), DecodeError> {
     match packet_type.required_flags() {
         Some(required) if flags != required => Err(DecodeError::InvalidFlags {

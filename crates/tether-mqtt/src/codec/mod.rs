@@ -17,6 +17,7 @@ use alloc::vec::Vec;
 
 pub use connect::{ConnAck, Connect, ConnectReturnCode, PROTOCOL_LEVEL_3_1_1, Quirk, Will};
 pub use header::PacketType;
+pub(crate) use header::frame_len;
 pub use publish::{Delivery, Publish};
 pub use subscribe::{SubAck, SubAckCode, Subscribe, Subscription, Unsubscribe};
 pub use varint::MAX_REMAINING_LENGTH;

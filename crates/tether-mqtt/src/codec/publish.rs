@@ -46,10 +46,12 @@ impl Delivery {
 
 /// An application message.
 ///
-/// The payload is owned: decoding copies it once out of the read buffer, so the
+/// The payload is owned: decoding copies it out of the bytes it is given, so the
 /// connection driver can reuse its buffer at once and the message can be handed to
-/// another task. At the sizes IoT Core allows (≤256 KB) one copy is cheap next to the
-/// TLS decryption that produced the bytes.
+/// another task. The sessions decode from the driver's read buffer itself, so that is
+/// the only copy, except for a message split across reads, which the session gathers
+/// first. At the sizes IoT Core allows (≤256 KB) a copy is cheap next to the TLS
+/// decryption that produced the bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Publish {
     /// Re-delivery flag; must be false for QoS 0 ([MQTT-3.3.1-2]).

@@ -26,6 +26,7 @@ use core::fmt;
 use core::time::Duration;
 
 use super::Timestamp;
+use super::input::InputBuffer;
 use crate::codec::{ConnAck, Connect, ConnectReturnCode, Delivery, Packet, Publish};
 use crate::codec::{SubAckCode, Subscribe, Subscription, Unsubscribe};
 use crate::error::{DecodeError, EncodeError};
@@ -179,7 +180,7 @@ pub struct ClientSession {
     config: ClientConfig,
     state: State,
     keep_alive: Duration,
-    read_buf: Vec<u8>,
+    received: InputBuffer,
     tx: Vec<u8>,
     events: VecDeque<ClientEvent>,
     next_id: PacketId,
@@ -198,7 +199,7 @@ impl ClientSession {
             config,
             state: State::Idle,
             keep_alive: Duration::ZERO,
-            read_buf: Vec::new(),
+            received: InputBuffer::default(),
             tx: Vec::new(),
             events: VecDeque::new(),
             next_id: PacketId::new(1).unwrap_or(PacketId::from(core::num::NonZeroU16::MIN)),
@@ -381,17 +382,20 @@ impl ClientSession {
         if matches!(self.state, State::Closed(_)) {
             return;
         }
-        self.read_buf.extend_from_slice(bytes);
-        let mut consumed = 0;
-        loop {
-            let rest = self.read_buf.get(consumed..).unwrap_or_default();
-            match crate::codec::decode(rest, self.config.max_packet_size) {
-                Ok(Some((packet, used))) => {
-                    consumed += used;
+        let mut received = core::mem::take(&mut self.received);
+        received.feed(bytes, |input| self.decode_from(input, now));
+        self.received = received;
+    }
+
+    /// Decodes and handles the packets at the front of `input` until the session
+    /// closes; returns the bytes used.
+    fn decode_from(&mut self, input: &[u8], now: Timestamp) -> usize {
+        let mut used = 0;
+        while !matches!(self.state, State::Closed(_)) {
+            match crate::codec::decode(&input[used..], self.config.max_packet_size) {
+                Ok(Some((packet, len))) => {
+                    used += len;
                     self.on_packet(packet, now);
-                    if matches!(self.state, State::Closed(_)) {
-                        break;
-                    }
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -400,7 +404,7 @@ impl ClientSession {
                 }
             }
         }
-        self.read_buf.drain(..consumed.min(self.read_buf.len()));
+        used
     }
 
     /// Fires the timers due at `now`.
@@ -598,9 +602,44 @@ mod tests {
     }
 
     #[test]
+    fn many_messages_in_one_read_give_the_same_events_as_any_split() {
+        let mut input = Vec::new();
+        for i in 0..100u16 {
+            let payload = vec![0x5a; if i % 25 == 0 { 300 } else { 4 }];
+            let publish = match PacketId::new(i + 1) {
+                Some(id) if i % 2 == 1 => {
+                    Publish::at_least_once(id, topic("/devices/d/config"), payload)
+                }
+                _ => Publish::at_most_once(topic("/devices/d/commands"), payload),
+            };
+            input.extend(Packet::Publish(publish).to_vec().unwrap_or_default());
+        }
+        let events_in_reads_of = |chunk: usize| {
+            let mut s = connected();
+            let mut events = Vec::new();
+            for piece in input.chunks(chunk) {
+                s.handle_input(piece, t(10));
+                events.extend(core::iter::from_fn(|| s.poll_event()));
+            }
+            events
+        };
+        let whole = events_in_reads_of(input.len());
+        assert_eq!(whole.len(), 100);
+        assert!(
+            whole
+                .iter()
+                .all(|e| matches!(e, ClientEvent::Message { .. })),
+            "{whole:?}"
+        );
+        for chunk in [1, 3, 64, 1000] {
+            assert_eq!(events_in_reads_of(chunk), whole, "{chunk}-byte reads");
+        }
+    }
+
+    #[test]
     fn refusal_and_connack_timeout_close_the_session() {
         let mut s = ClientSession::new(ClientConfig::default());
-        assert!(s.connect(&Connect::new("c"), t(0)).is_ok());
+        assert_eq!(s.connect(&Connect::new("c"), t(0)), Ok(()));
         let refuse = Packet::ConnAck(ConnAck {
             session_present: false,
             code: ConnectReturnCode::NotAuthorized,
@@ -614,7 +653,7 @@ mod tests {
         );
 
         let mut s = ClientSession::new(ClientConfig::default());
-        assert!(s.connect(&Connect::new("c"), t(0)).is_ok());
+        assert_eq!(s.connect(&Connect::new("c"), t(0)), Ok(()));
         assert_eq!(s.poll_timeout(), Some(t(10_000)));
         s.handle_timeout(t(9_999));
         assert_eq!(s.poll_event(), None);
@@ -644,7 +683,7 @@ mod tests {
 
         let mut next = ClientSession::new(ClientConfig::default());
         next.adopt(s, t(20));
-        assert!(next.connect(&Connect::new("c"), t(20)).is_ok());
+        assert_eq!(next.connect(&Connect::new("c"), t(20)), Ok(()));
         let _ = next.poll_transmit();
         let ack = Packet::ConnAck(ConnAck {
             session_present: false,

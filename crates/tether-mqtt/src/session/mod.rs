@@ -12,6 +12,7 @@
 //! `Instant::now()` minus the driver's start); nothing here reads a clock.
 
 pub mod client;
+mod input;
 pub mod server;
 
 pub use client::{ClientConfig, ClientError, ClientEvent, ClientSession};

@@ -20,6 +20,7 @@ use core::fmt;
 use core::time::Duration;
 
 use super::Timestamp;
+use super::input::InputBuffer;
 use crate::codec::{
     ConnAck, Connect, ConnectReturnCode, DecodeOptions, Delivery, Packet, PacketType, Publish,
     SubAck, Subscribe, Unsubscribe, decode_with,
@@ -212,7 +213,7 @@ enum State {
 pub struct ServerSession {
     config: ServerConfig,
     state: State,
-    received: Vec<u8>,
+    received: InputBuffer,
     transmit: Vec<u8>,
     events: VecDeque<Event>,
     inflight: BTreeSet<PacketId>,
@@ -228,7 +229,7 @@ impl ServerSession {
             state: State::AwaitingConnect {
                 deadline: now.saturating_add(config.connect_timeout),
             },
-            received: Vec::new(),
+            received: InputBuffer::default(),
             transmit: Vec::new(),
             events: VecDeque::new(),
             inflight: BTreeSet::new(),
@@ -241,8 +242,14 @@ impl ServerSession {
         if self.state == State::Closed {
             return;
         }
-        self.received.extend_from_slice(bytes);
-        self.process(now);
+        let mut received = core::mem::take(&mut self.received);
+        received.feed(bytes, |input| self.decode_from(input, now));
+        self.keep_unless_closed(received);
+        if matches!(self.state, State::Authenticating { .. })
+            && self.received.len() > self.config.decode.max_packet_size
+        {
+            self.close_with(CloseReason::InputOverflow);
+        }
     }
 
     /// Fires the timers due at `now`.
@@ -315,7 +322,9 @@ impl ServerSession {
             keep_alive,
             last_received: now,
         };
-        self.process(now);
+        let mut received = core::mem::take(&mut self.received);
+        received.resume(|input| self.decode_from(input, now));
+        self.keep_unless_closed(received);
         Ok(())
     }
 
@@ -455,39 +464,41 @@ impl ServerSession {
 
     fn close_with(&mut self, reason: CloseReason) {
         self.state = State::Closed;
-        self.received = Vec::new();
+        self.received.clear();
         self.inflight.clear();
         self.events.push_back(Event::Closed(reason));
     }
 
-    fn process(&mut self, now: Timestamp) {
+    /// Puts the undecoded input back, or drops it if the session ended meanwhile.
+    fn keep_unless_closed(&mut self, received: InputBuffer) {
+        if self.state != State::Closed {
+            self.received = received;
+        }
+    }
+
+    /// Decodes and handles the packets at the front of `input` while the state allows
+    /// (not while a CONNECT awaits the gateway's decision); returns the bytes used.
+    fn decode_from(&mut self, input: &[u8], now: Timestamp) -> usize {
+        let mut used = 0;
         loop {
+            let rest = &input[used..];
             match self.state {
-                State::Closed => return,
-                State::Authenticating { .. } => {
-                    if self.received.len() > self.config.decode.max_packet_size {
-                        self.close_with(CloseReason::InputOverflow);
-                    }
-                    return;
-                }
+                State::Closed | State::Authenticating { .. } => return used,
                 State::AwaitingConnect { .. } => {
-                    let first = self
-                        .received
-                        .first()
-                        .map(|b| PacketType::from_nibble(b >> 4));
+                    let first = rest.first().map(|b| PacketType::from_nibble(b >> 4));
                     if let Some(Some(packet)) = first
                         && packet != PacketType::Connect
                     {
                         self.close_with(CloseReason::FirstPacketNotConnect(packet));
-                        return;
+                        return used;
                     }
                 }
                 State::Connected { .. } => {}
             }
-            match decode_with(&self.received, &self.config.decode) {
-                Ok(None) => return,
-                Ok(Some((packet, used))) => {
-                    self.received.drain(..used);
+            match decode_with(rest, &self.config.decode) {
+                Ok(None) => return used,
+                Ok(Some((packet, len))) => {
+                    used += len;
                     self.on_packet(packet, now);
                 }
                 Err(error) => {
@@ -501,7 +512,7 @@ impl ServerSession {
                         .encode(&mut self.transmit);
                     }
                     self.close_with(CloseReason::Protocol(error));
-                    return;
+                    return used;
                 }
             }
         }
@@ -519,7 +530,7 @@ impl ServerSession {
                 self.events.push_back(Event::Connect(connect));
             }
             (State::Connected { .. }, packet) => self.on_connected_packet(packet),
-            // `process` only decodes while awaiting CONNECT (first byte checked) or
+            // `decode_from` only decodes while awaiting CONNECT (first byte checked) or
             // connected.
             (_, packet) => self.close_with(CloseReason::UnexpectedPacket(packet.packet_type())),
         }
