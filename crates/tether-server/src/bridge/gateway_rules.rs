@@ -59,8 +59,9 @@ impl GatewayError {
         Self {
             error_type: GatewayErrorType::GatewayDeviceNotFound,
             description: format!(
-                "The specified device with ID '{device_id}' is not attached to the gateway; \
-                 publish to '/devices/{device_id}/attach' first."
+                "The specified device with ID '{id}' is not attached to the gateway; \
+                 publish to '/devices/{id}/attach' first.",
+                id = super::shown(device_id)
             ),
             device_id: device_id.to_owned(),
             mqtt_message_info: Some(info),

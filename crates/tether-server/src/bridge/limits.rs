@@ -26,11 +26,15 @@ pub struct Limits {
     pub command_bytes: usize,
     /// Devices attached at once through one gateway connection (IoT Core: 1,000).
     pub attached_per_gateway: usize,
+    /// Topic filters in one SUBSCRIBE (a device needs two; a gateway two per attached
+    /// device, spread over several packets).
+    pub filters_per_subscribe: usize,
 }
 
 impl Default for Limits {
-    /// IoT Core's quotas: 100 msg/s, state and config 1/s, 256 KB telemetry and
-    /// commands, 64 KB state, 1,000 devices attached per gateway.
+    /// IoT Core's quotas: 100 msg/s (SUBSCRIBE packets count too), state and config
+    /// 1/s, 256 KB telemetry and commands, 64 KB state, 1,000 devices attached per
+    /// gateway; and 128 filters per SUBSCRIBE.
     fn default() -> Self {
         Self {
             messages_per_sec: 100,
@@ -40,6 +44,7 @@ impl Default for Limits {
             state_bytes: 64 * 1024,
             command_bytes: 256 * 1024,
             attached_per_gateway: 1000,
+            filters_per_subscribe: 128,
         }
     }
 }

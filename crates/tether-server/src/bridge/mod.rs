@@ -27,7 +27,7 @@ pub use auth::{CredentialSource, JwtPolicy};
 pub use clock::{Clock, FixedClock, OffsetClock, SystemClock};
 pub use code::Code;
 pub use limits::Limits;
-pub use reason::{Reason, Transport};
+pub use reason::{Reason, Transport, shown};
 
 /// What a device bridge needs from the rest of the server. Both bridges take the same
 /// one, so they share one key cache and one clock.

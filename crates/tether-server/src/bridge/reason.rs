@@ -36,13 +36,52 @@ pub struct Reason {
     pub message: String,
 }
 
+/// Longest reason message kept: what a device sends can be far longer (a 64 KiB
+/// client id or topic), and a reason goes to the log, the device record and the device.
+pub const MAX_MESSAGE_CHARS: usize = 1000;
+/// Longest device-supplied string quoted whole by [`shown`].
+pub const MAX_SHOWN_CHARS: usize = 120;
+
+/// A device-supplied string as it may appear in a message or a log line: control
+/// characters escaped (no forged log lines), and cut after [`MAX_SHOWN_CHARS`]
+/// characters with the whole length noted.
+pub fn shown(text: &str) -> String {
+    bounded(text, MAX_SHOWN_CHARS)
+}
+
+/// `text` with control characters escaped, cut after `max` characters.
+fn bounded(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max + 32));
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push_str(&format!("…({} bytes in all)", text.len()));
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 impl Reason {
-    /// A reason.
+    /// A reason. The message is bounded ([`MAX_MESSAGE_CHARS`], control characters
+    /// escaped) whatever went into it; quote device-supplied parts with [`shown`] so
+    /// that the rest of the message survives.
     pub fn new(code: Code, label: &'static str, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let message =
+            if message.len() <= MAX_MESSAGE_CHARS && !message.chars().any(char::is_control) {
+                message
+            } else {
+                bounded(&message, MAX_MESSAGE_CHARS)
+            };
         Self {
             code,
             label,
-            message: message.into(),
+            message,
         }
     }
 
@@ -64,6 +103,20 @@ impl std::fmt::Display for Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_strings_are_escaped_and_cut() {
+        assert_eq!(shown("dev-1"), "dev-1");
+        assert_eq!(shown("a\nWARN forged"), "a\\nWARN forged");
+        let long = "x".repeat(65_535);
+        let s = shown(&long);
+        assert!(s.starts_with(&"x".repeat(MAX_SHOWN_CHARS)));
+        assert!(s.ends_with("…(65535 bytes in all)"), "{s}");
+        assert!(s.len() < 200);
+        let reason = Reason::new(Code::InvalidArgument, "x", format!("bad '{long}'\r\n"));
+        assert!(reason.message.chars().count() < MAX_MESSAGE_CHARS + 40);
+        assert!(!reason.message.contains('\n'));
+    }
 
     #[test]
     fn status_has_the_transport_s_prefix_and_the_rpc_number() {

@@ -131,7 +131,8 @@ async fn publish_event(
     )
     .map_err(|why| {
         ApiError::invalid(format!(
-            "telemetry to subfolder '{subfolder}' cannot be delivered: {why}"
+            "telemetry to subfolder '{}' cannot be delivered: {why}",
+            crate::bridge::shown(&subfolder)
         ))
     })?;
     uplink::publish(&*bridge.inner.sink, message, bridge.inner.sink_timeout)

@@ -128,6 +128,14 @@ impl Live {
     }
 }
 
+/// A packet over the device's message rate, waiting for a token: the socket is not
+/// read meanwhile, so TCP slows the device down.
+#[derive(Debug)]
+enum Held {
+    Publish(Publish),
+    Subscribe(tether_mqtt::Subscribe),
+}
+
 /// What woke the loop.
 #[derive(Debug)]
 enum Wake {
@@ -146,8 +154,8 @@ struct Driver<S> {
     conn_id: u64,
     session: ServerSession,
     live: Option<Live>,
-    /// A message held back by a rate limit, with when it may go.
-    held: Option<(Publish, Timestamp)>,
+    /// A packet held back by the rate limit, with when it may go.
+    held: Option<(Held, Timestamp)>,
     last_input: Timestamp,
     close_reason: Option<Reason>,
     shutdown: watch::Receiver<bool>,
@@ -353,14 +361,17 @@ where
             if self.session.is_closed() {
                 self.held = None;
             } else {
-                // A message held by the rate limit goes first, when its time comes.
-                if let Some((publish, at)) = self.held.take() {
+                // A packet held by the rate limit goes first, when its time comes.
+                if let Some((held, at)) = self.held.take() {
                     let now = self.instant();
                     if now.mqtt() < at {
-                        self.held = Some((publish, at));
+                        self.held = Some((held, at));
                         return;
                     }
-                    self.on_publish(publish, now).await;
+                    match held {
+                        Held::Publish(publish) => self.on_publish(publish, now).await,
+                        Held::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
+                    }
                     continue;
                 }
                 if self.live.as_ref().is_some_and(|l| !l.pipeline.can_accept()) {
@@ -549,13 +560,6 @@ async fn changed(config: Option<&mut watch::Receiver<Option<DeviceConfig>>>) -> 
     match config {
         Some(rx) => rx.changed().await.is_ok(),
         None => pending().await,
-    }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => s.get(..i).unwrap_or(s),
-        None => s,
     }
 }
 

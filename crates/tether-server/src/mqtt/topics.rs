@@ -6,7 +6,7 @@
 
 use tether_mqtt::{IotTopic, QoS, TopicFilter, TopicName};
 
-use crate::bridge::{Code, Reason};
+use crate::bridge::{Code, Reason, shown};
 
 /// What a device's PUBLISH is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub fn authorize_publish<'a>(
             "qos2",
             format!(
                 "PUBLISH to '{}' used QoS 2, which is not supported; use QoS 0 or 1",
-                topic.as_str()
+                shown(topic.as_str())
             ),
         ));
     }
@@ -72,7 +72,7 @@ pub fn authorize_publish<'a>(
             format!(
                 "'{}' is a gateway control topic and this device is not a gateway \
                  (gatewayConfig.gatewayType must be GATEWAY)",
-                topic.as_str()
+                shown(topic.as_str())
             ),
         ));
     }
@@ -95,7 +95,7 @@ pub fn authorize_publish<'a>(
                 format!(
                     "devices cannot publish to '{}'; publish telemetry to \
                      '/devices/{device_id}/events' and state to '/devices/{device_id}/state'",
-                    topic.as_str()
+                    shown(topic.as_str())
                 ),
             ));
         }
@@ -130,7 +130,7 @@ pub fn authorize_subscribe<'a>(
             format!(
                 "subscribing to '{}' is not supported; subscribe to \
                  '/devices/{device_id}/commands/#' and filter by subfolder on the device",
-                filter.as_str()
+                shown(filter.as_str())
             ),
         )),
         IotTopic::Errors { .. } => Err(Reason::new(
@@ -138,7 +138,7 @@ pub fn authorize_subscribe<'a>(
             "topic_gateway_only",
             format!(
                 "'{}' is for gateways, each on its own errors topic",
-                filter.as_str()
+                shown(filter.as_str())
             ),
         )),
         IotTopic::Other { reason } if filter.has_wildcards() => Err(Reason::new(
@@ -147,7 +147,7 @@ pub fn authorize_subscribe<'a>(
             format!(
                 "subscribing to '{}' is not supported ({reason}); subscribe to \
                  '/devices/{device_id}/config' and '/devices/{device_id}/commands/#'",
-                filter.as_str()
+                shown(filter.as_str())
             ),
         )),
         IotTopic::Other { reason } => Err(unknown_topic(filter.as_str(), reason)),
@@ -160,7 +160,7 @@ pub fn authorize_subscribe<'a>(
             format!(
                 "devices cannot subscribe to '{}'; subscribe to '/devices/{device_id}/config' \
                  and '/devices/{device_id}/commands/#'",
-                filter.as_str()
+                shown(filter.as_str())
             ),
         )),
     }
@@ -181,8 +181,10 @@ fn check_device<'a>(
             Code::PermissionDenied,
             "topic_other_device",
             format!(
-                "device '{device_id}' tried to {action} '{topic}', a topic of device '{other}'; \
-                 a device may only use its own topics"
+                "device '{device_id}' tried to {action} '{}', a topic of device '{}'; \
+                 a device may only use its own topics",
+                shown(topic),
+                shown(other)
             ),
         )),
         _ => Ok(None),
@@ -193,7 +195,7 @@ fn unknown_topic(topic: &str, reason: &str) -> Reason {
     Reason::new(
         Code::InvalidArgument,
         "topic_unknown",
-        format!("'{topic}' is not a supported topic: {reason}"),
+        format!("'{}' is not a supported topic: {reason}", shown(topic)),
     )
 }
 

@@ -8,10 +8,10 @@ use tether_mqtt::{Connect, Timestamp};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::pipeline::{AckPipeline, DEFAULT_CAP};
-use super::{Driver, Live, truncate};
+use super::{Driver, Live};
 use crate::bridge::limits::TokenBucket;
 use crate::bridge::uplink::Routing;
-use crate::bridge::{Code, Reason};
+use crate::bridge::{Code, Reason, shown};
 use crate::mqtt::auth::{self, Principal};
 use crate::mqtt::config_push::ConfigPush;
 
@@ -54,7 +54,7 @@ where
                 metrics::counter!("tether_mqtt_refusals_total", "reason" => refused.reason.label)
                     .increment(1);
                 tracing::warn!(
-                    client_id = %truncate(&connect.client_id, 300),
+                    client_id = %shown(&connect.client_id),
                     connack = refused.code.as_u8(),
                     reason = refused.reason.label,
                     "CONNECT refused: {}",

@@ -16,10 +16,10 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::pipeline::{AppendError, AppendKind, Settled};
-use super::{Driver, Now, gateway};
+use super::{Driver, Held, Now, gateway};
 use crate::bridge::hub::DeviceAddress;
 use crate::bridge::uplink;
-use crate::bridge::{Code, Reason};
+use crate::bridge::{Code, Reason, shown};
 use crate::mqtt::topics::{self, Inbound};
 
 /// The task of one append: `Ok` once the message is durable.
@@ -72,7 +72,7 @@ where
         }
         if let Err(at) = self.take_tokens(target.device, inbound, now.mqtt()) {
             metrics::counter!("tether_mqtt_throttled_total", "kind" => kind.label()).increment(1);
-            self.held = Some((publish, at));
+            self.held = Some((Held::Publish(publish), at));
             return;
         }
         // Submit.
@@ -132,7 +132,7 @@ where
                  over the {max}-byte limit.",
                 kind.label(),
                 publish.payload.len(),
-                publish.topic.as_str()
+                shown(publish.topic.as_str())
             ),
         ))
     }

@@ -14,7 +14,7 @@ use tether_registry::{Activity, ActivityKind, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument as _;
 
-use super::Driver;
+use super::{Driver, Held};
 use crate::bridge::gateway_rules::MessageInfo;
 use crate::bridge::hub::{DeviceAddress, HubError};
 use crate::bridge::{Code, Reason};
@@ -28,13 +28,37 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     pub(super) async fn on_subscribe(&mut self, subscribe: Subscribe) {
-        let Some(live) = &self.live else {
+        let now = self.now();
+        let Some(live) = &mut self.live else {
             return;
         };
+        let max = self.shared.options.limits.filters_per_subscribe;
+        if subscribe.subscriptions.len() > max {
+            let reason = Reason::new(
+                Code::InvalidArgument,
+                "subscribe_too_many_filters",
+                format!(
+                    "The connection was closed because a SUBSCRIBE carried {} filters; the \
+                     limit is {max} per packet (a device needs '/devices/{id}/config' and \
+                     '/devices/{id}/commands/#').",
+                    subscribe.subscriptions.len(),
+                    id = live.device_id()
+                ),
+            );
+            return self.close(reason);
+        }
+        // A SUBSCRIBE counts against the device's message rate like a PUBLISH.
+        if let Err(at) = live.messages.take(now) {
+            metrics::counter!("tether_mqtt_throttled_total", "kind" => "subscribe").increment(1);
+            self.held = Some((Held::Subscribe(subscribe), at));
+            return;
+        }
         let device_id = live.device_id().to_owned();
         let gateway = live.gateway.is_some();
         let mut codes = Vec::with_capacity(subscribe.subscriptions.len());
         let mut configs = Vec::new();
+        // One log line and one recorded error per packet, however many filters fail.
+        let mut refused: Vec<Reason> = Vec::new();
         for sub in &subscribe.subscriptions {
             let (target, qos) = match topics::authorize_subscribe(
                 &device_id,
@@ -46,14 +70,7 @@ where
                 Err(reason) => {
                     metrics::counter!("tether_mqtt_subscribe_refusals_total", "reason" => reason.label)
                             .increment(1);
-                    tracing::warn!(
-                        reason = reason.label,
-                        "SUBSCRIBE refused: {}",
-                        reason.message
-                    );
-                    if let Some(live) = &self.live {
-                        self.record_error(&live.address, &reason);
-                    }
+                    refused.push(reason);
                     codes.push(SubAckCode::Failure);
                     continue;
                 }
@@ -97,6 +114,7 @@ where
             };
             codes.push(code);
         }
+        self.report_refused_filters(&refused, codes.len());
         let _ = self.session.suback(SubAck {
             packet_id: subscribe.packet_id,
             codes,
@@ -108,6 +126,35 @@ where
         }
         let now = self.now();
         self.pump_config(now);
+    }
+
+    /// Logs and records the filters of one SUBSCRIBE that were refused: one line with
+    /// the count and the first few reasons, and the last reason on the device (as if
+    /// each had been recorded in turn).
+    fn report_refused_filters(&self, refused: &[Reason], filters: usize) {
+        let Some(first) = refused.first() else {
+            return;
+        };
+        const SHOWN: usize = 3;
+        let mut reasons: Vec<&str> = refused
+            .iter()
+            .take(SHOWN)
+            .map(|r| r.message.as_str())
+            .collect();
+        if refused.len() > SHOWN {
+            reasons.push("…");
+        }
+        tracing::warn!(
+            refused = refused.len(),
+            filters,
+            reason = first.label,
+            "SUBSCRIBE refused {} of {filters} filter(s): {}",
+            refused.len(),
+            reasons.join(" | ")
+        );
+        if let (Some(live), Some(last)) = (&self.live, refused.last()) {
+            self.record_error(&live.address, last);
+        }
     }
 
     /// The config push of the connected device (`None`) or of an attached one.
