@@ -82,8 +82,8 @@ pub struct ServeOptions {
     #[arg(long = "https-addr", value_name = "ADDR")]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub https_addrs: Vec<SocketAddr>,
-    /// A name for the generated server certificate; repeat for more
-    /// [default: localhost, this host's name, 127.0.0.1, ::1].
+    /// A name added to the generated server certificate, beside localhost, this host's
+    /// name, 127.0.0.1 and ::1; repeat for more.
     #[arg(long = "tls-hostname", value_name = "NAME")]
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tls_hostnames: Vec<String>,
@@ -244,11 +244,7 @@ impl ServeOptions {
             (Some(cert), Some(key)) => TlsSource::Files { cert, key },
             (None, None) => TlsSource::Embedded {
                 data_dir: data_dir.clone(),
-                host_names: if self.tls_hostnames.is_empty() {
-                    tls::default_host_names()
-                } else {
-                    self.tls_hostnames
-                },
+                host_names: host_names(self.tls_hostnames),
             },
             _ => {
                 return Err(ServeError::Config(
@@ -310,6 +306,18 @@ impl ServeOptions {
             data_dir,
         })
     }
+}
+
+/// The names of the generated certificate: the defaults (localhost, this host, the
+/// loopback addresses) and then every name given, each once.
+fn host_names(given: Vec<String>) -> Vec<String> {
+    let mut names = tls::default_host_names();
+    for name in given {
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
 }
 
 fn default_http_addr() -> SocketAddr {
@@ -502,6 +510,30 @@ mod tests {
         assert!(
             matches!(&e, Err(ServeError::Config(m)) if m.contains("connect_timeout_secs = 0")),
             "{e:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn tls_hostnames_add_to_the_default_names() -> Result<(), ServeError> {
+        let s = ServeOptions {
+            tls_hostnames: vec!["mqtt.example.com".into(), "localhost".into()],
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        let TlsSource::Embedded { host_names, .. } = s.tls else {
+            panic!("the embedded CA is the default: {:?}", s.tls);
+        };
+        for name in ["localhost", "127.0.0.1", "::1", "mqtt.example.com"] {
+            assert!(
+                host_names.iter().any(|n| n == name),
+                "{name} in {host_names:?}"
+            );
+        }
+        assert_eq!(
+            host_names.iter().filter(|n| *n == "localhost").count(),
+            1,
+            "each name once"
         );
         Ok(())
     }
