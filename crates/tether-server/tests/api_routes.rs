@@ -367,6 +367,16 @@ async fn registries_crud_list_and_masks() {
         "'id' cannot be changed",
     )
     .await;
+    // Pub/Sub's rules for topic ids: no '..' or other path tricks in a topic name.
+    api.fails(
+        "PATCH",
+        &format!("{REG}?updateMask=eventNotificationConfigs"),
+        Some(json!({"eventNotificationConfigs": [{"pubsubTopicName": "projects/acme/topics/.."}]})),
+        400,
+        "INVALID_ARGUMENT",
+        "has an invalid topic id",
+    )
+    .await;
     api.fails(
         "PATCH",
         &format!("{REG}?updateMask=colour"),
