@@ -23,12 +23,18 @@ use crate::bridge::Code;
 
 /// Most messages one telemetry read returns.
 const READ_MAX: usize = 1000;
+/// Most payload bytes one telemetry read returns (the first message always goes, and
+/// one is at most 256 KiB): 1,000 large messages would otherwise make a 340 MB answer.
+const READ_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Messages read from the log at a time while filling a read.
+const READ_CHUNK: usize = 64;
 /// Longest a follow read waits for new messages.
 const WAIT_MAX: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 struct TelemetryState {
     admin: AdminAuth,
+    metrics_token: Option<AdminAuth>,
     log: Option<Arc<EmbeddedLog>>,
 }
 
@@ -39,20 +45,33 @@ fn metrics_handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-/// `/metrics` (Prometheus text, no auth: bind the admin address privately) and the
-/// admin-only telemetry reads over `log` (`None`: telemetry goes elsewhere, and the
-/// reads say so).
-pub fn routes(admin: AdminAuth, log: Option<Arc<EmbeddedLog>>) -> Router {
+/// `/metrics` (Prometheus text; open, or behind `metrics_token` when one is set) and
+/// the admin-only telemetry reads over `log` (`None`: telemetry goes elsewhere, and
+/// the reads say so).
+pub fn routes(
+    admin: AdminAuth,
+    metrics_token: Option<AdminAuth>,
+    log: Option<Arc<EmbeddedLog>>,
+) -> Router {
     // Install the recorder now so connections counted before the first scrape show.
     let _ = metrics_handle();
     Router::new()
         .route("/metrics", get(metrics))
         .route("/v1/telemetry/topics", get(topics))
         .route("/v1/telemetry/messages", get(messages))
-        .with_state(TelemetryState { admin, log })
+        .with_state(TelemetryState {
+            admin,
+            metrics_token,
+            log,
+        })
 }
 
-async fn metrics() -> Response {
+async fn metrics(State(state): State<TelemetryState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.metrics_token
+        && let Err(e) = token.check(headers.get("authorization").and_then(|v| v.to_str().ok()))
+    {
+        return e.into_response();
+    }
     match metrics_handle() {
         Some(h) => h.render().into_response(),
         None => ApiError::new(
@@ -166,18 +185,38 @@ async fn messages(
     )
 }
 
+/// Up to `max` records from `from`, and no more than [`READ_BYTES_MAX`] of payload.
 async fn read(
     log: &EmbeddedLog,
     topic: &str,
     from: u64,
     max: usize,
 ) -> Result<Vec<tether_log::Record>, ApiError> {
+    let mut out: Vec<tether_log::Record> = Vec::new();
     if log.offsets(topic).is_none() {
-        return Ok(Vec::new());
+        return Ok(out);
     }
-    log.read(topic, from, max)
-        .await
-        .map_err(|e| ApiError::new(Code::Internal, e.to_string()))
+    let mut bytes = 0usize;
+    let mut next = from;
+    while out.len() < max {
+        let chunk = log
+            .read(topic, next, (max - out.len()).min(READ_CHUNK))
+            .await
+            .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
+        if chunk.is_empty() {
+            break;
+        }
+        for record in chunk {
+            let size = record.message.data.len();
+            if !out.is_empty() && bytes.saturating_add(size) > READ_BYTES_MAX {
+                return Ok(out);
+            }
+            bytes = bytes.saturating_add(size);
+            next = record.offset + 1;
+            out.push(record);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -208,6 +247,78 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_metrics_token_closes_metrics_to_everyone_else() {
+        let router = routes(
+            AdminAuth::from_token("secret-token-123456", "test"),
+            Some(AdminAuth::from_token(
+                "scrape-token-0000001",
+                "--metrics-token",
+            )),
+            None,
+        );
+        let (status, _) = call(&router, "/metrics", None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = call(&router, "/metrics", Some("secret-token-123456")).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "the admin token is not the scrape token"
+        );
+        let req = Request::get("/metrics")
+            .header("authorization", "Bearer scrape-token-0000001")
+            .body(Body::empty())
+            .expect("request");
+        let resp = router.clone().oneshot(req).await.expect("infallible");
+        assert_ne!(resp.status(), StatusCode::UNAUTHORIZED);
+        assert_ne!(resp.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[tokio::test]
+    async fn one_read_is_capped_in_bytes_and_the_next_offset_goes_on_from_there() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = EmbeddedLog::open(LogConfig::new(dir.path()))
+            .await
+            .expect("log");
+        let device = tether_log::DeviceCoordinates {
+            project_id: "acme".into(),
+            location: "us-central1".into(),
+            registry_id: "fleet".into(),
+            device_id: "dev-1".into(),
+            device_num_id: 7,
+        };
+        let topic = "projects/acme/topics/big";
+        let big = vec![b'x'; 256 * 1024];
+        let msgs = (0..40)
+            .map(|_| tether_log::Message::event(topic, &device, "", big.clone(), 1_000_000))
+            .collect();
+        log.append(msgs).await.expect("append");
+        let router = routes(
+            AdminAuth::from_token("secret-token-123456", "test"),
+            None,
+            Some(Arc::new(log)),
+        );
+        let ok = Some("secret-token-123456");
+        let (status, v) = call(
+            &router,
+            "/v1/telemetry/messages?topic=projects/acme/topics/big&max=1000",
+            ok,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let got = v["messages"].as_array().map_or(0, Vec::len);
+        assert_eq!(got, READ_BYTES_MAX / big.len(), "8 MiB of 256 KiB messages");
+        assert_eq!(v["nextOffset"], got.to_string());
+        let (_, v) = call(
+            &router,
+            &format!("/v1/telemetry/messages?topic=projects/acme/topics/big&max=1000&from={got}"),
+            ok,
+        )
+        .await;
+        assert_eq!(v["messages"].as_array().map_or(0, Vec::len), 40 - got);
+        assert_eq!(v["nextOffset"], "40");
+    }
+
+    #[tokio::test]
     async fn telemetry_reads_need_the_token_and_valid_parameters() {
         let dir = tempfile::tempdir().expect("tempdir");
         let log = EmbeddedLog::open(LogConfig::new(dir.path()))
@@ -227,11 +338,18 @@ mod tests {
         log.append(msgs).await.expect("append");
         let router = routes(
             AdminAuth::from_token("secret-token-123456", "test"),
+            None,
             Some(Arc::new(log)),
         );
 
         let (status, _) = call(&router, "/v1/telemetry/topics", None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _) = call(&router, "/metrics", None).await;
+        assert_ne!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "open without --metrics-token"
+        );
         let (status, _) = call(
             &router,
             "/v1/telemetry/topics",

@@ -414,7 +414,11 @@ pub async fn serve(
             stopped(),
         )));
     }
-    let routes = api::telemetry::routes(server.admin(), sink.embedded());
+    let metrics_token = settings
+        .metrics_token
+        .as_deref()
+        .map(|t| AdminAuth::from_token(t, "the --metrics-token given to `tether serve`"));
+    let routes = api::telemetry::routes(server.admin(), metrics_token, sink.embedded());
     let retention = spawn_retention(&sink, clock);
     // Held until the MQTT connections are closed: a cluster hub relays their
     // departures (and stops answering for them) while they go.

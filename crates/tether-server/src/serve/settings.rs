@@ -141,6 +141,15 @@ pub struct ServeOptions {
     /// 504 DEADLINE_EXCEEDED [default: 60].
     #[arg(long, value_name = "SECS")]
     pub http_request_timeout_secs: Option<u64>,
+    /// A bearer token Prometheus must send to read /metrics (at least 16 characters)
+    /// [default: /metrics is open to whoever reaches the admin address].
+    #[arg(
+        long,
+        env = "TETHER_METRICS_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub metrics_token: Option<String>,
     /// Delete telemetry older than this many hours from the embedded log [default: keep].
     #[arg(long, value_name = "HOURS")]
     pub telemetry_retention_hours: Option<u64>,
@@ -196,6 +205,8 @@ pub struct Settings {
     pub http_header_timeout: Duration,
     /// Time an HTTP request may take in all.
     pub http_request_timeout: Duration,
+    /// The token /metrics requires, if any.
+    pub metrics_token: Option<String>,
 }
 
 impl ServeOptions {
@@ -234,6 +245,14 @@ impl ServeOptions {
         {
             return Err(ServeError::Config(format!(
                 "--admin-token / TETHER_ADMIN_TOKEN is {} characters; use at least {MIN_TOKEN_LEN} (or leave it out to have one generated)",
+                t.len()
+            )));
+        }
+        if let Some(t) = &self.metrics_token
+            && t.len() < MIN_TOKEN_LEN
+        {
+            return Err(ServeError::Config(format!(
+                "metrics_token (--metrics-token / TETHER_METRICS_TOKEN) is {} characters; use at least {MIN_TOKEN_LEN}",
                 t.len()
             )));
         }
@@ -303,6 +322,7 @@ impl ServeOptions {
                 "http_request_timeout_secs",
                 60,
             )?,
+            metrics_token: self.metrics_token,
             data_dir,
         })
     }
