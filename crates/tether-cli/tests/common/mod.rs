@@ -37,7 +37,12 @@ fn after<'a>(line: &'a str, marker: &str) -> Option<&'a str> {
 /// Starts `tether serve` with every listener on a free loopback port and `data` as its
 /// data directory, reads the banner (it ends with the HTTPS bridge line) and keeps
 /// draining stdout so the server never blocks on a full pipe.
-pub fn serve(mut tether: Command, data: &Path) -> Served {
+pub fn serve(tether: Command, data: &Path) -> Served {
+    serve_with(tether, data, &[])
+}
+
+/// [`serve`] with more flags.
+pub fn serve_with(mut tether: Command, data: &Path, extra: &[&str]) -> Served {
     let mut child = tether
         .args([
             "serve",
@@ -48,6 +53,7 @@ pub fn serve(mut tether: Command, data: &Path) -> Served {
         ])
         .args(["--https-addr", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

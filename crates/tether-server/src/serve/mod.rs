@@ -14,6 +14,7 @@
 //! says whose fault it is, with its own exit code.
 
 mod admin_token;
+pub mod descriptors;
 mod settings;
 mod sink;
 
@@ -119,6 +120,40 @@ async fn listen(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Ser
         .map_err(|source| ServeError::Bind { what, addr, source })
 }
 
+/// Raises the descriptor limit as far as the listeners' caps need, and shrinks the caps
+/// that still do not fit (with a warning that names the numbers).
+fn share_descriptors(settings: &mut Settings) {
+    let asked =
+        settings.max_connections + settings.https_max_connections + settings.admin_max_connections;
+    let wanted = u64::try_from(asked)
+        .unwrap_or(u64::MAX)
+        .saturating_add(descriptors::RESERVE);
+    let limit = descriptors::raise_limit(wanted);
+    let plan = descriptors::plan(
+        limit,
+        settings.max_connections,
+        settings.https_max_connections,
+        settings.admin_max_connections,
+    );
+    if plan.shrunk {
+        tracing::warn!(
+            limit,
+            mqtt = plan.mqtt,
+            https = plan.https,
+            admin = plan.admin,
+            reserve = descriptors::RESERVE,
+            "the open-file limit ({limit}) is below the connection caps asked for; caps cut to \
+             MQTT {}, HTTPS {}, admin {} (raise `ulimit -n` to keep them)",
+            plan.mqtt,
+            plan.https,
+            plan.admin
+        );
+    }
+    settings.max_connections = plan.mqtt;
+    settings.https_max_connections = plan.https;
+    settings.admin_max_connections = plan.admin;
+}
+
 /// A started-up server, bound but not yet serving.
 #[derive(Debug)]
 pub struct Server {
@@ -135,7 +170,8 @@ pub struct Server {
 /// # Errors
 /// A [`ServeError`] naming the setting, file, address or store at fault.
 pub async fn bind(options: ServeOptions) -> Result<Server, ServeError> {
-    let settings = options.resolve()?;
+    let mut settings = options.resolve()?;
+    share_descriptors(&mut settings);
     admin_token::create_data_dir(&settings.data_dir)?;
     let (admin, token) = admin_token::prepare_admin(&settings)?;
     let store =
