@@ -35,7 +35,7 @@ enum Command {
     /// Run the gateway: MQTT over TLS on :8883, admin API on 127.0.0.1:8080, data in
     /// ./tether-data.
     #[command(after_help = serve::EXIT_CODES)]
-    Serve(tether_server::serve::ServeOptions),
+    Serve(Box<tether_server::serve::ServeOptions>),
     /// Manage device registries on a running server (as `gcloud iot registries`).
     Registries(admin::registries::RegistriesArgs),
     /// Manage devices on a running server (as `gcloud iot devices`).
@@ -97,7 +97,7 @@ fn main() -> ExitCode {
         Command::Jwt(args) => jwt::run(args),
         Command::Keys(args) => keys::run(args),
         Command::Ca(args) => ca::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(options) => serve::run(*options),
         Command::Registries(args) => admin::registries::run(args),
         Command::Devices(args) => admin::devices::run(args),
         Command::Gateways(args) => admin::gateways::run(args),

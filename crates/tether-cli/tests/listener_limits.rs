@@ -107,16 +107,15 @@ fn slow_clients_on_one_listener_leave_devices_and_the_api_served() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("fleet"));
 
     // The slow admin clients are cut at the header timeout (2 s), not held forever.
-    let start = Instant::now();
     for mut s in slow_admin {
-        s.set_read_timeout(Some(Duration::from_secs(10)))
+        // A read that times out (instead of seeing the server close) fails the test.
+        s.set_read_timeout(Some(Duration::from_secs(8)))
             .expect("timeout");
         let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf);
+        let ended = s.read_to_end(&mut buf);
         assert!(
-            start.elapsed() < Duration::from_secs(9),
-            "held {:?}",
-            start.elapsed()
+            ended.is_ok(),
+            "a slow admin client was held past 8 s: {ended:?}"
         );
     }
     // The bridge's silent clients are cut at the handshake timeout (10 s), a cap-full
