@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use tether_device::fake_server::{FakeServer, FakeServerOptions, TestPki};
 use tether_device::{Clock, SystemClock};
 use tether_jwt::{Claims, mint};
 use tether_keys::PrivateKey;
 use tether_keys::generate::{KeySpec, generate};
+use tether_testkit::{FakeServer, FakeServerOptions, TestPki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CLIENT_ID: &str = "projects/my-project/locations/us-central1/registries/reg-1/devices/dev-1";

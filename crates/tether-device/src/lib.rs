@@ -54,9 +54,6 @@ pub mod tls;
 mod token;
 mod transport;
 
-#[cfg(feature = "fake-server")]
-pub mod fake_server;
-
 pub use backoff::Backoff;
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use device::Device;

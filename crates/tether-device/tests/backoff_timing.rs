@@ -6,8 +6,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_device::fake_server::{FakeServer, FakeServerOptions};
 use tether_device::{ConnectError, Device, FixedJitter, Status};
+use tether_testkit::{FakeServer, FakeServerOptions};
 use tokio::time::Instant;
 
 #[tokio::test(start_paused = true)]

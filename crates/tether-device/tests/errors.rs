@@ -5,9 +5,9 @@ mod common;
 
 use std::sync::Arc;
 
-use tether_device::fake_server::{FakeServer, FakeServerOptions, TestPki};
 use tether_device::{ConnectError, Device, Endpoint, SystemClock, TlsCause};
 use tether_mqtt::ConnectReturnCode;
+use tether_testkit::{FakeServer, FakeServerOptions, TestPki};
 
 fn code(e: &ConnectError) -> Option<ConnectReturnCode> {
     match e {

@@ -6,8 +6,8 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use tether_device::fake_server::{FakeServer, FakeServerOptions};
 use tether_device::{Device, Endpoint, Status};
+use tether_testkit::{FakeServer, FakeServerOptions};
 
 #[tokio::test(start_paused = true)]
 async fn fails_over_to_the_live_endpoint_then_returns_to_the_preferred_at_a_refresh() {

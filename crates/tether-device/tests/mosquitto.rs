@@ -9,8 +9,8 @@ use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_device::fake_server::TestPki;
 use tether_device::{Clock, Device, Endpoint, QoS, RefreshPlan, Status, SystemClock};
+use tether_testkit::TestPki;
 
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 

@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use tether_device::fake_server::Ended;
 use tether_device::{ConnectError, Device, QoS, Status};
 use tether_mqtt::ConnectReturnCode;
+use tether_testkit::Ended;
 
 #[tokio::test(start_paused = true)]
 async fn reconnects_with_a_fresh_token_before_exp_so_the_server_never_cuts() {
