@@ -1,5 +1,4 @@
 //! Shared by the CLI tests that run `tether serve` as a child process.
-#![allow(dead_code)]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};

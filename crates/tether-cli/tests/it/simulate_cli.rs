@@ -3,14 +3,14 @@
 //! failure under `TETHER_TEST_REQUIRE_ALL=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use common::Served;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::common;
 
 /// A child process (the private Mosquitto broker) killed on drop.
 struct Proc(Child);

@@ -6,10 +6,10 @@
 //! fails under `TETHER_TEST_REQUIRE_ALL=1`. The two nodes share a SQLite file here; in
 //! production they share PostgreSQL.
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
+
+use crate::common;
 
 const TOKEN: &str = "cluster-e2e-admin-token-0123456789";
 
