@@ -2,139 +2,14 @@
 //! config, commands and gateway errors. A driver task (see [`crate::driver`]) owns
 //! the connection.
 
-use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
-
-use serde::Deserialize;
 use tether_mqtt::{QoS, TopicName};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tokio::time::Instant;
 
 use crate::driver::{Driver, Request};
-use crate::endpoints::Endpoint;
-use crate::error::{ConnectError, PublishError};
+use crate::error::{ConnectError, GatewayError, PublishError};
+use crate::messages::{Command, Config, Status};
 use crate::options::{DeviceOptions, DevicePath};
-
-/// Where the connection is in its life cycle.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum Status {
-    /// Trying an endpoint.
-    Connecting {
-        /// The endpoint.
-        endpoint: Endpoint,
-    },
-    /// Connected (CONNACK 0).
-    Connected {
-        /// Through this endpoint.
-        endpoint: Endpoint,
-        /// Since then (`tokio::time`, so tests can pause it).
-        since: Instant,
-        /// The token's `exp` (Unix seconds); the SDK reconnects before it.
-        token_expires: u64,
-        /// Why the last planned reconnect with a fresh token failed, while this
-        /// connection lives on until `token_expires` (e.g. the key was removed from
-        /// the registry: the server will cut at `exp` and refuse the next connect).
-        /// `None` once a refresh succeeds.
-        refresh_error: Option<Arc<ConnectError>>,
-    },
-    /// Every endpoint failed (or the server refused): waiting before the next round.
-    Backoff {
-        /// Failed rounds since the last stable connection.
-        attempt: u32,
-        /// How long until the next round.
-        wait: Duration,
-        /// Why the last round failed (a refusal keeps its CONNACK code).
-        last_error: Arc<ConnectError>,
-    },
-    /// Shut down.
-    Closed,
-}
-
-/// A configuration the server sent (QoS 1: the SDK acknowledges it once it is in the
-/// latest-config watch and the config stream).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    /// The device it is for (the gateway's own id, or an attached device's).
-    pub device_id: String,
-    /// The configuration bytes (IoT Core's `binaryData`).
-    pub payload: Vec<u8>,
-}
-
-/// A command the server sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
-    /// The device it is for.
-    pub device_id: String,
-    /// The subfolder after `commands/`, if any.
-    pub subfolder: Option<String>,
-    /// The command bytes.
-    pub payload: Vec<u8>,
-}
-
-/// Which MQTT message a gateway error is about.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct MqttMessageInfo {
-    /// E.g. `PUBLISH`.
-    #[serde(default)]
-    pub message_type: String,
-    /// The topic.
-    #[serde(default)]
-    pub topic: String,
-    /// The packet id.
-    #[serde(default)]
-    pub packet_id: u32,
-}
-
-/// A message on the gateway's `/devices/{gateway}/errors` topic.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct GatewayError {
-    /// E.g. `GATEWAY_ATTACHMENT_ERROR`, `GATEWAY_DEVICE_NOT_FOUND`.
-    #[serde(default)]
-    pub error_type: String,
-    /// In words.
-    #[serde(default)]
-    pub description: String,
-    /// The device concerned.
-    #[serde(default)]
-    pub device_id: String,
-    /// The message that caused it.
-    #[serde(default)]
-    pub mqtt_message_info: Option<MqttMessageInfo>,
-}
-
-impl GatewayError {
-    /// Parses the JSON payload; a payload that is not the documented JSON is kept as
-    /// the description.
-    pub fn parse(payload: &[u8]) -> Self {
-        serde_json::from_slice(payload).unwrap_or_else(|_| GatewayError {
-            error_type: "UNPARSED".into(),
-            description: String::from_utf8_lossy(payload).into_owned(),
-            device_id: String::new(),
-            mqtt_message_info: None,
-        })
-    }
-}
-
-impl fmt::Display for GatewayError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} for '{}': {}",
-            self.error_type, self.device_id, self.description
-        )
-    }
-}
-
-/// The receiving ends the application takes once.
-#[derive(Debug)]
-pub(crate) struct Streams {
-    pub configs: mpsc::Receiver<Config>,
-    pub commands: mpsc::Receiver<Command>,
-    pub errors: mpsc::Receiver<GatewayError>,
-}
 
 /// A connected device. Dropping it (or [`Device::disconnect`]) ends the connection.
 #[derive(Debug)]

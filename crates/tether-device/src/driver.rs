@@ -20,9 +20,9 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, warn};
 
 use crate::backoff::Backoff;
-use crate::device::{Command, Config, GatewayError, Status, Streams};
 use crate::endpoints::{Endpoint, Endpoints};
-use crate::error::{ConnectError, PublishError, Stage};
+use crate::error::{ConnectError, GatewayError, PublishError, Stage};
+use crate::messages::{Command, Config, Status, Streams};
 use crate::options::DeviceOptions;
 use crate::transport::{self, BoxIo};
 
@@ -118,7 +118,7 @@ impl Driver {
         requests: mpsc::Receiver<Request>,
     ) -> Result<(Driver, Outputs), ConnectError> {
         let endpoints = Endpoints::new(opts.endpoints.clone(), opts.return_after)
-            .ok_or_else(|| ConnectError::Config("no endpoint given".into()))?;
+            .ok_or_else(|| ConnectError::Options("no endpoint given".into()))?;
         let first = endpoints.current().clone();
         let (status, status_rx) = watch::channel(Status::Connecting { endpoint: first });
         let (config, config_rx) = watch::channel(None);

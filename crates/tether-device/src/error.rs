@@ -1,12 +1,16 @@
 //! Why a connection could not be made or a message not sent, split by who can fix it:
 //! the network path ([`ConnectError::Dns`], [`ConnectError::Tcp`], timeouts), the TLS
 //! trust set-up ([`ConnectError::Tls`]), the device's credentials
-//! ([`ConnectError::Refused`], [`ConnectError::Token`]) or the configuration.
+//! ([`ConnectError::Refused`], [`ConnectError::Token`]) or the options
+//! ([`ConnectError::Options`]); plus what a gateway hears on its errors topic
+//! ([`GatewayError`]).
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use serde::Deserialize;
 use tether_jwt::MintError;
 use tether_mqtt::ConnectReturnCode;
 
@@ -79,7 +83,7 @@ impl TlsCause {
 pub enum ConnectError {
     /// The options cannot work (no endpoints, a bad plan).
     #[error("configuration: {0}")]
-    Config(String),
+    Options(String),
     /// The host name did not resolve.
     #[error("DNS: cannot resolve '{host}': {source}")]
     Dns {
@@ -226,5 +230,59 @@ pub enum PublishError {
     Session(String),
     /// The gateway could not attach the device (the server's errors topic said why).
     #[error("attach refused: {0}")]
-    Attach(Arc<crate::device::GatewayError>),
+    Attach(Arc<GatewayError>),
+}
+
+/// Which MQTT message a gateway error is about.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct MqttMessageInfo {
+    /// E.g. `PUBLISH`.
+    #[serde(default)]
+    pub message_type: String,
+    /// The topic.
+    #[serde(default)]
+    pub topic: String,
+    /// The packet id.
+    #[serde(default)]
+    pub packet_id: u32,
+}
+
+/// A message on the gateway's `/devices/{gateway}/errors` topic.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GatewayError {
+    /// E.g. `GATEWAY_ATTACHMENT_ERROR`, `GATEWAY_DEVICE_NOT_FOUND`.
+    #[serde(default)]
+    pub error_type: String,
+    /// In words.
+    #[serde(default)]
+    pub description: String,
+    /// The device concerned.
+    #[serde(default)]
+    pub device_id: String,
+    /// The message that caused it.
+    #[serde(default)]
+    pub mqtt_message_info: Option<MqttMessageInfo>,
+}
+
+impl GatewayError {
+    /// Parses the JSON payload; a payload that is not the documented JSON is kept as
+    /// the description.
+    pub fn parse(payload: &[u8]) -> Self {
+        serde_json::from_slice(payload).unwrap_or_else(|_| GatewayError {
+            error_type: "UNPARSED".into(),
+            description: String::from_utf8_lossy(payload).into_owned(),
+            device_id: String::new(),
+            mqtt_message_info: None,
+        })
+    }
+}
+
+impl fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} for '{}': {}",
+            self.error_type, self.device_id, self.description
+        )
+    }
 }

@@ -47,22 +47,23 @@ pub mod endpoints;
 pub mod error;
 pub mod http;
 pub mod jitter;
+mod messages;
 mod options;
 pub mod refresh;
 pub mod tls;
 mod token;
 mod transport;
 
-#[cfg(feature = "fake-server")]
-pub mod fake_server;
-
 pub use backoff::Backoff;
 pub use clock::{Clock, SystemClock, TokioClock};
-pub use device::{Command, Config, Device, GatewayError, MqttMessageInfo, Status};
+pub use device::Device;
 pub use endpoints::{Endpoint, Endpoints};
-pub use error::{ConnectError, PublishError, Stage, TlsCause, connack_meaning};
+pub use error::{
+    ConnectError, GatewayError, MqttMessageInfo, PublishError, Stage, TlsCause, connack_meaning,
+};
 pub use http::{HttpConfig, HttpDevice, HttpError};
 pub use jitter::{FixedJitter, Jitter, SystemJitter};
+pub use messages::{Command, Config, Status};
 pub use options::{DeviceOptions, DevicePath, SharedSigner};
 pub use refresh::RefreshPlan;
 pub use tether_mqtt::QoS;

@@ -1,8 +1,9 @@
 //! PKCS#11 against SoftHSMv2: a non-extractable key generated in the token signs a
 //! JWT that verifies with the exported public key, and a CSR that OpenSSL verifies.
 //!
-//! Needs the Debian package `softhsm2`. Without it the tests print a notice and
-//! pass, except when `CI` is set: then a missing module is a failure.
+//! Needs the Debian package `softhsm2` (and `opensc` for one check). Without it the
+//! tests print a notice and pass, except under `TETHER_TEST_REQUIRE_ALL=1`: then a
+//! missing module is a failure.
 
 mod common;
 
@@ -15,6 +16,7 @@ use tether_keys::cert::make_csr;
 use tether_keys::convert::pem_text;
 use tether_keys::pkcs11::{Pkcs11Key, Pkcs11Uri};
 use tether_keys::{KeyHandle, open_signer};
+use tether_testkit::{needs, require};
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
 const TOKEN: &str = "tether-test";
@@ -26,14 +28,8 @@ fn token() -> Option<&'static Path> {
     static SETUP: OnceLock<Option<tempfile::TempDir>> = OnceLock::new();
     SETUP
         .get_or_init(|| {
-            if !Path::new(MODULE).exists() {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "{MODULE} is missing: install the Debian package softhsm2 (CI must run these tests)"
-                );
-                eprintln!("NOTICE: skipping PKCS#11 tests: {MODULE} not found (apt-get install softhsm2)");
-                return None;
-            }
+            let module = needs::file(MODULE);
+            require(&format!("{MODULE} (apt-get install softhsm2)"), module)?;
             let dir = tempfile::tempdir().expect("temp dir");
             let tokens = dir.path().join("tokens");
             std::fs::create_dir(&tokens).expect("token dir");
@@ -45,7 +41,16 @@ fn token() -> Option<&'static Path> {
             std::fs::write(&conf, text).expect("write conf");
             unsafe_set_env(&conf);
             let status = Command::new("softhsm2-util")
-                .args(["--init-token", "--free", "--label", TOKEN, "--so-pin", "0000", "--pin", PIN])
+                .args([
+                    "--init-token",
+                    "--free",
+                    "--label",
+                    TOKEN,
+                    "--so-pin",
+                    "0000",
+                    "--pin",
+                    PIN,
+                ])
                 .env("SOFTHSM2_CONF", &conf)
                 .stdout(std::process::Stdio::null())
                 .status()
@@ -117,22 +122,24 @@ fn token_key_is_not_extractable_and_labels_are_unique() {
         missing.to_string().contains("no private key matching"),
         "{missing}"
     );
-    // The token reports the key as never extractable (checked with pkcs11-tool when present).
-    if let Ok(out) = Command::new("pkcs11-tool")
-        .args([
-            "--module",
-            MODULE,
-            "--token-label",
-            TOKEN,
-            "--login",
-            "--pin",
-            PIN,
-            "--list-objects",
-            "--type",
-            "privkey",
-        ])
-        .output()
-    {
+    // The token reports the key as never extractable, as pkcs11-tool sees it.
+    let tool = needs::tool("pkcs11-tool");
+    if let Some(tool) = require("pkcs11-tool (apt-get install opensc)", tool) {
+        let out = Command::new(tool)
+            .args([
+                "--module",
+                MODULE,
+                "--token-label",
+                TOKEN,
+                "--login",
+                "--pin",
+                PIN,
+                "--list-objects",
+                "--type",
+                "privkey",
+            ])
+            .output()
+            .expect("pkcs11-tool runs");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("unique-key"), "{text}");
         assert!(text.contains("never extractable"), "{text}");

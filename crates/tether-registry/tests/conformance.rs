@@ -4,7 +4,8 @@
 //! PostgreSQL is found only through `TETHER_TEST_DATABASE_URL`
 //! (e.g. `postgres://postgres@127.0.0.1:5432/test`); each test works in a fresh schema
 //! that is dropped afterwards. Without the variable the PostgreSQL tests print a notice
-//! and pass, unless `CI` is set: then they fail, so CI never skips them silently.
+//! and pass, unless `TETHER_TEST_REQUIRE_ALL=1` (CI): then they fail, so CI never skips
+//! them silently.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -1302,7 +1303,7 @@ impl Harness {
         }
     }
 
-    /// `None` when PostgreSQL is not configured (and CI is not set).
+    /// `None` when PostgreSQL is not configured (and skipping is allowed).
     async fn postgres() -> Option<Harness> {
         let url = postgres_url()?;
         let schema = format!("t_{:016x}", random());
@@ -1345,20 +1346,11 @@ fn random() -> u64 {
 }
 
 fn postgres_url() -> Option<String> {
-    match std::env::var("TETHER_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "TETHER_TEST_DATABASE_URL is not set, but CI is: the PostgreSQL store must be \
-             tested in CI (e.g. postgres://postgres@127.0.0.1:5432/test)"
-        ),
-        _ => {
-            eprintln!(
-                "NOTICE: PostgreSQL conformance test skipped; set TETHER_TEST_DATABASE_URL \
-                 (e.g. postgres://postgres@127.0.0.1:5432/test) to run it"
-            );
-            None
-        }
-    }
+    let url = tether_testkit::needs::env("TETHER_TEST_DATABASE_URL");
+    tether_testkit::require(
+        "PostgreSQL (TETHER_TEST_DATABASE_URL, e.g. postgres://postgres@127.0.0.1:5432/test)",
+        url,
+    )
 }
 
 /// Runs a check and cleans up even when it panics, then re-raises the panic.

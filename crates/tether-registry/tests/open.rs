@@ -102,12 +102,8 @@ async fn open_store_picks_the_backend_from_the_url() {
 
 #[tokio::test]
 async fn postgres_reconnect_migrates_once() {
-    let Ok(url) = std::env::var("TETHER_TEST_DATABASE_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "TETHER_TEST_DATABASE_URL is not set, but CI is: PostgreSQL must be tested in CI"
-        );
-        eprintln!("NOTICE: PostgreSQL test skipped; set TETHER_TEST_DATABASE_URL to run it");
+    let url = tether_testkit::needs::env("TETHER_TEST_DATABASE_URL");
+    let Some(url) = tether_testkit::require("PostgreSQL (TETHER_TEST_DATABASE_URL)", url) else {
         return;
     };
     let schema = format!("t_open_{}", std::process::id());

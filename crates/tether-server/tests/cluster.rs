@@ -3,8 +3,8 @@
 //! connected nowhere is NOT_CONNECTED at once; a device that reconnects to node A has
 //! its older connection on node B closed.
 //!
-//! NATS comes from `TETHER_TEST_NATS_URL`; without it the test fails when `CI` is set
-//! and is skipped with a notice otherwise.
+//! NATS comes from `TETHER_TEST_NATS_URL`; without it the test fails under
+//! `TETHER_TEST_REQUIRE_ALL=1` and is skipped with a notice otherwise.
 
 mod mqtt_support;
 
@@ -21,16 +21,8 @@ use tether_server::cluster::{ClusterConfig, ClusterHub};
 use tether_server::mqtt::MqttHandle;
 
 fn nats_url() -> Option<String> {
-    match std::env::var("TETHER_TEST_NATS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("TETHER_TEST_NATS_URL is not set, but CI is: the cluster hub must be tested")
-        }
-        _ => {
-            eprintln!("NOTICE: cluster test skipped; set TETHER_TEST_NATS_URL to run it");
-            None
-        }
-    }
+    let url = tether_testkit::needs::env("TETHER_TEST_NATS_URL");
+    tether_testkit::require("NATS JetStream (TETHER_TEST_NATS_URL)", url)
 }
 
 async fn hub(

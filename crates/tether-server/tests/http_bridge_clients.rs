@@ -2,7 +2,7 @@
 //! listener (plain HTTP) and on the device HTTPS listener, and a Python `requests`
 //! script written the way Google's `cloudiot_http_example.py` was (PyJWT, snake_case
 //! `binary_data`, `local_version`). Without `curl` or `python3` + `requests` the
-//! tests skip with a notice, or fail when `CI` is set.
+//! tests skip with a notice, or fail under `TETHER_TEST_REQUIRE_ALL=1`.
 
 mod http_support;
 mod mqtt_support;
@@ -162,18 +162,9 @@ async fn curl_on_the_admin_listener_and_over_https() -> TestResult {
 }
 
 fn python_ready() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import requests, jwt, cryptography"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with requests, PyJWT and cryptography is needed (pip install -r .ci/requirements.txt), and CI is set"
-        );
-        eprintln!("SKIPPED: python3 with requests/PyJWT/cryptography is not available");
-    }
-    ok
+    let modules = ["requests", "jwt", "cryptography"];
+    let ready = tether_testkit::needs::python_modules(&modules);
+    tether_testkit::require_ok("python3 with requests, PyJWT and cryptography", ready).is_some()
 }
 
 async fn run_python(

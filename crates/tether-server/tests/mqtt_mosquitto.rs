@@ -1,6 +1,7 @@
 //! Mosquitto's command-line clients (Debian `mosquitto-clients`) against the gateway,
 //! invoked the way IoT Core's docs showed: `--cafile`, `-i projects/...`, `-u unused`,
-//! `-P <jwt>`. Skipped with a notice when the tools are missing, unless `CI` is set.
+//! `-P <jwt>`. Skipped with a notice when the tools are missing, unless
+//! `TETHER_TEST_REQUIRE_ALL=1`.
 
 mod mqtt_support;
 

@@ -13,18 +13,9 @@ use tether_registry::Store as _;
 use tether_registry::names::DeviceRef;
 
 fn python_ready() -> bool {
-    let ok = std::process::Command::new("python3")
-        .args(["-c", "import paho.mqtt.client, jwt, cryptography"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "python3 with paho-mqtt, PyJWT and cryptography is needed (pip install -r .ci/requirements.txt), and CI is set"
-        );
-        eprintln!("SKIPPED: python3 with paho-mqtt and PyJWT is not available");
-    }
-    ok
+    let modules = ["paho.mqtt.client", "jwt", "cryptography"];
+    let ready = tether_testkit::needs::python_modules(&modules);
+    tether_testkit::require_ok("python3 with paho-mqtt, PyJWT and cryptography", ready).is_some()
 }
 
 fn script_args(gw: &Gateway, dev: &TestDevice, key_file: &std::path::Path) -> Vec<String> {

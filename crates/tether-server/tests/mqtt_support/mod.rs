@@ -477,22 +477,10 @@ impl RawClient {
     }
 }
 
-/// Whether an external tool is installed. Missing: a failure under CI (`CI` set),
-/// otherwise a skip with a notice.
+/// Whether an external tool is installed. Missing: a failure under
+/// `TETHER_TEST_REQUIRE_ALL=1`, otherwise a skip with a notice.
 pub fn tool_available(tool: &str) -> bool {
-    let found = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{tool} is not installed, and CI is set"
-        );
-        eprintln!("SKIPPED: {tool} is not installed (set CI to make this a failure)");
-    }
-    found
+    tether_testkit::require(tool, tether_testkit::needs::tool(tool)).is_some()
 }
 
 /// Runs a command to completion off the async runtime: (exit code, stdout, stderr).

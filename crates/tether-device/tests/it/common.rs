@@ -1,15 +1,14 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_device::fake_server::{FakeServer, FakeServerOptions};
 use tether_device::{
     Clock, Device, DeviceOptions, DevicePath, Endpoint, RefreshPlan, Status, TokioClock,
 };
 use tether_keys::PrivateKey;
 use tether_keys::generate::{KeySpec, generate};
+use tether_testkit::{FakeServer, FakeServerOptions};
 
 pub fn path() -> DevicePath {
     DevicePath::new("my-project", "us-central1", "reg-1", "dev-1")

@@ -3,10 +3,10 @@
 //! refusals (target not empty, no source, the source itself) with their exit codes.
 //! The copy to PostgreSQL is tested in tether-registry's `tests/copy.rs`.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
+
+use crate::common;
 
 const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENxuJLM8nEPdT/SC96SPSF74qVxnA\n1oY9t0KduDT1ohy3Ig/5G1Nj3dCnmklowwSfFMJxUA02ZE4rYHkbZSxYag==\n-----END PUBLIC KEY-----\n";
 

@@ -3,15 +3,13 @@
 //! slow HTTP clients on the admin API, leave MQTT devices and the admin API served.
 //! The caps shrink to fit the limit (with a reserve), and the slow clients are cut.
 
-mod common;
-
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{DEV_1, Served, create_device, mint_jwt, run};
+use crate::common::{self, DEV_1, Served, create_device, mint_jwt, run};
 
 const TOKEN: &str = "limits-admin-token-0123456789";
 

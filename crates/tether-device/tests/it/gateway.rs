@@ -1,9 +1,8 @@
 //! Gateway helpers: attach, publishing for an attached device, the errors topic.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use tether_device::{Device, PublishError, QoS};
+
+use crate::common;
 
 #[tokio::test]
 async fn attach_publish_for_and_errors() {

@@ -3,20 +3,20 @@
 //! real `tether serve` whose admin API supplies the server's own reason.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
-use tether_device::fake_server::{FakeServer, FakeServerOptions, TestPki};
 use tether_device::{Clock, SystemClock};
 use tether_jwt::{Claims, mint};
 use tether_keys::PrivateKey;
 use tether_keys::generate::{KeySpec, generate};
+use tether_testkit::{FakeServer, FakeServerOptions, TestPki};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::common;
 
 const CLIENT_ID: &str = "projects/my-project/locations/us-central1/registries/reg-1/devices/dev-1";
 

@@ -2,11 +2,11 @@
 //! with the CLI, telemetry from Mosquitto's own client, read back with `tether events`,
 //! counted in `/metrics`, and a clean shutdown on SIGTERM.
 
-mod common;
-
 use common::{DEV_1, Served, command_and_config_reach_device, create_device, mint_jwt, run};
 use std::path::Path;
 use std::process::Command;
+
+use crate::common;
 
 const TOKEN: &str = "e2e-admin-token-0123456789";
 

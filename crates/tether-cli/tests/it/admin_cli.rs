@@ -1,11 +1,11 @@
 //! `tether serve` and the admin commands end to end: a real server on a random port,
 //! driven by the `tether registries|devices|gateways` commands.
 
-mod common;
-
 use common::Served;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use crate::common;
 
 const KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENxuJLM8nEPdT/SC96SPSF74qVxnA\n1oY9t0KduDT1ohy3Ig/5G1Nj3dCnmklowwSfFMJxUA02ZE4rYHkbZSxYag==\n-----END PUBLIC KEY-----\n";
 const KEY2: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE3z1P6fAVok0gakXvcul2zUNA7l/j\n1ZYD7vJ+bImn7LI6FXVsxuwE+kH2Y+AMpIn0/1IxZ4msDW80kjWSUErBGg==\n-----END PUBLIC KEY-----\n";

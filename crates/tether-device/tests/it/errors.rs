@@ -1,13 +1,12 @@
 //! The reason a connection fails reaches the application typed.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::Arc;
 
-use tether_device::fake_server::{FakeServer, FakeServerOptions, TestPki};
 use tether_device::{ConnectError, Device, Endpoint, SystemClock, TlsCause};
 use tether_mqtt::ConnectReturnCode;
+use tether_testkit::{FakeServer, FakeServerOptions, TestPki};
+
+use crate::common;
 
 fn code(e: &ConnectError) -> Option<ConnectReturnCode> {
     match e {

@@ -1,13 +1,12 @@
 //! Token refresh before expiry against a server that cuts connections at `exp`.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use tether_device::fake_server::Ended;
 use tether_device::{ConnectError, Device, QoS, Status};
 use tether_mqtt::ConnectReturnCode;
+use tether_testkit::Ended;
+
+use crate::common;
 
 #[tokio::test(start_paused = true)]
 async fn reconnects_with_a_fresh_token_before_exp_so_the_server_never_cuts() {

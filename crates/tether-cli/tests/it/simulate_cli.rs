@@ -1,8 +1,7 @@
 //! `tether simulate` end to end: a `tether serve` child on random ports, and a private
-//! Mosquitto broker on a free port (skipped when `mosquitto` is not installed).
+//! Mosquitto broker on a free port (skipped when `mosquitto` is not installed, a
+//! failure under `TETHER_TEST_REQUIRE_ALL=1`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use common::Served;
 use std::path::{Path, PathBuf};
@@ -10,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::common;
 
 /// A child process (the private Mosquitto broker) killed on drop.
 struct Proc(Child);
@@ -124,8 +125,10 @@ fn mosquitto() -> Option<PathBuf> {
 
 #[test]
 fn simulate_against_mosquitto() {
-    let Some(bin) = mosquitto() else {
-        eprintln!("mosquitto not installed; skipped");
+    let Some(bin) = tether_testkit::require(
+        "the Mosquitto broker (apt-get install mosquitto)",
+        mosquitto(),
+    ) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 //! `tether keys gen --pkcs11`, `keys csr --key pkcs11:` and `jwt mint --key pkcs11:`
 //! against SoftHSMv2, with the PIN from `TETHER_PKCS11_PIN`. Skipped with a notice
-//! when softhsm2 is missing, except under `CI`, where that is a failure.
+//! when softhsm2 is missing, except under `TETHER_TEST_REQUIRE_ALL=1`, where that is
+//! a failure.
 
 use std::path::Path;
 use std::process::Command;
@@ -25,14 +26,8 @@ fn run(dir: &Path, conf: &Path, args: &[&str]) -> String {
 
 #[test]
 fn token_key_generates_signs_a_csr_and_mints_a_jwt() {
-    if !Path::new(MODULE).exists() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{MODULE} missing: install softhsm2"
-        );
-        eprintln!(
-            "NOTICE: skipping PKCS#11 CLI test: {MODULE} not found (apt-get install softhsm2)"
-        );
+    let module = tether_testkit::needs::file(MODULE);
+    if tether_testkit::require(&format!("{MODULE} (apt-get install softhsm2)"), module).is_none() {
         return;
     }
     let dir = tempfile::tempdir().expect("tmp");

@@ -1,14 +1,13 @@
 //! Reconnect delays with full jitter, on paused time with a fixed random sequence.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_device::fake_server::{FakeServer, FakeServerOptions};
 use tether_device::{ConnectError, Device, FixedJitter, Status};
+use tether_testkit::{FakeServer, FakeServerOptions};
 use tokio::time::Instant;
+
+use crate::common;
 
 #[tokio::test(start_paused = true)]
 async fn waits_grow_with_full_jitter_up_to_the_cap_then_reset() {

@@ -2,27 +2,20 @@
 //! (`TETHER_CLUSTER_NATS`): a device on node B (Mosquitto's own client) receives the
 //! command and the config an operator sends through node A's API.
 //!
-//! NATS comes from `TETHER_TEST_NATS_URL` (CI sets it). The two nodes share a SQLite
-//! file here; in production they share PostgreSQL.
-
-mod common;
+//! NATS comes from `TETHER_TEST_NATS_URL` (CI sets it); without it the test skips, or
+//! fails under `TETHER_TEST_REQUIRE_ALL=1`. The two nodes share a SQLite file here; in
+//! production they share PostgreSQL.
 
 use std::path::Path;
 use std::process::Command;
 
+use crate::common;
+
 const TOKEN: &str = "cluster-e2e-admin-token-0123456789";
 
 fn nats_url() -> Option<String> {
-    match std::env::var("TETHER_TEST_NATS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("TETHER_TEST_NATS_URL is not set, but CI is: the cluster must be tested")
-        }
-        _ => {
-            eprintln!("NOTICE: cluster e2e skipped; set TETHER_TEST_NATS_URL to run it");
-            None
-        }
-    }
+    let url = tether_testkit::needs::env("TETHER_TEST_NATS_URL");
+    tether_testkit::require("NATS JetStream (TETHER_TEST_NATS_URL)", url)
 }
 
 fn tether() -> Command {

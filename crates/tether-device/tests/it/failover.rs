@@ -1,13 +1,12 @@
 //! Failover between endpoints, local address binding, and the way back.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use tether_device::fake_server::{FakeServer, FakeServerOptions};
 use tether_device::{Device, Endpoint, Status};
+use tether_testkit::{FakeServer, FakeServerOptions};
+
+use crate::common;
 
 #[tokio::test(start_paused = true)]
 async fn fails_over_to_the_live_endpoint_then_returns_to_the_preferred_at_a_refresh() {

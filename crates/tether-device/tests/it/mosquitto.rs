@@ -1,16 +1,15 @@
 //! The SDK against a real broker: our own Mosquitto process on free ports (plain and
 //! TLS with a test CA), never the machine's shared broker.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::path::Path;
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_device::fake_server::TestPki;
 use tether_device::{Clock, Device, Endpoint, QoS, RefreshPlan, Status, SystemClock};
+use tether_testkit::TestPki;
+
+use crate::common;
 
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
 

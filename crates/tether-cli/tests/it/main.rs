@@ -1,0 +1,16 @@
+//! The `tether` command's integration tests, one module per command area, linked into
+//! one test binary (one link step instead of ten). Most run the built binary
+//! (`CARGO_BIN_EXE_tether`); `common` starts `tether serve` and sets up devices.
+
+mod admin_cli;
+mod cluster_e2e;
+mod common;
+mod device_gateway_e2e;
+mod doctor_cli;
+mod jwt_cli;
+mod keys_cli;
+mod keys_pkcs11_cli;
+mod listener_limits;
+mod serve_e2e;
+mod simulate_cli;
+mod storage_cli;
