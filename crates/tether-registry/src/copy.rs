@@ -10,10 +10,9 @@
 
 use futures_util::TryStreamExt as _;
 use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use sqlx::{Any, AnyConnection, AssertSqlSafe, Row, Transaction};
 
-use crate::open::AnyStore;
-use crate::sql::{Dialect, db};
+use crate::sql::{Dialect, SqlStore, db};
 use crate::store::{StoreError, StoreResult};
 
 /// How one column is read and written.
@@ -151,64 +150,61 @@ pub enum CopyProgress {
 /// `to`, which must hold no registry yet. Stop the servers that use `from` first:
 /// changes made during the copy are not carried over.
 pub async fn copy_database(
-    from: &AnyStore,
-    to: &AnyStore,
+    from: &SqlStore,
+    to: &SqlStore,
     progress: &mut (dyn FnMut(CopyProgress) + Send),
 ) -> StoreResult<CopyReport> {
     let mut source = snapshot(from).await?;
-    let target_sql = to.sql();
-    let mut target = target_sql
-        .pool()
-        .begin_with(target_sql.dialect().begin())
-        .await
-        .map_err(db)?;
-    let existing = count(&mut target, "registries").await?;
-    if existing > 0 {
-        return Err(StoreError::FailedPrecondition(format!(
-            "the target {} database already holds {existing} registr{}; copy into an empty \
-             database (a new one, or drop Tether's tables first)",
-            to.backend(),
-            if existing == 1 { "y" } else { "ies" }
-        )));
-    }
-    let mut report = CopyReport::default();
-    for table in &TABLES {
-        let total = count(&mut source, table.name).await?;
-        progress(CopyProgress::Table(table.name, total));
-        let copied = copy_table(table, &mut source, &mut target, progress).await?;
-        let landed = count(&mut target, table.name).await?;
-        if landed != copied || copied != total {
-            return Err(StoreError::Backend(format!(
-                "{}: read {total} rows, wrote {copied}, the target holds {landed}; nothing \
-                 was committed",
-                table.name
-            )));
-        }
-        report.set(table.name, copied);
-    }
-    if target_sql.dialect() == Dialect::Postgres {
-        // Registries made after the copy must not reuse a copied key.
-        sqlx::query(
-            "SELECT setval(pg_get_serial_sequence('registries', 'pk'), \
-             COALESCE((SELECT MAX(pk) FROM registries), 0) + 1, false)",
-        )
-        .execute(&mut *target)
-        .await
-        .map_err(db)?;
-    }
+    let report = to
+        .transact(async |target| {
+            let existing = count(target, "registries").await?;
+            if existing > 0 {
+                return Err(StoreError::FailedPrecondition(format!(
+                    "the target {} database already holds {existing} registr{}; copy into \
+                     an empty database (a new one, or drop Tether's tables first)",
+                    to.backend(),
+                    if existing == 1 { "y" } else { "ies" }
+                )));
+            }
+            let mut report = CopyReport::default();
+            for table in &TABLES {
+                let total = count(&mut source, table.name).await?;
+                progress(CopyProgress::Table(table.name, total));
+                let copied = copy_table(table, &mut source, target, progress).await?;
+                let landed = count(target, table.name).await?;
+                if landed != copied || copied != total {
+                    return Err(StoreError::corrupt(format!(
+                        "{}: read {total} rows, wrote {copied}, the target holds {landed}; \
+                         nothing was committed",
+                        table.name
+                    )));
+                }
+                report.set(table.name, copied);
+            }
+            if to.dialect() == Dialect::Postgres {
+                // Registries made after the copy must not reuse a copied key.
+                sqlx::query(
+                    "SELECT setval(pg_get_serial_sequence('registries', 'pk'), \
+                     COALESCE((SELECT MAX(pk) FROM registries), 0) + 1, false)",
+                )
+                .execute(&mut *target)
+                .await
+                .map_err(db)?;
+            }
+            Ok(report)
+        })
+        .await;
     // The snapshot is no longer needed; ending it cannot undo or fail the copy.
     let _ = source.rollback().await;
-    target.commit().await.map_err(db)?;
-    Ok(report)
+    report
 }
 
 /// A read transaction that sees one state of the whole source.
-async fn snapshot(store: &AnyStore) -> StoreResult<Transaction<'static, Any>> {
-    let sql = store.sql();
-    match sql.dialect() {
+async fn snapshot(store: &SqlStore) -> StoreResult<Transaction<'static, Any>> {
+    match store.dialect() {
         // A deferred transaction: its first read fixes the WAL snapshot.
-        Dialect::Sqlite => sql.pool().begin().await.map_err(db),
-        Dialect::Postgres => sql
+        Dialect::Sqlite => store.pool().begin().await.map_err(db),
+        Dialect::Postgres => store
             .pool()
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
@@ -216,9 +212,9 @@ async fn snapshot(store: &AnyStore) -> StoreResult<Transaction<'static, Any>> {
     }
 }
 
-async fn count(tx: &mut Transaction<'static, Any>, table: &str) -> StoreResult<u64> {
+async fn count(conn: &mut AnyConnection, table: &str) -> StoreResult<u64> {
     let row = sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-        .fetch_one(&mut **tx)
+        .fetch_one(conn)
         .await
         .map_err(db)?;
     let n: i64 = row.try_get(0).map_err(db)?;
@@ -227,8 +223,8 @@ async fn count(tx: &mut Transaction<'static, Any>, table: &str) -> StoreResult<u
 
 async fn copy_table(
     table: &Table,
-    source: &mut Transaction<'static, Any>,
-    target: &mut Transaction<'static, Any>,
+    source: &mut AnyConnection,
+    target: &mut AnyConnection,
     progress: &mut (dyn FnMut(CopyProgress) + Send),
 ) -> StoreResult<u64> {
     let names: Vec<&str> = table.columns.iter().map(|(name, _)| *name).collect();
@@ -239,7 +235,7 @@ async fn copy_table(
         table.order_by
     );
     let per_batch = (MAX_PARAMS / table.columns.len()).max(1);
-    let mut rows = sqlx::query(AssertSqlSafe(select)).fetch(&mut **source);
+    let mut rows = sqlx::query(AssertSqlSafe(select)).fetch(source);
     let mut batch = Vec::with_capacity(per_batch);
     let mut copied = 0u64;
     while let Some(row) = rows.try_next().await.map_err(db)? {
@@ -258,11 +254,7 @@ async fn copy_table(
 }
 
 /// One multi-row INSERT of `rows`, each value decoded and bound by its column's kind.
-async fn insert(
-    table: &Table,
-    rows: &[AnyRow],
-    target: &mut Transaction<'static, Any>,
-) -> StoreResult<u64> {
+async fn insert(table: &Table, rows: &[AnyRow], target: &mut AnyConnection) -> StoreResult<u64> {
     let width = table.columns.len();
     let tuples: Vec<String> = (0..rows.len())
         .map(|r| {
@@ -281,7 +273,7 @@ async fn insert(
     for row in rows {
         for (i, (name, kind)) in table.columns.iter().enumerate() {
             let bad = |e: sqlx::Error| {
-                StoreError::Backend(format!("{}.{name}: cannot read the value: {e}", table.name))
+                StoreError::corrupt(format!("{}.{name}: cannot read the value: {e}", table.name))
             };
             query = match kind {
                 Int => query.bind(row.try_get::<i64, _>(i).map_err(bad)?),
@@ -292,9 +284,8 @@ async fn insert(
             };
         }
     }
-    let done = query
-        .execute(&mut **target)
-        .await
-        .map_err(|e| StoreError::Backend(format!("writing {} into the target: {e}", table.name)))?;
+    let done = query.execute(target).await.map_err(|e| {
+        StoreError::unavailable(format!("writing {} into the target", table.name), e)
+    })?;
     Ok(done.rows_affected())
 }

@@ -11,9 +11,10 @@
 //! * [`names`] parses and validates resource names and ids with IoT Core's rules.
 //! * [`Store`] is the one interface every backend implements; one conformance suite runs
 //!   against each. Time is always passed in.
-//! * [`SqliteStore`] and [`PostgresStore`] share one implementation over sqlx's `Any`
-//!   driver (`sql`); [`open_store`] picks one from `--database`; [`copy_database`]
-//!   moves a whole database between them (`tether storage copy`).
+//! * [`SqlStore`] is the one implementation, over sqlx's `Any` driver, for SQLite
+//!   ([`SqliteStore`]) and PostgreSQL ([`PostgresStore`]); [`open_store`] picks one
+//!   from `--database`; [`copy_database`] moves a whole database between them
+//!   (`tether storage copy`).
 //! * [`credentials`] checks device keys and registry CAs as IoT Core did; [`KeyCache`]
 //!   keeps the bridges' parsed keys.
 
@@ -32,9 +33,11 @@ mod store;
 
 pub use copy::{CopyProgress, CopyReport, copy_database};
 pub use key_cache::{DeviceKeys, KeyCache};
-pub use open::{AnyStore, SQLITE_FILE, open_any, open_store, sqlite_path};
+pub use open::{SQLITE_FILE, open_any, open_store, sqlite_path};
 pub use postgres::{PostgresStore, redact};
+pub use sql::SqlStore;
 pub use sqlite::SqliteStore;
 pub use store::{
-    Activity, ActivityKind, DeviceFilter, Page, PageRequest, Store, StoreError, StoreResult,
+    Activity, ActivityKind, Cause, Compaction, DeviceFilter, Page, PageRequest, Store, StoreError,
+    StoreResult,
 };

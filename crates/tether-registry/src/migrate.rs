@@ -10,9 +10,10 @@ use std::borrow::Cow;
 
 use sqlx::AssertSqlSafe;
 use sqlx::SqlSafeStr;
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 
 use crate::sql::Dialect;
+use crate::store::StoreError;
 
 /// (version, description, SQLite text, PostgreSQL text). Append; never edit.
 const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
@@ -42,4 +43,16 @@ pub(crate) fn migrator(dialect: Dialect) -> Migrator {
             })
             .collect(),
     )
+}
+
+/// Why migrating `backend` failed: the database failing is
+/// [`Unavailable`](StoreError::Unavailable); a schema this build does not know (applied
+/// by a newer build, edited, or left half-applied) is [`Corrupt`](StoreError::Corrupt).
+pub(crate) fn failed(backend: &str, e: MigrateError) -> StoreError {
+    match e {
+        MigrateError::Execute(_) | MigrateError::ExecuteMigration(..) => {
+            StoreError::unavailable(format!("{backend} migration failed"), e)
+        }
+        other => StoreError::corrupt(format!("{backend} migration failed: {other}")),
+    }
 }

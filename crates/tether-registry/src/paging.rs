@@ -5,7 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::model::limits;
-use crate::store::{PageRequest, StoreError};
+use crate::store::{Page, PageRequest, StoreError};
 
 const PREFIX: &str = "tether1";
 
@@ -56,6 +56,29 @@ pub(crate) fn decode(keyset: Keyset, token: &str) -> Result<Option<String>, Stor
             Ok(Some(key.to_string()))
         }
         _ => Err(refuse()),
+    }
+}
+
+/// The page to return from `items`, read with a limit of `size + 1`: at most `size`
+/// items, and a token for the next page only if that extra row came back.
+pub(crate) fn page_of<T>(
+    mut items: Vec<T>,
+    size: usize,
+    keyset: Keyset,
+    key: impl Fn(&T) -> String,
+) -> Page<T> {
+    let next_page_token = if items.len() > size {
+        items.truncate(size);
+        items
+            .last()
+            .map(|last| encode(keyset, &key(last)))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Page {
+        items,
+        next_page_token,
     }
 }
 

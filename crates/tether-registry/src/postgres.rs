@@ -6,11 +6,11 @@ use crate::migrate;
 use crate::sql::{Dialect, SqlStore};
 use crate::store::{StoreError, StoreResult};
 
-/// A [`Store`](crate::Store) in a PostgreSQL database.
-#[derive(Debug)]
-pub struct PostgresStore(pub(crate) SqlStore);
+/// A [`Store`](crate::Store) in a PostgreSQL database: connected with
+/// [`SqlStore::connect`] or [`SqlStore::connect_with_schema`].
+pub type PostgresStore = SqlStore;
 
-impl PostgresStore {
+impl SqlStore {
     /// Connects and applies pending migrations (several nodes may start at once: sqlx
     /// takes an advisory lock while migrating).
     pub async fn connect(url: &str) -> StoreResult<Self> {
@@ -31,7 +31,7 @@ impl PostgresStore {
         sqlx::any::install_default_drivers();
         let redacted = redact(url);
         let fail = |e: sqlx::Error| {
-            StoreError::Backend(format!("cannot connect to PostgreSQL at {redacted}: {e}"))
+            StoreError::unavailable(format!("cannot connect to PostgreSQL at {redacted}"), e)
         };
         // One plain connection first: a wrong URL or a server that is down fails at once
         // with its reason, instead of after the pool's acquire timeout.
@@ -64,17 +64,11 @@ impl PostgresStore {
         migrate::migrator(Dialect::Postgres)
             .run(&pool)
             .await
-            .map_err(|e| StoreError::Backend(format!("PostgreSQL migration failed: {e}")))?;
-        Ok(PostgresStore(SqlStore::new(pool, Dialect::Postgres)))
-    }
-
-    /// Closes the pool, waiting for connections in use.
-    pub async fn close(&self) {
-        self.0.pool().close().await;
+            .map_err(|e| migrate::failed("PostgreSQL", e))?;
+        Ok(SqlStore::new(pool, Dialect::Postgres))
     }
 }
 
-/// The URL without its password, for messages.
 /// A database URL without its password, for messages and logs.
 pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -88,8 +82,6 @@ pub fn redact(url: &str) -> String {
         _ => url.to_string(),
     }
 }
-
-crate::sql::delegate_store!(PostgresStore, "postgres");
 
 #[cfg(test)]
 mod tests {

@@ -3,14 +3,15 @@
 use std::path::Path;
 
 use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Connection as _};
 
 use crate::migrate;
 use crate::sql::{Dialect, SqlStore, db};
 use crate::store::{StoreError, StoreResult};
 
-/// A [`Store`](crate::Store) in a SQLite database file (or in memory, for tests).
-#[derive(Debug)]
-pub struct SqliteStore(pub(crate) SqlStore);
+/// A [`Store`](crate::Store) in a SQLite database file (or in memory, for tests):
+/// opened with [`SqlStore::open`] or [`SqlStore::in_memory`].
+pub type SqliteStore = SqlStore;
 
 /// Characters kept as they are in the file part of a `sqlite://` URL.
 fn url_safe(b: u8) -> bool {
@@ -19,13 +20,13 @@ fn url_safe(b: u8) -> bool {
 
 fn file_url(path: &Path) -> StoreResult<String> {
     let absolute = std::path::absolute(path).map_err(|e| {
-        StoreError::Backend(format!(
-            "cannot resolve database path {}: {e}",
-            path.display()
-        ))
+        StoreError::unavailable(
+            format!("cannot resolve database path {}", path.display()),
+            e,
+        )
     })?;
     let text = absolute.to_str().ok_or_else(|| {
-        StoreError::Backend(format!(
+        StoreError::InvalidArgument(format!(
             "database path {} is not valid UTF-8; choose another data directory",
             absolute.display()
         ))
@@ -42,13 +43,13 @@ fn file_url(path: &Path) -> StoreResult<String> {
     Ok(url)
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Opens (creating if needed) the database file and its directory, switches it to
     /// WAL mode and applies pending migrations.
     pub async fn open(path: &Path) -> StoreResult<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             tokio::fs::create_dir_all(parent).await.map_err(|e| {
-                StoreError::Backend(format!("cannot create {}: {e}", parent.display()))
+                StoreError::unavailable(format!("cannot create {}", parent.display()), e)
             })?;
         }
         sqlx::any::install_default_drivers();
@@ -70,54 +71,50 @@ impl SqliteStore {
             .connect(&file_url(path)?)
             .await
             .map_err(|e| {
-                StoreError::Backend(format!(
-                    "cannot open SQLite database {}: {e}",
-                    path.display()
-                ))
+                StoreError::unavailable(
+                    format!("cannot open SQLite database {}", path.display()),
+                    e,
+                )
             })?;
         // WAL is a property of the file: readers no longer block the writer.
         sqlx::query("PRAGMA journal_mode = WAL")
             .execute(&pool)
             .await
             .map_err(db)?;
-        Self::migrated(pool).await
+        migrated(pool).await
     }
 
     /// A private in-memory database, for tests. It lives as long as the store.
     pub async fn in_memory() -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let name = getrandom::u64()
-            .map_err(|e| StoreError::Backend(format!("no randomness for a database name: {e}")))?;
-        // A shared-cache in-memory database disappears with its last connection, and
-        // shared-cache locks do not wait: so exactly one connection, kept forever.
+            .map_err(|e| StoreError::unavailable("no randomness for a database name", e))?;
+        let url = format!("sqlite:file:tether-memory-{name:016x}?mode=memory&cache=shared");
+        let cannot_open =
+            |e: sqlx::Error| StoreError::unavailable("cannot open in-memory SQLite", e);
+        // A shared-cache in-memory database disappears with its last connection: one
+        // more, never used, keeps it while the pool replaces a broken connection.
+        let keep_alive = AnyConnection::connect(&url).await.map_err(cannot_open)?;
+        // Shared-cache locks do not wait: so exactly one working connection.
         let pool = AnyPoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect(&format!(
-                "sqlite:file:tether-memory-{name:016x}?mode=memory&cache=shared"
-            ))
+            .connect(&url)
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot open in-memory SQLite: {e}")))?;
-        Self::migrated(pool).await
-    }
-
-    async fn migrated(pool: sqlx::AnyPool) -> StoreResult<Self> {
-        migrate::migrator(Dialect::Sqlite)
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Backend(format!("SQLite migration failed: {e}")))?;
-        Ok(SqliteStore(SqlStore::new(pool, Dialect::Sqlite)))
-    }
-
-    /// Closes the pool, waiting for connections in use.
-    pub async fn close(&self) {
-        self.0.pool().close().await;
+            .map_err(cannot_open)?;
+        Ok(migrated(pool).await?.keeping_alive(keep_alive))
     }
 }
 
-crate::sql::delegate_store!(SqliteStore, "sqlite");
+async fn migrated(pool: AnyPool) -> StoreResult<SqlStore> {
+    migrate::migrator(Dialect::Sqlite)
+        .run(&pool)
+        .await
+        .map_err(|e| migrate::failed("SQLite", e))?;
+    Ok(SqlStore::new(pool, Dialect::Sqlite))
+}
 
 #[cfg(test)]
 mod tests {

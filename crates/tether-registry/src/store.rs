@@ -1,6 +1,10 @@
 //! The storage interface. Every backend implements [`Store`]; one conformance suite
 //! (`tests/conformance.rs`) runs against each.
 
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::model::{
@@ -29,10 +33,77 @@ pub enum StoreError {
     /// The input breaks a rule (INVALID_ARGUMENT).
     #[error("{0}")]
     InvalidArgument(String),
-    /// The database failed (INTERNAL / UNAVAILABLE); the message is for logs.
-    #[error("storage error: {0}")]
-    Backend(String),
+    /// The database cannot do the work now (UNAVAILABLE): it is down or unreachable, the
+    /// disk is full, an I/O call failed, or no connection was free in time. Nobody's
+    /// input is at fault, and a retry may succeed. The message is for logs.
+    #[error("storage unavailable: {what}: {source}")]
+    Unavailable {
+        /// What the store was doing, e.g. "cannot connect to PostgreSQL at …".
+        what: String,
+        /// The database driver's (or the file system's) error.
+        #[source]
+        source: Cause,
+    },
+    /// Stored data cannot be read back (INTERNAL): a row, column or schema is not what
+    /// this build wrote. The data is at fault, not the request, and a retry will not
+    /// help. The message is for logs.
+    #[error("stored data is not valid: {what}")]
+    Corrupt {
+        /// What cannot be read, and why.
+        what: String,
+    },
 }
+
+impl StoreError {
+    /// An [`Unavailable`](StoreError::Unavailable) error: `what` failed because of `source`.
+    pub fn unavailable(
+        what: impl Into<String>,
+        source: impl Into<Box<dyn Error + Send + Sync>>,
+    ) -> Self {
+        StoreError::Unavailable {
+            what: what.into(),
+            source: Cause(Arc::from(source.into())),
+        }
+    }
+
+    /// A [`Corrupt`](StoreError::Corrupt) error.
+    pub fn corrupt(what: impl Into<String>) -> Self {
+        StoreError::Corrupt { what: what.into() }
+    }
+}
+
+/// The error beneath a [`StoreError::Unavailable`], shared so the error stays `Clone`.
+/// It displays as, and has the source of, the error it holds; two causes are equal when
+/// they read the same.
+#[derive(Debug, Clone)]
+pub struct Cause(Arc<dyn Error + Send + Sync>);
+
+impl Cause {
+    /// The error itself, e.g. to downcast to `sqlx::Error` or `std::io::Error`.
+    pub fn get_ref(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.0
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Error for Cause {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl PartialEq for Cause {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for Cause {}
 
 /// Result of a store call.
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -221,4 +292,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Applies a batch of activity records (last*-times, last error). Records for
     /// deleted devices are ignored; later times win.
     async fn record_activity(&self, batch: &[Activity]) -> StoreResult<()>;
+
+    /// Gives the space of deleted rows back to the file system (`tether storage
+    /// compact`). SQLite rebuilds its file (`VACUUM`; writers wait meanwhile);
+    /// PostgreSQL runs a plain `VACUUM` on the registry's tables.
+    async fn compact(&self) -> StoreResult<Compaction>;
+}
+
+/// What [`Store::compact`] did: the size of the database (SQLite) or of the registry's
+/// tables (PostgreSQL), in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compaction {
+    /// Before compacting.
+    pub bytes_before: u64,
+    /// After compacting.
+    pub bytes_after: u64,
 }

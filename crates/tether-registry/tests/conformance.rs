@@ -1266,6 +1266,23 @@ async fn check_large_filters(store: DynStore) {
     assert_eq!(got.items, vec![d]);
 }
 
+async fn check_compact_keeps_everything(store: DynStore) {
+    let r = with_registry(&store, "fleet").await;
+    let kept = create(&store, &r, full_device("dev-1")).await;
+    for i in 0..20 {
+        create(&store, &r, device(&format!("gone-{i}"))).await;
+        store
+            .delete_device(&r, &id(&format!("gone-{i}")))
+            .await
+            .expect("delete");
+    }
+    let done = store.compact().await.expect("compact");
+    assert!(done.bytes_before > 0, "{done:?}");
+    assert_eq!(store.get_device(&r, &id("dev-1")).await, Ok(kept));
+    // Writes go on afterwards.
+    create(&store, &r, device("dev-2")).await;
+}
+
 // ---------------------------------------------------------------- harness
 
 /// A store under test and how to clean up after it.
@@ -1418,4 +1435,5 @@ conformance!(
     check_concurrent_binds_respect_the_limit,
     check_concurrent_creates_of_one_id,
     check_large_filters,
+    check_compact_keeps_everything,
 );

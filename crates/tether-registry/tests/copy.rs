@@ -15,8 +15,8 @@ use tether_registry::model::{
 };
 use tether_registry::names::{DeviceRef, LocationPath, RegistryPath};
 use tether_registry::{
-    Activity, ActivityKind, AnyStore, CopyProgress, CopyReport, DeviceFilter, PageRequest,
-    PostgresStore, SqliteStore, Store, StoreError, copy_database,
+    Activity, ActivityKind, CopyProgress, CopyReport, DeviceFilter, PageRequest, PostgresStore,
+    SqliteStore, Store, StoreError, copy_database,
 };
 
 const T0: i64 = 1_780_000_000;
@@ -227,13 +227,11 @@ async fn sqlite_to_postgres_and_back_keeps_everything() {
     drop_schema(&url, &schema).await;
     let dir = tempfile::tempdir().expect("tmp");
 
-    let sqlite = AnyStore::Sqlite(
-        SqliteStore::open(&dir.path().join("tether.db"))
-            .await
-            .expect("sqlite"),
-    );
-    let made = fill(sqlite.as_store()).await;
-    let before = everything(sqlite.as_store()).await;
+    let sqlite = SqliteStore::open(&dir.path().join("tether.db"))
+        .await
+        .expect("sqlite");
+    let made = fill(&sqlite).await;
+    let before = everything(&sqlite).await;
     assert_eq!(before.1.len(), 3);
     let sensor_at = before
         .1
@@ -247,11 +245,9 @@ async fn sqlite_to_postgres_and_back_keeps_everything() {
     );
     assert_eq!(before.3[sensor_at].len(), 3);
 
-    let postgres = AnyStore::Postgres(
-        PostgresStore::connect_with_schema(&url, Some(&schema))
-            .await
-            .expect("PostgreSQL at TETHER_TEST_DATABASE_URL"),
-    );
+    let postgres = PostgresStore::connect_with_schema(&url, Some(&schema))
+        .await
+        .expect("PostgreSQL at TETHER_TEST_DATABASE_URL");
     let mut seen = vec![];
     let report = copy_database(&sqlite, &postgres, &mut |p| seen.push(p))
         .await
@@ -271,7 +267,7 @@ async fn sqlite_to_postgres_and_back_keeps_everything() {
         "{seen:?}"
     );
     assert!(seen.contains(&CopyProgress::Rows(3)), "{seen:?}");
-    let pg_store = postgres.as_store();
+    let pg_store: &dyn Store = &postgres;
     assert_eq!(
         everything(pg_store).await,
         before,
@@ -322,26 +318,20 @@ async fn sqlite_to_postgres_and_back_keeps_everything() {
         .expect("device in it");
 
     // And back into a fresh SQLite file.
-    let back = AnyStore::Sqlite(
-        SqliteStore::open(&dir.path().join("back.db"))
-            .await
-            .expect("sqlite"),
-    );
+    let back = SqliteStore::open(&dir.path().join("back.db"))
+        .await
+        .expect("sqlite");
     let report = copy_database(&postgres, &back, &mut |_| {})
         .await
         .expect("copy back to SQLite");
     assert_eq!(report.registries, 3);
-    assert_eq!(
-        everything(back.as_store()).await,
-        everything(pg_store).await
-    );
-    back.as_store()
-        .create_registry(&DeviceRegistry {
-            path: reg("made-in-sqlite"),
-            ..DeviceRegistry::default()
-        })
-        .await
-        .expect("SQLite keys continue after the copied ones");
+    assert_eq!(everything(&back).await, everything(pg_store).await);
+    back.create_registry(&DeviceRegistry {
+        path: reg("made-in-sqlite"),
+        ..DeviceRegistry::default()
+    })
+    .await
+    .expect("SQLite keys continue after the copied ones");
 
     postgres.close().await;
     drop_schema(&url, &schema).await;

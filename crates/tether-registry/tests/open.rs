@@ -1,5 +1,6 @@
 //! Opening stores: `open_store` routing, reopening a SQLite file (data kept, WAL mode,
-//! migrations applied once) and reconnecting to PostgreSQL (migrations applied once).
+//! migrations applied once), reconnecting to PostgreSQL (migrations applied once), and
+//! PostgreSQL calls recovering after the server ended the store's sessions.
 
 use std::path::Path;
 
@@ -89,9 +90,13 @@ async fn open_store_picks_the_backend_from_the_url() {
     // Routed to PostgreSQL (nothing listens on port 1): the error says so, without
     // the password.
     match open_store(Some("postgresql://u:secret@127.0.0.1:1/x"), dir.path()).await {
-        Err(StoreError::Backend(m)) => {
+        Err(e @ StoreError::Unavailable { .. }) => {
+            let m = e.to_string();
             assert!(
-                m.starts_with("cannot connect to PostgreSQL at postgresql://u:***@127.0.0.1:1/x"),
+                m.starts_with(
+                    "storage unavailable: cannot connect to PostgreSQL at \
+                     postgresql://u:***@127.0.0.1:1/x: "
+                ),
                 "{m}"
             );
             assert!(!m.contains("secret"));
@@ -100,10 +105,23 @@ async fn open_store_picks_the_backend_from_the_url() {
     }
 }
 
+/// PostgreSQL's URL: the test skips without it, or fails under
+/// `TETHER_TEST_REQUIRE_ALL=1` (CI).
+fn postgres_url() -> Option<String> {
+    let url = tether_testkit::needs::env("TETHER_TEST_DATABASE_URL");
+    tether_testkit::require("PostgreSQL (TETHER_TEST_DATABASE_URL)", url)
+}
+
+async fn drop_schema(raw: &sqlx::PgPool, schema: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(raw)
+        .await
+        .expect("drop schema");
+}
+
 #[tokio::test]
 async fn postgres_reconnect_migrates_once() {
-    let url = tether_testkit::needs::env("TETHER_TEST_DATABASE_URL");
-    let Some(url) = tether_testkit::require("PostgreSQL (TETHER_TEST_DATABASE_URL)", url) else {
+    let Some(url) = postgres_url() else {
         return;
     };
     let schema = format!("t_open_{}", std::process::id());
@@ -126,10 +144,7 @@ async fn postgres_reconnect_migrates_once() {
     )))
     .fetch_one(&raw)
     .await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
-        .execute(&raw)
-        .await
-        .expect("drop schema");
+    drop_schema(&raw, &schema).await;
     raw.close().await;
     assert!(kept.is_ok());
     assert_eq!(applied.expect("migrations table"), 1);
@@ -137,4 +152,59 @@ async fn postgres_reconnect_migrates_once() {
         PostgresStore::connect_with_schema(&url, Some("bad; drop")).await,
         Err(StoreError::InvalidArgument(_))
     ));
+}
+
+/// The server restarts or an administrator ends the sessions: every pooled connection
+/// dies under the store. The calls that follow get new connections and succeed.
+#[tokio::test]
+async fn postgres_calls_recover_after_the_connections_are_terminated() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let schema = format!("t_kill_{}", std::process::id());
+    // Named, so only this store's sessions are ended, not those of tests running beside.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let store_url = format!("{url}{separator}application_name={schema}");
+    let store = PostgresStore::connect_with_schema(&store_url, Some(&schema))
+        .await
+        .expect("connect");
+    let fleet = registry("fleet");
+    tether_registry::Store::create_registry(&store, &fleet)
+        .await
+        .expect("create");
+
+    let raw = sqlx::PgPool::connect(&url).await.expect("raw PostgreSQL");
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND application_name = $1",
+    )
+    .bind(&schema)
+    .fetch_all(&raw)
+    .await
+    .expect("terminate the store's sessions");
+    assert!(!ended.is_empty(), "the store had sessions open");
+    // pg_terminate_backend only signals: wait until the sessions are gone.
+    for _ in 0..100 {
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1")
+                .bind(&schema)
+                .fetch_one(&raw)
+                .await
+                .expect("count sessions");
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    let read = tether_registry::Store::get_registry(&store, &fleet.path).await;
+    let write = tether_registry::Store::create_registry(&store, &registry("after")).await;
+    let read_again = tether_registry::Store::get_registry(&store, &fleet.path).await;
+    store.close().await;
+    drop_schema(&raw, &schema).await;
+    raw.close().await;
+    assert_eq!(read.map(|r| r.path), Ok(fleet.path.clone()), "a read");
+    assert!(write.is_ok(), "a write: {write:?}");
+    assert!(read_again.is_ok(), "{read_again:?}");
 }

@@ -12,7 +12,7 @@ use crate::model::{
 use crate::store::StoreError;
 
 fn corrupt(column: &str, why: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("stored {column} is not valid: {why}"))
+    StoreError::corrupt(format!("{column}: {why}"))
 }
 
 fn parse(column: &str, text: &str) -> Result<Value, StoreError> {
@@ -210,6 +210,9 @@ mod tests {
             decode_registry_credentials(&encode_registry_credentials(&reg)),
             Ok(reg)
         );
-        assert!(decode_metadata("[").is_err());
+        assert!(matches!(
+            decode_metadata("["),
+            Err(StoreError::Corrupt { what }) if what.starts_with("device metadata: ")
+        ));
     }
 }

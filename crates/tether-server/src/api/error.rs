@@ -104,6 +104,13 @@ impl From<StoreError> for ApiError {
             StoreError::Aborted(m) => ApiError::new(Code::Aborted, m),
             StoreError::InvalidArgument(m) => ApiError::new(Code::InvalidArgument, m),
             // The database text is for the log, not for the caller.
+            corrupt @ StoreError::Corrupt { .. } => {
+                tracing::error!(error = %corrupt, "store failure");
+                ApiError::new(
+                    Code::Internal,
+                    "the registry store holds data it cannot read; see the server log",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 ApiError::new(
