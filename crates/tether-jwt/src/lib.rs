@@ -33,13 +33,14 @@ extern crate std;
 
 mod alg;
 pub mod b64;
+mod der;
 pub mod ecdsa_der;
+pub mod keyfile;
 mod mint;
+pub mod pem;
 mod signer;
 pub mod time;
 
-#[cfg(feature = "alloc")]
-mod der;
 #[cfg(feature = "alloc")]
 pub mod diagnose;
 #[cfg(feature = "alloc")]
