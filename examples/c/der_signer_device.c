@@ -14,11 +14,8 @@
 
 int main(int argc, char **argv) {
     struct device_args args;
-    if (device_args_parse(argc, argv, &args) != 0) {
-        return 2;
-    }
     uint8_t key[4096];
-    size_t key_len = device_read_file(args.key_file, key, sizeof key);
+    size_t key_len = device_setup(argc, argv, &args, key, sizeof key);
     if (key_len == 0) {
         return 2;
     }

@@ -18,12 +18,12 @@ struct session {
     int failed;     /* CONNACK refused */
 };
 
-int device_args_parse(int argc, char **argv, struct device_args *args) {
+size_t device_setup(int argc, char **argv, struct device_args *args, uint8_t *key, size_t cap) {
     if (argc != 9) {
         fprintf(stderr,
                 "usage: %s HOST PORT CA_FILE PROJECT REGION REGISTRY DEVICE KEY_FILE\n",
                 argc > 0 ? argv[0] : "device");
-        return 1;
+        return 0;
     }
     args->host = argv[1];
     args->port = atoi(argv[2]);
@@ -33,19 +33,19 @@ int device_args_parse(int argc, char **argv, struct device_args *args) {
     args->registry = argv[6];
     args->device = argv[7];
     args->key_file = argv[8];
-    return 0;
-}
-
-size_t device_read_file(const char *path, uint8_t *buf, size_t cap) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = fopen(args->key_file, "rb");
     if (!f) {
-        perror(path);
+        perror(args->key_file);
         return 0;
     }
-    size_t n = fread(buf, 1, cap, f);
+    size_t n = fread(key, 1, cap, f);
     int too_big = !feof(f);
     fclose(f);
-    return too_big ? 0 : n;
+    if (too_big || n == 0) {
+        fprintf(stderr, "%s: empty or over %zu bytes\n", args->key_file, cap);
+        return 0;
+    }
+    return n;
 }
 
 static void on_connect(struct mosquitto *m, void *ctx, int rc) {

@@ -17,11 +17,9 @@ struct device_args {
     const char *key_file;
 };
 
-/* Reads the arguments (or prints the usage); returns 0 when all are there. */
-int device_args_parse(int argc, char **argv, struct device_args *args);
-
-/* Reads the key file into `buf`; returns its length, or 0 on error. */
-size_t device_read_file(const char *path, uint8_t *buf, size_t cap);
+/* Reads the arguments (or prints the usage) and the key file into `key`; returns
+ * the key's length, or 0 on error. */
+size_t device_setup(int argc, char **argv, struct device_args *args, uint8_t *key, size_t cap);
 
 /* Connects with `token` as the password, publishes one telemetry event, waits for
  * the device's config and prints it. Returns 0 once both happened within 30 s. */

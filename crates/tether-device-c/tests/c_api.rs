@@ -14,6 +14,9 @@ use tether_device_c::*;
 use tether_jwt::ecdsa_der::{MAX_DER_LEN, raw_to_der};
 use tether_jwt::{Credential, PublicKey, Rules, verify};
 
+/// What a test engine does with the input and the signature buffer.
+type EngineFn<'a> = dyn FnMut(&[u8], &mut [u8]) -> (i32, usize) + 'a;
+
 fn verifies(token: &str, public: &PublicKey) {
     let creds = [Credential::new(public.clone())];
     let rules = Rules::new("acme", NOW as i64);
@@ -316,7 +319,7 @@ fn callback_errors_and_bad_signatures_have_their_own_status() {
         unsafe { tether_p256_sign_digest(&key, digest.as_ptr(), 32, raw.as_mut_ptr(), 64) };
         raw
     };
-    let run = |input, format, f: &mut dyn FnMut(&[u8], &mut [u8]) -> (i32, usize)| {
+    let run = |input, format, f: &mut EngineFn<'_>| {
         let mut engine = Engine {
             f: |i: &[u8], s: &mut [u8]| f(i, s),
         };
