@@ -1,13 +1,22 @@
-//! The little DER this crate reads and writes: SubjectPublicKeyInfo and PKCS#1
-//! RSA public keys. Everything else lives in `tether-keys`.
+//! The little DER this crate reads and writes: SubjectPublicKeyInfo, PKCS#1 RSA
+//! public keys and the private keys [`crate::keyfile`] reads. Reading needs no
+//! allocator; everything else lives in `tether-keys`.
 
+#[cfg(feature = "alloc")]
 use alloc::vec::Vec;
 
 pub(crate) const TAG_INTEGER: u8 = 0x02;
 pub(crate) const TAG_BIT_STRING: u8 = 0x03;
+#[cfg(feature = "alloc")]
 pub(crate) const TAG_NULL: u8 = 0x05;
 pub(crate) const TAG_OID: u8 = 0x06;
+pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
 pub(crate) const TAG_SEQUENCE: u8 = 0x30;
+
+// DER contents of the object identifiers we recognise.
+pub(crate) const OID_RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01];
+pub(crate) const OID_EC: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01];
+pub(crate) const OID_P256: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07];
 
 /// A reader over one level of DER.
 pub(crate) struct Reader<'a> {
@@ -59,6 +68,7 @@ impl<'a> Reader<'a> {
                 TAG_INTEGER => "expected an INTEGER",
                 TAG_BIT_STRING => "expected a BIT STRING",
                 TAG_OID => "expected an OBJECT IDENTIFIER",
+                TAG_OCTET_STRING => "expected an OCTET STRING",
                 _ => "unexpected tag",
             }),
         }
@@ -66,6 +76,7 @@ impl<'a> Reader<'a> {
 }
 
 /// Appends a TLV with a definite length.
+#[cfg(feature = "alloc")]
 pub(crate) fn write_tlv(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
     out.push(tag);
     let len = body.len();

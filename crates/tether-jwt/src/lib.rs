@@ -33,19 +33,19 @@ extern crate std;
 
 mod alg;
 pub mod b64;
+mod der;
 pub mod ecdsa_der;
+pub mod keyfile;
 mod mint;
+pub mod pem;
+mod rules;
 mod signer;
 pub mod time;
 
 #[cfg(feature = "alloc")]
-mod der;
-#[cfg(feature = "alloc")]
 pub mod diagnose;
 #[cfg(feature = "alloc")]
 mod key;
-#[cfg(feature = "alloc")]
-mod rules;
 #[cfg(feature = "alloc")]
 mod sigcheck;
 #[cfg(feature = "alloc")]
@@ -63,7 +63,6 @@ pub use signer::{SignError, Signer};
 pub use diagnose::{Context, Diagnosis, Finding, FindingCode, Severity, diagnose};
 #[cfg(feature = "alloc")]
 pub use key::{Fingerprint, KeyError, PublicKey};
-#[cfg(feature = "alloc")]
 pub use rules::{DEFAULT_MAX_LIFETIME_SECS, DEFAULT_SKEW_SECS, EncodingPolicy, Rules};
 #[cfg(feature = "alloc")]
 pub use sigcheck::{SignatureError, verify_signature};

@@ -85,3 +85,64 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Any r‖s survives DER and back; and the DER reader never panics or writes a
+    /// wrong length on arbitrary bytes, or on a valid encoding with a changed length.
+    #[test]
+    fn der_signature_round_trip_and_garbage(
+        raw in any::<[u8; 64]>(),
+        junk in proptest::collection::vec(any::<u8>(), 0..100),
+        cut in 0usize..72,
+        bump in 1u8..4,
+    ) {
+        use tether_jwt::ecdsa_der::{MAX_DER_LEN, der_to_raw, raw_to_der};
+        let mut der = [0u8; MAX_DER_LEN];
+        let n = raw_to_der(&raw, &mut der);
+        let mut back = [0u8; 64];
+        prop_assert_eq!(der_to_raw(&der[..n], &mut back), Ok(()));
+        prop_assert_eq!(back, raw);
+        let _ = der_to_raw(&junk, &mut back);
+        prop_assert!(der_to_raw(&der[..cut.min(n - 1)], &mut back).is_err());
+        let mut longer = der;
+        longer[1] = longer[1].wrapping_add(bump);
+        prop_assert!(der_to_raw(&longer[..n], &mut back).is_err());
+    }
+
+    /// PEM: whatever DER goes in comes back out, with any line endings; arbitrary text
+    /// never panics and never claims more bytes than the buffer holds.
+    #[test]
+    fn pem_round_trip_and_garbage(
+        der in proptest::collection::vec(any::<u8>(), 0..400),
+        crlf in any::<bool>(),
+        text in "\\PC{0,300}",
+        junk in proptest::collection::vec(any::<u8>(), 0..300),
+        cap in 0usize..400,
+    ) {
+        use tether_jwt::pem;
+        let mut out = vec![0u8; pem::encoded_len(11, der.len())];
+        let n = pem::encode("PRIVATE KEY", &der, &mut out).expect("sized by encoded_len");
+        let mut written = String::from_utf8(out[..n].to_vec()).expect("ascii");
+        if crlf {
+            written = written.replace('\n', "\r\n");
+        }
+        let mut back = vec![0u8; der.len()];
+        let block = pem::decode(written.as_bytes(), &mut back).expect("decodes");
+        prop_assert_eq!(block.label, "PRIVATE KEY");
+        prop_assert_eq!(&back[..block.len], &der[..]);
+        let mut small = vec![0u8; cap];
+        match pem::decode(written.as_bytes(), &mut small) {
+            Ok(b) => prop_assert!(b.len <= cap && b.len == der.len()),
+            Err(pem::PemError::BufferTooSmall { needed }) => prop_assert_eq!(needed, der.len()),
+            Err(e) => prop_assert!(false, "{e}"),
+        }
+        for input in [text.as_bytes(), &junk[..]] {
+            let wrapped = [b"-----BEGIN X-----\n", input, b"\n-----END X-----\n"].concat();
+            for candidate in [input, &wrapped[..]] {
+                if let Ok(b) = pem::decode(candidate, &mut small) {
+                    prop_assert!(b.len <= cap);
+                }
+            }
+        }
+    }
+}
