@@ -11,18 +11,11 @@ use common::*;
 use tether_jwt::{Credential, Rules, verify};
 
 fn python_has_pyjwt() -> bool {
-    let ok = Command::new("python3")
-        .args(["-c", "import jwt, cryptography"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must have PyJWT: pip install -r .ci/requirements.txt"
-        );
-        eprintln!("skipping: python3 with PyJWT and cryptography is not installed");
-    }
-    ok
+    tether_testkit::require_ok(
+        "python3 with PyJWT and cryptography (pip install -r .ci/requirements.txt)",
+        tether_testkit::needs::python_modules(&["jwt", "cryptography"]),
+    )
+    .is_some()
 }
 
 fn pem(label: &str, der: &[u8]) -> String {

@@ -7,6 +7,7 @@ mod cluster_e2e;
 mod common;
 mod device_gateway_e2e;
 mod doctor_cli;
+mod firmware_c;
 mod jwt_cli;
 mod keys_cli;
 mod keys_pkcs11_cli;

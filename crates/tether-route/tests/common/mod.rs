@@ -24,21 +24,11 @@ pub fn unique() -> String {
     format!("{:x}{:x}", std::process::id(), h)
 }
 
-/// The NATS server for tests, from `TETHER_TEST_NATS_URL`. Unset: the test is
-/// skipped with a notice, except in CI (`CI` set), where that is a failure.
+/// The NATS server for tests, from `TETHER_TEST_NATS_URL`: the test skips without it,
+/// or fails under `TETHER_TEST_REQUIRE_ALL=1` (CI).
 pub fn nats_url() -> Option<String> {
-    match std::env::var("TETHER_TEST_NATS_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var_os("CI").is_some() => panic!(
-            "CI is set but TETHER_TEST_NATS_URL is not: NATS tests must not be skipped in CI \
-             (start `nats-server -js` and export TETHER_TEST_NATS_URL=nats://127.0.0.1:4222)"
-        ),
-        _ => {
-            eprintln!(
-                "notice: skipping NATS test because TETHER_TEST_NATS_URL is not set \
-                 (export TETHER_TEST_NATS_URL=nats://127.0.0.1:4222 to run it)"
-            );
-            None
-        }
-    }
+    tether_testkit::require(
+        "NATS JetStream (export TETHER_TEST_NATS_URL=nats://127.0.0.1:4222)",
+        tether_testkit::needs::env("TETHER_TEST_NATS_URL"),
+    )
 }

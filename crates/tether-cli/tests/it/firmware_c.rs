@@ -7,12 +7,10 @@
 //! `.ci/run` builds the library first and passes it in `TETHER_DEVICE_C_LIB` (no
 //! cargo inside a test); without it the test is skipped locally and fails in CI.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{create_device, run};
+use crate::common::{self, create_device, run};
 
 const TOKEN: &str = "firmware-c-admin-token-0123456789";
 
@@ -23,21 +21,22 @@ fn tether() -> Command {
     c
 }
 
-/// The static library, or `None` (skip) outside CI.
+/// The static library: the test skips without it, or fails under
+/// `TETHER_TEST_REQUIRE_ALL=1` (CI, which builds it first).
 fn library() -> Option<PathBuf> {
-    let lib = std::env::var_os("TETHER_DEVICE_C_LIB").map(PathBuf::from);
-    let headers = Path::new("/usr/include/mosquitto.h").exists();
-    match lib {
-        Some(lib) if lib.exists() && headers && common::mosquitto_available() => Some(lib),
-        _ => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must build libtether_device.a into $TETHER_DEVICE_C_LIB and install libmosquitto-dev"
-            );
-            eprintln!("skipping: set TETHER_DEVICE_C_LIB and install libmosquitto-dev");
-            None
-        }
-    }
+    let lib = std::env::var_os("TETHER_DEVICE_C_LIB")
+        .map(PathBuf::from)
+        .filter(|lib| lib.exists());
+    let lib = tether_testkit::require(
+        "libtether_device.a in $TETHER_DEVICE_C_LIB (.ci/run builds it)",
+        lib,
+    )?;
+    let headers = tether_testkit::needs::file("/usr/include/mosquitto.h");
+    tether_testkit::require(
+        "libmosquitto's headers (apt-get install libmosquitto-dev)",
+        headers,
+    )?;
+    common::mosquitto_available().then_some(lib)
 }
 
 fn repo() -> PathBuf {
