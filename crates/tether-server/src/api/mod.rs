@@ -20,6 +20,7 @@ mod devices;
 pub mod error;
 mod gateways;
 pub mod json;
+pub mod metrics;
 pub mod openapi;
 mod registries;
 pub mod request;

@@ -38,11 +38,45 @@ struct TelemetryState {
     log: Option<Arc<EmbeddedLog>>,
 }
 
+/// Bucket bounds (seconds) of every latency histogram: fixed buckets keep a histogram's
+/// memory constant however many samples it takes.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0, 30.0,
+];
+/// How often the recorder folds recorded samples into its buckets. Without it every
+/// sample stays queued until the next scrape: memory grows without bound on a server
+/// nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 fn metrics_handle() -> Option<&'static PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
-        .get_or_init(|| PrometheusBuilder::new().install_recorder().ok())
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(LATENCY_BUCKETS)
+                .ok()?
+                .install_recorder()
+                .ok()
+                .inspect(|_| super::metrics::register())
+        })
         .as_ref()
+}
+
+/// Runs the recorder's upkeep every few seconds, so memory stays flat whether or not
+/// anything scrapes `/metrics`.
+pub fn spawn_metrics_upkeep() -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {
+        let Some(handle) = metrics_handle() else {
+            return;
+        };
+        let mut every = tokio::time::interval(UPKEEP_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            handle.run_upkeep();
+        }
+    })
 }
 
 /// `/metrics` (Prometheus text; open, or behind `metrics_token` when one is set) and
@@ -244,6 +278,33 @@ mod tests {
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
+    }
+
+    #[tokio::test]
+    async fn a_fresh_server_already_exports_its_series_at_zero() {
+        let router = routes(
+            AdminAuth::from_token("secret-token-123456", "test"),
+            None,
+            None,
+        );
+        let resp = router
+            .oneshot(
+                Request::get("/metrics")
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+            .expect("infallible");
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        for line in [
+            "tether_mqtt_connections 0",
+            "tether_mqtt_connects_total 0",
+            "tether_mqtt_messages_in_total{kind=\"event\"} 0",
+            "# HELP tether_mqtt_connections Open MQTT device sockets",
+        ] {
+            assert!(text.contains(line), "no '{line}' in:\n{text}");
+        }
     }
 
     #[tokio::test]

@@ -456,6 +456,7 @@ pub async fn serve(
         .map(|t| AdminAuth::from_token(t, "the --metrics-token given to `tether serve`"));
     let routes = api::telemetry::routes(server.admin(), metrics_token, sink.embedded());
     let retention = spawn_retention(&sink, clock);
+    let upkeep = api::telemetry::spawn_metrics_upkeep();
     // Held until the MQTT connections are closed: a cluster hub relays their
     // departures (and stops answering for them) while they go.
     let hub_until_closed = Arc::clone(&hub);
@@ -466,6 +467,7 @@ pub async fn serve(
     mqtt.shutdown(Duration::from_secs(10)).await;
     drop(hub_until_closed);
     retention.abort();
+    upkeep.abort();
     sink.close().await;
     result
 }
