@@ -1,7 +1,8 @@
 //! What a client can make the server write to its log is bounded: refused SUBSCRIBE
-//! filters make one line per packet, a SUBSCRIBE over the filter cap closes the
-//! connection, and an attacker-sized client id or topic is cut and escaped in every
-//! line. The server's own log is captured in this test binary.
+//! filters make at most one line per packet (and the log budget's few per device a
+//! minute), a SUBSCRIBE over the filter cap closes the connection, and an
+//! attacker-sized client id or topic is cut and escaped in every line. The server's own
+//! log is captured in this test binary.
 
 mod mqtt_support;
 
@@ -80,7 +81,9 @@ async fn refused_filters_make_one_line_per_subscribe_and_too_many_close() -> Tes
         .await;
     }
     let lines = log_lines("SUBSCRIBE refused");
-    assert_eq!(lines.len(), 5, "one line per packet: {lines:#?}");
+    // At most one line per packet, and at most 3 a minute about one device (the log
+    // budget): 500 refused filters make 3 lines.
+    assert_eq!(lines.len(), 3, "{lines:#?}");
     assert!(lines[0].contains("100 of 100 filter(s)"), "{}", lines[0]);
     assert!(lines.iter().all(|l| l.len() < 2048), "{lines:#?}");
     let status = gw

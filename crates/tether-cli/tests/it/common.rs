@@ -41,7 +41,21 @@ pub fn serve(tether: Command, data: &Path) -> Served {
 }
 
 /// [`serve`] with more flags.
-pub fn serve_with(mut tether: Command, data: &Path, extra: &[&str]) -> Served {
+pub fn serve_with(tether: Command, data: &Path, extra: &[&str]) -> Served {
+    serve_logged(tether, data, extra, None)
+}
+
+/// [`serve_with`], writing the server's log (its stderr) to `log` when given.
+pub fn serve_logged(
+    mut tether: Command,
+    data: &Path,
+    extra: &[&str],
+    log: Option<&Path>,
+) -> Served {
+    let stderr = match log {
+        Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
+        None => Stdio::null(),
+    };
     let mut child = tether
         .args([
             "serve",
@@ -54,7 +68,7 @@ pub fn serve_with(mut tether: Command, data: &Path, extra: &[&str]) -> Served {
         .arg(data)
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .expect("tether serve starts");
     let stdout = child.stdout.take().expect("stdout");

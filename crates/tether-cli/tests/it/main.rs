@@ -12,6 +12,7 @@ mod jwt_cli;
 mod keys_cli;
 mod keys_pkcs11_cli;
 mod listener_limits;
+mod log_budget;
 mod serve_e2e;
 mod simulate_cli;
 mod storage_cli;

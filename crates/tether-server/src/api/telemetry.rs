@@ -63,6 +63,12 @@ fn metrics_handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Installs the Prometheus recorder and creates every series at 0. Call it before
+/// anything can count: a metric recorded before the recorder exists is lost.
+pub fn install_recorder() {
+    let _ = metrics_handle();
+}
+
 /// Runs the recorder's upkeep every few seconds, so memory stays flat whether or not
 /// anything scrapes `/metrics`.
 pub fn spawn_metrics_upkeep() -> tokio::task::JoinHandle<()> {

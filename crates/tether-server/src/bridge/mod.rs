@@ -15,6 +15,7 @@ pub mod code;
 pub mod gateway_rules;
 pub mod hub;
 pub mod limits;
+pub mod log_budget;
 pub mod reason;
 pub mod uplink;
 
@@ -27,6 +28,7 @@ pub use auth::{CredentialSource, JwtPolicy};
 pub use clock::{Clock, FixedClock, OffsetClock, SystemClock};
 pub use code::Code;
 pub use limits::Limits;
+pub use log_budget::LogBudget;
 pub use reason::{Reason, Transport, shown};
 
 /// What a device bridge needs from the rest of the server. Both bridges take the same
@@ -42,6 +44,8 @@ pub struct BridgeDeps {
     pub credentials: Arc<dyn CredentialSource>,
     /// The time source.
     pub clock: Arc<dyn Clock>,
+    /// What clients can make the server log.
+    pub log_budget: Arc<LogBudget>,
 }
 
 impl BridgeDeps {
@@ -52,6 +56,7 @@ impl BridgeDeps {
             sink,
             credentials: Arc::new(tether_registry::KeyCache::new()),
             clock: Arc::new(SystemClock),
+            log_budget: Arc::new(LogBudget::default()),
         }
     }
 

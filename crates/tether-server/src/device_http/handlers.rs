@@ -68,11 +68,16 @@ pub(super) async fn handle(bridge: &DeviceBridge, target: Target, request: Reque
         Err(Refusal { error, retry_after }) => {
             metrics::counter!("tether_http_bridge_requests_total", "method" => label, "code" => error.code.name())
                 .increment(1);
-            tracing::info!(
-                method = label,
-                "HTTP bridge call refused: {}",
-                error.message
-            );
+            let budget = &bridge.inner.log_budget;
+            budget.refused();
+            let key = format!("http:{}/{}", target.registry, target.device);
+            if budget.allow(&key) {
+                tracing::info!(
+                    method = label,
+                    "HTTP bridge call refused: {}",
+                    error.message
+                );
+            }
             let mut response = error.into_response();
             if let Some(secs) = retry_after {
                 response.headers_mut().insert(RETRY_AFTER, secs.into());

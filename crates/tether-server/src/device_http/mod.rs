@@ -58,6 +58,7 @@ struct Inner {
     limits: Limits,
     sink_timeout: Duration,
     rates: Mutex<HashMap<DeviceAddress, Rates>>,
+    log_budget: Arc<crate::bridge::LogBudget>,
 }
 
 struct Rates {
@@ -88,6 +89,7 @@ impl DeviceBridge {
                 limits,
                 sink_timeout,
                 rates: Mutex::new(HashMap::new()),
+                log_budget: Arc::clone(&deps.log_budget),
             }),
         }
     }

@@ -68,7 +68,7 @@ where
 {
     let conn_id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("mqtt", conn = conn_id, %peer, device = tracing::field::Empty);
-    Box::new(Driver::new(stream, shared, conn_id))
+    Box::new(Driver::new(stream, shared, conn_id, peer.ip()))
         .run()
         .instrument(span)
 }
@@ -152,6 +152,8 @@ struct Driver<S> {
     stream: S,
     shared: Arc<Shared>,
     conn_id: u64,
+    /// The client's address: refusals are rate-limited per source address.
+    peer: std::net::IpAddr,
     session: ServerSession,
     live: Option<Live>,
     /// A packet held back by the rate limit, with when it may go.
@@ -175,7 +177,7 @@ impl<S> Driver<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    fn new(stream: S, shared: Arc<Shared>, conn_id: u64) -> Self {
+    fn new(stream: S, shared: Arc<Shared>, conn_id: u64, peer: std::net::IpAddr) -> Self {
         let now = Timestamp::from_millis(shared.clock.unix_millis());
         let config = ServerConfig::new(shared.options.limits.max_packet_size())
             .connect_timeout(shared.options.connect_timeout);
@@ -183,6 +185,7 @@ where
             stream,
             shutdown: shared.shutdown.clone(),
             conn_id,
+            peer,
             session: ServerSession::new(config, now),
             live: None,
             held: None,
@@ -483,13 +486,18 @@ where
         };
         let label = recorded.as_ref().map_or("client_disconnect", |r| r.label);
         metrics::counter!("tether_mqtt_disconnects_total", "reason" => label).increment(1);
+        if self.live.is_some() {
+            self.shared.log_budget.disconnected();
+        }
         match (&self.live, recorded) {
             (Some(live), Some(reason)) => {
-                tracing::info!(
-                    reason = reason.label,
-                    "connection closed: {}",
-                    reason.message
-                );
+                if self.shared.log_budget.allow(&device_key(&live.address)) {
+                    tracing::info!(
+                        reason = reason.label,
+                        "connection closed: {}",
+                        reason.message
+                    );
+                }
                 self.record_error(&live.address, &reason);
             }
             (None, Some(reason)) => {
@@ -499,14 +507,26 @@ where
                     reason.message
                 );
             }
-            (_, None) => tracing::info!("device disconnected"),
+            (_, None) => tracing::debug!("device disconnected"),
         }
     }
 
     /// The socket failed or the peer closed it without DISCONNECT.
     fn finish_abruptly(&mut self, label: &'static str) {
         metrics::counter!("tether_mqtt_disconnects_total", "reason" => label).increment(1);
-        tracing::info!(reason = label, "connection lost");
+        if self.live.is_some() {
+            self.shared.log_budget.disconnected();
+        }
+        tracing::debug!(reason = label, "connection lost");
+    }
+
+    /// Whether a line about this connection's device (or, before CONNECT, its source
+    /// address) may go to the log now.
+    fn may_log(&self) -> bool {
+        match &self.live {
+            Some(live) => self.shared.log_budget.allow(&device_key(&live.address)),
+            None => self.shared.log_budget.allow(&format!("ip:{}", self.peer)),
+        }
     }
 
     async fn cleanup(&mut self) {
@@ -537,6 +557,11 @@ async fn closed(close: Option<&mut watch::Receiver<Option<Reason>>>) -> Option<R
             return close.borrow().clone();
         }
     }
+}
+
+/// The log budget's key for a device.
+fn device_key(device: &DeviceAddress) -> String {
+    format!("device:{}/{}", device.registry, device.num_id)
 }
 
 /// The oldest append of the pipeline, while it runs.

@@ -367,6 +367,8 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // Before any listener exists, so that no event goes uncounted.
+    api::telemetry::install_recorder();
     let server = bind(options).await?;
     let settings = server.settings().clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -379,6 +381,7 @@ pub async fn serve(
     let mqtt_options = mqtt_options(&settings, tls.as_ref());
     // One key cache, one clock and one policy for both device bridges.
     let deps = BridgeDeps::new(server.store(), sink.measured()).with_clock(Arc::clone(&clock));
+    let log_budget = Arc::clone(&deps.log_budget);
     let bridge = DeviceBridge::new(
         &deps,
         mqtt_options.jwt,
@@ -457,6 +460,7 @@ pub async fn serve(
     let routes = api::telemetry::routes(server.admin(), metrics_token, sink.embedded());
     let retention = spawn_retention(&sink, clock);
     let upkeep = api::telemetry::spawn_metrics_upkeep();
+    let log_summary = log_budget.spawn_summary();
     // Held until the MQTT connections are closed: a cluster hub relays their
     // departures (and stops answering for them) while they go.
     let hub_until_closed = Arc::clone(&hub);
@@ -468,6 +472,7 @@ pub async fn serve(
     drop(hub_until_closed);
     retention.abort();
     upkeep.abort();
+    log_summary.abort();
     sink.close().await;
     result
 }

@@ -53,13 +53,24 @@ where
             Err(refused) => {
                 metrics::counter!("tether_mqtt_refusals_total", "reason" => refused.reason.label)
                     .increment(1);
-                tracing::warn!(
-                    client_id = %shown(&connect.client_id),
-                    connack = refused.code.as_u8(),
-                    reason = refused.reason.label,
-                    "CONNECT refused: {}",
-                    refused.reason.message
-                );
+                let budget = &self.shared.log_budget;
+                budget.refused();
+                // Per source address, then per device: a credential-stuffing client
+                // cannot fill the disk through the log.
+                let loggable = budget.allow(&format!("ip:{}", self.peer))
+                    && refused
+                        .device
+                        .as_deref()
+                        .is_none_or(|d| budget.allow(&super::device_key(d)));
+                if loggable {
+                    tracing::warn!(
+                        client_id = %shown(&connect.client_id),
+                        connack = refused.code.as_u8(),
+                        reason = refused.reason.label,
+                        "CONNECT refused: {}",
+                        refused.reason.message
+                    );
+                }
                 if let Some(device) = &refused.device {
                     self.record_error(device, &refused.reason);
                 }
@@ -90,7 +101,9 @@ where
                 "jwt_warning",
                 format!("JWT accepted with a warning: {}", warnings.join("; ")),
             );
-            tracing::info!("{}", warning.message);
+            if self.shared.log_budget.allow(&super::device_key(&address)) {
+                tracing::info!("{}", warning.message);
+            }
             metrics::counter!("tether_mqtt_jwt_warnings_total").increment(1);
             // Code 0: the device connected, but strict verifiers (and
             // `EncodingPolicy::Strict`) would refuse its token.
@@ -126,7 +139,8 @@ where
         });
         if self.session.accept(false, now).is_ok() {
             metrics::counter!("tether_mqtt_connects_total").increment(1);
-            tracing::info!("device connected");
+            self.shared.log_budget.connected();
+            tracing::debug!("device connected");
         }
     }
 }

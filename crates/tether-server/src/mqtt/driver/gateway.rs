@@ -100,7 +100,7 @@ where
         match self.try_attach(device_id, &publish.payload).await {
             Ok(()) => {
                 metrics::counter!("tether_mqtt_gateway_attaches_total").increment(1);
-                tracing::info!(attached = device_id, "device attached");
+                tracing::debug!(attached = device_id, "device attached");
                 self.ack_in_order(ack);
             }
             Err((reason, device)) => {
@@ -255,7 +255,7 @@ where
         if let Some(device_id) = device_id
             && self.detach_device(device_id, None)
         {
-            tracing::info!(detached = device_id, "device detached");
+            tracing::debug!(detached = device_id, "device detached");
         }
         self.ack_in_order(publish.delivery.packet_id());
     }
@@ -296,15 +296,20 @@ where
         device: Option<&DeviceAddress>,
         info: Option<MessageInfo>,
     ) {
+        if self.live.is_none() {
+            return;
+        }
+        if self.may_log() {
+            tracing::warn!(
+                device = %crate::bridge::shown(device_id),
+                reason = reason.label,
+                "gateway error: {}",
+                reason.message
+            );
+        }
         let Some(live) = &self.live else {
             return;
         };
-        tracing::warn!(
-            device = device_id,
-            reason = reason.label,
-            "gateway error: {}",
-            reason.message
-        );
         let error = GatewayError {
             error_type,
             description: reason.message.clone(),

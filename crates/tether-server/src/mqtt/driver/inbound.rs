@@ -306,7 +306,13 @@ where
                         "cause" => e.label()
                     )
                     .increment(1);
-                    tracing::warn!(kind = kind.label(), cause = e.label(), error = %e, "message not stored; closing the connection");
+                    if self
+                        .shared
+                        .log_budget
+                        .allow(&format!("append:{}", e.label()))
+                    {
+                        tracing::warn!(kind = kind.label(), cause = e.label(), error = %e, "message not stored; closing the connection");
+                    }
                     if let Some(live) = &mut self.live {
                         live.pipeline.clear();
                     }

@@ -97,7 +97,9 @@ where
                     }
                     Err(reason) => {
                         // Refuse the filter rather than subscribe without a config.
-                        tracing::warn!("config subscription refused: {reason}");
+                        if self.may_log() {
+                            tracing::warn!("config subscription refused: {reason}");
+                        }
                         SubAckCode::Failure
                     }
                 },
@@ -143,6 +145,12 @@ where
             .collect();
         if refused.len() > SHOWN {
             reasons.push("…");
+        }
+        if !self.may_log() {
+            if let (Some(live), Some(last)) = (&self.live, refused.last()) {
+                self.record_error(&live.address, last);
+            }
+            return;
         }
         tracing::warn!(
             refused = refused.len(),
