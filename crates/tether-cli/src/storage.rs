@@ -1,5 +1,6 @@
 //! `tether storage copy`: move the registry database to another backend, e.g. from the
 //! embedded SQLite file to PostgreSQL when a deployment outgrows one machine.
+//! `tether storage compact`: give the space of deleted devices back to the disk.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -26,6 +27,31 @@ enum StorageCommand {
     /// Exit code 0 when copied, 1 when refused (target not empty, source missing, a
     /// database unreachable), 2 on usage errors.
     Copy(CopyArgs),
+    /// Give the space of deleted devices, configs and states back to the disk: SQLite
+    /// reuses freed pages but never shrinks its file, so it stays at the fleet's peak
+    /// size until compacted (PostgreSQL: VACUUM of the registry's tables). Best run with
+    /// `tether serve` stopped; with it running, writes wait while the file is rewritten.
+    ///
+    /// Example: tether storage compact --data-dir /var/lib/tether
+    ///
+    /// Exit code 0 when compacted, 1 when the database cannot be opened or compacted.
+    Compact(CompactArgs),
+}
+
+#[derive(Debug, Args)]
+struct CompactArgs {
+    /// The database, as for `tether serve --database` [default: the SQLite file in
+    /// --data-dir].
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "TETHER_DATABASE",
+        hide_env_values = true
+    )]
+    database: Option<String>,
+    /// The data directory of the SQLite file.
+    #[arg(long, value_name = "DIR", default_value = "tether-data")]
+    data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -46,11 +72,60 @@ struct CopyArgs {
 }
 
 pub(crate) fn run(args: StorageArgs) -> anyhow::Result<u8> {
-    let StorageCommand::Copy(a) = args.command;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    Ok(runtime.block_on(copy(a)))
+    Ok(match args.command {
+        StorageCommand::Copy(a) => runtime.block_on(copy(a)),
+        StorageCommand::Compact(a) => runtime.block_on(compact(a)),
+    })
+}
+
+async fn compact(a: CompactArgs) -> u8 {
+    // Opening a SQLite file creates it: compacting a mistyped path must not make one.
+    if let Some(path) = sqlite_path(a.database.as_deref(), &a.data_dir)
+        && !path.is_file()
+    {
+        eprintln!(
+            "error: no database at {} (give the server's --data-dir, or --database)",
+            path.display()
+        );
+        return exit::INVALID;
+    }
+    let store = match open_any(a.database.as_deref(), &a.data_dir).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: the database: {e}");
+            return exit::INVALID;
+        }
+    };
+    let result = tether_registry::Store::compact(&store).await;
+    store.close().await;
+    match result {
+        Ok(c) => {
+            println!(
+                "compacted the {} database: {} → {} ({} freed)",
+                store.backend(),
+                size(c.bytes_before),
+                size(c.bytes_after),
+                size(c.bytes_before.saturating_sub(c.bytes_after))
+            );
+            exit::OK
+        }
+        Err(e) => {
+            eprintln!("error: not compacted: {e}");
+            exit::INVALID
+        }
+    }
+}
+
+/// `bytes` in KiB or MiB, as a person reads them.
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
+    } else {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    }
 }
 
 async fn copy(a: CopyArgs) -> u8 {

@@ -167,3 +167,85 @@ fn copy_a_servers_database_and_serve_from_the_copy() {
     );
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A SQLite registry in `data` that held 3,000 devices (1 KB of metadata each), all
+/// deleted again: the file keeps its peak size.
+fn sqlite_after_deleting_3000_devices(data: &Path) {
+    use tether_registry::Store as _;
+    use tether_registry::model::{Device, DeviceRegistry, Timestamp};
+    use tether_registry::names::{DeviceRef, RegistryPath};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        std::fs::create_dir_all(data).expect("data dir");
+        let store = tether_registry::SqliteStore::open(&data.join("tether.db"))
+            .await
+            .expect("store");
+        let fleet = RegistryPath {
+            project: "acme".into(),
+            location: "us-central1".into(),
+            registry: "fleet".into(),
+        };
+        store
+            .create_registry(&DeviceRegistry {
+                path: fleet.clone(),
+                ..DeviceRegistry::default()
+            })
+            .await
+            .expect("registry");
+        let metadata = std::collections::BTreeMap::from([("notes".to_owned(), "x".repeat(1_000))]);
+        for n in 0..3_000 {
+            let device = Device {
+                id: format!("d{n}"),
+                metadata: metadata.clone(),
+                ..Device::default()
+            };
+            store
+                .create_device(&fleet, &device, Timestamp(n))
+                .await
+                .expect("device");
+        }
+        for n in 0..3_000 {
+            store
+                .delete_device(&fleet, &DeviceRef::Id(format!("d{n}")))
+                .await
+                .expect("delete");
+        }
+        store.close().await;
+    });
+}
+
+#[test]
+fn compact_shrinks_the_sqlite_file_after_deletes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    sqlite_after_deleting_3000_devices(&data);
+    let on_disk = || {
+        ["tether.db", "tether.db-wal"]
+            .iter()
+            .filter_map(|f| std::fs::metadata(data.join(f)).ok())
+            .map(|m| m.len())
+            .sum::<u64>()
+    };
+    let before = on_disk();
+    assert!(before > 3_000_000, "the peak size stays: {before} bytes");
+
+    let out = run(dir.path(), &["storage", "compact", "--data-dir", "data"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("compacted the sqlite database"), "{said}");
+    let after = on_disk();
+    assert!(after < before / 10, "tether.db {before} → {after} bytes");
+
+    // A mistyped data directory is refused, and no empty database is made there.
+    let out = run(dir.path(), &["storage", "compact", "--data-dir", "nowhere"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database at"));
+    assert!(!dir.path().join("nowhere").exists());
+}
