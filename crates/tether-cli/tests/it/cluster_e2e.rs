@@ -72,7 +72,7 @@ fn an_unreachable_cluster_nats_stops_the_start_with_its_address() {
         .args(["--https-addr", "127.0.0.1:0"])
         .output()
         .expect("tether runs");
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(7), "7: the cluster's NATS");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("cannot connect to the cluster's NATS at nats://127.0.0.1:1"),

@@ -186,3 +186,53 @@ fn sigterm_shuts_down_cleanly() {
     let status = gw.child.wait().expect("exits");
     assert_eq!(status.code(), Some(0));
 }
+
+/// Each start-up failure has its own exit code and names what is at fault: a port in
+/// use is not a usage error.
+#[test]
+fn start_up_failures_exit_with_their_own_code() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let serve = |extra: &[&str]| {
+        tether()
+            .args(["serve", "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(["--mqtt-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0"])
+            .args(extra)
+            .output()
+            .expect("tether runs")
+    };
+    let out = serve(&["--http-addr", &addr]);
+    assert_eq!(out.status.code(), Some(3), "3: an address in use");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("cannot listen on {addr} (admin API)")),
+        "{stderr}"
+    );
+    let out = serve(&["--http-addr", "127.0.0.1:0", "--mqtt-addr", &addr]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(MQTT)"));
+
+    let config = dir.path().join("tether.toml");
+    std::fs::write(&config, "idle_timeout_secs = \"soon\"\n").expect("write");
+    let out = serve(&[
+        "--http-addr",
+        "127.0.0.1:0",
+        "--config",
+        config.to_str().unwrap_or(""),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "2: a bad config file");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("idle_timeout_secs"));
+
+    let out = serve(&[
+        "--http-addr",
+        "127.0.0.1:0",
+        "--tls-cert",
+        "/nonexistent/cert.pem",
+        "--tls-key",
+        "/nonexistent/key.pem",
+    ]);
+    assert_eq!(out.status.code(), Some(4), "4: the TLS certificate");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/cert.pem"));
+}
