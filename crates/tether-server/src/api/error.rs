@@ -147,6 +147,7 @@ impl From<HubError> for ApiError {
                 ApiError::precondition(e.to_string())
             }
             HubError::Unavailable(m) => ApiError::new(Code::ResourceExhausted, m),
+            HubError::LinkDown(m) => ApiError::new(Code::Unavailable, m),
         }
     }
 }

@@ -18,9 +18,14 @@ pub enum HubError {
     /// Connected but not subscribed to `/devices/{id}/commands/#` (FAILED_PRECONDITION).
     #[error("the device is connected but not subscribed to /devices/{0}/commands/#")]
     NotSubscribed(String),
-    /// The connection could not take the message (RESOURCE_EXHAUSTED / UNAVAILABLE).
+    /// The connection could not take the message in time (RESOURCE_EXHAUSTED: retry
+    /// later). It was not delivered.
     #[error("{0}")]
     Unavailable(String),
+    /// The link to the node holding the device is down or did not answer (UNAVAILABLE:
+    /// retry). The command was not delivered and will not be.
+    #[error("{0}")]
+    LinkDown(String),
 }
 
 /// A connected device, addressed by its registry and numId.

@@ -45,6 +45,8 @@ pub enum Control {
         subfolder: String,
         /// The payload.
         payload: Vec<u8>,
+        /// Past this the caller has given up: the command is dropped, never sent late.
+        deadline: tokio::time::Instant,
         /// The outcome.
         done: oneshot::Sender<Result<(), HubError>>,
     },
@@ -155,6 +157,53 @@ pub(crate) fn another_connection() -> Reason {
 }
 
 impl Connections {
+    /// Hands a command to the device's connection, which sends it only if `deadline`
+    /// has not passed: a caller that gave up never sees its command delivered later.
+    ///
+    /// # Errors
+    /// Why it was not handed over.
+    pub async fn send_command_by(
+        &self,
+        device: &DeviceAddress,
+        device_id: &str,
+        subfolder: &str,
+        payload: Vec<u8>,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), HubError> {
+        let control = {
+            let map = self.lock();
+            let entry = map.get(device).ok_or(HubError::NotConnected)?;
+            if !entry.commands.load(Ordering::Acquire) {
+                return Err(HubError::NotSubscribed(device_id.to_owned()));
+            }
+            entry.control.clone()
+        };
+        let (done, outcome) = oneshot::channel();
+        control
+            .try_send(Box::new(Control::Command {
+                num_id: device.num_id,
+                subfolder: subfolder.to_owned(),
+                payload,
+                deadline,
+                done,
+            }))
+            .map_err(|_| {
+                HubError::Unavailable(
+                    "the device's connection has too many commands queued; retry".into(),
+                )
+            })?;
+        match tokio::time::timeout_at(deadline, outcome).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(HubError::NotConnected),
+            // The connection drops it when it gets to it: not delivered.
+            Err(_) => Err(HubError::Unavailable(
+                "the device's connection did not take the command in time; it was not \
+                 delivered"
+                    .into(),
+            )),
+        }
+    }
+
     /// How many registry patches were announced: a connection that was being
     /// authenticated while the count moved re-reads its registry once registered.
     pub fn registry_changes(&self) -> u64 {
@@ -313,34 +362,9 @@ impl DeviceHub for Connections {
         subfolder: &str,
         payload: Vec<u8>,
     ) -> Result<(), HubError> {
-        let control = {
-            let map = self.lock();
-            let entry = map.get(device).ok_or(HubError::NotConnected)?;
-            if !entry.commands.load(Ordering::Acquire) {
-                return Err(HubError::NotSubscribed(device_id.to_owned()));
-            }
-            entry.control.clone()
-        };
-        let (done, outcome) = oneshot::channel();
-        control
-            .try_send(Box::new(Control::Command {
-                num_id: device.num_id,
-                subfolder: subfolder.to_owned(),
-                payload,
-                done,
-            }))
-            .map_err(|_| {
-                HubError::Unavailable(
-                    "the device's connection has too many commands queued; retry".into(),
-                )
-            })?;
-        match tokio::time::timeout(COMMAND_HANDOFF, outcome).await {
-            Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(HubError::NotConnected),
-            Err(_) => Err(HubError::Unavailable(
-                "the device's connection did not take the command in time".into(),
-            )),
-        }
+        let deadline = tokio::time::Instant::now() + COMMAND_HANDOFF;
+        self.send_command_by(device, device_id, subfolder, payload, deadline)
+            .await
     }
 
     async fn config_updated(&self, device: &DeviceAddress, config: &DeviceConfig) {

@@ -332,9 +332,15 @@ where
                 num_id,
                 subfolder,
                 payload,
+                deadline,
                 done,
             } => {
-                let result = if Some(num_id) == own {
+                let result = if tokio::time::Instant::now() >= deadline {
+                    // The caller has given up (a frozen or busy node): never send late.
+                    Err(HubError::Unavailable(
+                        "the command expired before the connection got to it".into(),
+                    ))
+                } else if Some(num_id) == own {
                     self.send_command(None, &subfolder, payload)
                 } else {
                     match attached_id(self, num_id) {
