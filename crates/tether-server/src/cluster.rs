@@ -150,7 +150,9 @@ struct Link {
     epoch: String,
     /// The number of the last broadcast sent.
     seq: AtomicU64,
-    /// When the link to NATS last came up (Unix ms).
+    /// Connects so far (the first is the initial one).
+    connects: AtomicU64,
+    /// When the link to NATS last came back after an outage (Unix ms; 0: never).
     connected_at_ms: AtomicU64,
     /// Broadcasts that could not be handed to NATS.
     unsent: AtomicU64,
@@ -211,7 +213,8 @@ impl ClusterHub {
         let link = Arc::new(Link {
             epoch: clock.unix_millis().to_string(),
             seq: AtomicU64::new(0),
-            connected_at_ms: AtomicU64::new(clock.unix_millis()),
+            connects: AtomicU64::new(0),
+            connected_at_ms: AtomicU64::new(0),
             unsent: AtomicU64::new(0),
         });
         // Every reconnect is signalled: arrivals lost during an outage are announced
@@ -226,8 +229,10 @@ impl ClusterHub {
                 async move {
                     match event {
                         async_nats::Event::Connected => {
-                            link.connected_at_ms
-                                .store(clock.unix_millis(), Ordering::Release);
+                            if link.connects.fetch_add(1, Ordering::AcqRel) > 0 {
+                                link.connected_at_ms
+                                    .store(clock.unix_millis(), Ordering::Release);
+                            }
                             let _ = tx.send(());
                         }
                         async_nats::Event::Disconnected => {
