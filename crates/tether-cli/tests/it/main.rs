@@ -13,6 +13,7 @@ mod keys_cli;
 mod keys_pkcs11_cli;
 mod listener_limits;
 mod log_budget;
+mod nats_outage;
 mod serve_e2e;
 mod simulate_cli;
 mod storage_cli;

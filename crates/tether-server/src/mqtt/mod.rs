@@ -92,7 +92,7 @@ impl Default for MqttOptions {
             config_resend_interval: Duration::from_secs(20),
             activity_interval: Duration::from_secs(5),
             registry_refresh: Duration::from_secs(10),
-            sink_timeout: Duration::from_secs(30),
+            sink_timeout: Duration::from_secs(5),
             write_timeout: Duration::from_secs(30),
         }
     }

@@ -122,8 +122,9 @@ pub struct ServeOptions {
     /// reader) [default: 30].
     #[arg(long, value_name = "SECS")]
     pub write_timeout_secs: Option<u64>,
-    /// Seconds the telemetry sink may take to accept a message before it counts as
-    /// failed and the device gets no PUBACK [default: 30].
+    /// Seconds the telemetry sink may take to make a message durable; past it the message
+    /// counts as failed: no PUBACK, and the connection closes so the device sends it
+    /// again after reconnecting [default: 5].
     #[arg(long, value_name = "SECS")]
     pub sink_timeout_secs: Option<u64>,
     /// Most connections at once on the HTTPS device bridge's listeners [default: 4096].
@@ -309,7 +310,7 @@ impl ServeOptions {
             connect_timeout: secs(self.connect_timeout_secs, "connect_timeout_secs", 10)?,
             idle_timeout: secs(self.idle_timeout_secs, "idle_timeout_secs", 20 * 60)?,
             write_timeout: secs(self.write_timeout_secs, "write_timeout_secs", 30)?,
-            sink_timeout: secs(self.sink_timeout_secs, "sink_timeout_secs", 30)?,
+            sink_timeout: secs(self.sink_timeout_secs, "sink_timeout_secs", 5)?,
             https_max_connections: self.https_max_connections.unwrap_or(4096),
             admin_max_connections: self.admin_max_connections.unwrap_or(256),
             http_header_timeout: secs(
@@ -519,7 +520,7 @@ mod tests {
         assert_eq!(s.idle_timeout, Duration::from_secs(60));
         assert_eq!(s.write_timeout, Duration::from_secs(7), "the flag wins");
         assert_eq!(s.connect_timeout, Duration::from_secs(10), "the default");
-        assert_eq!(s.sink_timeout, Duration::from_secs(30));
+        assert_eq!(s.sink_timeout, Duration::from_secs(5));
         assert_eq!(s.database, None, "an empty value is no value");
         std::fs::write(&path, "connect_timeout_secs = 0\n").map_err(io("write"))?;
         let e = ServeOptions {
