@@ -44,6 +44,7 @@ async fn serve(
                     tls,
                     router,
                     Cap::new(64),
+                    None,
                     HttpPolicy::default(),
                     shutdown,
                 )
@@ -55,6 +56,7 @@ async fn serve(
                     cap: Cap::new(64),
                     tls: None,
                     handshake_timeout: std::time::Duration::from_secs(10),
+                    per_ip: None,
                 };
                 http::serve(listener, plain, HttpPolicy::default(), router, shutdown).await
             }

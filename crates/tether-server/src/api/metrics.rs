@@ -201,6 +201,12 @@ pub const METRICS: &[Metric] = &[
         at_start: &[&[("listener", "mqtt")], &[("listener", "https")]],
     },
     Metric {
+        name: "tether_listener_rate_limited_total",
+        kind: Kind::Counter,
+        help: "Sockets closed right after accept because their source address connected faster than --connect-rate-per-ip, by listener.",
+        at_start: &[&[("listener", "mqtt")], &[("listener", "https")]],
+    },
+    Metric {
         name: "tether_http_bridge_requests_total",
         kind: Kind::Counter,
         help: "HTTP device bridge calls, by method and answer code.",

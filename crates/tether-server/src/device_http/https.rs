@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::listen::http::{self, HttpPolicy};
+use crate::listen::rate::ConnectRate;
 use crate::listen::{Cap, ListenPolicy};
 
 /// Time allowed for a TLS handshake.
@@ -27,6 +28,7 @@ pub async fn serve_https(
     tls: Arc<rustls::ServerConfig>,
     router: Router,
     cap: Cap,
+    per_ip: Option<Arc<ConnectRate>>,
     policy: HttpPolicy,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -37,6 +39,7 @@ pub async fn serve_https(
         cap,
         tls: Some(TlsAcceptor::from(Arc::new(config))),
         handshake_timeout: HANDSHAKE_TIMEOUT,
+        per_ip,
     };
     http::serve(listener, listen, policy, router, shutdown).await
 }

@@ -116,6 +116,8 @@ async fn serve_connection(
 mod tests {
     use std::net::SocketAddr;
 
+    use std::sync::Arc;
+
     use axum::routing::get;
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     use tokio::net::TcpStream;
@@ -124,6 +126,14 @@ mod tests {
     use crate::listen::Cap;
 
     async fn start(cap: usize, header: Duration) -> (SocketAddr, Cap, watch::Sender<bool>) {
+        start_limited(cap, header, None).await
+    }
+
+    async fn start_limited(
+        cap: usize,
+        header: Duration,
+        per_ip: Option<Arc<crate::listen::rate::ConnectRate>>,
+    ) -> (SocketAddr, Cap, watch::Sender<bool>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let cap = Cap::new(cap);
@@ -132,6 +142,7 @@ mod tests {
             cap: cap.clone(),
             tls: None,
             handshake_timeout: Duration::from_secs(1),
+            per_ip,
         };
         let policy = HttpPolicy {
             header_timeout: header,
@@ -212,6 +223,27 @@ mod tests {
             .expect("served after the holders were cut");
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(cap.in_use() <= 2);
+    }
+
+    #[tokio::test]
+    async fn an_address_over_its_connect_rate_is_closed_before_any_work() {
+        let limit = Arc::new(crate::listen::rate::ConnectRate::new(5));
+        let (addr, _cap, _stop) = start_limited(64, Duration::from_secs(5), Some(limit)).await;
+        let mut served = 0;
+        for _ in 0..20 {
+            let mut s = TcpStream::connect(addr).await.expect("connect");
+            let _ = s
+                .write_all(b"GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await;
+            let mut out = Vec::new();
+            // A refused socket is closed or reset without an answer.
+            let _ = s.read_to_end(&mut out).await;
+            if out.starts_with(b"HTTP/1.1 200") {
+                served += 1;
+            }
+        }
+        // A burst of twice the rate, plus what refilled while the loop ran.
+        assert!((10..=12).contains(&served), "{served} of 20 served");
     }
 
     #[tokio::test]

@@ -16,6 +16,7 @@
 //! so a listener can never hold more descriptors than its cap.
 
 pub mod http;
+pub mod rate;
 
 use std::future::Future;
 use std::io;
@@ -76,6 +77,9 @@ pub struct ListenPolicy {
     pub tls: Option<TlsAcceptor>,
     /// Time allowed for the TLS handshake.
     pub handshake_timeout: Duration,
+    /// Connects per second allowed from one source address, checked before any TLS
+    /// work (`None`: no limit).
+    pub per_ip: Option<Arc<rate::ConnectRate>>,
 }
 
 impl std::fmt::Debug for ListenPolicy {
@@ -85,6 +89,7 @@ impl std::fmt::Debug for ListenPolicy {
             .field("cap", &self.cap.limit)
             .field("tls", &self.tls.is_some())
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("per_ip", &self.per_ip.is_some())
             .finish()
     }
 }
@@ -220,6 +225,15 @@ async fn accept_loop<F, Fut>(
                 continue;
             }
         };
+        // Over its address's connect rate: closed before it costs a handshake.
+        if let Some(limit) = &policy.per_ip
+            && !limit.allow(peer.ip(), tokio::time::Instant::now())
+        {
+            metrics::counter!("tether_listener_rate_limited_total", "listener" => name)
+                .increment(1);
+            drop(tcp);
+            continue;
+        }
         // The permit is taken after accept so that an idle listener holds none; at the
         // cap this socket waits unserved and later ones stay in the kernel's backlog.
         let permit = tokio::select! {

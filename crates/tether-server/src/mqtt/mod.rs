@@ -63,6 +63,9 @@ pub struct MqttOptions {
     pub jwt: JwtPolicy,
     /// Most open device sockets at once; more wait in the listen backlog.
     pub max_connections: usize,
+    /// Connects a second allowed from one source address, checked before TLS (`None`:
+    /// no limit).
+    pub connect_rate_per_ip: Option<Arc<crate::listen::rate::ConnectRate>>,
     /// Rates and sizes.
     pub limits: Limits,
     /// Re-send an unacknowledged QoS 1 config after this long.
@@ -88,6 +91,7 @@ impl Default for MqttOptions {
             idle_timeout: Duration::from_secs(20 * 60),
             jwt: JwtPolicy::default(),
             max_connections: 10_000,
+            connect_rate_per_ip: None,
             limits: Limits::default(),
             config_resend_interval: Duration::from_secs(20),
             activity_interval: Duration::from_secs(5),
@@ -203,6 +207,7 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
             cap: cap.clone(),
             tls: if tls { acceptor.clone() } else { None },
             handshake_timeout: shared.options.connect_timeout,
+            per_ip: shared.options.connect_rate_per_ip.clone(),
         };
         listeners.push(listener::spawn(listener, policy, Arc::clone(&shared)));
     }

@@ -41,6 +41,7 @@ use crate::bridge::{BridgeDeps, Clock, JwtPolicy, SystemClock};
 use crate::cluster::{ClusterError, ClusterHub};
 use crate::device_http::{self, DeviceBridge};
 use crate::listen::http::HttpPolicy;
+use crate::listen::rate::ConnectRate;
 use crate::listen::{self, Cap, ListenPolicy};
 use crate::mqtt::{self, MqttError, MqttHandle, MqttOptions};
 use crate::tls::{self, TlsError, TlsSetup};
@@ -286,6 +287,7 @@ impl Server {
             cap: Cap::new(self.settings.admin_max_connections),
             tls: None,
             handshake_timeout: self.settings.connect_timeout,
+            per_ip: None,
         };
         listen::http::serve(
             self.listener,
@@ -311,7 +313,11 @@ fn http_policy(settings: &Settings) -> HttpPolicy {
 }
 
 /// The MQTT bridge's options from the settings.
-fn mqtt_options(settings: &Settings, tls: Option<&TlsSetup>) -> MqttOptions {
+fn mqtt_options(
+    settings: &Settings,
+    tls: Option<&TlsSetup>,
+    per_ip: Option<Arc<ConnectRate>>,
+) -> MqttOptions {
     let mut options = MqttOptions::default();
     options.tls_addrs = settings.mqtt_addrs.clone();
     options.plain_addrs = settings.mqtt_plain_addrs.clone();
@@ -321,6 +327,7 @@ fn mqtt_options(settings: &Settings, tls: Option<&TlsSetup>) -> MqttOptions {
         ..options.jwt
     };
     options.max_connections = settings.max_connections;
+    options.connect_rate_per_ip = per_ip;
     options.connect_timeout = settings.connect_timeout;
     options.idle_timeout = settings.idle_timeout;
     options.write_timeout = settings.write_timeout;
@@ -378,7 +385,12 @@ pub async fn serve(
     } else {
         Some(tls::setup(&settings.tls, clock.unix_secs())?)
     };
-    let mqtt_options = mqtt_options(&settings, tls.as_ref());
+    // One connect-rate table for every device listener: a flood on 8883 and 8443 from
+    // one address counts once.
+    let per_ip = settings
+        .connect_rate_per_ip
+        .map(|rate| Arc::new(ConnectRate::new(rate)));
+    let mqtt_options = mqtt_options(&settings, tls.as_ref(), per_ip.clone());
     // One key cache, one clock and one policy for both device bridges.
     let deps = BridgeDeps::new(server.store(), sink.measured()).with_clock(Arc::clone(&clock));
     let log_budget = Arc::clone(&deps.log_budget);
@@ -449,6 +461,7 @@ pub async fn serve(
             Arc::clone(&tls.config),
             https_router.clone(),
             https_cap.clone(),
+            per_ip.clone(),
             http_policy(&settings),
             stopped(),
         )));

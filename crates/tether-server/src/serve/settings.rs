@@ -127,6 +127,11 @@ pub struct ServeOptions {
     /// again after reconnecting [default: 5].
     #[arg(long, value_name = "SECS")]
     pub sink_timeout_secs: Option<u64>,
+    /// Connects a second allowed from one source address on the device listeners (MQTT,
+    /// HTTPS), in bursts of up to twice that; more are closed before any TLS work.
+    /// 0: no limit [default: 100].
+    #[arg(long, value_name = "N")]
+    pub connect_rate_per_ip: Option<u32>,
     /// Most connections at once on the HTTPS device bridge's listeners [default: 4096].
     #[arg(long, value_name = "N")]
     pub https_max_connections: Option<usize>,
@@ -198,6 +203,8 @@ pub struct Settings {
     pub write_timeout: Duration,
     /// A sink append not accepted within this long has failed.
     pub sink_timeout: Duration,
+    /// Connects a second from one source address (`None`: no limit).
+    pub connect_rate_per_ip: Option<u32>,
     /// Most connections at once on the HTTPS device bridge.
     pub https_max_connections: usize,
     /// Most connections at once on the admin API.
@@ -311,6 +318,10 @@ impl ServeOptions {
             idle_timeout: secs(self.idle_timeout_secs, "idle_timeout_secs", 20 * 60)?,
             write_timeout: secs(self.write_timeout_secs, "write_timeout_secs", 30)?,
             sink_timeout: secs(self.sink_timeout_secs, "sink_timeout_secs", 5)?,
+            connect_rate_per_ip: match self.connect_rate_per_ip {
+                Some(0) => None,
+                rate => Some(rate.unwrap_or(100)),
+            },
             https_max_connections: self.https_max_connections.unwrap_or(4096),
             admin_max_connections: self.admin_max_connections.unwrap_or(256),
             http_header_timeout: secs(
