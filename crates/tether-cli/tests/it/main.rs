@@ -16,4 +16,5 @@ mod log_budget;
 mod nats_outage;
 mod serve_e2e;
 mod simulate_cli;
+mod soak;
 mod storage_cli;
