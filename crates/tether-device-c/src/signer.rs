@@ -74,12 +74,6 @@ enum Format {
     Der,
 }
 
-/// The DER `DigestInfo` prefix of a SHA-256 digest (RFC 8017 §9.2, note 1).
-pub(crate) const SHA256_DIGEST_INFO: [u8; 19] = [
-    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
-    0x00, 0x04, 0x20,
-];
-
 /// A [`Signer`] over the C callback. It remembers why signing failed, since
 /// [`SignError`] has no room for a status code, and the signature length, which
 /// decides the token's exact size.
@@ -188,9 +182,10 @@ impl Signer for CallbackSigner {
             }
         }
         let digest: [u8; 32] = Sha256::digest(message).into();
-        let mut info = [0u8; SHA256_DIGEST_INFO.len() + 32];
-        info[..SHA256_DIGEST_INFO.len()].copy_from_slice(&SHA256_DIGEST_INFO);
-        info[SHA256_DIGEST_INFO.len()..].copy_from_slice(&digest);
+        let mut info = [0u8; tether_jwt::digest_info::SHA256.len() + 32];
+        info[..tether_jwt::digest_info::SHA256.len()]
+            .copy_from_slice(&tether_jwt::digest_info::SHA256);
+        info[tether_jwt::digest_info::SHA256.len()..].copy_from_slice(&digest);
         let input: &[u8] = match self.input {
             Input::Message => message,
             Input::Sha256 => &digest,

@@ -34,6 +34,7 @@ extern crate std;
 mod alg;
 pub mod b64;
 mod der;
+pub mod digest_info;
 pub mod ecdsa_der;
 pub mod keyfile;
 mod mint;

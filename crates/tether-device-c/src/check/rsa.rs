@@ -8,30 +8,6 @@ use crypto_bigint::{Odd, U4096};
 /// Bytes of the largest modulus handled.
 const BYTES: usize = 512;
 
-/// The DER `DigestInfo` prefixes of the hashes an RSA signature may carry.
-const OTHER_HASHES: [(&[u8], &str); 3] = [
-    (
-        &[
-            0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a,
-        ],
-        "SHA-1",
-    ),
-    (
-        &[
-            0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x02,
-        ],
-        "SHA-384 (RS384)",
-    ),
-    (
-        &[
-            0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-            0x03,
-        ],
-        "SHA-512 (RS512)",
-    ),
-];
-
 /// What a signature opens to under a public key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Opened {
@@ -84,10 +60,10 @@ fn read_block(em: &[u8]) -> Opened {
         return Opened::Garbage;
     }
     let t = &rest[ff + 1..];
-    if let Some(h) = t.strip_prefix(&crate::signer::SHA256_DIGEST_INFO[..]) {
+    if let Some(h) = t.strip_prefix(&tether_jwt::digest_info::SHA256[..]) {
         return h.try_into().map_or(Opened::Garbage, Opened::Sha256);
     }
-    OTHER_HASHES
+    tether_jwt::digest_info::OTHERS
         .iter()
         .find(|(prefix, _)| t.starts_with(prefix))
         .map_or(Opened::Garbage, |(_, name)| Opened::OtherHash(name))

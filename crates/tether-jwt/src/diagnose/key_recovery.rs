@@ -37,36 +37,10 @@ pub(super) fn open_rsa_signature(key: &PublicKey, signature: &[u8]) -> Option<Op
         return None;
     }
     let t = &em[3 + ff..];
-    const SHA256: &[u8] = &[
-        0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
-        0x05, 0x00, 0x04, 0x20,
-    ];
-    const OTHERS: &[(&[u8], &str)] = &[
-        (
-            &[
-                0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a,
-            ],
-            "SHA-1",
-        ),
-        (
-            &[
-                0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x02,
-            ],
-            "SHA-384 (RS384)",
-        ),
-        (
-            &[
-                0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
-                0x03,
-            ],
-            "SHA-512 (RS512)",
-        ),
-    ];
-    if let Some(h) = t.strip_prefix(SHA256) {
+    if let Some(h) = t.strip_prefix(&crate::digest_info::SHA256[..]) {
         return h.try_into().ok().map(Opened::Sha256);
     }
-    OTHERS
+    crate::digest_info::OTHERS
         .iter()
         .find(|(p, _)| t.starts_with(p))
         .map(|(_, name)| Opened::OtherHash(name))
