@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tether_iot::IotTopic;
 use tether_mqtt::session::Timestamp;
 use tether_mqtt::session::client::{ClientConfig, ClientEvent, ClientSession, CloseReason};
-use tether_mqtt::{Connect, IotTopic, PacketId, QoS, SubAckCode, TopicFilter, TopicName};
+use tether_mqtt::{Connect, PacketId, QoS, SubAckCode, TopicFilter, TopicName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};

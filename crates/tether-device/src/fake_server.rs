@@ -10,10 +10,11 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use tether_iot::{ClientId, IotTopic};
 use tether_jwt::{Credential, PublicKey, Rules};
 use tether_mqtt::{
-    ClientId, ConnAck, Connect, ConnectReturnCode, Delivery, IotTopic, Packet, PacketId, Publish,
-    QoS, SubAck, SubAckCode, TopicFilter, TopicName, decode,
+    ConnAck, Connect, ConnectReturnCode, Delivery, Packet, PacketId, Publish, QoS, SubAck,
+    SubAckCode, TopicFilter, TopicName, decode,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -1,13 +1,13 @@
-//! The IoT Core MQTT client id:
-//! `projects/{project}/locations/{region}/registries/{registry}/devices/{device}`.
+//! The IoT Core MQTT client id: the device's resource name,
+//! `projects/{project}/locations/{location}/registries/{registry}/devices/{device}`.
 //!
-//! Segments are numbered from 1, so `projects` is segment 1 and the device id is
-//! segment 8; errors name the segment so a firmware engineer can find the typo.
+//! Split by the one resource-name parser ([`crate::path`]), so its errors name the
+//! 1-based segment (`projects` is 1, the device id is 8) and read like the REST API's.
 
-use alloc::string::{String, ToString};
 use core::fmt;
 
-use crate::ids::{IdError, validate_id};
+use crate::ids::validate_id;
+use crate::path::{self, PathError};
 
 /// A parsed client id. Borrows from the CONNECT's client id string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,69 +23,19 @@ pub struct ClientId<'a> {
     pub device: &'a str,
 }
 
-/// The fixed words at the odd segments.
-const KEYWORDS: [&str; 4] = ["projects", "locations", "registries", "devices"];
-/// What the value after each keyword is called in messages.
-const VALUES: [&str; 4] = ["project id", "location", "registry id", "device id"];
-
 impl<'a> ClientId<'a> {
-    /// Parses a client id.
+    /// Parses a client id: a device's resource name whose device segment is an id
+    /// (never the numeric id REST names allow).
     ///
     /// # Errors
     /// [`ClientIdError`] naming the first bad segment.
     pub fn parse(client_id: &'a str) -> Result<Self, ClientIdError> {
-        if client_id.is_empty() {
-            return Err(ClientIdError::Empty);
-        }
-        if client_id.starts_with('/') {
-            return Err(ClientIdError::LeadingSlash);
-        }
-        let mut segments = client_id.split('/');
-        let mut values = [""; 4];
-        for (i, (keyword, value_name)) in KEYWORDS.iter().zip(VALUES).enumerate() {
-            let keyword_segment = 2 * i + 1;
-            match segments.next() {
-                Some(found) if found == *keyword => {}
-                Some(found) => {
-                    return Err(ClientIdError::WrongKeyword {
-                        segment: keyword_segment,
-                        expected: keyword,
-                        found: found.to_string(),
-                    });
-                }
-                None => {
-                    return Err(ClientIdError::Missing {
-                        segment: keyword_segment,
-                        expected: keyword,
-                    });
-                }
-            }
-            let value = segments.next().ok_or(ClientIdError::Missing {
-                segment: keyword_segment + 1,
-                expected: value_name,
-            })?;
-            if value.is_empty() {
-                return Err(ClientIdError::EmptyValue {
-                    segment: keyword_segment + 1,
-                    what: value_name,
-                });
-            }
-            if i >= 2 {
-                validate_id(value).map_err(|error| ClientIdError::InvalidId {
-                    segment: keyword_segment + 1,
-                    what: value_name,
-                    error,
-                })?;
-            }
-            if let Some(slot) = values.get_mut(i) {
-                *slot = value;
-            }
-        }
-        let extra = segments.count();
-        if extra > 0 {
-            return Err(ClientIdError::TrailingSegments { count: extra });
-        }
-        let [project, location, registry, device] = values;
+        let [project, location, registry, device] = path::split(client_id)?;
+        validate_id(device).map_err(|error| PathError::InvalidId {
+            segment: 8,
+            what: "device id",
+            error,
+        })?;
         Ok(Self {
             project,
             location,
@@ -107,85 +57,18 @@ impl fmt::Display for ClientId<'_> {
 
 /// Why a client id is not an IoT Core device path. The server answers CONNACK 0x02
 /// (identifier rejected) and records the message.
-#[non_exhaustive]
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientIdError {
-    /// The client id is empty.
-    Empty,
-    /// The client id starts with `/`.
-    LeadingSlash,
-    /// A fixed word is wrong.
-    WrongKeyword {
-        /// 1-based segment number.
-        segment: usize,
-        /// The word expected there.
-        expected: &'static str,
-        /// What was there instead.
-        found: String,
-    },
-    /// The client id ends before this segment.
-    Missing {
-        /// 1-based segment number.
-        segment: usize,
-        /// What was expected there.
-        expected: &'static str,
-    },
-    /// A value segment is empty (`//`).
-    EmptyValue {
-        /// 1-based segment number.
-        segment: usize,
-        /// Which value.
-        what: &'static str,
-    },
-    /// The registry or device id breaks the id rules.
-    InvalidId {
-        /// 1-based segment number.
-        segment: usize,
-        /// Which id.
-        what: &'static str,
-        /// The rule it breaks.
-        error: IdError,
-    },
-    /// Segments follow the device id.
-    TrailingSegments {
-        /// How many.
-        count: usize,
-    },
-}
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientIdError(pub PathError);
 
-const EXPECTED_FORM: &str =
-    "projects/{project}/locations/{region}/registries/{registry}/devices/{device}";
+impl From<PathError> for ClientIdError {
+    fn from(error: PathError) -> Self {
+        Self(error)
+    }
+}
 
 impl fmt::Display for ClientIdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("client id: ")?;
-        match self {
-            Self::Empty => write!(f, "empty; expected {EXPECTED_FORM}"),
-            Self::LeadingSlash => write!(f, "must not start with '/'; expected {EXPECTED_FORM}"),
-            Self::WrongKeyword {
-                segment,
-                expected,
-                found,
-            } => write!(
-                f,
-                "expected '{expected}' at segment {segment}, found '{found}'"
-            ),
-            Self::Missing { segment, expected } => write!(
-                f,
-                "ends before segment {segment}, which should be the {expected}; \
-                 expected {EXPECTED_FORM}"
-            ),
-            Self::EmptyValue { segment, what } => write!(f, "{what} at segment {segment} is empty"),
-            Self::InvalidId {
-                segment,
-                what,
-                error,
-            } => write!(f, "{what} at segment {segment} is invalid: {error}"),
-            Self::TrailingSegments { count } => write!(
-                f,
-                "{count} unexpected segment(s) after the device id; expected {EXPECTED_FORM}"
-            ),
-        }
+        write!(f, "client id: {}", self.0)
     }
 }
 
@@ -194,7 +77,8 @@ impl core::error::Error for ClientIdError {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::string::ToString;
+    use crate::path::PathLevel;
+    use alloc::string::{String, ToString};
 
     #[test]
     fn parses_a_device_path() {
@@ -267,7 +151,14 @@ mod tests {
         assert!(err("").starts_with("client id: empty"));
         assert_eq!(
             ClientId::parse("projects/p/locations/l/registries/r1x/devices/d1x/"),
-            Err(ClientIdError::TrailingSegments { count: 1 })
+            Err(ClientIdError(PathError::TrailingSegments {
+                count: 1,
+                level: PathLevel::Device
+            }))
+        );
+        assert_eq!(
+            err("projects/p/locations/l/registries/r1x/devices/12345"),
+            "client id: device id at segment 8 is invalid: id must start with a letter"
         );
     }
 }
