@@ -211,5 +211,5 @@ impl Device {
 }
 
 fn check_id(device_id: &str) -> Result<(), PublishError> {
-    tether_mqtt::validate_id(device_id).map_err(|e| PublishError::Topic(e.to_string()))
+    tether_iot::validate_id(device_id).map_err(|e| PublishError::Topic(e.to_string()))
 }

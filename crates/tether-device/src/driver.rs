@@ -11,9 +11,10 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tether_iot::IotTopic;
 use tether_mqtt::session::Timestamp;
 use tether_mqtt::session::client::{ClientConfig, ClientEvent, ClientSession, CloseReason};
-use tether_mqtt::{Connect, IotTopic, PacketId, QoS, SubAckCode, TopicFilter, TopicName};
+use tether_mqtt::{Connect, PacketId, QoS, SubAckCode, TopicFilter, TopicName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
@@ -559,7 +560,7 @@ impl Driver {
                 }
             }
             IotTopic::Errors { .. } => {
-                let error = GatewayError::parse(&payload);
+                let error = crate::error::parse_gateway_error(&payload);
                 self.fail_attach(&error);
                 if self.errors.try_send(error).is_err() {
                     warn!("gateway error dropped: the errors stream is full or not taken");

@@ -5,12 +5,10 @@
 //! ([`ConnectError::Options`]); plus what a gateway hears on its errors topic
 //! ([`GatewayError`]).
 
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use tether_jwt::MintError;
 use tether_mqtt::ConnectReturnCode;
 
@@ -233,56 +231,10 @@ pub enum PublishError {
     Attach(Arc<GatewayError>),
 }
 
-/// Which MQTT message a gateway error is about.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct MqttMessageInfo {
-    /// E.g. `PUBLISH`.
-    #[serde(default)]
-    pub message_type: String,
-    /// The topic.
-    #[serde(default)]
-    pub topic: String,
-    /// The packet id.
-    #[serde(default)]
-    pub packet_id: u32,
-}
+pub use tether_iot::{GatewayError, GatewayErrorType, MqttMessageInfo};
 
-/// A message on the gateway's `/devices/{gateway}/errors` topic.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct GatewayError {
-    /// E.g. `GATEWAY_ATTACHMENT_ERROR`, `GATEWAY_DEVICE_NOT_FOUND`.
-    #[serde(default)]
-    pub error_type: String,
-    /// In words.
-    #[serde(default)]
-    pub description: String,
-    /// The device concerned.
-    #[serde(default)]
-    pub device_id: String,
-    /// The message that caused it.
-    #[serde(default)]
-    pub mqtt_message_info: Option<MqttMessageInfo>,
-}
-
-impl GatewayError {
-    /// Parses the JSON payload; a payload that is not the documented JSON is kept as
-    /// the description.
-    pub fn parse(payload: &[u8]) -> Self {
-        serde_json::from_slice(payload).unwrap_or_else(|_| GatewayError {
-            error_type: "UNPARSED".into(),
-            description: String::from_utf8_lossy(payload).into_owned(),
-            device_id: String::new(),
-            mqtt_message_info: None,
-        })
-    }
-}
-
-impl fmt::Display for GatewayError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} for '{}': {}",
-            self.error_type, self.device_id, self.description
-        )
-    }
+/// Reads a message of the gateway's `/devices/{gateway}/errors` topic; a payload that
+/// is not the documented JSON is kept as the description (type `UNPARSED`).
+pub(crate) fn parse_gateway_error(payload: &[u8]) -> GatewayError {
+    serde_json::from_slice(payload).unwrap_or_else(|_| GatewayError::unparsed(payload))
 }

@@ -59,7 +59,8 @@ pub use clock::{Clock, SystemClock, TokioClock};
 pub use device::Device;
 pub use endpoints::{Endpoint, Endpoints};
 pub use error::{
-    ConnectError, GatewayError, MqttMessageInfo, PublishError, Stage, TlsCause, connack_meaning,
+    ConnectError, GatewayError, GatewayErrorType, MqttMessageInfo, PublishError, Stage, TlsCause,
+    connack_meaning,
 };
 pub use http::{HttpConfig, HttpDevice, HttpError};
 pub use jitter::{FixedJitter, Jitter, SystemJitter};

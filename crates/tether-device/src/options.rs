@@ -5,8 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tether_iot::ClientId;
 use tether_jwt::Signer;
-use tether_mqtt::ClientId;
 
 use crate::backoff::Backoff;
 use crate::clock::{Clock, SystemClock};
@@ -48,7 +48,7 @@ impl DevicePath {
     }
 
     /// Parses an MQTT client id.
-    pub fn parse(client_id: &str) -> Result<Self, tether_mqtt::ClientIdError> {
+    pub fn parse(client_id: &str) -> Result<Self, tether_iot::ClientIdError> {
         let c = ClientId::parse(client_id)?;
         Ok(DevicePath::new(c.project, c.location, c.registry, c.device))
     }

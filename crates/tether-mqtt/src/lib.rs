@@ -1,5 +1,6 @@
 //! Sans-io MQTT 3.1.1 for Tether: one codec for the gateway, the device SDK and the
-//! simulator, plus the Google Cloud IoT Core topic and client-id types.
+//! simulator. Pure MQTT: IoT Core's client ids, topics and id rules are in `tether-iot`,
+//! which this crate does not depend on.
 //!
 //! ```text
 //!  bytes from the socket                                     bytes to the socket
@@ -14,8 +15,8 @@
 //!  └──────────────────────────────────────────────────────────────────────────┘
 //!         │ Connect.client_id              │ Publish.topic / Subscription.filter
 //!         ▼                                ▼
-//!  ClientId::parse → project, location,  IotTopic::parse → Events / State / Config /
-//!  registry, device (or the bad segment)  Commands / Attach / Detach / Errors / Other
+//!  tether_iot::ClientId::parse         tether_iot::IotTopic::parse
+//!  (the caller's choice: the server and the SDK read IoT Core's meaning there)
 //! ```
 //!
 //! * **No I/O, no clock, no dependencies.** The caller owns the socket and the read
@@ -52,24 +53,18 @@
 
 extern crate alloc;
 
-pub mod client_id;
 pub mod codec;
 pub mod error;
-pub mod ids;
-pub mod iot_topic;
 pub mod qos;
 pub mod session;
 pub mod topic;
 
-pub use client_id::{ClientId, ClientIdError};
 pub use codec::{
     ConnAck, Connect, ConnectReturnCode, DecodeOptions, Delivery, Packet, PacketType,
     ProtocolLevel, Publish, Quirk, SubAck, SubAckCode, Subscribe, Subscription, Unsubscribe, Will,
     decode, decode_with, peek_connect_level,
 };
 pub use error::{DecodeError, EncodeError, TopicError};
-pub use ids::{IdError, validate_id};
-pub use iot_topic::IotTopic;
 pub use qos::{PacketId, QoS};
 pub use session::{ServerConfig, ServerSession, Timestamp};
 pub use topic::{TopicFilter, TopicName};

@@ -8,7 +8,8 @@
 //!
 //! * [`model`] holds the resources as plain Rust types (no JSON here: the REST layer maps
 //!   them to the proto3 JSON of `google.cloud.iot.v1`).
-//! * [`names`] parses and validates resource names and ids with IoT Core's rules.
+//! * [`names`] holds resource names as owned values, parsed and checked by `tether-iot`
+//!   (the one name parser and id rule, shared with the MQTT side).
 //! * [`Store`] is the one interface every backend implements; one conformance suite runs
 //!   against each. Time is always passed in.
 //! * [`SqlStore`] is the one implementation, over sqlx's `Any` driver, for SQLite

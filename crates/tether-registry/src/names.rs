@@ -1,6 +1,11 @@
-//! Resource names (`projects/P/locations/L/registries/R/devices/D`) and id rules.
+//! Resource names (`projects/P/locations/L/registries/R/devices/D`) as owned values.
+//! The splitting and the id rule are IoT Core's, from `tether-iot` (the MQTT side uses
+//! the same ones); this module adds the project rule, numIds and the REST messages.
 
 use std::fmt;
+
+use tether_iot::PathError;
+use tether_iot::path::split;
 
 /// The regions IoT Core offered; other locations are accepted too (self-hosted), but
 /// these are what migrated scripts use.
@@ -94,43 +99,14 @@ impl RegistryPath {
     }
 }
 
-fn expect_segment<'a>(
-    parts: &mut impl Iterator<Item = &'a str>,
-    keyword: &str,
-    position: usize,
-    name: &str,
-) -> Result<&'a str, NameError> {
-    match parts.next() {
-        Some(k) if k == keyword => {}
-        Some(k) => {
-            return Err(NameError(format!(
-                "in '{name}', expected '{keyword}' at segment {position}, found '{k}'"
-            )));
-        }
-        None => {
-            return Err(NameError(format!(
-                "'{name}' ends early: expected '{keyword}/…' at segment {position}"
-            )));
-        }
-    }
-    match parts.next() {
-        Some(v) if !v.is_empty() => Ok(v),
-        _ => Err(NameError(format!(
-            "in '{name}', the value after '{keyword}' is missing"
-        ))),
-    }
+/// A resource-name error in the REST API's words: the name, then what is wrong with it.
+fn name_error(name: &str, error: PathError) -> NameError {
+    NameError(format!("in '{name}', {error}"))
 }
 
 /// Parses `projects/P/locations/L`.
 pub fn parse_location(name: &str) -> Result<LocationPath, NameError> {
-    let mut parts = name.split('/');
-    let project = expect_segment(&mut parts, "projects", 1, name)?;
-    let location = expect_segment(&mut parts, "locations", 3, name)?;
-    if let Some(extra) = parts.next() {
-        return Err(NameError(format!(
-            "'{name}' has extra segments after the location: '{extra}…'"
-        )));
-    }
+    let [project, location] = split(name).map_err(|e| name_error(name, e))?;
     validate_project(project)?;
     Ok(LocationPath {
         project: project.into(),
@@ -140,42 +116,31 @@ pub fn parse_location(name: &str) -> Result<LocationPath, NameError> {
 
 /// Parses `projects/P/locations/L/registries/R`.
 pub fn parse_registry(name: &str) -> Result<RegistryPath, NameError> {
-    let (path, rest) = split_registry(name)?;
-    if let Some(extra) = rest {
-        return Err(NameError(format!(
-            "'{name}' has extra segments after the registry: '{extra}'"
-        )));
-    }
-    Ok(path)
+    let [project, location, registry] = split(name).map_err(|e| name_error(name, e))?;
+    validate_project(project)?;
+    Ok(RegistryPath {
+        project: project.into(),
+        location: location.into(),
+        registry: registry.into(),
+    })
 }
 
 /// Parses `projects/P/locations/L/registries/R/devices/D` (D an id or a numId).
 pub fn parse_device(name: &str) -> Result<(RegistryPath, DeviceRef), NameError> {
-    let (path, rest) = split_registry(name)?;
-    let rest = rest.ok_or_else(|| NameError(format!("'{name}' names a registry, not a device")))?;
-    let mut parts = rest.split('/');
-    let device = expect_segment(&mut parts, "devices", 7, name)?;
-    if let Some(extra) = parts.next() {
-        return Err(NameError(format!(
-            "'{name}' has extra segments after the device: '{extra}…'"
-        )));
-    }
-    Ok((path, DeviceRef::parse(device)?))
-}
-
-fn split_registry(name: &str) -> Result<(RegistryPath, Option<&str>), NameError> {
-    let mut parts = name.splitn(7, '/');
-    let project = expect_segment(&mut parts, "projects", 1, name)?;
-    let location = expect_segment(&mut parts, "locations", 3, name)?;
-    let registry = expect_segment(&mut parts, "registries", 5, name)?;
+    let [project, location, registry, device] = split(name).map_err(|e| match e {
+        // The commonest slip deserves a plainer message.
+        PathError::Missing { segment: 7, .. } => {
+            NameError(format!("'{name}' names a registry, not a device"))
+        }
+        e => name_error(name, e),
+    })?;
     validate_project(project)?;
-    validate_id("registry", registry)?;
     let path = RegistryPath {
         project: project.into(),
         location: location.into(),
         registry: registry.into(),
     };
-    Ok((path, parts.next()))
+    Ok((path, DeviceRef::parse(device)?))
 }
 
 fn validate_project(project: &str) -> Result<(), NameError> {
@@ -193,34 +158,11 @@ fn validate_project(project: &str) -> Result<(), NameError> {
     }
 }
 
-/// Checks a registry id, device id or metadata key against IoT Core's rule:
-/// `[a-zA-Z][-a-zA-Z0-9._+~%]+`, 3–255 characters, not starting with `goog`.
+/// Checks a registry or device id against IoT Core's rule ([`tether_iot::validate_id`]:
+/// `[a-zA-Z][-a-zA-Z0-9._+~%]+`, 3–255 characters, not starting with `goog` in any
+/// case). The message ends with the rule's own words, as the MQTT side's does.
 pub fn validate_id(what: &str, id: &str) -> Result<(), NameError> {
-    let allowed =
-        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'+' | b'~' | b'%');
-    let rule = "[a-zA-Z][-a-zA-Z0-9._+~%]+, 3 to 255 characters, not starting with 'goog'";
-    if id.len() < 3 || id.len() > 255 {
-        return Err(NameError(format!(
-            "{what} id '{id}' is {} characters long; allowed: {rule}",
-            id.len()
-        )));
-    }
-    if !id.as_bytes()[0].is_ascii_alphabetic() {
-        return Err(NameError(format!(
-            "{what} id '{id}' must start with a letter ({rule})"
-        )));
-    }
-    if let Some(bad) = id.chars().find(|c| !c.is_ascii() || !allowed(*c as u8)) {
-        return Err(NameError(format!(
-            "{what} id '{id}' contains '{bad}', which is not allowed ({rule})"
-        )));
-    }
-    if id.to_ascii_lowercase().starts_with("goog") {
-        return Err(NameError(format!(
-            "{what} id '{id}' must not start with 'goog'"
-        )));
-    }
-    Ok(())
+    tether_iot::validate_id(id).map_err(|e| NameError(format!("{what} id '{id}' is invalid: {e}")))
 }
 
 #[cfg(test)]
@@ -259,17 +201,61 @@ mod tests {
         );
         assert!(
             parse_registry("projects/acme/locations/us/registries/ab")
-                .is_err_and(|e| e.0.contains("2 characters long"))
+                .is_err_and(|e| e.0.contains("shorter than 3 characters (it has 2)"))
         );
         assert!(
             validate_id("device", "1dev").is_err_and(|e| e.0.contains("must start with a letter"))
         );
-        assert!(validate_id("device", "dev 1").is_err_and(|e| e.0.contains("contains ' '")));
+        assert!(validate_id("device", "dev 1").is_err_and(|e| e.0.contains("found ' '")));
         assert!(validate_id("device", "google-1").is_err_and(|e| e.0.contains("goog")));
         assert!(
             parse_device("projects/acme/locations/us/registries/reg")
                 .is_err_and(|e| e.0.contains("names a registry"))
         );
+        assert!(
+            parse_device("projects/acme/locations/us/registries/reg/devices/1dev")
+                .is_err_and(|e| e.0.contains("device id '1dev' is invalid"))
+        );
+        assert!(
+            parse_location("projects/a b/locations/us").is_err_and(|e| e.0.contains("project id"))
+        );
         assert!(validate_id("device", "dev-1.a_b+c~d%e").is_ok());
+    }
+
+    /// One `goog` rule, case-insensitive, refused in the same words over REST (names and
+    /// bodies) and over MQTT (client ids and topics).
+    #[test]
+    fn goog_is_refused_alike_by_the_registry_and_mqtt() {
+        let rule = tether_iot::IdError::GoogPrefix.to_string();
+        for id in ["Goog-x", "GOOG1", "goog"] {
+            let rest = validate_id("device", id).err().map(|e| e.0);
+            assert_eq!(rest, Some(format!("device id '{id}' is invalid: {rule}")));
+            let name = format!("projects/p/locations/l/registries/{id}");
+            let rest_name = parse_registry(&name).err().map(|e| e.0);
+            assert_eq!(
+                rest_name,
+                Some(format!(
+                    "in '{name}', registry id at segment 6 is invalid: {rule}"
+                ))
+            );
+            let client_id = format!("projects/p/locations/l/registries/reg/devices/{id}");
+            let mqtt = tether_iot::ClientId::parse(&client_id)
+                .err()
+                .map(|e| e.to_string());
+            assert_eq!(
+                mqtt,
+                Some(format!(
+                    "client id: device id at segment 8 is invalid: {rule}"
+                ))
+            );
+            let topic = format!("/devices/{id}/events");
+            assert_eq!(
+                tether_iot::IotTopic::parse(&topic),
+                tether_iot::IotTopic::Other {
+                    reason: "device id must not start with 'goog' (in any case)"
+                }
+            );
+            assert!(rule.ends_with("must not start with 'goog' (in any case)"));
+        }
     }
 }

@@ -672,8 +672,15 @@ async fn device_create_rules_write_nothing_on_failure() {
             json!({"id": "d-1", "credentials": vec![json!({"publicKey": {"format": "ES256_PEM", "key": KEY1}}); 4]}),
             "at most 3",
         ),
-        (json!({"id": "x"}), "device id 'x' is 1 characters long"),
+        (
+            json!({"id": "x"}),
+            "device id 'x' is invalid: id is shorter than 3 characters (it has 1)",
+        ),
         (json!({"id": "goog-1"}), "must not start with 'goog'"),
+        (
+            json!({"id": "GOOG-1"}),
+            "must not start with 'goog' (in any case)",
+        ),
         (json!({}), "device.id is required"),
         (
             json!({"id": "d-1", "colour": "red"}),

@@ -100,8 +100,9 @@ impl Admin {
 /// The device summary's `lastErrorTime`, in Unix seconds.
 pub fn last_error_time(device: &Value) -> Option<i64> {
     let text = device.get("lastErrorTime")?.as_str()?;
-    let at = tether_server::api::json::time::parse(text).ok()?;
-    Some(at.0.div_euclid(1_000_000))
+    tether_iot::UnixTime::parse_rfc3339(text)
+        .ok()
+        .map(|at| at.secs)
 }
 
 /// The `lastErrorStatus.message` of a device summary, when there is one.

@@ -69,13 +69,13 @@ pub async fn latencies(
             };
             let Some(stored) = m["publishTime"]
                 .as_str()
-                .and_then(|t| tether_server::api::json::time::parse(t).ok())
+                .and_then(|t| tether_iot::UnixTime::parse_rfc3339(t).ok()?.to_micros())
             else {
                 continue;
             };
             if let Some(sent) = data.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
                 let sent = i64::try_from(u64::from_be_bytes(sent)).unwrap_or(i64::MAX);
-                let age = u64::try_from(stored.0.saturating_sub(sent)).unwrap_or(0);
+                let age = u64::try_from(stored.saturating_sub(sent)).unwrap_or(0);
                 hist.record(Duration::from_micros(age));
             }
         }

@@ -29,7 +29,7 @@ pub struct Connect {
     /// Keep-alive in seconds; 0 turns the mechanism off.
     pub keep_alive: u16,
     /// Client identifier; for IoT Core the device path, see
-    /// [`ClientId`](crate::ClientId). May be empty (§3.1.3.1).
+    /// `tether_iot::ClientId`. May be empty (§3.1.3.1).
     pub client_id: String,
     /// The Last Will. IoT Core does not support it; the server refuses it.
     pub will: Option<Will>,

@@ -1,71 +1,31 @@
 //! Gateways (spec §1.4, §1.7): the attach payload, what a gateway's auth method
-//! demands of an attaching device, and the JSON sent on `/devices/{gw}/errors`.
+//! demands of an attaching device, and the messages sent on `/devices/{gw}/errors`
+//! (the wire type is `tether_iot::GatewayError`, which the device SDK reads too).
 //! Pure functions; the driver does the store reads and the sending.
 
-use serde::Serialize;
+use tether_iot::{GatewayError, GatewayErrorType, MqttMessageInfo};
 use tether_registry::model::GatewayAuthMethod;
 
 use crate::bridge::{Code, Reason};
 
-/// IoT Core's `error_type` values that Tether sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[non_exhaustive]
-pub enum GatewayErrorType {
-    /// An attach was refused (no PUBACK).
-    GatewayAttachmentError,
-    /// A message for a device that is not attached to this gateway.
-    GatewayDeviceNotFound,
-    /// The server detached a device (deleted, blocked, connected elsewhere).
-    GatewayDetachmentDeviceError,
+/// The payload to publish for `error` (its JSON, as `tether-iot` spells it).
+pub fn error_payload(error: &GatewayError) -> Vec<u8> {
+    // Serializing plain strings and enums cannot fail; an empty object is the
+    // harmless fallback all the same.
+    serde_json::to_vec(error).unwrap_or_else(|_| b"{}".to_vec())
 }
 
-/// Which MQTT message caused an error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MessageInfo {
-    /// `PUBLISH` or `SUBSCRIBE`.
-    pub message_type: &'static str,
-    /// The topic or filter.
-    pub topic: String,
-    /// The packet id, when the message had one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub packet_id: Option<u16>,
-}
-
-/// One message on `/devices/{gw}/errors`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct GatewayError {
-    /// The kind.
-    pub error_type: GatewayErrorType,
-    /// What happened and what to do.
-    pub description: String,
-    /// The device behind the gateway.
-    pub device_id: String,
-    /// The message that caused it, if one did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mqtt_message_info: Option<MessageInfo>,
-}
-
-impl GatewayError {
-    /// The payload to publish.
-    pub fn to_json(&self) -> Vec<u8> {
-        // Serializing plain strings and enums cannot fail; an empty object is the
-        // harmless fallback all the same.
-        serde_json::to_vec(self).unwrap_or_else(|_| b"{}".to_vec())
-    }
-
-    /// `GATEWAY_DEVICE_NOT_FOUND` for a message about a device that is not attached.
-    pub fn not_attached(device_id: &str, info: MessageInfo) -> Self {
-        Self {
-            error_type: GatewayErrorType::GatewayDeviceNotFound,
-            description: format!(
-                "The specified device with ID '{id}' is not attached to the gateway; \
-                 publish to '/devices/{id}/attach' first.",
-                id = super::shown(device_id)
-            ),
-            device_id: device_id.to_owned(),
-            mqtt_message_info: Some(info),
-        }
+/// `GATEWAY_DEVICE_NOT_FOUND` for a message about a device that is not attached.
+pub fn not_attached(device_id: &str, info: MqttMessageInfo) -> GatewayError {
+    GatewayError {
+        error_type: GatewayErrorType::GatewayDeviceNotFound,
+        description: format!(
+            "The specified device with ID '{id}' is not attached to the gateway; \
+             publish to '/devices/{id}/attach' first.",
+            id = super::shown(device_id)
+        ),
+        device_id: device_id.to_owned(),
+        mqtt_message_info: Some(info),
     }
 }
 
@@ -148,16 +108,16 @@ mod tests {
 
     #[test]
     fn error_json_has_iot_core_fields() {
-        let e = GatewayError::not_attached(
+        let e = not_attached(
             "x",
-            MessageInfo {
-                message_type: "PUBLISH",
+            MqttMessageInfo {
+                message_type: "PUBLISH".into(),
                 topic: "/devices/x/state".into(),
                 packet_id: Some(10),
             },
         );
         let v: serde_json::Value =
-            serde_json::from_slice(&e.to_json()).unwrap_or(serde_json::Value::Null);
+            serde_json::from_slice(&error_payload(&e)).unwrap_or(serde_json::Value::Null);
         assert_eq!(v["error_type"], "GATEWAY_DEVICE_NOT_FOUND");
         assert_eq!(v["device_id"], "x");
         assert_eq!(v["mqtt_message_info"]["packet_id"], 10);

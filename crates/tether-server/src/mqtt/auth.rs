@@ -3,8 +3,9 @@
 //! [`Principal`] or a [`Refused`] with the CONNACK code (spec §1.3 recommendation)
 //! and the reason to store as `lastErrorStatus`.
 
+use tether_iot::ClientId;
 use tether_jwt::{EncodingWarning, PublicKey};
-use tether_mqtt::{ClientId, Connect, ConnectReturnCode};
+use tether_mqtt::{Connect, ConnectReturnCode};
 use tether_registry::Store;
 use tether_registry::model::{Device, DeviceRegistry, MqttState};
 use tether_registry::names::{DeviceRef, RegistryPath};

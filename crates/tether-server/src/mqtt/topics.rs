@@ -4,7 +4,8 @@
 //! For a gateway, another device's topic is allowed here and names that device
 //! ([`Target::device`]); the driver then checks that it is attached.
 
-use tether_mqtt::{IotTopic, QoS, TopicFilter, TopicName};
+use tether_iot::IotTopic;
+use tether_mqtt::{QoS, TopicFilter, TopicName};
 
 use crate::bridge::{Code, Reason, shown};
 

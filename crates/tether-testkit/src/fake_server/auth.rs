@@ -3,8 +3,9 @@
 
 use std::sync::Mutex;
 
+use tether_iot::ClientId;
 use tether_jwt::{Credential, Rules};
-use tether_mqtt::{ClientId, Connect, ConnectReturnCode};
+use tether_mqtt::{Connect, ConnectReturnCode};
 
 use super::{FakeServerOptions, State, lock};
 

@@ -14,10 +14,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use tether_device::clock::instant_at;
+use tether_iot::{ClientId, IotTopic};
 use tether_mqtt::session::{CloseReason, Event};
 use tether_mqtt::{
-    ClientId, Connect, Delivery, IotTopic, PacketId, Publish, QoS, ServerConfig, ServerSession,
-    SubAck, SubAckCode, Subscribe, Timestamp, TopicFilter, TopicName,
+    Connect, Delivery, PacketId, Publish, QoS, ServerConfig, ServerSession, SubAck, SubAckCode,
+    Subscribe, Timestamp, TopicFilter, TopicName,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use tether_iot::{GatewayError, GatewayErrorType, MqttMessageInfo};
 use tether_log::DeviceCoordinates;
 use tether_mqtt::{PacketId, Publish, QoS, TopicName};
 use tether_registry::ActivityKind;
@@ -18,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Driver;
 use crate::bridge::auth as device_auth;
-use crate::bridge::gateway_rules::{self, GatewayError, GatewayErrorType, MessageInfo};
+use crate::bridge::gateway_rules;
 use crate::bridge::hub::DeviceAddress;
 use crate::bridge::limits::TokenBucket;
 use crate::bridge::{Code, Reason};
@@ -294,7 +295,7 @@ where
         device_id: &str,
         reason: &Reason,
         device: Option<&DeviceAddress>,
-        info: Option<MessageInfo>,
+        info: Option<MqttMessageInfo>,
     ) {
         if self.live.is_none() {
             return;
@@ -324,17 +325,17 @@ where
             self.record_error(device, reason);
         }
         if let (true, Ok(topic)) = (subscribed, topic) {
-            let _ = self
-                .session
-                .publish(topic, error.to_json(), QoS::AtMostOnce);
+            let _ =
+                self.session
+                    .publish(topic, gateway_rules::error_payload(&error), QoS::AtMostOnce);
             metrics::counter!("tether_mqtt_messages_out_total", "kind" => "gateway_error")
                 .increment(1);
         }
     }
 
     /// `GATEWAY_DEVICE_NOT_FOUND` for a message about a device not attached.
-    pub(super) fn not_attached(&mut self, device_id: &str, info: MessageInfo) {
-        let error = GatewayError::not_attached(device_id, info);
+    pub(super) fn not_attached(&mut self, device_id: &str, info: MqttMessageInfo) {
+        let error = gateway_rules::not_attached(device_id, info);
         let reason = Reason::new(
             Code::FailedPrecondition,
             "gateway_not_attached",
@@ -429,9 +430,9 @@ fn forget_config(session: &mut tether_mqtt::ServerSession, mut config: ConfigPus
     }
 }
 
-pub(super) fn message_info(publish: &Publish) -> MessageInfo {
-    MessageInfo {
-        message_type: "PUBLISH",
+pub(super) fn message_info(publish: &Publish) -> MqttMessageInfo {
+    MqttMessageInfo {
+        message_type: "PUBLISH".into(),
         topic: publish.topic.as_str().to_owned(),
         packet_id: publish.delivery.packet_id().map(PacketId::get),
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use tether_iot::MqttMessageInfo;
 use tether_mqtt::session::SessionError;
 use tether_mqtt::{
     PacketId, QoS, ServerSession, SubAck, SubAckCode, Subscribe, Timestamp, TopicName, Unsubscribe,
@@ -15,7 +16,6 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::Instrument as _;
 
 use super::{Driver, Held};
-use crate::bridge::gateway_rules::MessageInfo;
 use crate::bridge::hub::{DeviceAddress, HubError};
 use crate::bridge::{Code, Reason};
 use crate::mqtt::Shared;
@@ -80,8 +80,8 @@ where
             {
                 self.not_attached(
                     other,
-                    MessageInfo {
-                        message_type: "SUBSCRIBE",
+                    MqttMessageInfo {
+                        message_type: "SUBSCRIBE".into(),
                         topic: sub.filter.as_str().to_owned(),
                         packet_id: Some(subscribe.packet_id.get()),
                     },

@@ -1,5 +1,9 @@
 //! IoT Core resource ids (registry and device): `[a-zA-Z][-a-zA-Z0-9._+~%]+`,
-//! 3–255 characters, not starting with `goog` (spec §0).
+//! 3–255 characters, not starting with `goog` in any letter case (spec §0).
+//!
+//! This is the one id rule: MQTT client ids, device topics, REST resource names and
+//! the REST request bodies all check ids here, so they refuse the same ids with the
+//! same words.
 
 use core::fmt;
 
@@ -24,7 +28,7 @@ pub enum IdError {
         /// The character.
         ch: char,
     },
-    /// Starts with the reserved `goog`.
+    /// Starts with the reserved `goog`, in any letter case (`Goog-x`, `GOOG1`).
     GoogPrefix,
 }
 
@@ -37,7 +41,7 @@ impl IdError {
             Self::TooLong { .. } => "id is longer than 255 characters",
             Self::FirstNotLetter => "id must start with a letter",
             Self::InvalidChar { .. } => "id may contain only letters, digits and - . _ + ~ %",
-            Self::GoogPrefix => "id must not start with 'goog'",
+            Self::GoogPrefix => "id must not start with 'goog' (in any case)",
         }
     }
 }
@@ -78,7 +82,12 @@ pub fn validate_id(id: &str) -> Result<(), IdError> {
     if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
         return Err(IdError::FirstNotLetter);
     }
-    if id.starts_with("goog") {
+    // Google reserves the prefix whatever its case.
+    if id
+        .as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"goog"))
+    {
         return Err(IdError::GoogPrefix);
     }
     Ok(())
@@ -87,6 +96,7 @@ pub fn validate_id(id: &str) -> Result<(), IdError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     #[test]
     fn ids() {
@@ -104,5 +114,19 @@ mod tests {
         assert_eq!(validate_id("ab/c"), Err(IdError::InvalidChar { ch: '/' }));
         assert_eq!(validate_id("abé"), Err(IdError::InvalidChar { ch: 'é' }));
         assert_eq!(validate_id("google-thing"), Err(IdError::GoogPrefix));
+    }
+
+    #[test]
+    fn goog_is_reserved_in_any_case() {
+        for id in ["Goog-x", "GOOG1", "goog", "gOoG.device"] {
+            assert_eq!(validate_id(id), Err(IdError::GoogPrefix), "{id}");
+        }
+        assert_eq!(
+            IdError::GoogPrefix.to_string(),
+            "id must not start with 'goog' (in any case)"
+        );
+        for ok in ["gog-1", "go0g", "agoog", "Gooseberry"] {
+            assert_eq!(validate_id(ok), Ok(()), "{ok}");
+        }
     }
 }

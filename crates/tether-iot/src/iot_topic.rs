@@ -181,12 +181,14 @@ impl fmt::Display for IotTopic<'_> {
     }
 }
 
+/// `"device "` + [`IdError::reason`], spelled out because a `&'static str` cannot be
+/// joined without an allocator (a test keeps the two in step).
 fn device_id_reason(error: IdError) -> &'static str {
     match error {
         IdError::TooShort { .. } => "device id is shorter than 3 characters",
         IdError::TooLong { .. } => "device id is longer than 255 characters",
         IdError::FirstNotLetter => "device id must start with a letter",
-        IdError::GoogPrefix => "device id must not start with 'goog'",
+        IdError::GoogPrefix => "device id must not start with 'goog' (in any case)",
         _ => "device id may contain only letters, digits and - . _ + ~ %",
     }
 }
@@ -296,7 +298,11 @@ mod tests {
         );
         assert_eq!(
             reason("/devices/googdev/events"),
-            "device id must not start with 'goog'"
+            "device id must not start with 'goog' (in any case)"
+        );
+        assert_eq!(
+            reason("/devices/GOOG1/events"),
+            "device id must not start with 'goog' (in any case)"
         );
         assert!(reason("/devices/de v/events").starts_with("device id may contain only"));
         assert!(reason("/devices/+/events").starts_with("wildcards in place of the device id"));
@@ -323,5 +329,21 @@ mod tests {
                 .to_string()
                 .starts_with("(not a device topic")
         );
+    }
+
+    #[test]
+    fn device_id_reasons_are_the_id_rule() {
+        for error in [
+            IdError::TooShort { len: 1 },
+            IdError::TooLong { len: 256 },
+            IdError::FirstNotLetter,
+            IdError::InvalidChar { ch: '!' },
+            IdError::GoogPrefix,
+        ] {
+            assert_eq!(
+                device_id_reason(error),
+                alloc::format!("device {}", error.reason())
+            );
+        }
     }
 }
