@@ -1,8 +1,15 @@
-//! Shared by the CLI tests that run `tether serve` as a child process.
+//! Shared by the CLI tests that run `tether serve` as a child process: starting (and
+//! killing and restarting) it, creating devices, and devices as rumqttc clients.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+use tokio::time::Instant;
 
 /// A running `tether serve` and what its start-up banner said. Killed on drop.
 #[derive(Debug)]
@@ -46,25 +53,40 @@ pub fn serve_with(tether: Command, data: &Path, extra: &[&str]) -> Served {
 }
 
 /// [`serve_with`], writing the server's log (its stderr) to `log` when given.
-pub fn serve_logged(
+pub fn serve_logged(tether: Command, data: &Path, extra: &[&str], log: Option<&Path>) -> Served {
+    let any = Listen {
+        http: "127.0.0.1:0",
+        mqtt: "127.0.0.1:0",
+        https: "127.0.0.1:0",
+    };
+    start(tether, data, &any, extra, log).unwrap_or_else(|banner| panic!("{banner}"))
+}
+
+/// The addresses `tether serve` listens on.
+#[derive(Debug, Clone, Copy)]
+struct Listen<'a> {
+    http: &'a str,
+    mqtt: &'a str,
+    https: &'a str,
+}
+
+/// Starts `tether serve` on `listen`; `Err` carries the banner when it lacks an
+/// address (the server exited, e.g. because a port was taken).
+fn start(
     mut tether: Command,
     data: &Path,
+    listen: &Listen<'_>,
     extra: &[&str],
     log: Option<&Path>,
-) -> Served {
+) -> Result<Served, String> {
     let stderr = match log {
         Some(path) => Stdio::from(std::fs::File::create(path).expect("log file")),
         None => Stdio::null(),
     };
     let mut child = tether
-        .args([
-            "serve",
-            "--http-addr",
-            "127.0.0.1:0",
-            "--mqtt-addr",
-            "127.0.0.1:0",
-        ])
-        .args(["--https-addr", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--http-addr", listen.http])
+        .args(["--mqtt-addr", listen.mqtt])
+        .args(["--https-addr", listen.https, "--data-dir"])
         .arg(data)
         .args(extra)
         .stdout(Stdio::piped())
@@ -93,15 +115,50 @@ pub fn serve_logged(
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    let missing = |what: &str| -> String { panic!("no {what} in the banner:\n{banner}") };
-    Served {
-        url: url.unwrap_or_else(|| missing("admin URL")),
-        mqtt: mqtt.unwrap_or_else(|| missing("MQTT address")),
-        https: https.unwrap_or_else(|| missing("HTTPS address")),
-        ca: ca.unwrap_or_else(|| missing("CA path")),
-        banner: banner.clone(),
+    let (Some(url), Some(mqtt), Some(https), Some(ca)) = (url, mqtt, https, ca) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!("an address is missing from the banner:\n{banner}"));
+    };
+    Ok(Served {
+        url,
+        mqtt,
+        https,
+        ca,
+        banner,
         child,
+    })
+}
+
+impl Served {
+    /// Kills the server with SIGKILL (nothing is flushed or shut down) and reaps it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+
+    /// Starts `tether serve` again on `data` and on this server's ports (on free ones
+    /// when one was taken meanwhile), after [`Served::kill9`].
+    pub fn restart(&self, tether: impl Fn() -> Command, data: &Path) -> Served {
+        let same = Listen {
+            http: self.url.trim_start_matches("http://"),
+            mqtt: &self.mqtt,
+            https: &self.https,
+        };
+        start(tether(), data, &same, &[], None).unwrap_or_else(|_| serve(tether(), data))
+    }
+}
+
+/// A `tether` command for project `acme` with the admin token `token`, blind to the
+/// NATS and database settings of the environment it runs in.
+pub fn tether_as(token: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
+    c.env("TETHER_ADMIN_TOKEN", token)
+        .env("TETHER_PROJECT", "acme")
+        .env_remove("TETHER_CLUSTER_NATS")
+        .env_remove("TETHER_NATS")
+        .env_remove("TETHER_DATABASE");
+    c
 }
 
 /// Runs the command `make` builds until it succeeds (e.g. `devices commands send`,
@@ -216,4 +273,193 @@ pub fn command_and_config_reach_device(
         .args(device));
     let got = listener.wait_with_output().expect("mosquitto_sub exits");
     String::from_utf8_lossy(&got.stdout).into_owned()
+}
+
+/// The client id of `device` in registry `fleet` of project `acme`.
+pub fn client_id(device: &str) -> String {
+    format!("projects/acme/locations/us-central1/registries/fleet/devices/{device}")
+}
+
+/// Through the admin API at `server`: registry `fleet` (created with `registry_args`)
+/// and devices `ids` sharing one ES256 key written to `dir`. `tether` makes a command
+/// carrying the admin token and project `acme`. Returns a JWT for them.
+pub fn fleet(
+    tether: impl Fn() -> Command,
+    server: &str,
+    dir: &Path,
+    ids: &[String],
+    registry_args: &[&str],
+) -> String {
+    let api = ["--server", server];
+    run(tether()
+        .args(["registries", "create", "fleet"])
+        .args(registry_args)
+        .args(api));
+    let key = dir.join("fleet-key");
+    run(tether()
+        .args(["keys", "gen", "--alg", "es256", "--out"])
+        .arg(&key));
+    let public = format!("path={}.pub.pem", key.display());
+    for id in ids {
+        run(tether()
+            .args(["devices", "create", id, "--registry", "fleet"])
+            .args(["--public-key", &public])
+            .args(api));
+    }
+    mint_jwt(tether, &dir.join("fleet-key.key.pem"))
+}
+
+/// A rustls client configuration (ring) trusting the CA in the PEM file `ca`.
+pub fn tls(ca: &str) -> Arc<rustls::ClientConfig> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject as _;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).expect("CA file") {
+        roots.add(cert.expect("CA certificate")).expect("CA added");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// rumqttc options for `device` of registry `fleet` on the MQTT-over-TLS listener
+/// `mqtt` (`127.0.0.1:PORT`) whose CA is in `ca`.
+pub fn mqtt_options(mqtt: &str, ca: &str, device: &str, jwt: &str) -> MqttOptions {
+    let port = mqtt
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("MQTT port");
+    let mut o = MqttOptions::new(client_id(device), "localhost", port);
+    o.set_credentials("unused", jwt);
+    o.set_keep_alive(Duration::from_secs(60));
+    o.set_transport(rumqttc::Transport::tls_with_config(
+        rumqttc::TlsConfiguration::Rustls(tls(ca)),
+    ));
+    o
+}
+
+/// Polls until CONNACK (true) or failure; gives up after 5 s.
+pub async fn connected(events: &mut EventLoop) -> bool {
+    let wait = async {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
+                    return ack.code == rumqttc::ConnectReturnCode::Success;
+                }
+                Ok(_) => {}
+                Err(_) => return false,
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), wait)
+        .await
+        .unwrap_or(false)
+}
+
+/// What one simulated device saw of its own QoS 1 messages.
+#[derive(Debug, Default)]
+pub struct Acked {
+    /// The payloads acknowledged, in order.
+    pub payloads: Vec<String>,
+    /// When each was acknowledged.
+    pub times: Vec<Instant>,
+    /// The payload sent (perhaps more than once) and not acknowledged yet.
+    pub waiting: Option<String>,
+}
+
+/// Locks `m`, ignoring poisoning (a failed assertion elsewhere already reports).
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How a simulated device publishes: `{id}:{n}` on `topic` with QoS 1, one message at
+/// a time, pausing `pace` after each PUBACK.
+#[derive(Debug, Clone)]
+pub struct Publisher {
+    /// The device id.
+    pub id: String,
+    /// `/devices/{id}/events` or `/devices/{id}/state`.
+    pub topic: String,
+    /// The pause after each PUBACK.
+    pub pace: Duration,
+}
+
+/// Runs `publisher` until `stop`, connecting with the options `connect` gives: asked
+/// again for each connection (the server may move), `None` while the device must not
+/// connect. It waits up to 7 s for each PUBACK; on any failure it reconnects and sends
+/// the same message again, as firmware does.
+pub async fn publish_loop(
+    publisher: Publisher,
+    connect: impl Fn() -> Option<MqttOptions>,
+    acked: Arc<Mutex<Acked>>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut n = 0u64;
+    while !stop.load(Ordering::Acquire) {
+        let Some(options) = connect() else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let (client, mut events) = AsyncClient::new(options, 10);
+        if !connected(&mut events).await {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            continue;
+        }
+        loop {
+            if stop.load(Ordering::Acquire) {
+                return;
+            }
+            let payload = format!("{}:{n}", publisher.id);
+            lock(&acked).waiting = Some(payload.clone());
+            if client
+                .publish(&publisher.topic, QoS::AtLeastOnce, false, payload.clone())
+                .await
+                .is_err()
+            {
+                break;
+            }
+            let acked_now = tokio::time::timeout(Duration::from_secs(7), async {
+                loop {
+                    match events.poll().await {
+                        Ok(Event::Incoming(Packet::PubAck(_))) => return true,
+                        Ok(_) => {}
+                        Err(_) => return false,
+                    }
+                }
+            })
+            .await
+            .unwrap_or(false);
+            if !acked_now {
+                break;
+            }
+            {
+                let mut a = lock(&acked);
+                a.waiting = None;
+                a.payloads.push(payload);
+                a.times.push(Instant::now());
+            }
+            n += 1;
+            tokio::time::sleep(publisher.pace).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Polls `check` every 200 ms; panics naming `what` when it is still false after
+/// `within`.
+pub async fn eventually(what: &str, within: Duration, check: impl Fn() -> bool) {
+    let until = Instant::now() + within;
+    while Instant::now() < until {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("{what} did not happen within {within:?}");
 }

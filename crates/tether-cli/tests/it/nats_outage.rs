@@ -22,19 +22,13 @@ use futures_util::StreamExt as _;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::time::Instant;
 
-use crate::common::{self, Served};
+use crate::common::{self, Acked, Publisher, Served};
 
 const TOKEN: &str = "nats-outage-admin-token-0123456789";
 const OUTAGE: Duration = Duration::from_secs(15);
 
 fn tether() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
-    c.env("TETHER_ADMIN_TOKEN", TOKEN)
-        .env("TETHER_PROJECT", "acme")
-        .env_remove("TETHER_CLUSTER_NATS")
-        .env_remove("TETHER_NATS")
-        .env_remove("TETHER_DATABASE");
-    c
+    common::tether_as(TOKEN)
 }
 
 /// A nats-server of this test's own, with JetStream on disk.
@@ -107,158 +101,21 @@ impl Drop for Nats {
     }
 }
 
-/// Registry `fleet` on `server` and devices `dev-0`… sharing one ES256 key; a JWT for
-/// them.
+/// Registry `fleet` on `server` (telemetry to `projects/acme/topics/telemetry`) and
+/// devices `ids` sharing one ES256 key; a JWT for them.
 fn devices(server: &str, dir: &Path, ids: &[String]) -> String {
-    let api = ["--server", server];
-    common::run(
-        tether()
-            .args(["registries", "create", "fleet"])
-            .args([
-                "--event-notification-config",
-                "topic=projects/acme/topics/telemetry",
-            ])
-            .args(api),
-    );
-    let key = dir.join("fleet-key");
-    common::run(
-        tether()
-            .args(["keys", "gen", "--alg", "es256", "--out"])
-            .arg(&key),
-    );
-    let public = format!("path={}.pub.pem", key.display());
-    for id in ids {
-        common::run(
-            tether()
-                .args(["devices", "create", id, "--registry", "fleet"])
-                .args(["--public-key", &public])
-                .args(api),
-        );
-    }
-    common::mint_jwt(tether, &dir.join("fleet-key.key.pem"))
-}
-
-fn client_id(device: &str) -> String {
-    format!("projects/acme/locations/us-central1/registries/fleet/devices/{device}")
-}
-
-fn tls(ca: &str) -> Arc<rustls::ClientConfig> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject as _;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).expect("CA file") {
-        roots.add(cert.expect("CA certificate")).expect("CA added");
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
+    let telemetry = "topic=projects/acme/topics/telemetry";
+    common::fleet(
+        tether,
+        server,
+        dir,
+        ids,
+        &["--event-notification-config", telemetry],
     )
 }
 
 fn options(node: &Served, device: &str, jwt: &str) -> MqttOptions {
-    let port = node
-        .mqtt
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("MQTT port");
-    let mut o = MqttOptions::new(client_id(device), "localhost", port);
-    o.set_credentials("unused", jwt);
-    o.set_keep_alive(Duration::from_secs(60));
-    o.set_transport(rumqttc::Transport::tls_with_config(
-        rumqttc::TlsConfiguration::Rustls(tls(&node.ca)),
-    ));
-    o
-}
-
-/// Polls until CONNACK (true) or failure.
-async fn connected(events: &mut rumqttc::EventLoop) -> bool {
-    let wait = async {
-        loop {
-            match events.poll().await {
-                Ok(Event::Incoming(Packet::ConnAck(ack))) => {
-                    return ack.code == rumqttc::ConnectReturnCode::Success;
-                }
-                Ok(_) => {}
-                Err(_) => return false,
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(5), wait)
-        .await
-        .unwrap_or(false)
-}
-
-/// What one simulated device saw: payloads acknowledged, and when.
-#[derive(Debug, Default)]
-struct Acked {
-    payloads: Vec<String>,
-    times: Vec<Instant>,
-}
-
-/// A device publishing `id:n` with QoS 1, one at a time every 500 ms, waiting up to
-/// 7 s for each PUBACK; on any failure it reconnects and sends the same message again
-/// (as firmware does), until `stop`.
-async fn device_loop(
-    opts: MqttOptions,
-    id: String,
-    acked: Arc<Mutex<Acked>>,
-    stop: Arc<AtomicBool>,
-) {
-    let mut n = 0u64;
-    while !stop.load(Ordering::Acquire) {
-        let (client, mut events) = AsyncClient::new(opts.clone(), 10);
-        if !connected(&mut events).await {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            continue;
-        }
-        loop {
-            if stop.load(Ordering::Acquire) {
-                return;
-            }
-            let payload = format!("{id}:{n}");
-            if client
-                .publish(
-                    "/devices/".to_owned() + &id + "/events",
-                    QoS::AtLeastOnce,
-                    false,
-                    payload.clone(),
-                )
-                .await
-                .is_err()
-            {
-                break;
-            }
-            let acked_now = tokio::time::timeout(Duration::from_secs(7), async {
-                loop {
-                    match events.poll().await {
-                        Ok(Event::Incoming(Packet::PubAck(_))) => return true,
-                        Ok(_) => {}
-                        Err(_) => return false,
-                    }
-                }
-            })
-            .await
-            .unwrap_or(false);
-            if !acked_now {
-                break;
-            }
-            {
-                let mut a = acked
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                a.payloads.push(payload);
-                a.times.push(Instant::now());
-            }
-            n += 1;
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    common::mqtt_options(&node.mqtt, &node.ca, device, jwt)
 }
 
 /// Every payload in the node's telemetry stream.
@@ -311,9 +168,15 @@ async fn a_single_node_keeps_every_device_flowing_through_a_nats_outage() {
     let tasks: Vec<_> = ids
         .iter()
         .map(|id| {
-            tokio::spawn(device_loop(
-                options(&node, id, &jwt),
-                id.clone(),
+            let publisher = Publisher {
+                id: id.clone(),
+                topic: format!("/devices/{id}/events"),
+                pace: Duration::from_millis(500),
+            };
+            let opts = options(&node, id, &jwt);
+            tokio::spawn(common::publish_loop(
+                publisher,
+                move || Some(opts.clone()),
                 Arc::clone(&acked[id]),
                 Arc::clone(&stop),
             ))
@@ -333,7 +196,7 @@ async fn a_single_node_keeps_every_device_flowing_through_a_nats_outage() {
     // No device wedged: each was acknowledged again within 10 s of NATS returning.
     let mut all_acked = BTreeSet::new();
     for (id, a) in &acked {
-        let a = a.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let a = common::lock(a);
         let first_after = a.times.iter().find(|t| **t >= back).copied();
         let waited = first_after.map(|t| t - back);
         assert!(
@@ -448,17 +311,6 @@ fn send_command(server: &str, device: &str, data: &str) -> (Option<i32>, String)
     )
 }
 
-async fn eventually(what: &str, within: Duration, check: impl Fn() -> bool) {
-    let until = Instant::now() + within;
-    while Instant::now() < until {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("{what} did not happen within {within:?}");
-}
-
 /// Two nodes on one SQLite file (in production: PostgreSQL), joined over `nats`.
 fn cluster(dir: &Path, nats: &str) -> (Served, Served) {
     let database = format!("sqlite://{}", dir.join("shared.db").display());
@@ -511,13 +363,13 @@ async fn changes_made_during_a_cluster_nats_outage_reach_the_other_node() {
     tokio::time::sleep(OUTAGE - Duration::from_secs(1)).await;
     nats.resume();
 
-    eventually(
+    common::eventually(
         "the blocked device disconnected",
         Duration::from_secs(35),
         || !blocked.up.load(Ordering::Acquire),
     )
     .await;
-    eventually("the new config pushed", Duration::from_secs(35), || {
+    common::eventually("the new config pushed", Duration::from_secs(35), || {
         config.received("/config", "fan=9")
     })
     .await;
@@ -539,7 +391,7 @@ async fn a_command_to_a_frozen_node_is_delivered_or_refused_never_both() {
     let jwt = devices(&a.url, dir.path(), &ids);
     let device = Listener::start(&b, "frozen-1", &jwt).await;
     // The device's subscription is in place once a command goes through.
-    eventually("a first command delivered", Duration::from_secs(10), || {
+    common::eventually("a first command delivered", Duration::from_secs(10), || {
         send_command(&a.url, "frozen-1", "hello").0 == Some(0)
     })
     .await;
