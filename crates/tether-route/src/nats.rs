@@ -11,6 +11,11 @@
 //! `Tether-Publish-Time` (unix µs). The durability point is JetStream's publish
 //! ack: [`Sink::publish`] returns `Ok` only after every message of the batch
 //! has been acked by the stream (file storage).
+//!
+//! The sink is also the stream's [`TelemetryReader`](crate::TelemetryReader)
+//! (`reader`): offsets are the stream's sequence numbers.
+
+mod reader;
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -123,6 +128,8 @@ pub enum NatsError {
 #[derive(Debug, Clone)]
 pub struct NatsSink {
     js: jetstream::Context,
+    /// The stream (its cached info is not used: it goes stale).
+    stream: stream::Stream,
     config: NatsConfig,
 }
 
@@ -145,18 +152,19 @@ impl NatsSink {
         config: NatsConfig,
     ) -> Result<Self, NatsError> {
         let js = jetstream::new(client);
-        js.get_or_create_stream(stream::Config {
-            name: config.stream.clone(),
-            subjects: vec![format!("{}.>", config.subject_prefix)],
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .map_err(|source| NatsError::Stream {
-            stream: config.stream.clone(),
-            source,
-        })?;
-        Ok(Self { js, config })
+        let stream = js
+            .get_or_create_stream(stream::Config {
+                name: config.stream.clone(),
+                subjects: vec![format!("{}.>", config.subject_prefix)],
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|source| NatsError::Stream {
+                stream: config.stream.clone(),
+                source,
+            })?;
+        Ok(Self { js, stream, config })
     }
 
     /// The JetStream context (for consumers: `tail`, tests).

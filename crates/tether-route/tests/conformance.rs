@@ -1,8 +1,10 @@
-//! One conformance suite for the `Sink` trait, run against every implementation:
-//! the embedded log and NATS JetStream (the latter needs TETHER_TEST_NATS_URL).
+//! One conformance suite for the `Sink` and `TelemetryReader` traits, run against
+//! every implementation: the embedded log and NATS JetStream (the latter needs
+//! TETHER_TEST_NATS_URL).
 //!
-//! Each case is generic over a `Harness`: a fresh sink plus a way to read back
-//! everything stored for a topic, in order.
+//! Each case is generic over a `Harness`: a fresh sink, read back through its own
+//! `TelemetryReader` (the sinks are also the readers), so one suite covers both
+//! traits.
 
 mod common;
 
@@ -11,16 +13,42 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{ALERTS, TOPIC, attrs, event, labels};
-use futures_util::StreamExt;
 use tether_log::message::attr;
 use tether_log::{EmbeddedLog, LogConfig, Message};
-use tether_route::{NatsConfig, NatsSink, Sink};
+use tether_route::{NatsConfig, NatsSink, ReadLimits, Sink, TelemetryReader};
 
 trait Harness {
-    type S: Sink + 'static;
+    type S: Sink + TelemetryReader + 'static;
+    /// Offsets are 0, 1, 2, … per topic (the embedded log), not sequences shared
+    /// by every topic (JetStream).
+    const GAPLESS: bool;
     fn sink(&self) -> Arc<Self::S>;
-    /// Everything stored for `topic`, oldest first.
-    async fn read_all(&self, topic: &str) -> Vec<Message>;
+    /// Consumers or other reading state the reads left behind (none may stay).
+    async fn readers_left(&self) -> usize;
+    /// Everything stored for `topic`, oldest first, read back through the sink's
+    /// own [`TelemetryReader`].
+    async fn read_all(&self, topic: &str) -> Vec<Message> {
+        let sink = self.sink();
+        let mut out = Vec::new();
+        let mut from = 0;
+        loop {
+            let records = sink
+                .read(topic, from, ReadLimits::new(100))
+                .await
+                .expect("read");
+            if records.is_empty() {
+                return out;
+            }
+            for r in records {
+                if Self::GAPLESS {
+                    assert_eq!(r.offset, out.len() as u64, "offsets have no gaps");
+                }
+                assert!(r.offset >= from, "offsets rise");
+                from = r.offset + 1;
+                out.push(r.message);
+            }
+        }
+    }
 }
 
 // ---- the suite ----
@@ -123,6 +151,85 @@ async fn concurrent_publishers_all_stored_exactly_once<H: Harness>(h: &H) {
     }
 }
 
+async fn read_back_by_offset<H: Harness>(h: &H) {
+    let sink = h.sink();
+    let limits = ReadLimits::new(100);
+    assert!(sink.topics().await.expect("topics").is_empty());
+    assert_eq!(sink.offsets(TOPIC).await.expect("offsets"), None);
+    assert!(sink.read(TOPIC, 0, limits).await.expect("read").is_empty());
+    assert!(
+        !sink
+            .wait(TOPIC, 0, Duration::from_millis(200))
+            .await
+            .expect("wait"),
+        "nothing arrives"
+    );
+    // Interleaved, so JetStream's offsets have gaps.
+    let batch = (0..6)
+        .map(|i| event(if i % 2 == 0 { TOPIC } else { ALERTS }, &format!("{i}"), i))
+        .collect();
+    sink.publish(batch).await.expect("publish");
+
+    let topics = sink.topics().await.expect("topics");
+    let names: Vec<&str> = topics.iter().map(|t| t.topic.as_str()).collect();
+    assert_eq!(names, [ALERTS, TOPIC], "sorted");
+    let all = sink.read(TOPIC, 0, limits).await.expect("read");
+    assert_eq!(all.len(), 3);
+    let offsets = sink.offsets(TOPIC).await.expect("offsets").expect("some");
+    assert_eq!(offsets, topics[1].offsets);
+    assert_eq!(offsets.earliest, all[0].offset);
+    assert_eq!(offsets.next, all[2].offset + 1);
+
+    // From the middle (an offset of the topic, or one between two of them).
+    for from in [all[1].offset, all[0].offset + 1] {
+        let rest = sink.read(TOPIC, from, limits).await.expect("read");
+        assert_eq!(rest, all[1..], "from {from}");
+    }
+    let one = sink.read(TOPIC, 0, ReadLimits::new(1)).await.expect("read");
+    assert_eq!(one, all[..1]);
+    assert!(
+        sink.read(TOPIC, offsets.next, limits)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        sink.read(TOPIC, u64::MAX, limits)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+
+    // Waiting: at once when a message is there, else until one arrives.
+    let wait = Duration::from_secs(10);
+    assert!(sink.wait(TOPIC, all[2].offset, wait).await.expect("wait"));
+    let waiter = {
+        let sink = h.sink();
+        tokio::spawn(async move { sink.wait(TOPIC, offsets.next, wait).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiter.is_finished(), "nothing new yet");
+    sink.publish(vec![event(TOPIC, "new", 9)])
+        .await
+        .expect("publish");
+    let woke = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+    assert!(
+        matches!(woke, Ok(Ok(Ok(true)))),
+        "woken by the publish: {woke:?}"
+    );
+    let new = sink.read(TOPIC, offsets.next, limits).await.expect("read");
+    assert_eq!(
+        labels(&new.into_iter().map(|r| r.message).collect::<Vec<_>>()),
+        ["new"]
+    );
+
+    assert_eq!(
+        h.readers_left().await,
+        0,
+        "every read cleans up after itself"
+    );
+}
+
 // ---- harnesses ----
 
 struct LogHarness {
@@ -145,27 +252,14 @@ impl LogHarness {
 
 impl Harness for LogHarness {
     type S = EmbeddedLog;
+    const GAPLESS: bool = true;
 
     fn sink(&self) -> Arc<EmbeddedLog> {
         Arc::clone(&self.log)
     }
 
-    async fn read_all(&self, topic: &str) -> Vec<Message> {
-        let mut out: Vec<Message> = Vec::new();
-        loop {
-            let records = self
-                .log
-                .read(topic, out.len() as u64, 100)
-                .await
-                .expect("read");
-            if records.is_empty() {
-                return out;
-            }
-            for r in records {
-                assert_eq!(r.offset, out.len() as u64, "offsets have no gaps");
-                out.push(r.message);
-            }
-        }
+    async fn readers_left(&self) -> usize {
+        0
     }
 }
 
@@ -211,47 +305,30 @@ impl NatsHarness {
 
 impl Harness for NatsHarness {
     type S = NatsSink;
+    const GAPLESS: bool = false;
 
     fn sink(&self) -> Arc<NatsSink> {
         Arc::clone(&self.sink)
     }
 
-    async fn read_all(&self, topic: &str) -> Vec<Message> {
-        use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
-        let js = self.sink.jetstream();
-        let subject = self.sink.subject_for(topic).expect("subject");
-        let stream = js
+    /// The stream's consumers, once the deletes sent after each read have landed.
+    async fn readers_left(&self) -> usize {
+        use futures_util::StreamExt as _;
+        let stream = self
+            .sink
+            .jetstream()
             .get_stream(&self.sink.config().stream)
             .await
             .expect("stream");
-        let consumer = stream
-            .create_consumer(pull::Config {
-                filter_subject: subject,
-                deliver_policy: DeliverPolicy::All,
-                ack_policy: AckPolicy::None,
-                ..Default::default()
-            })
-            .await
-            .expect("pull consumer");
-        let pending = consumer.cached_info().num_pending as usize;
-        let mut out = Vec::new();
-        while out.len() < pending {
-            let mut batch = consumer
-                .batch()
-                .max_messages(pending - out.len())
-                .expires(Duration::from_secs(5))
-                .messages()
-                .await
-                .expect("fetch");
-            let before = out.len();
-            while let Some(m) = batch.next().await {
-                let m = m.expect("message");
-                let prefix = &self.sink.config().subject_prefix;
-                out.push(tether_route::nats::message_from_nats(prefix, &m).expect("decode"));
+        let mut left = 0;
+        for _ in 0..50 {
+            left = stream.consumer_names().count().await;
+            if left == 0 {
+                break;
             }
-            assert!(out.len() > before, "JetStream returned nothing within 5 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        out
+        left
     }
 }
 
@@ -284,4 +361,5 @@ conformance!(
     attributes_payload_and_time_preserved,
     order_per_topic_with_interleaved_topics,
     concurrent_publishers_all_stored_exactly_once,
+    read_back_by_offset,
 );
