@@ -1,6 +1,7 @@
 //! What the admin listener serves beside the Device Manager API: `/metrics`
 //! (Prometheus text) and the admin-only telemetry reads `/v1/telemetry/topics` and
-//! `/v1/telemetry/messages` over the embedded log.
+//! `/v1/telemetry/messages`, through the sink's [`TelemetryReader`] (the embedded
+//! log or JetStream: the same JSON from either).
 
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -14,20 +15,13 @@ use axum::routing::get;
 use base64::Engine as _;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{Value, json};
-use tether_log::EmbeddedLog;
+use tether_route::{ReadError, ReadLimits, TelemetryReader};
 
 use super::auth::AdminAuth;
 use super::error::ApiError;
 use super::json::time;
 use crate::bridge::Code;
 
-/// Most messages one telemetry read returns.
-const READ_MAX: usize = 1000;
-/// Most payload bytes one telemetry read returns (the first message always goes, and
-/// one is at most 256 KiB): 1,000 large messages would otherwise make a 340 MB answer.
-const READ_BYTES_MAX: usize = 8 * 1024 * 1024;
-/// Messages read from the log at a time while filling a read.
-const READ_CHUNK: usize = 64;
 /// Longest a follow read waits for new messages.
 const WAIT_MAX: Duration = Duration::from_secs(30);
 
@@ -35,7 +29,7 @@ const WAIT_MAX: Duration = Duration::from_secs(30);
 struct TelemetryState {
     admin: AdminAuth,
     metrics_token: Option<AdminAuth>,
-    log: Option<Arc<EmbeddedLog>>,
+    reader: Option<Arc<dyn TelemetryReader>>,
 }
 
 /// Bucket bounds (seconds) of every latency histogram: fixed buckets keep a histogram's
@@ -86,12 +80,12 @@ pub fn spawn_metrics_upkeep() -> tokio::task::JoinHandle<()> {
 }
 
 /// `/metrics` (Prometheus text; open, or behind `metrics_token` when one is set) and
-/// the admin-only telemetry reads over `log` (`None`: telemetry goes elsewhere, and
+/// the admin-only telemetry reads through `reader` (`None`: nothing to read from, and
 /// the reads say so).
 pub fn routes(
     admin: AdminAuth,
     metrics_token: Option<AdminAuth>,
-    log: Option<Arc<EmbeddedLog>>,
+    reader: Option<Arc<dyn TelemetryReader>>,
 ) -> Router {
     // Install the recorder now so connections counted before the first scrape show.
     let _ = metrics_handle();
@@ -102,7 +96,7 @@ pub fn routes(
         .with_state(TelemetryState {
             admin,
             metrics_token,
-            log,
+            reader,
         })
 }
 
@@ -122,32 +116,46 @@ async fn metrics(State(state): State<TelemetryState>, headers: HeaderMap) -> Res
     }
 }
 
-fn embedded(state: &TelemetryState, headers: &HeaderMap) -> Result<Arc<EmbeddedLog>, ApiError> {
+fn reader(
+    state: &TelemetryState,
+    headers: &HeaderMap,
+) -> Result<Arc<dyn TelemetryReader>, ApiError> {
     state
         .admin
         .check(headers.get("authorization").and_then(|v| v.to_str().ok()))?;
-    state.log.clone().ok_or_else(|| {
+    state.reader.clone().ok_or_else(|| {
         ApiError::new(
             Code::FailedPrecondition,
-            "telemetry goes to NATS JetStream on this server; read it from its stream",
+            "this server has no telemetry sink to read from",
         )
     })
+}
+
+/// A failed read: the caller's topic name, or the store behind the reader.
+fn read_error(e: ReadError) -> ApiError {
+    let code = match &e {
+        ReadError::InvalidTopic { .. } => Code::InvalidArgument,
+        ReadError::Nats { .. } => Code::Unavailable,
+        _ => Code::Internal,
+    };
+    ApiError::new(code, e.to_string())
 }
 
 async fn topics(
     State(state): State<TelemetryState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let log = embedded(&state, &headers)?;
-    let topics: Vec<Value> = log
-        .list_topics()
+    let reader = reader(&state, &headers)?;
+    let topics: Vec<Value> = reader
+        .topics()
+        .await
+        .map_err(read_error)?
         .into_iter()
         .map(|t| {
-            let o = log.offsets(&t);
             json!({
-                "topic": t,
-                "earliestOffset": o.as_ref().map(|o| o.earliest.to_string()),
-                "nextOffset": o.as_ref().map(|o| o.next.to_string()),
+                "topic": t.topic,
+                "earliestOffset": t.offsets.earliest.to_string(),
+                "nextOffset": t.offsets.next.to_string(),
             })
         })
         .collect();
@@ -177,7 +185,7 @@ async fn messages(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let log = embedded(&state, &headers)?;
+    let reader = reader(&state, &headers)?;
     let topic = q.get("topic").cloned().ok_or_else(|| {
         ApiError::new(
             Code::InvalidArgument,
@@ -194,20 +202,30 @@ async fn messages(
         ));
     }
     let from: u64 = number(&q, "from", 0)?;
-    let max = number(&q, "max", 100usize)?.clamp(1, READ_MAX);
+    let limits = ReadLimits::new(number(&q, "max", 100usize)?);
     let wait = Duration::from_secs(number(&q, "wait", 0u64)?).min(WAIT_MAX);
-    let mut records = read(&log, &topic, from, max).await?;
-    if records.is_empty() && !wait.is_zero() {
-        let mut next = log
-            .subscribe(&topic)
-            .map_err(|e| ApiError::new(Code::InvalidArgument, e.to_string()))?;
-        let _ = tokio::time::timeout(wait, next.wait_for(|n| *n > from)).await;
-        records = read(&log, &topic, from, max).await?;
+    let mut records = reader
+        .read(&topic, from, limits)
+        .await
+        .map_err(read_error)?;
+    if records.is_empty()
+        && !wait.is_zero()
+        && reader.wait(&topic, from, wait).await.map_err(read_error)?
+    {
+        records = reader
+            .read(&topic, from, limits)
+            .await
+            .map_err(read_error)?;
     }
-    let next = records.last().map_or_else(
-        || log.offsets(&topic).map_or(from, |o| o.next.max(from)),
-        |r| r.offset + 1,
-    );
+    // Past the last record read; with none, past the topic's end (or `from` if later).
+    let next = match records.last() {
+        Some(r) => r.offset + 1,
+        None => reader
+            .offsets(&topic)
+            .await
+            .map_err(read_error)?
+            .map_or(from, |o| o.next.max(from)),
+    };
     let messages: Vec<Value> = records
         .into_iter()
         .map(|r| {
@@ -225,47 +243,16 @@ async fn messages(
     )
 }
 
-/// Up to `max` records from `from`, and no more than [`READ_BYTES_MAX`] of payload.
-async fn read(
-    log: &EmbeddedLog,
-    topic: &str,
-    from: u64,
-    max: usize,
-) -> Result<Vec<tether_log::Record>, ApiError> {
-    let mut out: Vec<tether_log::Record> = Vec::new();
-    if log.offsets(topic).is_none() {
-        return Ok(out);
-    }
-    let mut bytes = 0usize;
-    let mut next = from;
-    while out.len() < max {
-        let chunk = log
-            .read(topic, next, (max - out.len()).min(READ_CHUNK))
-            .await
-            .map_err(|e| ApiError::new(Code::Internal, e.to_string()))?;
-        if chunk.is_empty() {
-            break;
-        }
-        for record in chunk {
-            let size = record.message.data.len();
-            if !out.is_empty() && bytes.saturating_add(size) > READ_BYTES_MAX {
-                return Ok(out);
-            }
-            bytes = bytes.saturating_add(size);
-            next = record.offset + 1;
-            out.push(record);
-        }
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
+    // The same reads on the embedded log and on JetStream.
+    mod both_sinks;
+
     use super::*;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use http_body_util::BodyExt as _;
-    use tether_log::LogConfig;
+    use tether_log::{EmbeddedLog, LogConfig};
     use tower::ServiceExt as _;
 
     async fn call(router: &Router, uri: &str, token: Option<&str>) -> (StatusCode, Value) {
@@ -373,7 +360,11 @@ mod tests {
         .await;
         assert_eq!(status, StatusCode::OK);
         let got = v["messages"].as_array().map_or(0, Vec::len);
-        assert_eq!(got, READ_BYTES_MAX / big.len(), "8 MiB of 256 KiB messages");
+        assert_eq!(
+            got,
+            tether_route::reader::MAX_PAYLOAD_BYTES / big.len(),
+            "8 MiB of 256 KiB messages"
+        );
         assert_eq!(v["nextOffset"], got.to_string());
         let (_, v) = call(
             &router,

@@ -470,7 +470,7 @@ pub async fn serve(
         .metrics_token
         .as_deref()
         .map(|t| AdminAuth::from_token(t, "the --metrics-token given to `tether serve`"));
-    let routes = api::telemetry::routes(server.admin(), metrics_token, sink.embedded());
+    let routes = api::telemetry::routes(server.admin(), metrics_token, Some(sink.reader()));
     let retention = spawn_retention(&sink, clock);
     let upkeep = api::telemetry::spawn_metrics_upkeep();
     let log_summary = log_budget.spawn_summary();

@@ -1,12 +1,12 @@
 //! The telemetry sink `tether serve` runs with: the embedded durable log (the default)
-//! or NATS JetStream, wrapped so every append is timed and counted for `/metrics`, and
-//! the embedded log's retention.
+//! or NATS JetStream, wrapped so every append is timed and counted for `/metrics`; the
+//! reader that reads it back for `/v1/telemetry/*`; and the embedded log's retention.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tether_log::{EmbeddedLog, LogConfig};
-use tether_route::{NatsConfig, NatsSink, Sink};
+use tether_route::{NatsConfig, NatsSink, Sink, TelemetryReader};
 use tokio::task::JoinHandle;
 
 use super::ServeError;
@@ -38,7 +38,15 @@ impl TelemetrySink {
         })
     }
 
-    /// The embedded log, which the telemetry reads serve; `None` with NATS.
+    /// What reads the stored telemetry back (`/v1/telemetry/*`): the sink itself.
+    pub fn reader(&self) -> Arc<dyn TelemetryReader> {
+        match self {
+            TelemetrySink::Embedded(log) => Arc::clone(log) as Arc<dyn TelemetryReader>,
+            TelemetrySink::Nats(nats) => Arc::clone(nats) as Arc<dyn TelemetryReader>,
+        }
+    }
+
+    /// The embedded log (for its retention); `None` with NATS.
     pub fn embedded(&self) -> Option<Arc<EmbeddedLog>> {
         match self {
             TelemetrySink::Embedded(log) => Some(Arc::clone(log)),
