@@ -1,4 +1,5 @@
-//! `tether events`: read the telemetry the gateway stored in its embedded log.
+//! `tether events`: read the telemetry the gateway stored, in its embedded log or
+//! its NATS JetStream stream (the same admin API serves both).
 
 use base64::Engine as _;
 use clap::{Args, Subcommand};
@@ -83,14 +84,17 @@ async fn tail(client: &Client, format: Format, args: TailArgs) -> Result<(), Cli
         Some(f) => f,
         None => {
             let v = client.get("telemetry/topics", &[]).await?;
-            let next = v["topics"]
-                .as_array()
-                .and_then(|l| {
-                    l.iter()
-                        .find(|t| t["topic"].as_str() == Some(args.topic.as_str()))
-                })
-                .map_or(0, |t| offset(&t["nextOffset"]));
-            next.saturating_sub(args.last)
+            let listed = v["topics"].as_array().and_then(|l| {
+                l.iter()
+                    .find(|t| t["topic"].as_str() == Some(args.topic.as_str()))
+            });
+            match listed {
+                Some(t) => {
+                    let range = (offset(&t["earliestOffset"]), offset(&t["nextOffset"]));
+                    start_of_last(client, &args.topic, range, args.last).await?
+                }
+                None => 0,
+            }
         }
     };
     loop {
@@ -115,6 +119,61 @@ async fn tail(client: &Client, format: Format, args: TailArgs) -> Result<(), Cli
             return Ok(());
         }
     }
+}
+
+/// The offset of the `last`-th newest message of a topic holding `earliest..next`.
+///
+/// Offsets may have gaps (on NATS JetStream they are stream sequence numbers shared by
+/// every topic), so `next - last` is only where the search starts: the window below
+/// `next` widens until it holds `last` messages or reaches `earliest`. On the embedded
+/// log (no gaps) the first window is the answer.
+async fn start_of_last(
+    client: &Client,
+    topic: &str,
+    (earliest, next): (u64, u64),
+    last: u64,
+) -> Result<u64, CliError> {
+    let mut window = last;
+    loop {
+        let start = next.saturating_sub(window).max(earliest);
+        let offsets = offsets_between(client, topic, start, next).await?;
+        let wanted = usize::try_from(last).unwrap_or(usize::MAX);
+        match offsets.len().checked_sub(wanted) {
+            Some(i) => return Ok(offsets.get(i).copied().unwrap_or(next)),
+            None if start <= earliest => return Ok(start),
+            None => window = window.saturating_mul(4).max(1),
+        }
+    }
+}
+
+/// The offsets of a topic's messages in `from..until`.
+async fn offsets_between(
+    client: &Client,
+    topic: &str,
+    mut from: u64,
+    until: u64,
+) -> Result<Vec<u64>, CliError> {
+    let mut offsets = Vec::new();
+    while from < until {
+        let query = [
+            ("topic", topic.to_string()),
+            ("from", from.to_string()),
+            ("max", "1000".to_string()),
+        ];
+        let v = client.get("telemetry/messages", &query).await?;
+        let page = v["messages"].as_array().cloned().unwrap_or_default();
+        offsets.extend(
+            page.iter()
+                .map(|m| offset(&m["offset"]))
+                .filter(|o| *o < until),
+        );
+        let next = offset(&v["nextOffset"]);
+        if page.is_empty() || next <= from {
+            break;
+        }
+        from = next;
+    }
+    Ok(offsets)
 }
 
 fn print_message(m: &Value, format: Format) {

@@ -89,7 +89,7 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
                 keys
             };
             let tokens = provision::tokens(&signing, &fleet.project)?;
-            // Where the telemetry lands, and where the log ends before this run.
+            // Where the telemetry lands, and where its topic ends before this run.
             let topic = provision::telemetry_topic(&fleet.project, &args.registry);
             let client = crate::admin::client::Client::new(&conn)?;
             match readback::next_offset(&client, &topic).await {

@@ -89,7 +89,7 @@ pub struct SimulateArgs {
     pub subscribe: bool,
     /// (--target only) also run one consumer subscribed to every device's events and
     /// report end-to-end latency (publish → delivery to the consumer). Against Tether
-    /// it is always read back from the telemetry log (send → the gateway's publishTime).
+    /// it is always read back from the stored telemetry (send → the gateway's publishTime).
     #[arg(long)]
     pub e2e: bool,
     /// Local addresses to connect from, e.g. 127.0.0.2-127.0.0.9 or 127.0.0.2,127.0.0.3

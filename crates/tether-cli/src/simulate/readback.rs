@@ -1,6 +1,7 @@
-//! Tether's end-to-end latency, read back from its embedded telemetry log through the
-//! admin API: for each stored message, the gateway's `publishTime` minus the send time
-//! the simulator wrote into the payload's first 8 bytes (same host, same clock).
+//! Tether's end-to-end latency, read back from its telemetry sink (the embedded log or
+//! NATS JetStream) through the admin API: for each stored message, the gateway's
+//! `publishTime` minus the send time the simulator wrote into the payload's first 8
+//! bytes (same host, same clock).
 
 use std::time::Duration;
 
@@ -21,12 +22,12 @@ fn offset(v: &Value) -> Option<u64> {
     }
 }
 
-/// The log's next offset for `topic` (0 if the topic holds nothing yet).
+/// The next offset of `topic` (0 if the topic holds nothing yet).
 pub async fn next_offset(client: &Client, topic: &str) -> anyhow::Result<u64> {
     let topics = client
         .get("telemetry/topics", &[])
         .await
-        .context("cannot list the telemetry log's topics (is the embedded log in use?)")?;
+        .context("cannot list the stored telemetry's topics")?;
     Ok(topics["topics"]
         .as_array()
         .and_then(|list| list.iter().find(|t| t["topic"] == topic))
@@ -54,7 +55,7 @@ pub async fn latencies(
                 ],
             )
             .await
-            .context("cannot read the telemetry log")?;
+            .context("cannot read the stored telemetry")?;
         let messages = page["messages"].as_array().cloned().unwrap_or_default();
         if messages.is_empty() {
             break;

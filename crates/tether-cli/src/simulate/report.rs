@@ -85,7 +85,7 @@ pub struct Measured {
     pub puback: Histogram,
     /// PUBLISH → consumer.
     pub e2e: Histogram,
-    /// Messages read back from Tether's telemetry log.
+    /// Messages read back from Tether's stored telemetry.
     pub stored: Option<u64>,
     /// Up to five distinct errors.
     pub errors: Vec<String>,

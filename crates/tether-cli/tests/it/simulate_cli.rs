@@ -111,6 +111,49 @@ fn simulate_against_tether_and_refusals() {
     assert_eq!(n(&report, "refused"), 20, "{report:#}");
 }
 
+/// With `--nats` the end-to-end latency is read back from JetStream through the same
+/// API, and `tether events tail --last K` shows K messages although the stream's
+/// offsets have gaps. The registry (so the topic) is new each run: the server's
+/// stream is shared with earlier runs and other tests.
+#[test]
+fn simulate_and_events_against_tether_on_nats() {
+    let Some(nats) = tether_testkit::require(
+        "NATS JetStream (TETHER_TEST_NATS_URL)",
+        tether_testkit::needs::env("TETHER_TEST_NATS_URL"),
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let served = common::serve_with(tether(), &dir.path().join("data"), &["--nats", &nats]);
+    let token = dir.path().join("data").join("admin-token");
+    let (token, ca) = (token.to_str().unwrap(), served.ca.as_str());
+    let registry = format!("nats{}", std::process::id());
+    let mut args = tether_args(&served.url, &served.mqtt, token, ca);
+    args.extend(["--registry", registry.as_str()]);
+    let report = simulate(&args);
+    assert_eq!(n(&report, "connected"), 20, "{report:#}");
+    assert!(n(&report, "acked") > 0, "{report:#}");
+    assert!(n(&report, "stored") >= n(&report, "acked"), "{report:#}");
+    assert!(
+        report["e2e_latency"]["count"].as_u64().unwrap_or(0) > 0,
+        "{report:#}"
+    );
+
+    let topic = format!("projects/tether-sim/topics/{registry}-telemetry");
+    let out = tether()
+        .args(["events", "tail", "--topic", &topic, "--last", "7"])
+        .args(["--server", &served.url, "--token-file", token])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.lines().count(), 7, "{text}");
+}
+
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()

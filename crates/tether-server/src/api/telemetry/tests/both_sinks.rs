@@ -5,7 +5,7 @@
 //! are compared without them, and the offsets' rules are checked on each sink.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -212,7 +212,7 @@ async fn transcript(sink: Arc<dyn Sink>, reader: Arc<dyn TelemetryReader>) -> Ve
         let router = router.clone();
         let uri = messages_uri(TELEMETRY, next, "&wait=20");
         tokio::spawn(async move {
-            let start = Instant::now();
+            let start = tokio::time::Instant::now();
             (call(&router, &uri, Some(TOKEN)).await, start.elapsed())
         })
     };
@@ -236,7 +236,7 @@ async fn transcript(sink: Arc<dyn Sink>, reader: Arc<dyn TelemetryReader>) -> Ve
     assert_eq!(offset(&woke["nextOffset"]), at + 1);
     out.push(without_offsets(&woke));
     // ...and with nothing arriving, answers empty once the wait is over.
-    let start = Instant::now();
+    let start = tokio::time::Instant::now();
     let quiet = get(&router, &messages_uri(TELEMETRY, at + 1, "&wait=1")).await;
     assert!(start.elapsed() >= Duration::from_millis(900));
     assert_eq!(quiet["messages"], json!([]));
