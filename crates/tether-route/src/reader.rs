@@ -144,7 +144,7 @@ pub enum ReadError {
     },
     /// The embedded log failed to read (a corrupt record, an I/O error).
     #[error("embedded log: {0}")]
-    Log(tether_log::LogError),
+    Log(#[source] tether_log::LogError),
     /// NATS JetStream did not answer, or answered with an error.
     #[error("NATS JetStream: cannot {action}: {source}")]
     Nats {
