@@ -36,7 +36,12 @@ fn ten_thousand_refused_connects_make_a_bounded_log_and_are_all_counted() {
     let gw = common::serve_logged(
         tether,
         &dir.path().join("data"),
-        &["--mqtt-plain-addr", "127.0.0.1:0", "--connect-rate-per-ip", "0"],
+        &[
+            "--mqtt-plain-addr",
+            "127.0.0.1:0",
+            "--connect-rate-per-ip",
+            "0",
+        ],
         Some(&log),
     );
     let plain = gw
