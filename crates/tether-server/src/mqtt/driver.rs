@@ -111,6 +111,8 @@ struct Live {
     states: TokenBucket,
     /// The registry's notification configs, converted when the registry is read.
     routing: Routing,
+    /// When message activity was last recorded (µs).
+    activity_at: Option<i64>,
     pipeline: AckPipeline<AppendTask>,
     /// Set when the device is a gateway.
     gateway: Option<gateway::GatewayLive>,
@@ -234,7 +236,7 @@ where
                 Wake::Read(Ok(n)) => {
                     let now = self.now();
                     self.last_input = now;
-                    metrics::counter!("tether_mqtt_bytes_in_total").increment(n as u64);
+                    self.shared.counters.bytes_in.increment(n as u64);
                     let bytes = self.read_buf.filled(n);
                     self.session.handle_input(bytes, now);
                 }
@@ -344,7 +346,7 @@ where
             match tokio::time::timeout(self.shared.options.write_timeout, write).await {
                 Ok(Ok(())) => {
                     wrote = true;
-                    metrics::counter!("tether_mqtt_bytes_out_total").increment(bytes.len() as u64);
+                    self.shared.counters.bytes_out.increment(bytes.len() as u64);
                 }
                 _ => return false,
             }

@@ -119,6 +119,31 @@ pub enum MqttError {
     NoTlsConfig,
 }
 
+/// The counters every message touches, looked up once: a `counter!` with labels
+/// hashes its key on every call.
+#[derive(Debug)]
+pub(crate) struct HotCounters {
+    pub(crate) bytes_in: metrics::Counter,
+    pub(crate) bytes_out: metrics::Counter,
+    pub(crate) events_in: metrics::Counter,
+    pub(crate) event_bytes_in: metrics::Counter,
+    pub(crate) states_in: metrics::Counter,
+    pub(crate) state_bytes_in: metrics::Counter,
+}
+
+impl HotCounters {
+    fn new() -> Self {
+        Self {
+            bytes_in: metrics::counter!("tether_mqtt_bytes_in_total"),
+            bytes_out: metrics::counter!("tether_mqtt_bytes_out_total"),
+            events_in: metrics::counter!("tether_mqtt_messages_in_total", "kind" => "event"),
+            event_bytes_in: metrics::counter!("tether_mqtt_payload_bytes_in_total", "kind" => "event"),
+            states_in: metrics::counter!("tether_mqtt_messages_in_total", "kind" => "state"),
+            state_bytes_in: metrics::counter!("tether_mqtt_payload_bytes_in_total", "kind" => "state"),
+        }
+    }
+}
+
 /// Everything connection tasks share.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -128,6 +153,7 @@ pub(crate) struct Shared {
     pub(crate) credentials: Arc<dyn CredentialSource>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) log_budget: Arc<crate::bridge::LogBudget>,
+    pub(crate) counters: HotCounters,
     pub(crate) connections: Arc<Connections>,
     pub(crate) activity: ActivitySender,
     pub(crate) open: AtomicUsize,
@@ -184,6 +210,7 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
         credentials: deps.credentials,
         clock: deps.clock,
         log_budget: deps.log_budget,
+        counters: HotCounters::new(),
         connections: Arc::new(Connections::default()),
         activity,
         open: AtomicUsize::new(0),

@@ -134,6 +134,7 @@ where
             states: TokenBucket::new(options.limits.state_per_sec, now),
             pipeline: AckPipeline::new(DEFAULT_CAP),
             routing: Routing::of(&principal.registry),
+            activity_at: None,
             gateway: super::gateway::GatewayLive::of(&principal.device),
             principal,
         });

@@ -35,6 +35,8 @@ pub(super) struct Attached {
     pub(super) config: ConfigPush,
     pub(super) commands_qos: Option<QoS>,
     pub(super) states: TokenBucket,
+    /// When message activity was last recorded (µs).
+    pub(super) activity_at: Option<i64>,
 }
 
 /// The gateway part of a connection.
@@ -231,6 +233,7 @@ where
             ),
             commands_qos: None,
             states: TokenBucket::new(options.limits.state_per_sec, now),
+            activity_at: None,
         };
         let gateway_id = self
             .live

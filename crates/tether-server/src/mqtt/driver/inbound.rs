@@ -22,6 +22,10 @@ use crate::bridge::uplink;
 use crate::bridge::{Code, Reason, shown};
 use crate::mqtt::topics::{self, Inbound};
 
+/// Message activity (lastEventTime, gateway access) is recorded at most this often
+/// per device.
+const ACTIVITY_EVERY_MICROS: i64 = 1_000_000;
+
 /// The task of one append: `Ok` once the message is durable.
 pub(super) type AppendTask = JoinHandle<Result<(), AppendError>>;
 
@@ -88,9 +92,13 @@ where
             Inbound::Event { subfolder } => Some(subfolder.to_owned()),
             _ => None,
         };
-        metrics::counter!("tether_mqtt_messages_in_total", "kind" => kind.label()).increment(1);
-        metrics::counter!("tether_mqtt_payload_bytes_in_total", "kind" => kind.label())
-            .increment(publish.payload.len() as u64);
+        let counters = &self.shared.counters;
+        let (messages, bytes) = match kind {
+            AppendKind::State => (&counters.states_in, &counters.state_bytes_in),
+            _ => (&counters.events_in, &counters.event_bytes_in),
+        };
+        messages.increment(1);
+        bytes.increment(publish.payload.len() as u64);
         let task = match subfolder {
             Some(subfolder) => {
                 match self
@@ -106,12 +114,36 @@ where
         if let Some(live) = &mut self.live {
             live.pipeline.submit(ack, kind, task);
         }
-        if kind == AppendKind::Event {
-            self.record_on(&address, ActivityKind::Event, now);
+        // lastEventTime and the gateway's access are kept to the second, not per
+        // message: the activity writer stores them every few seconds anyway.
+        if self.activity_due(target.device, now) {
+            if kind == AppendKind::Event {
+                self.record_on(&address, ActivityKind::Event, now);
+            }
+            if let Some(gateway_id) = gateway_id {
+                self.record_on(&address, ActivityKind::GatewayAccess { gateway_id }, now);
+            }
         }
-        if let Some(gateway_id) = gateway_id {
-            self.record_on(&address, ActivityKind::GatewayAccess { gateway_id }, now);
+    }
+
+    /// Whether a second has passed since this device's (`None`: the connection's own,
+    /// or an attached one) last message activity was recorded; if so, it is now.
+    fn activity_due(&mut self, device: Option<&str>, now: Now) -> bool {
+        let Some(live) = &mut self.live else {
+            return false;
+        };
+        let last = match device {
+            None => &mut live.activity_at,
+            Some(id) => match live.gateway.as_mut().and_then(|g| g.attached.get_mut(id)) {
+                Some(a) => &mut a.activity_at,
+                None => return true,
+            },
+        };
+        let due = last.is_none_or(|at| now.micros().saturating_sub(at) >= ACTIVITY_EVERY_MICROS);
+        if due {
+            *last = Some(now.micros());
         }
+        due
     }
 
     /// Refuses a payload over its kind's limit.
