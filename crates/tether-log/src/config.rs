@@ -12,17 +12,25 @@ pub struct LogConfig {
     /// A segment is rolled once the next record would take it past this size.
     pub segment_bytes: u64,
     /// Largest record body accepted (IoT Core telemetry is ≤256 KB, plus
-    /// attributes). Also the limit a reader trusts in a length prefix.
+    /// attributes), at most [`LogConfig::MAX_RECORD_BYTES`]. Also the limit a
+    /// reader trusts in a length prefix.
     pub max_record_bytes: u32,
-    /// What retention deletes when [`EmbeddedLog::apply_retention`](crate::EmbeddedLog::apply_retention) runs.
+    /// The age and size limits, enforced by the writer as the log grows and
+    /// by [`EmbeddedLog::apply_retention`](crate::EmbeddedLog::apply_retention).
     pub retention: RetentionPolicy,
     /// Most messages one group commit takes before it fsyncs.
     pub max_batch_messages: usize,
 }
 
 impl LogConfig {
-    /// Defaults: 64 MiB segments, 1 MiB records, keep everything, 8192
-    /// messages per group commit.
+    /// The largest `max_record_bytes`: 1 GiB. A format-1 segment starts with a
+    /// record length, so one below the format-2 magic read as a number
+    /// (`FF 74 6C 67`, about 1.7 GB) tells the formats apart.
+    pub const MAX_RECORD_BYTES: u32 = 1 << 30;
+
+    /// Defaults: 64 MiB segments, 1 MiB records, 8192 messages per group
+    /// commit, and the default [`RetentionPolicy`]: 7 days and a total cap of
+    /// at most 10 GiB (less on a small disk).
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -39,10 +47,11 @@ impl LogConfig {
                 "segment_bytes must be greater than 0".into(),
             ));
         }
-        if self.max_record_bytes < 64 {
-            return Err(LogError::Config(
-                "max_record_bytes must be at least 64".into(),
-            ));
+        if !(64..=Self::MAX_RECORD_BYTES).contains(&self.max_record_bytes) {
+            return Err(LogError::Config(format!(
+                "max_record_bytes must be between 64 and {}",
+                Self::MAX_RECORD_BYTES
+            )));
         }
         if self.max_batch_messages == 0 {
             return Err(LogError::Config(

@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::state::{Shared, check_topic};
-use crate::{LogConfig, LogError, Message, RemovedSegment, Truncation, reader, writer};
+use crate::{
+    Limits, LogConfig, LogError, Message, RemovedSegment, Truncation, reader, recovery, writer,
+};
 
 /// One stored message and its offset in its topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +30,17 @@ pub struct TopicOffsets {
     pub next: u64,
 }
 
+/// How much the log holds and what retention has removed since it was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogUsage {
+    /// Bytes in all segment files (durable records and segment headers).
+    pub bytes: u64,
+    /// Segments deleted by any limit since open.
+    pub removed_segments: u64,
+    /// Messages in those segments.
+    pub removed_messages: u64,
+}
+
 /// The embedded durable log. Cheap to share behind an `Arc`; dropping the last
 /// handle lets the writer finish queued batches and stop (use
 /// [`close`](Self::close) to wait for that).
@@ -37,11 +50,13 @@ pub struct EmbeddedLog {
     tx: mpsc::Sender<writer::Command>,
     stopped: oneshot::Receiver<()>,
     truncations: Vec<Truncation>,
+    limits: Limits,
 }
 
 impl EmbeddedLog {
     /// Opens (creating if needed) the log under `config.data_dir/telemetry`,
-    /// recovers every topic, and starts the writer thread.
+    /// recovers every topic, resolves the limits (deleting what is already
+    /// past them), and starts the writer thread.
     pub async fn open(config: LogConfig) -> Result<Self, LogError> {
         config.validate()?;
         let root = config.data_dir.join("telemetry");
@@ -54,16 +69,22 @@ impl EmbeddedLog {
         std::thread::Builder::new()
             .name("tether-log-writer".into())
             .spawn(move || {
-                writer::run(thread_shared, config, rx, ready_tx);
+                match recovery::recover(&thread_shared, &config) {
+                    Ok(recovered) => writer::run(thread_shared, config, recovered, rx, ready_tx),
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
                 let _ = stopped_tx.send(());
             })
             .map_err(|e| LogError::open(shared.root.clone(), e))?;
-        let truncations = ready_rx.await.map_err(|_| LogError::WriterStopped)??;
+        let opened = ready_rx.await.map_err(|_| LogError::WriterStopped)??;
         Ok(Self {
             shared,
             tx,
             stopped,
-            truncations,
+            truncations: opened.truncations,
+            limits: opened.limits,
         })
     }
 
@@ -123,8 +144,10 @@ impl EmbeddedLog {
         Ok(self.shared.topic(topic).next.subscribe())
     }
 
-    /// Deletes whole segments that the configured retention policy no longer
-    /// keeps, as of `now` (unix microseconds, from the caller's clock).
+    /// Deletes whole segments that the limits no longer keep, as of `now`
+    /// (unix microseconds, from the caller's clock). The writer enforces the
+    /// limits as the log grows; this is the backstop for a log that has
+    /// stopped growing while its data ages.
     pub async fn apply_retention(&self, now: i64) -> Result<Vec<RemovedSegment>, LogError> {
         let (reply, rx) = oneshot::channel();
         self.tx
@@ -137,6 +160,20 @@ impl EmbeddedLog {
     /// Torn tails cut off when this log was opened.
     pub fn truncations(&self) -> &[Truncation] {
         &self.truncations
+    }
+
+    /// The limits in force, with the automatic total cap resolved at open.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The log's size and what retention has removed since open.
+    pub fn usage(&self) -> LogUsage {
+        LogUsage {
+            bytes: self.shared.bytes.load(Ordering::Relaxed),
+            removed_segments: self.shared.removed_segments.load(Ordering::Relaxed),
+            removed_messages: self.shared.removed_messages.load(Ordering::Relaxed),
+        }
     }
 
     /// How many segment fsyncs the writer has done (for metrics and the

@@ -13,7 +13,10 @@
 //!
 //! * **Segment files**: one directory per topic under `DATA_DIR/telemetry/`
 //!   (the topic percent-escaped), holding files named by their first offset;
-//!   a segment is rolled at `segment_bytes`. Record format in `record.rs`.
+//!   a segment is rolled at `segment_bytes`. Record formats in `record/`:
+//!   format 2 is written (about 20 bytes around a payload: attribute sets are
+//!   kept once per 64 KiB block and referenced by id); format-1 segments from
+//!   older versions stay readable.
 //! * **Group commit**: one writer thread owns every file. It takes all requests
 //!   waiting in the channel, appends them and calls `sync_data` once per touched
 //!   file, so many concurrent publishers share one fsync. Readers never see
@@ -22,15 +25,19 @@
 //! * **Recovery** on open: the directory is locked, the last segment of each
 //!   topic is checked record by record and a torn tail is truncated; older
 //!   segments are indexed by their headers only and checked (CRC) when read.
-//! * **Retention** deletes whole segments, oldest first and never the active
-//!   one, by age or total size, at a `now` the caller passes in: this crate
-//!   never reads the clock.
+//! * **Limits** delete whole segments, oldest first and never a topic's active
+//!   one. By default the log keeps 7 days and at most 10 GiB across all topics
+//!   (less on a small disk, see [`TotalCap::Auto`]). The writer checks the
+//!   total after every group commit, so the disk stays within the cap plus
+//!   what one commit adds, and applies the age limit as segments roll, at the
+//!   newest publish time written: this crate never reads the clock.
 //!
 //! See `docs/telemetry.md` in the repository for the durability argument.
 
 mod config;
 mod error;
 mod handle;
+mod limits;
 pub mod message;
 pub mod percent;
 mod reader;
@@ -43,8 +50,9 @@ mod writer;
 
 pub use config::LogConfig;
 pub use error::LogError;
-pub use handle::{EmbeddedLog, Record, TopicOffsets};
+pub use handle::{EmbeddedLog, LogUsage, Record, TopicOffsets};
+pub use limits::Limits;
 pub use message::{DeviceCoordinates, Message};
 pub use record::CorruptReason;
 pub use recovery::Truncation;
-pub use retention::{RemovedSegment, RetentionPolicy};
+pub use retention::{RemovalReason, RemovedSegment, RetentionPolicy, TotalCap};

@@ -1,18 +1,20 @@
-//! Reading a topic by offset. Blocking; the async API runs it on tokio's
-//! blocking pool. Only durable bytes are read (the lengths the writer
-//! published after its fsync), and every record's CRC is checked.
+//! Reading a topic by offset, in either record format. Blocking; the async API
+//! runs it on tokio's blocking pool. Only durable bytes are read (the lengths
+//! the writer published after its fsync), and every record's CRC is checked.
 
 use std::io;
 use std::path::PathBuf;
 
-use crate::record::CorruptReason;
-use crate::segment::{FrameReader, Step};
+use crate::record::{CorruptReason, Format};
+use crate::segment::{FrameReader, Header, Source, Step};
 use crate::state::Shared;
 use crate::{LogError, Record};
 
 /// Where to read next, taken from the shared state under its lock.
 struct Cursor {
     path: PathBuf,
+    base: u64,
+    format: Format,
     /// Offset and position the read starts from (an index point).
     start: (u64, u64),
     len: u64,
@@ -50,13 +52,21 @@ pub(crate) fn read(
             }
             Cursor {
                 path: seg.path.clone(),
+                base: seg.base,
+                format: seg.format,
                 start: seg.seek_point(from),
                 len: seg.len,
                 next: seg.next,
             }
         };
         let (mut expected, pos) = cursor.start;
-        let mut frames = match FrameReader::open(&cursor.path, pos, cursor.len, shared.max_body) {
+        let src = Source {
+            path: &cursor.path,
+            base: cursor.base,
+            format: cursor.format,
+            topic,
+        };
+        let mut frames = match FrameReader::open(src, pos, cursor.len, shared.max_body) {
             Ok(r) => r,
             // Deleted by retention between the snapshot and the open: look again,
             // but only once per file so a vanished file cannot loop forever.
@@ -91,7 +101,7 @@ pub(crate) fn read(
                 Step::Bad { pos, reason } => return Err(corrupt(pos, reason)),
                 Step::Record {
                     pos,
-                    item: (offset, message),
+                    item: (Header { offset, .. }, message),
                 } => {
                     if offset != expected {
                         if !out.is_empty() {

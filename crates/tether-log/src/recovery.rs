@@ -1,13 +1,15 @@
-//! Start-up: lock the directory, find every topic's segments, cut torn tails.
+//! Start-up: lock the directory, find every topic's segments, cut torn tails,
+//! and tell each segment's record format.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
-use crate::record::CorruptReason;
-use crate::segment::{self, SegmentMeta};
+use crate::record::{CorruptReason, Format};
+use crate::segment::{self, SegmentMeta, Source};
 use crate::state::Shared;
-use crate::writer::{Active, TopicWriter};
+use crate::writer::{Active, Recovered, TopicWriter};
 use crate::{LogConfig, LogError};
 
 /// A torn tail found and cut off at start-up.
@@ -23,15 +25,6 @@ pub struct Truncation {
     pub removed_bytes: u64,
     /// Why the record was bad.
     pub reason: CorruptReason,
-}
-
-/// What the writer starts with.
-#[derive(Debug)]
-pub(crate) struct Recovered {
-    pub topics: HashMap<String, TopicWriter>,
-    pub truncations: Vec<Truncation>,
-    /// Held (locked) for as long as the writer runs.
-    pub lock: File,
 }
 
 pub(crate) fn recover(shared: &Shared, config: &LogConfig) -> Result<Recovered, LogError> {
@@ -107,10 +100,17 @@ fn recover_topic(
     for (i, &base) in bases.iter().enumerate() {
         let path = dir.join(segment::file_name(base));
         let read_err = |e| LogError::read(name, path.clone(), e);
+        let format = segment::detect_format(&path).map_err(read_err)?;
+        let src = Source {
+            path: &path,
+            base,
+            format,
+            topic: name,
+        };
         if let Some(&following) = bases.get(i + 1) {
             // Sealed: index the headers. Damage is left in place and reported
             // (with its offset) when a reader reaches it.
-            let scan = segment::scan(&path, base, max_body, false).map_err(read_err)?;
+            let scan = segment::scan(src, max_body, false).map_err(read_err)?;
             let mut meta = scan.meta;
             meta.len = scan.file_len;
             meta.next = following;
@@ -119,7 +119,7 @@ fn recover_topic(
         }
         // The last segment was being appended to: check every record and cut
         // the file at the first bad one (a torn write from a crash).
-        let scan = segment::scan(&path, base, max_body, true).map_err(read_err)?;
+        let scan = segment::scan(src, max_body, true).map_err(read_err)?;
         let file = OpenOptions::new()
             .append(true)
             .open(&path)
@@ -136,16 +136,26 @@ fn recover_topic(
                 reason,
             });
         }
-        let meta: SegmentMeta = scan.meta;
+        let mut meta: SegmentMeta = scan.meta;
         next = meta.next;
+        if meta.format == Format::V1 && meta.len > 0 {
+            // A format-1 segment is sealed as it is: the next append starts
+            // a format-2 segment after it.
+            metas.push(meta);
+            continue;
+        }
+        // An empty file (or one cut back to nothing) is written in format 2.
+        meta.format = Format::V2;
         active = Some(Active {
             file,
             path,
+            base,
             durable_len: meta.len,
-            durable_last_indexed: meta.index.last().map(|&(_, p)| p),
         });
         metas.push(meta);
     }
+    let bytes: u64 = metas.iter().map(|m| m.len).sum();
+    shared.bytes.fetch_add(bytes, Ordering::Relaxed);
     *state.write_segments() = metas;
     state.next.send_replace(next);
     Ok(TopicWriter::new(state, active, next))

@@ -1,12 +1,12 @@
-//! Segment files: names on disk, sequential frame reading, and the scans run
-//! at start-up (header-only for sealed segments, full CRC check with torn-tail
-//! truncation for the last one).
+//! Segment files: names on disk, sequential frame reading in either record
+//! format, and the scans run at start-up (header-only for sealed segments,
+//! full CRC check with torn-tail truncation for the last one).
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::record::{self, BODY_PREFIX_LEN, CorruptReason, FRAME_HEADER_LEN};
+use crate::record::{self, CorruptReason, Format, v1, v2};
 use crate::{Message, percent};
 
 /// A sparse index entry is added every this many bytes, so a read seeks close
@@ -19,6 +19,8 @@ pub(crate) struct SegmentMeta {
     /// Offset of the first record (also the file name).
     pub base: u64,
     pub path: PathBuf,
+    /// The record format of the file.
+    pub format: Format,
     /// Bytes known durable and valid; readers never look past this.
     pub len: u64,
     /// Offset after the last record in this segment.
@@ -30,10 +32,11 @@ pub(crate) struct SegmentMeta {
 }
 
 impl SegmentMeta {
-    pub(crate) fn empty(base: u64, path: PathBuf) -> Self {
+    pub(crate) fn empty(base: u64, path: PathBuf, format: Format) -> Self {
         Self {
             base,
             path,
+            format,
             len: 0,
             next: base,
             max_publish_time: None,
@@ -46,9 +49,18 @@ impl SegmentMeta {
         let i = self.index.partition_point(|&(o, _)| o <= offset);
         match i.checked_sub(1).and_then(|i| self.index.get(i)) {
             Some(&p) => p,
-            None => (self.base, 0),
+            None => (self.base, self.format.header_len()),
         }
     }
+}
+
+/// The record format of the file at `path`, from its first bytes.
+pub(crate) fn detect_format(path: &Path) -> io::Result<Format> {
+    let mut head = Vec::with_capacity(v2::MAGIC.len());
+    File::open(path)?
+        .take(v2::MAGIC.len() as u64)
+        .read_to_end(&mut head)?;
+    Ok(Format::detect(&head))
 }
 
 /// `00000000000000000042.log` for base offset 42: zero-padded so names sort.
@@ -93,6 +105,35 @@ pub(crate) enum Step<T> {
     Bad { pos: u64, reason: CorruptReason },
 }
 
+/// What a reader needs to know about a segment file.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub path: &'a Path,
+    /// The segment's base offset (format 2 stores offsets relative to it).
+    pub base: u64,
+    pub format: Format,
+    /// The topic (format 2 does not store it in records).
+    pub topic: &'a str,
+}
+
+/// A record's place in the log, read from the start of its body.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Header {
+    pub offset: u64,
+    pub publish_time: i64,
+    /// Format 2: a block (and an index entry) starts here.
+    pub block_start: bool,
+}
+
+/// A frame located in the file, its body not yet read.
+struct Frame {
+    start: u64,
+    /// Bytes of length prefix and CRC.
+    head_len: u64,
+    len: u64,
+    crc: u32,
+}
+
 /// Reads frames from a segment file up to a byte limit.
 #[derive(Debug)]
 pub(crate) struct FrameReader {
@@ -100,81 +141,169 @@ pub(crate) struct FrameReader {
     pos: u64,
     limit: u64,
     max_body: u64,
+    base: u64,
+    format: Format,
+    topic: String,
+    decoder: v2::Decoder,
 }
 
 impl FrameReader {
-    /// Opens `path` positioned at `pos`; reads stop at `limit` bytes.
-    pub(crate) fn open(path: &Path, pos: u64, limit: u64, max_body: u64) -> io::Result<Self> {
-        let mut file = File::open(path)?;
+    /// Opens a segment positioned at `pos` (a record start: an index entry or
+    /// the first record); reads stop at `limit` bytes.
+    pub(crate) fn open(src: Source<'_>, pos: u64, limit: u64, max_body: u64) -> io::Result<Self> {
+        let mut file = File::open(src.path)?;
         file.seek(SeekFrom::Start(pos))?;
         Ok(Self {
             r: BufReader::with_capacity(64 * 1024, file),
             pos,
             limit,
             max_body,
+            base: src.base,
+            format: src.format,
+            topic: src.topic.to_owned(),
+            decoder: v2::Decoder::default(),
         })
     }
 
-    /// Reads the frame header and checks the length; Ok(Err(step)) ends the read.
-    fn header(&mut self) -> io::Result<Result<(u64, u32, u32), Step<()>>> {
+    /// Reads the length and CRC and checks the length; Ok(Err(step)) ends the read.
+    /// Both formats put the length first (format 1: u32le, format 2: a varint)
+    /// and then the CRC (u32le).
+    fn frame(&mut self) -> io::Result<Result<Frame, Step<()>>> {
         let start = self.pos;
         let available = self.limit.saturating_sub(start);
         if available == 0 {
             return Ok(Err(Step::End));
         }
-        if available < FRAME_HEADER_LEN as u64 {
-            return Ok(Err(torn(start, FRAME_HEADER_LEN as u64, available)));
-        }
-        let mut h = [0; FRAME_HEADER_LEN];
-        self.r.read_exact(&mut h)?;
-        let (len, crc) = record::parse_frame_header(&h);
-        if let Err(reason) = record::check_len(len, self.max_body) {
+        let mut prefix = [0; v2::MAX_LEN_BYTES];
+        let (len, len_bytes, min_body) = match self.format {
+            Format::V1 => {
+                if available < 4 {
+                    return Ok(Err(torn(start, v1::FRAME_HEADER_LEN as u64, available)));
+                }
+                let mut len = [0; 4];
+                self.r.read_exact(&mut len)?;
+                (u64::from(u32::from_le_bytes(len)), 4, v1::MIN_BODY_LEN)
+            }
+            Format::V2 => {
+                let mut n = 0;
+                // One byte at a time, never past the limit: the prefix may be torn.
+                while n == 0 || prefix[n - 1] & 0x80 != 0 {
+                    if n == v2::MAX_LEN_BYTES {
+                        return Ok(Err(bad(start, "the length prefix is too long")));
+                    }
+                    if n as u64 == available {
+                        return Ok(Err(torn(start, n as u64 + 1, available)));
+                    }
+                    self.r.read_exact(&mut prefix[n..=n])?;
+                    n += 1;
+                }
+                let Ok((len, _)) = record::varint::get(&prefix[..n]) else {
+                    return Ok(Err(bad(start, "the length prefix is too long")));
+                };
+                (len, n, v2::MIN_BODY_LEN)
+            }
+        };
+        if let Err(reason) = record::check_len(len, min_body, self.max_body) {
             return Ok(Err(Step::Bad { pos: start, reason }));
         }
-        let needed = FRAME_HEADER_LEN as u64 + u64::from(len);
-        if needed > available {
-            return Ok(Err(torn(start, needed, available)));
+        let head_len = (len_bytes + record::CRC_LEN) as u64;
+        if head_len + len > available {
+            return Ok(Err(torn(start, head_len + len, available)));
         }
-        Ok(Ok((start, len, crc)))
+        let mut crc = [0; record::CRC_LEN];
+        self.r.read_exact(&mut crc)?;
+        Ok(Ok(Frame {
+            start,
+            head_len,
+            len,
+            crc: u32::from_le_bytes(crc),
+        }))
     }
 
     /// The next record, CRC-checked and decoded.
-    pub(crate) fn next_record(&mut self) -> io::Result<Step<(u64, Message)>> {
-        let (start, len, crc) = match self.header()? {
-            Ok(h) => h,
+    pub(crate) fn next_record(&mut self) -> io::Result<Step<(Header, Message)>> {
+        let f = match self.frame()? {
+            Ok(f) => f,
             Err(step) => return Ok(retype(step)),
         };
         // `len` is bounded by max_body (checked above), so this allocation is too.
-        let mut body = vec![0; len as usize];
+        let mut body = vec![0; f.len as usize];
         self.r.read_exact(&mut body)?;
-        self.pos = start + FRAME_HEADER_LEN as u64 + u64::from(len);
-        Ok(match record::decode_body(&body, crc) {
-            Ok(item) => Step::Record { pos: start, item },
-            Err(reason) => Step::Bad { pos: start, reason },
+        self.pos = f.start + f.head_len + f.len;
+        let decoded = match self.format {
+            Format::V1 => v1::decode_body(&body, f.crc).map(|(offset, message)| {
+                let header = Header {
+                    offset,
+                    publish_time: message.publish_time,
+                    block_start: false,
+                };
+                (header, message)
+            }),
+            Format::V2 => self
+                .decoder
+                .decode(&body, f.crc, self.base, &self.topic)
+                .map(|(p, message)| (header(p), message)),
+        };
+        Ok(match decoded {
+            Ok(item) => Step::Record { pos: f.start, item },
+            Err(reason) => Step::Bad {
+                pos: f.start,
+                reason,
+            },
         })
     }
 
-    /// The next record's (offset, publish_time, frame length), without reading
-    /// or checking the rest of its body.
-    pub(crate) fn next_header(&mut self) -> io::Result<Step<(u64, i64, u64)>> {
-        let (start, len, _crc) = match self.header()? {
-            Ok(h) => h,
+    /// The next record's offset and publish time, without reading or
+    /// checking the rest of its body.
+    pub(crate) fn next_header(&mut self) -> io::Result<Step<Header>> {
+        let f = match self.frame()? {
+            Ok(f) => f,
             Err(step) => return Ok(retype(step)),
         };
-        let mut p = [0; BODY_PREFIX_LEN];
-        self.r.read_exact(&mut p)?;
-        let frame = FRAME_HEADER_LEN as u64 + u64::from(len);
-        self.pos = start + frame;
+        let mut p = [0; v2::PREFIX_MAX];
+        let read = match self.format {
+            // Every format-1 body is longer than its prefix (MIN_BODY_LEN).
+            Format::V1 => v1::BODY_PREFIX_LEN,
+            Format::V2 => v2::PREFIX_MAX.min(f.len as usize),
+        };
+        self.r.read_exact(&mut p[..read])?;
+        self.pos = f.start + f.head_len + f.len;
         // The rest of the body is skipped, not read.
-        let rest = i64::from(len) - BODY_PREFIX_LEN as i64;
-        self.r.seek_relative(rest)?;
-        Ok(match record::parse_prefix(&p) {
-            Ok((offset, time)) => Step::Record {
-                pos: start,
-                item: (offset, time, frame),
+        self.r.seek_relative(f.len as i64 - read as i64)?;
+        let parsed = match self.format {
+            Format::V1 => {
+                let mut prefix = [0; v1::BODY_PREFIX_LEN];
+                prefix.copy_from_slice(&p[..read]);
+                v1::parse_prefix(&prefix).map(|(offset, publish_time)| Header {
+                    offset,
+                    publish_time,
+                    block_start: false,
+                })
+            }
+            Format::V2 => self.decoder.prefix(&p[..read], self.base).map(header),
+        };
+        Ok(match parsed {
+            Ok(item) => Step::Record { pos: f.start, item },
+            Err(reason) => Step::Bad {
+                pos: f.start,
+                reason,
             },
-            Err(reason) => Step::Bad { pos: start, reason },
         })
+    }
+}
+
+fn header(p: v2::Prefix) -> Header {
+    Header {
+        offset: p.offset,
+        publish_time: p.publish_time,
+        block_start: p.block_start,
+    }
+}
+
+fn bad(pos: u64, what: &'static str) -> Step<()> {
+    Step::Bad {
+        pos,
+        reason: CorruptReason::Malformed(what),
     }
 }
 
@@ -205,55 +334,66 @@ pub(crate) struct Scan {
 /// Scans a segment from the start, building its index and publish-time range.
 /// `verify` checks every CRC (the last segment); otherwise only headers are read
 /// (sealed segments, whose records are checked when read).
-pub(crate) fn scan(path: &Path, base: u64, max_body: u64, verify: bool) -> io::Result<Scan> {
-    let file_len = std::fs::metadata(path)?.len();
-    let mut reader = FrameReader::open(path, 0, file_len, max_body)?;
-    let mut meta = SegmentMeta::empty(base, path.to_path_buf());
+pub(crate) fn scan(src: Source<'_>, max_body: u64, verify: bool) -> io::Result<Scan> {
+    let file_len = std::fs::metadata(src.path)?.len();
+    let mut meta = SegmentMeta::empty(src.base, src.path.to_path_buf(), src.format);
+    if src.format == Format::V2 && file_len > 0 {
+        let mut head = Vec::with_capacity(v2::HEADER.len());
+        File::open(src.path)?
+            .take(v2::HEADER.len() as u64)
+            .read_to_end(&mut head)?;
+        if let Err(reason) = v2::check_header(&head) {
+            let stopped_at = Some((0, reason));
+            return Ok(Scan {
+                meta,
+                stopped_at,
+                file_len,
+            });
+        }
+        meta.len = src.format.header_len();
+    }
+    let mut reader = FrameReader::open(src, meta.len, file_len, max_body)?;
     let mut last_indexed: Option<u64> = None;
     let stopped_at = loop {
         let step = if verify {
             match reader.next_record()? {
                 Step::Record {
                     pos,
-                    item: (offset, m),
-                } => Step::Record {
-                    pos,
-                    item: (offset, m.publish_time),
-                },
+                    item: (header, _),
+                } => Step::Record { pos, item: header },
                 Step::End => Step::End,
                 Step::Bad { pos, reason } => Step::Bad { pos, reason },
             }
         } else {
-            match reader.next_header()? {
-                Step::Record {
-                    pos,
-                    item: (o, t, _),
-                } => Step::Record { pos, item: (o, t) },
-                Step::End => Step::End,
-                Step::Bad { pos, reason } => Step::Bad { pos, reason },
-            }
+            reader.next_header()?
         };
         match step {
             Step::End => break None,
             Step::Bad { pos, reason } => break Some((pos, reason)),
-            Step::Record {
-                pos,
-                item: (offset, time),
-            } => {
-                if offset != meta.next {
+            Step::Record { pos, item: h } => {
+                if h.offset != meta.next {
                     let reason = CorruptReason::UnexpectedOffset {
                         expected: meta.next,
-                        found: offset,
+                        found: h.offset,
                     };
                     break Some((pos, reason));
                 }
-                if last_indexed.is_none_or(|p| pos >= p + INDEX_INTERVAL) {
-                    meta.index.push((offset, pos));
+                // Format 2 reads can only start at a block, so blocks are the
+                // index; format 1 records stand alone, so any spacing works.
+                let index_here = match src.format {
+                    Format::V1 => last_indexed.is_none_or(|p| pos >= p + INDEX_INTERVAL),
+                    Format::V2 => h.block_start,
+                };
+                if index_here {
+                    meta.index.push((h.offset, pos));
                     last_indexed = Some(pos);
                 }
-                meta.next = offset + 1;
+                meta.next = h.offset + 1;
                 meta.len = reader.pos;
-                meta.max_publish_time = Some(meta.max_publish_time.map_or(time, |m| m.max(time)));
+                meta.max_publish_time = Some(
+                    meta.max_publish_time
+                        .map_or(h.publish_time, |m| m.max(h.publish_time)),
+                );
             }
         }
     };

@@ -19,6 +19,11 @@ pub(crate) struct Shared {
     topics: Mutex<HashMap<String, Arc<TopicState>>>,
     /// Segment `sync_data` calls so far (group-commit tests, metrics).
     pub syncs: AtomicU64,
+    /// Durable bytes in all segment files (what the total cap limits).
+    pub bytes: AtomicU64,
+    /// Segments and messages retention has deleted since open.
+    pub removed_segments: AtomicU64,
+    pub removed_messages: AtomicU64,
 }
 
 /// One topic as readers see it: only durable data.
@@ -39,6 +44,9 @@ impl Shared {
             max_body,
             topics: Mutex::new(HashMap::new()),
             syncs: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            removed_segments: AtomicU64::new(0),
+            removed_messages: AtomicU64::new(0),
         }
     }
 

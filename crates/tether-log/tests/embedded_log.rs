@@ -21,9 +21,11 @@ async fn open_with(config: LogConfig) -> EmbeddedLog {
     EmbeddedLog::open(config).await.expect("open log")
 }
 
+/// Segments of a few records each (a record of `append_labels` takes 13 to
+/// 60 bytes).
 fn small_segments(dir: &Path) -> LogConfig {
     LogConfig {
-        segment_bytes: 1024,
+        segment_bytes: 256,
         ..LogConfig::new(dir)
     }
 }
@@ -272,7 +274,7 @@ async fn retention_deletes_old_segments_by_age_and_size() {
     let mut config = small_segments(dir.path());
     config.retention = RetentionPolicy {
         max_age_micros: Some(100),
-        max_bytes: None,
+        ..RetentionPolicy::KEEP_ALL
     };
     let log = open_with(config.clone()).await;
     // publish_time = i, so segment k holds the times of its records.
@@ -307,8 +309,8 @@ async fn retention_deletes_old_segments_by_age_and_size() {
     // Size retention, after a reopen (segment times rebuilt from the files).
     let mut config = small_segments(dir.path());
     config.retention = RetentionPolicy {
-        max_age_micros: None,
         max_bytes: Some(2048),
+        ..RetentionPolicy::KEEP_ALL
     };
     let log = open_with(config).await;
     append_labels(&log, 61..120).await;

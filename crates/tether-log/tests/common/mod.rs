@@ -29,3 +29,36 @@ pub fn labels(messages: &[Message]) -> Vec<String> {
         .map(|m| String::from_utf8_lossy(&m.data).into_owned())
         .collect()
 }
+
+/// The messages of the checked-in log written by the first (version 1) record
+/// format, `tests/fixtures/v1/`, in append order: events from several devices
+/// and subfolders, a state notification, odd attributes, an empty and a binary
+/// payload, publish times out of order. Half go to [`TOPIC`], half to [`ALERTS`].
+pub fn v1_fixture_messages() -> Vec<Message> {
+    let mut out = Vec::new();
+    for i in 0..40u64 {
+        let topic = if i % 2 == 0 { TOPIC } else { ALERTS };
+        let subfolder = ["", "alerts", "a/b/c", "ünïcode"][(i % 4) as usize];
+        let data = format!("v1 message {i:02}").into_bytes();
+        // Not monotonic: publish times are stamped by concurrent publishers.
+        let time = 1_764_000_000_000_000 + (i as i64 * 7919) % 50_000;
+        out.push(Message::event(topic, &device(i % 5), subfolder, data, time));
+    }
+    out.push(Message::state(
+        TOPIC,
+        &device(9),
+        b"{\"on\":true}".to_vec(),
+        1,
+    ));
+    let mut odd = Message::event(ALERTS, &device(3), "", Vec::new(), -5);
+    odd.attributes.insert("custom key".into(), String::new());
+    odd.attributes.insert("deviceNumId".into(), "007".into());
+    out.push(odd);
+    out.push(Message {
+        topic: TOPIC.into(),
+        data: (0..=255).collect(),
+        attributes: Default::default(),
+        publish_time: i64::MAX,
+    });
+    out
+}
