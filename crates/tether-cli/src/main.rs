@@ -7,6 +7,7 @@ mod doctor;
 mod events;
 mod jwt;
 mod keys;
+mod pubsub;
 mod serve;
 mod simulate;
 mod storage;
@@ -49,6 +50,9 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Read the telemetry stored in the gateway's embedded log (`events tail --follow`).
     Events(events::EventsArgs),
+    /// Topics, subscriptions and messages of the Pub/Sub-compatible API (backends use
+    /// Google's client libraries with PUBSUB_EMULATOR_HOST).
+    Pubsub(pubsub::PubsubArgs),
     /// Simulate a fleet of devices against Tether or any MQTT broker (`--target`) and
     /// report connects/s, refusals, messages/s, latency and the server's CPU and memory.
     Simulate(simulate::SimulateArgs),
@@ -103,6 +107,7 @@ fn main() -> ExitCode {
         Command::Gateways(args) => admin::gateways::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Events(args) => events::run(args),
+        Command::Pubsub(args) => pubsub::run(args),
         Command::Simulate(args) => simulate::run(args),
         Command::Storage(args) => storage::run(args),
     };

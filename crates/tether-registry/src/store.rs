@@ -192,6 +192,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn update_registry(&self, registry: &DeviceRegistry) -> StoreResult<DeviceRegistry>;
     /// Deletes a registry; `FailedPrecondition` while it has devices.
     async fn delete_registry(&self, path: &RegistryPath) -> StoreResult<()>;
+    /// Every Pub/Sub topic named in any registry's notification configs (event and
+    /// state), sorted, each once: the topics the Pub/Sub API serves without a
+    /// `CreateTopic`.
+    async fn notification_topics(&self) -> StoreResult<Vec<String>>;
     /// Lists the registries of a location, ordered by id.
     async fn list_registries(
         &self,

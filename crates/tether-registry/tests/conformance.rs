@@ -151,6 +151,15 @@ async fn check_registry_crud(store: DynStore) {
         ..DeviceRegistry::default()
     };
     assert_eq!(store.create_registry(&other).await, Ok(other.clone()));
+    // The Pub/Sub API serves every topic a registry names, each once.
+    assert_eq!(
+        store.notification_topics().await,
+        Ok(vec![
+            "projects/p/topics/alerts".to_owned(),
+            "projects/p/topics/all".to_owned(),
+            "projects/p/topics/state".to_owned(),
+        ])
+    );
 
     let updated = DeviceRegistry {
         event_notification_configs: vec![],

@@ -186,6 +186,10 @@ impl NatsSink {
 #[async_trait]
 impl Sink for NatsSink {
     async fn publish(&self, batch: Vec<Message>) -> Result<(), SinkError> {
+        self.append(batch).await.map(|_| ())
+    }
+
+    async fn append(&self, batch: Vec<Message>) -> Result<Vec<u64>, SinkError> {
         // Send everything first, then wait for the acks: the messages are
         // pipelined on one connection, so per-topic order is kept and the
         // batch costs about one round trip.
@@ -203,11 +207,15 @@ impl Sink for NatsSink {
                 })?;
             acks.push((subject, ack));
         }
+        let mut offsets = Vec::with_capacity(acks.len());
         for (subject, ack) in acks {
-            ack.await
+            let ack = ack
+                .await
                 .map_err(|source| NatsError::Ack { subject, source })?;
+            // The reader's offsets are the stream's sequence numbers.
+            offsets.push(ack.sequence);
         }
-        Ok(())
+        Ok(offsets)
     }
 
     fn name(&self) -> &str {

@@ -20,6 +20,13 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     /// at-least-once, as with IoT Core.
     async fn publish(&self, batch: Vec<Message>) -> Result<(), SinkError>;
 
+    /// Publishes a batch like [`publish`](Self::publish) and returns each message's
+    /// offset in its topic, in batch order (what a reader reads it back at, and
+    /// the Pub/Sub `messageId`). A sink that cannot tell returns an empty list.
+    async fn append(&self, batch: Vec<Message>) -> Result<Vec<u64>, SinkError> {
+        self.publish(batch).await.map(|()| Vec::new())
+    }
+
     /// A short name for logs and metrics, e.g. `embedded-log`.
     fn name(&self) -> &str;
 }
@@ -40,8 +47,12 @@ pub enum SinkError {
 #[async_trait]
 impl Sink for EmbeddedLog {
     async fn publish(&self, batch: Vec<Message>) -> Result<(), SinkError> {
-        self.append(batch).await?;
+        EmbeddedLog::append(self, batch).await?;
         Ok(())
+    }
+
+    async fn append(&self, batch: Vec<Message>) -> Result<Vec<u64>, SinkError> {
+        Ok(EmbeddedLog::append(self, batch).await?)
     }
 
     fn name(&self) -> &str {

@@ -23,6 +23,8 @@ pub struct Served {
     pub https: String,
     /// The CA devices must trust.
     pub ca: String,
+    /// `127.0.0.1:PORT` of the Pub/Sub API (gRPC).
+    pub pubsub: String,
     /// Every banner line.
     pub banner: String,
 }
@@ -58,6 +60,7 @@ pub fn serve_logged(tether: Command, data: &Path, extra: &[&str], log: Option<&P
         http: "127.0.0.1:0",
         mqtt: "127.0.0.1:0",
         https: "127.0.0.1:0",
+        pubsub: "127.0.0.1:0",
     };
     start(tether, data, &any, extra, log).unwrap_or_else(|banner| panic!("{banner}"))
 }
@@ -68,6 +71,7 @@ struct Listen<'a> {
     http: &'a str,
     mqtt: &'a str,
     https: &'a str,
+    pubsub: &'a str,
 }
 
 /// Starts `tether serve` on `listen`; `Err` carries the banner when it lacks an
@@ -86,6 +90,7 @@ fn start(
     let mut child = tether
         .args(["serve", "--http-addr", listen.http])
         .args(["--mqtt-addr", listen.mqtt])
+        .args(["--pubsub-addr", listen.pubsub])
         .args(["--https-addr", listen.https, "--data-dir"])
         .arg(data)
         .args(extra)
@@ -95,7 +100,7 @@ fn start(
         .expect("tether serve starts");
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let (mut url, mut mqtt, mut https, mut ca) = (None, None, None, None);
+    let (mut url, mut mqtt, mut https, mut ca, mut pubsub) = (None, None, None, None, None);
     let mut banner = String::new();
     for line in lines.by_ref().take(30) {
         let line = line.expect("banner line");
@@ -107,6 +112,10 @@ fn start(
             line.split("devices must trust the CA in ")
                 .nth(1)
                 .map(str::to_owned)
+        });
+        pubsub = pubsub.or_else(|| {
+            after(&line, "Pub/Sub API (gRPC, plaintext) on ")
+                .map(|a| a.trim_end_matches(':').to_owned())
         });
         https =
             https.or_else(|| after(&line, "HTTP device bridge over TLS on ").map(str::to_owned));
@@ -125,6 +134,7 @@ fn start(
         mqtt,
         https,
         ca,
+        pubsub: pubsub.unwrap_or_default(),
         banner,
         child,
     })
@@ -144,6 +154,11 @@ impl Served {
             http: self.url.trim_start_matches("http://"),
             mqtt: &self.mqtt,
             https: &self.https,
+            pubsub: if self.pubsub.is_empty() {
+                "127.0.0.1:0"
+            } else {
+                &self.pubsub
+            },
         };
         start(tether(), data, &same, &[], None).unwrap_or_else(|_| serve(tether(), data))
     }

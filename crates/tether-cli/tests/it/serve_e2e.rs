@@ -213,6 +213,12 @@ fn start_up_failures_exit_with_their_own_code() {
     let out = serve(&["--http-addr", "127.0.0.1:0", "--mqtt-addr", &addr]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("(MQTT)"));
+    let out = serve(&["--http-addr", "127.0.0.1:0", "--pubsub-addr", &addr]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(Pub/Sub API)"));
+    let out = serve(&["--http-addr", "127.0.0.1:0", "--pubsub-addr", "8085"]);
+    assert_eq!(out.status.code(), Some(2), "2: not an address");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pubsub_addr '8085'"));
 
     let config = dir.path().join("tether.toml");
     std::fs::write(&config, "idle_timeout_secs = \"soon\"\n").expect("write");

@@ -247,6 +247,10 @@ impl Store for SqlStore {
             .await
     }
 
+    async fn notification_topics(&self) -> StoreResult<Vec<String>> {
+        registries::notification_topics(&mut *self.read().await?).await
+    }
+
     async fn list_registries(
         &self,
         parent: &LocationPath,

@@ -45,6 +45,23 @@ pub(super) async fn pk_locked(
     .ok_or_else(|| not_found(path))
 }
 
+/// Every topic named in any registry's notification configs, sorted, each once.
+pub(super) async fn notification_topics(conn: &mut AnyConnection) -> StoreResult<Vec<String>> {
+    let rows =
+        sqlx::query("SELECT event_notification_configs, state_notification_topic FROM registries")
+            .fetch_all(conn)
+            .await
+            .map_err(db)?;
+    let mut topics = std::collections::BTreeSet::new();
+    for row in rows {
+        let events =
+            codec::decode_event_configs(&get::<String>(&row, "event_notification_configs")?)?;
+        topics.extend(events.into_iter().map(|c| c.pubsub_topic_name));
+        topics.extend(get::<Option<String>>(&row, "state_notification_topic")?);
+    }
+    Ok(topics.into_iter().collect())
+}
+
 /// The registry a statement is about: its path bound to $1–$3 by [`with_path`].
 const BY_PATH: &str = "WHERE project = $1 AND location = $2 AND id = $3";
 

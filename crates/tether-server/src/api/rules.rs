@@ -95,82 +95,9 @@ pub fn check_config_size(at: &str, len: usize) -> ApiResult<()> {
 /// `projects/{project}/topics/{topic}`, with Pub/Sub's rules for each id.
 fn check_topic(at: &str, topic: &str) -> ApiResult<()> {
     let shown = crate::bridge::shown(topic);
-    let invalid = |why: String| ApiError::invalid(format!("{at} '{shown}' {why}"));
-    let parts: Vec<&str> = topic.split('/').collect();
-    let [projects, project, topics, id] = parts.as_slice() else {
-        return Err(invalid(
-            "is not a topic name: expected projects/{project}/topics/{topic}".into(),
-        ));
-    };
-    if *projects != "projects" || *topics != "topics" {
-        return Err(invalid(
-            "is not a topic name: expected projects/{project}/topics/{topic}".into(),
-        ));
-    }
-    pubsub_project_id(project)
-        .map_err(|why| invalid(format!("has an invalid project id: {why}")))?;
-    pubsub_topic_id(id).map_err(|why| invalid(format!("has an invalid topic id: {why}")))
-}
-
-/// Pub/Sub's rule for a topic (or subscription) id: 3 to 255 characters, a letter
-/// first, then letters, digits and `-_.~+%`, not starting with `goog`.
-pub fn pubsub_topic_id(id: &str) -> Result<(), String> {
-    let len = id.chars().count();
-    if !(3..=255).contains(&len) {
-        return Err(format!("it is {len} characters; use 3 to 255"));
-    }
-    if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
-        return Err("it must start with a letter".into());
-    }
-    if let Some(bad) = id
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "-_.~+%".contains(*c)))
-    {
-        return Err(format!(
-            "{bad:?} is not allowed (letters, digits and - _ . ~ + % are)"
-        ));
-    }
-    if id.len() >= 4 && id[..4].eq_ignore_ascii_case("goog") {
-        return Err("it must not start with 'goog'".into());
-    }
-    Ok(())
-}
-
-/// A Google Cloud project id: lower-case letters, digits and hyphens, a letter first,
-/// at most 63 characters, optionally scoped by a domain (`example.com:my-project`).
-/// Google's 6-character minimum is not enforced: short ids such as `acme` are common
-/// in self-hosted set-ups.
-pub fn pubsub_project_id(id: &str) -> Result<(), String> {
-    let (domain, name) = match id.rsplit_once(':') {
-        Some((domain, name)) => (Some(domain), name),
-        None => (None, id),
-    };
-    if let Some(domain) = domain
-        && (domain.is_empty()
-            || !domain
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-'))
-    {
-        return Err("the domain before ':' must be a lower-case domain name".into());
-    }
-    if name.is_empty() || name.len() > 63 {
-        return Err(format!("it is {} characters; use 1 to 63", name.len()));
-    }
-    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
-        return Err("it must start with a lower-case letter".into());
-    }
-    if name.ends_with('-') {
-        return Err("it must not end with '-'".into());
-    }
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-    {
-        return Err(format!(
-            "{bad:?} is not allowed (lower-case letters, digits and - are)"
-        ));
-    }
-    Ok(())
+    tether_pubsub::names::parse(topic, tether_pubsub::names::Kind::Topic)
+        .map(|_| ())
+        .map_err(|why| ApiError::invalid(format!("{at} '{shown}' {why}")))
 }
 
 /// Checks the fields a caller sets on a registry (create and patch).

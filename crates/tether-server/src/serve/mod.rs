@@ -15,6 +15,7 @@
 
 mod admin_token;
 pub mod descriptors;
+mod pubsub;
 mod settings;
 mod sink;
 
@@ -28,9 +29,10 @@ use tether_registry::{Store, StoreError};
 use tokio::net::TcpListener;
 
 pub use admin_token::{TOKEN_DIGEST_FILE, TOKEN_FILE, TokenOrigin};
+pub use pubsub::{CATALOG_FILE, PubSubApi};
 pub use settings::{
-    DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, DEFAULT_HTTPS_ADDR, DEFAULT_MQTT_ADDR, MIN_TOKEN_LEN,
-    ServeOptions, Settings,
+    DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, DEFAULT_HTTPS_ADDR, DEFAULT_MQTT_ADDR,
+    DEFAULT_PUBSUB_ADDR, MIN_TOKEN_LEN, ServeOptions, Settings,
 };
 pub use sink::{TelemetrySink, open_sink, spawn_retention};
 
@@ -355,8 +357,9 @@ fn device_banner(mqtt: &MqttHandle, tls: Option<&TlsSetup>, sink: &TelemetrySink
     match sink {
         TelemetrySink::Embedded(log) => {
             out.push_str(&format!(
-                "tether: telemetry log in {}\n",
-                log.root().display()
+                "tether: telemetry log in {}: {}\n",
+                log.root().display(),
+                log.limits()
             ));
         }
         TelemetrySink::Nats(_) => out.push_str("tether: telemetry to NATS JetStream\n"),
@@ -425,8 +428,17 @@ pub async fn serve(
             let _ = rx.wait_for(|stop| *stop).await;
         }
     };
+    let pubsub = PubSubApi::open(&settings, &sink, server.store(), Arc::clone(&clock)).await?;
     print!("{}", server.banner());
     print!("{}", device_banner(&mqtt, tls.as_ref(), &sink));
+    let pubsub_task = pubsub.map(|api| {
+        println!(
+            "tether: Pub/Sub API (gRPC, plaintext) on {}: PUBSUB_EMULATOR_HOST={}",
+            api.addr(),
+            api.addr()
+        );
+        api.spawn(stopped())
+    });
     let hub: Arc<dyn DeviceHub> = match &settings.cluster {
         None => mqtt.hub(),
         Some(cluster) => {
@@ -479,6 +491,9 @@ pub async fn serve(
     let hub_until_closed = Arc::clone(&hub);
     let result = server.run(hub, routes, Some(bridge), stopped()).await;
     for task in https_tasks {
+        let _ = task.await;
+    }
+    if let Some(task) = pubsub_task {
         let _ = task.await;
     }
     mqtt.shutdown(Duration::from_secs(10)).await;

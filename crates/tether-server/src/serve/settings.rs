@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tether_jwt::EncodingPolicy;
-use tether_log::RetentionPolicy;
+use tether_log::{RetentionPolicy, TotalCap};
 
 use super::ServeError;
 use crate::cluster::ClusterConfig;
@@ -33,6 +33,8 @@ pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_MQTT_ADDR: &str = "0.0.0.0:8883";
 /// Default HTTPS address of the HTTP device bridge.
 pub const DEFAULT_HTTPS_ADDR: &str = "0.0.0.0:8443";
+/// Default address of the Pub/Sub-compatible gRPC API (the Pub/Sub emulator's port).
+pub const DEFAULT_PUBSUB_ADDR: &str = "127.0.0.1:8085";
 /// Shortest admin token accepted from `--admin-token`.
 pub const MIN_TOKEN_LEN: usize = 16;
 
@@ -132,6 +134,34 @@ pub struct ServeOptions {
     /// 0: no limit [default: 100].
     #[arg(long, value_name = "N")]
     pub connect_rate_per_ip: Option<u32>,
+    /// The Pub/Sub-compatible gRPC API, plaintext like Google's emulator (point
+    /// PUBSUB_EMULATOR_HOST here); `off` for none [default: 127.0.0.1:8085].
+    #[arg(long, value_name = "ADDR|off")]
+    pub pubsub_addr: Option<String>,
+    /// Most streaming pulls open at once on the Pub/Sub API [default: 1000].
+    #[arg(long, value_name = "N")]
+    pub pubsub_max_streams: Option<usize>,
+    /// Messages in flight per push subscription (POSTed, not yet answered)
+    /// [default: 100].
+    #[arg(long, value_name = "N")]
+    pub pubsub_push_max_in_flight: Option<usize>,
+    /// Sent as the Authorization header of every push POST, e.g. "Bearer <token>".
+    #[arg(
+        long,
+        env = "TETHER_PUBSUB_PUSH_AUTHORIZATION",
+        hide_env_values = true,
+        value_name = "VALUE"
+    )]
+    pub pubsub_push_authorization: Option<String>,
+    /// Signs every push POST: X-Tether-Signature: t=<unix secs>,v1=<hex HMAC-SHA256 of
+    /// "<t>.<body>"> with this secret (at least 16 characters).
+    #[arg(
+        long,
+        env = "TETHER_PUBSUB_PUSH_SECRET",
+        hide_env_values = true,
+        value_name = "SECRET"
+    )]
+    pub pubsub_push_secret: Option<String>,
     /// Most connections at once on the HTTPS device bridge's listeners [default: 4096].
     #[arg(long, value_name = "N")]
     pub https_max_connections: Option<usize>,
@@ -156,11 +186,17 @@ pub struct ServeOptions {
         value_name = "TOKEN"
     )]
     pub metrics_token: Option<String>,
-    /// Delete telemetry older than this many hours from the embedded log [default: keep].
+    /// Delete telemetry older than this many hours from the embedded log; 0 keeps it
+    /// whatever its age [default: 168, Pub/Sub's 7 days].
     #[arg(long, value_name = "HOURS")]
     pub telemetry_retention_hours: Option<u64>,
-    /// Keep at most this many bytes per telemetry topic in the embedded log
-    /// [default: no limit].
+    /// Keep at most this many bytes of telemetry in the embedded log, across all
+    /// topics (the oldest goes first, checked as the log grows); 0 for no cap
+    /// [default: 10 GiB, or half of the data directory's free space at start if less].
+    #[arg(long, value_name = "BYTES")]
+    pub telemetry_max_total_bytes: Option<u64>,
+    /// Keep at most this many bytes per telemetry topic in the embedded log, as well
+    /// as the total cap; 0 for none [default: none].
     #[arg(long, value_name = "BYTES")]
     pub telemetry_max_bytes: Option<u64>,
 }
@@ -191,7 +227,7 @@ pub struct Settings {
     pub nats: Option<String>,
     /// The cluster's NATS and this node's name, when clustered.
     pub cluster: Option<ClusterConfig>,
-    /// Embedded log retention.
+    /// Embedded log limits: age, total size, size per topic.
     pub retention: RetentionPolicy,
     /// Most device connections at once.
     pub max_connections: usize,
@@ -205,6 +241,12 @@ pub struct Settings {
     pub sink_timeout: Duration,
     /// Connects a second from one source address (`None`: no limit).
     pub connect_rate_per_ip: Option<u32>,
+    /// The Pub/Sub API's address (`None`: off).
+    pub pubsub_addr: Option<SocketAddr>,
+    /// Most streaming pulls open at once.
+    pub pubsub_max_streams: usize,
+    /// Push delivery: in-flight bound, Authorization header, HMAC secret.
+    pub pubsub_push: tether_pubsub::PushOptions,
     /// Most connections at once on the HTTPS device bridge.
     pub https_max_connections: usize,
     /// Most connections at once on the admin API.
@@ -289,11 +331,19 @@ impl ServeOptions {
                 )));
             }
         };
+        // 0 turns a limit off; a limit not given keeps its default.
         let retention = RetentionPolicy {
-            max_age_micros: self
-                .telemetry_retention_hours
-                .map(|h| i64::try_from(h.saturating_mul(3_600_000_000)).unwrap_or(i64::MAX)),
-            max_bytes: self.telemetry_max_bytes,
+            max_age_micros: match self.telemetry_retention_hours {
+                None => Some(RetentionPolicy::DEFAULT_MAX_AGE_MICROS),
+                Some(0) => None,
+                Some(h) => Some(i64::try_from(h.saturating_mul(3_600_000_000)).unwrap_or(i64::MAX)),
+            },
+            max_bytes: self.telemetry_max_bytes.filter(|&n| n > 0),
+            max_total_bytes: match self.telemetry_max_total_bytes {
+                None => TotalCap::Auto,
+                Some(0) => TotalCap::Unlimited,
+                Some(n) => TotalCap::Bytes(n),
+            },
         };
         let secs = |given: Option<u64>, key: &str, default: u64| match given {
             Some(0) => Err(ServeError::Config(format!(
@@ -322,6 +372,37 @@ impl ServeOptions {
                 Some(0) => None,
                 rate => Some(rate.unwrap_or(100)),
             },
+            pubsub_addr: pubsub_addr(self.pubsub_addr.as_deref())?,
+            pubsub_max_streams: match self.pubsub_max_streams {
+                Some(0) => {
+                    return Err(ServeError::Config(
+                        "pubsub_max_streams = 0: allow at least 1 (or turn the API off with \
+                         pubsub_addr = \"off\")"
+                            .into(),
+                    ));
+                }
+                n => n.unwrap_or(1000),
+            },
+            pubsub_push: tether_pubsub::PushOptions {
+                max_in_flight: match self.pubsub_push_max_in_flight {
+                    Some(0) => {
+                        return Err(ServeError::Config(
+                            "pubsub_push_max_in_flight = 0: allow at least 1".into(),
+                        ));
+                    }
+                    n => n.unwrap_or(100),
+                },
+                authorization: self.pubsub_push_authorization.filter(|a| !a.is_empty()),
+                hmac_secret: match self.pubsub_push_secret.filter(|s| !s.is_empty()) {
+                    Some(s) if s.len() < MIN_TOKEN_LEN => {
+                        return Err(ServeError::Config(format!(
+                            "pubsub_push_secret is {} characters; use at least {MIN_TOKEN_LEN}",
+                            s.len()
+                        )));
+                    }
+                    s => s.map(String::into_bytes),
+                },
+            },
             https_max_connections: self.https_max_connections.unwrap_or(4096),
             admin_max_connections: self.admin_max_connections.unwrap_or(256),
             http_header_timeout: secs(
@@ -337,6 +418,23 @@ impl ServeOptions {
             metrics_token: self.metrics_token,
             data_dir,
         })
+    }
+}
+
+/// `--pubsub-addr`: an address, or `off`.
+fn pubsub_addr(given: Option<&str>) -> Result<Option<SocketAddr>, ServeError> {
+    match given {
+        Some("off") => Ok(None),
+        given => given
+            .unwrap_or(DEFAULT_PUBSUB_ADDR)
+            .parse()
+            .map(Some)
+            .map_err(|_| {
+                ServeError::Config(format!(
+                    "pubsub_addr '{}' is not an address (HOST:PORT, e.g. 127.0.0.1:8085) or 'off'",
+                    given.unwrap_or_default()
+                ))
+            }),
     }
 }
 
@@ -542,6 +640,39 @@ mod tests {
         assert!(
             matches!(&e, Err(ServeError::Config(m)) if m.contains("connect_timeout_secs = 0")),
             "{e:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn telemetry_limits_default_to_7_days_and_a_total_cap_and_0_turns_them_off()
+    -> Result<(), ServeError> {
+        let s = ServeOptions::default().resolve()?;
+        assert_eq!(s.retention, RetentionPolicy::default());
+        assert_eq!(s.retention.max_age_micros, Some(7 * 24 * 3_600_000_000));
+        assert_eq!(s.retention.max_total_bytes, TotalCap::Auto);
+        let s = ServeOptions {
+            telemetry_retention_hours: Some(0),
+            telemetry_max_total_bytes: Some(0),
+            telemetry_max_bytes: Some(0),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        assert_eq!(s.retention, RetentionPolicy::KEEP_ALL);
+        let s = ServeOptions {
+            telemetry_retention_hours: Some(24),
+            telemetry_max_total_bytes: Some(5 << 30),
+            telemetry_max_bytes: Some(1 << 30),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        assert_eq!(
+            s.retention,
+            RetentionPolicy {
+                max_age_micros: Some(24 * 3_600_000_000),
+                max_bytes: Some(1 << 30),
+                max_total_bytes: TotalCap::Bytes(5 << 30),
+            }
         );
         Ok(())
     }

@@ -1,6 +1,9 @@
 //! The telemetry sink `tether serve` runs with: the embedded durable log (the default)
 //! or NATS JetStream, wrapped so every append is timed and counted for `/metrics`; the
-//! reader that reads it back for `/v1/telemetry/*`; and the embedded log's retention.
+//! reader that reads it back for `/v1/telemetry/*`; and the embedded log's hourly
+//! retention (a backstop: the log enforces its limits itself as it grows, and
+//! publishes `tether_log_bytes`, `tether_log_bytes_limit` and
+//! `tether_log_evicted_*_total`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +16,7 @@ use super::ServeError;
 use super::settings::Settings;
 use crate::bridge::Clock;
 
-/// How often retention runs.
+/// How often the age limit is checked against the clock, for a log that stopped growing.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 /// Where telemetry and state notifications go.
@@ -73,20 +76,42 @@ struct MeasuredSink {
     name: String,
 }
 
+impl MeasuredSink {
+    fn record<T>(
+        &self,
+        n: usize,
+        start: tokio::time::Instant,
+        result: &Result<T, tether_route::SinkError>,
+    ) {
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::histogram!("tether_sink_publish_seconds", "sink" => self.name.clone())
+            .record(start.elapsed().as_secs_f64());
+        metrics::counter!("tether_sink_messages_total", "sink" => self.name.clone(), "outcome" => outcome)
+            .increment(n as u64);
+    }
+}
+
 #[async_trait::async_trait]
 impl Sink for MeasuredSink {
     async fn publish(
         &self,
         batch: Vec<tether_log::Message>,
     ) -> Result<(), tether_route::SinkError> {
-        let n = batch.len() as u64;
+        let n = batch.len();
         let start = tokio::time::Instant::now();
         let result = self.inner.publish(batch).await;
-        let outcome = if result.is_ok() { "ok" } else { "error" };
-        metrics::histogram!("tether_sink_publish_seconds", "sink" => self.name.clone())
-            .record(start.elapsed().as_secs_f64());
-        metrics::counter!("tether_sink_messages_total", "sink" => self.name.clone(), "outcome" => outcome)
-            .increment(n);
+        self.record(n, start, &result);
+        result
+    }
+
+    async fn append(
+        &self,
+        batch: Vec<tether_log::Message>,
+    ) -> Result<Vec<u64>, tether_route::SinkError> {
+        let n = batch.len();
+        let start = tokio::time::Instant::now();
+        let result = self.inner.append(batch).await;
+        self.record(n, start, &result);
         result
     }
 
@@ -120,7 +145,8 @@ pub async fn open_sink(settings: &Settings) -> Result<TelemetrySink, ServeError>
     Ok(TelemetrySink::Embedded(Arc::new(log)))
 }
 
-/// Applies the embedded log's retention every hour (nothing with NATS).
+/// Applies the embedded log's limits every hour at the clock's time (nothing with
+/// NATS): data ages out even when no new segment rolls.
 pub fn spawn_retention(sink: &TelemetrySink, clock: Arc<dyn Clock>) -> JoinHandle<()> {
     let log = sink.embedded();
     tokio::spawn(async move {

@@ -1,0 +1,119 @@
+//! Pub/Sub's `Publisher` and `Subscriber` gRPC services over [`PubSub`], plaintext
+//! as the Pub/Sub emulator is, so `PUBSUB_EMULATOR_HOST=host:port` points any
+//! Google client library here.
+//!
+//! The services' shapes are described in `build.rs` (tonic's manual builder); the
+//! message types are Google's, from `googleapis-tonic-google-pubsub-v1`.
+
+mod convert;
+mod publisher;
+mod streaming;
+mod subscriber;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::engine::{MAX_PUBLISH_BYTES, PubSub};
+
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    unused_qualifications,
+    clippy::all,
+    clippy::pedantic
+)]
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/google.pubsub.v1.Publisher.rs"));
+    include!(concat!(env!("OUT_DIR"), "/google.pubsub.v1.Subscriber.rs"));
+}
+
+pub use generated::publisher_client::PublisherClient;
+pub use generated::publisher_server::PublisherServer;
+pub use generated::subscriber_client::SubscriberClient;
+pub use generated::subscriber_server::SubscriberServer;
+/// Google's message types, as the clients take them.
+pub use googleapis_tonic_google_pubsub_v1::google::pubsub::v1 as types;
+
+/// `google.protobuf.Empty`, as prost maps it.
+pub type Empty = ();
+
+/// Bounds of the gRPC front.
+#[derive(Debug, Clone, Copy)]
+pub struct GrpcLimits {
+    /// Streaming pulls open at once, server-wide; more are refused with
+    /// `RESOURCE_EXHAUSTED`.
+    pub max_streams: usize,
+}
+
+impl Default for GrpcLimits {
+    fn default() -> Self {
+        Self { max_streams: 1000 }
+    }
+}
+
+/// The largest request accepted: a full publish plus its framing.
+const MAX_REQUEST_BYTES: usize = MAX_PUBLISH_BYTES + 1024 * 1024;
+
+/// How long open streams get to end after shutdown begins.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Both services, ready to serve. Streaming pulls end (`UNAVAILABLE`) once `stop`
+/// turns true.
+pub fn routes(
+    pubsub: Arc<PubSub>,
+    limits: GrpcLimits,
+    stop: watch::Receiver<bool>,
+) -> tonic::service::Routes {
+    let publisher = PublisherServer::new(publisher::Publisher {
+        pubsub: Arc::clone(&pubsub),
+    })
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
+    let subscriber = SubscriberServer::new(subscriber::Subscriber {
+        pubsub,
+        streams: Arc::new(Semaphore::new(limits.max_streams)),
+        max_streams: limits.max_streams,
+        stop,
+    })
+    .max_decoding_message_size(MAX_REQUEST_BYTES);
+    tonic::service::Routes::new(publisher).add_service(subscriber)
+}
+
+/// Serves both services on `listener` until `shutdown`.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    pubsub: Arc<PubSub>,
+    limits: GrpcLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (stop_tx, stop) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let server = tonic::transport::Server::builder()
+        .add_routes(routes(pubsub, limits, stop.clone()))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            stopped(stop.clone()),
+        );
+    // A client that keeps its request stream open would hold a graceful shutdown
+    // forever: after the grace period the server stops regardless.
+    tokio::select! {
+        result = server => result,
+        () = async {
+            stopped(stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => Ok(()),
+    }
+}
