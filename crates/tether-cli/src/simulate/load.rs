@@ -285,6 +285,8 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
         puback,
         e2e,
         stored: None,
+        pubsub: None,
+        jetstream: None,
         errors,
     })
 }

@@ -18,6 +18,7 @@ mod readback;
 mod report;
 mod source_ips;
 mod stats;
+mod subscriber;
 
 pub use plan::SimulateArgs;
 
@@ -63,6 +64,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
 async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8> {
     let progress = !args.quiet && !args.json;
     let mut readback: Option<(crate::admin::client::Client, String, u64)> = None;
+    let mut consumers: Vec<(bool, subscriber::Consumer)> = Vec::new();
     let (specs, target_name) = match plan.target {
         Target::Tether => {
             let conn = Conn {
@@ -92,6 +94,14 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
             // Where the telemetry lands, and where its topic ends before this run.
             let topic = provision::telemetry_topic(&fleet.project, &args.registry);
             let client = crate::admin::client::Client::new(&conn)?;
+            if let Some(addr) = &args.pubsub {
+                let c =
+                    subscriber::pubsub(addr, &fleet.project, &topic, args.pubsub_streams).await?;
+                consumers.push((true, c));
+            }
+            if let Some(url) = &args.jetstream_consumer {
+                consumers.push((false, subscriber::jetstream(url, &topic).await?));
+            }
             match readback::next_offset(&client, &topic).await {
                 Ok(from) => readback = Some((client, topic, from)),
                 Err(e) => eprintln!("warning: no end-to-end latency: {e:#}"),
@@ -150,6 +160,21 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
     )
     .await?;
     let mut measured = measured;
+    let expected = if plan.qos1 {
+        measured.acked_total
+    } else {
+        measured.sent_total
+    };
+    for (is_pubsub, consumer) in consumers {
+        let got = consumer
+            .finish(expected, std::time::Duration::from_secs(10))
+            .await;
+        if is_pubsub {
+            measured.pubsub = Some(got);
+        } else {
+            measured.jetstream = Some(got);
+        }
+    }
     if let Some((client, topic, from)) = readback
         && measured.sent_total > 0
     {

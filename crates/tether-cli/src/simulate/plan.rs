@@ -92,6 +92,18 @@ pub struct SimulateArgs {
     /// it is always read back from the stored telemetry (send → the gateway's publishTime).
     #[arg(long)]
     pub e2e: bool,
+    /// (Tether only) also consume the telemetry as a backend would, through Tether's
+    /// Pub/Sub API at this address (a fresh subscription, streaming pull, acks), and
+    /// report send → delivery latency and deliveries/s.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub pubsub: Option<String>,
+    /// Streaming pulls the --pubsub consumer opens.
+    #[arg(long, default_value_t = 1)]
+    pub pubsub_streams: usize,
+    /// (Tether with `serve --nats`) the reference consumer: read the same telemetry
+    /// straight from the JetStream stream at this NATS URL.
+    #[arg(long, value_name = "URL")]
+    pub jetstream_consumer: Option<String>,
     /// Local addresses to connect from, e.g. 127.0.0.2-127.0.0.9 or 127.0.0.2,127.0.0.3
     /// (each address has its own ~28k ephemeral ports).
     #[arg(long)]

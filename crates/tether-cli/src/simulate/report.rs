@@ -87,6 +87,10 @@ pub struct Measured {
     pub e2e: Histogram,
     /// Messages read back from Tether's stored telemetry.
     pub stored: Option<u64>,
+    /// What the `--pubsub` consumer received.
+    pub pubsub: Option<super::subscriber::Consumed>,
+    /// What the `--jetstream-consumer` received.
+    pub jetstream: Option<super::subscriber::Consumed>,
     /// Up to five distinct errors.
     pub errors: Vec<String>,
 }
@@ -169,6 +173,8 @@ impl Measured {
             "puback_latency": hist(&self.puback),
             "e2e_latency": hist(&self.e2e),
             "stored": self.stored,
+            "pubsub_consumer": self.pubsub.as_ref().map(consumed),
+            "jetstream_consumer": self.jetstream.as_ref().map(consumed),
             "server_cpu_per_message_us": per_item_us(self.publish.server_cpu, messages),
             "server_cpu_publish_secs": self.publish.server_cpu.map(|d| d.as_secs_f64()),
             "client_cpu_publish_secs": self.publish.client_cpu.map(|d| d.as_secs_f64()),
@@ -181,6 +187,15 @@ impl Measured {
             "errors": self.errors,
         })
     }
+}
+
+fn consumed(c: &super::subscriber::Consumed) -> Value {
+    json!({
+        "received": c.received,
+        "duplicates": c.duplicates,
+        "per_sec": c.per_sec(),
+        "latency": hist(&c.latency),
+    })
 }
 
 fn us(v: Option<u64>) -> String {
@@ -263,6 +278,23 @@ pub fn table(m: &Measured, target: &str, qos1: bool) -> String {
     }
     if let Some(n) = m.stored {
         rows.push(("read back from log", format!("{n} messages")));
+    }
+    for (name, c) in [
+        ("Pub/Sub consumer", &m.pubsub),
+        ("JetStream consumer", &m.jetstream),
+    ] {
+        if let Some(c) = c {
+            rows.push((
+                name,
+                format!(
+                    "{} received, {} duplicates, {:.0}/s; {}",
+                    c.received,
+                    c.duplicates,
+                    c.per_sec(),
+                    lat(&c.latency)
+                ),
+            ));
+        }
     }
     rows.extend([
         (

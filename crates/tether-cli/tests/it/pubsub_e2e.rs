@@ -160,3 +160,49 @@ fn the_pubsub_commands_manage_and_read_subscriptions() {
     assert_eq!(out.status.code(), Some(2), "no server");
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach the Pub/Sub API"));
 }
+
+/// A backend on another host: Google's client over TLS to `--pubsub-tls-addr`, the
+/// CA trusted through `GRPC_DEFAULT_SSL_ROOTS_FILE_PATH`, the admin token as its
+/// bearer token; a wrong or missing token is refused by name.
+#[test]
+fn google_pubsub_client_over_tls_with_the_admin_token() {
+    if !ready() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gw = common::serve_with(
+        tether(),
+        &dir.path().join("data"),
+        &["--pubsub-tls-addr", "127.0.0.1:0"],
+    );
+    let tls = gw
+        .banner
+        .lines()
+        .find_map(|l| l.split("Pub/Sub API over TLS on ").nth(1))
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no TLS line in:\n{}", gw.banner))
+        .replace("127.0.0.1", "localhost");
+    common::create_device(
+        tether,
+        &gw.url,
+        dir.path(),
+        &[
+            "--event-notification-config",
+            "topic=projects/acme/topics/telemetry",
+        ],
+    );
+    let out = Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/pubsub_tls.py"))
+        .env_remove("PUBSUB_EMULATOR_HOST")
+        .env("PUBSUB_TLS_ENDPOINT", &tls)
+        .env("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", &gw.ca)
+        .env("ADMIN_TOKEN", TOKEN)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -62,13 +62,28 @@ const MAX_REQUEST_BYTES: usize = MAX_PUBLISH_BYTES + 1024 * 1024;
 /// How long open streams get to end after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Checks a call's `authorization` metadata (e.g. `Bearer <admin token>`); `Err`
+/// is the status the call is answered with.
+pub type Authorize = Arc<dyn Fn(Option<&str>) -> Result<(), tonic::Status> + Send + Sync>;
+
 /// Both services, ready to serve. Streaming pulls end (`UNAVAILABLE`) once `stop`
-/// turns true.
+/// turns true. With `authorize`, every call is checked first.
 pub fn routes(
     pubsub: Arc<PubSub>,
     limits: GrpcLimits,
     stop: watch::Receiver<bool>,
+    authorize: Option<Authorize>,
 ) -> tonic::service::Routes {
+    let check = move |request: tonic::Request<()>| {
+        if let Some(authorize) = &authorize {
+            let header = request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
+            authorize(header)?;
+        }
+        Ok(request)
+    };
     let publisher = PublisherServer::new(publisher::Publisher {
         pubsub: Arc::clone(&pubsub),
     })
@@ -80,10 +95,17 @@ pub fn routes(
         stop,
     })
     .max_decoding_message_size(MAX_REQUEST_BYTES);
-    tonic::service::Routes::new(publisher).add_service(subscriber)
+    tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
+        publisher,
+        check.clone(),
+    ))
+    .add_service(tonic::service::interceptor::InterceptedService::new(
+        subscriber, check,
+    ))
 }
 
-/// Serves both services on `listener` until `shutdown`.
+/// Serves both services on `listener` (plaintext, no credentials: the emulator's
+/// contract) until `shutdown`.
 ///
 /// # Errors
 /// When the listener fails.
@@ -93,6 +115,37 @@ pub async fn serve(
     limits: GrpcLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
+    serve_incoming(
+        tokio_stream::wrappers::TcpListenerStream::new(listener),
+        pubsub,
+        limits,
+        None,
+        shutdown,
+    )
+    .await
+}
+
+/// Serves both services on the connections `incoming` yields (e.g. TLS streams),
+/// checking each call with `authorize` when given, until `shutdown`.
+///
+/// # Errors
+/// When the connection stream fails.
+pub async fn serve_incoming<S, IO>(
+    incoming: S,
+    pubsub: Arc<PubSub>,
+    limits: GrpcLimits,
+    authorize: Option<Authorize>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error>
+where
+    S: futures_util::Stream<Item = Result<IO, std::io::Error>> + Send + 'static,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+{
     let (stop_tx, stop) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
@@ -102,11 +155,8 @@ pub async fn serve(
         let _ = rx.wait_for(|s| *s).await;
     };
     let server = tonic::transport::Server::builder()
-        .add_routes(routes(pubsub, limits, stop.clone()))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            stopped(stop.clone()),
-        );
+        .add_routes(routes(pubsub, limits, stop.clone(), authorize))
+        .serve_with_incoming_shutdown(incoming, stopped(stop.clone()));
     // A client that keeps its request stream open would hold a graceful shutdown
     // forever: after the grace period the server stops regardless.
     tokio::select! {

@@ -16,6 +16,7 @@
 mod admin_token;
 pub mod descriptors;
 mod pubsub;
+mod pubsub_tls;
 mod settings;
 mod sink;
 
@@ -383,7 +384,10 @@ pub async fn serve(
     let settings = server.settings().clone();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let sink = open_sink(&settings).await?;
-    let tls = if settings.mqtt_addrs.is_empty() && settings.https_addrs.is_empty() {
+    let tls = if settings.mqtt_addrs.is_empty()
+        && settings.https_addrs.is_empty()
+        && settings.pubsub_tls_addr.is_none()
+    {
         None
     } else {
         Some(tls::setup(&settings.tls, clock.unix_secs())?)
@@ -432,12 +436,19 @@ pub async fn serve(
     print!("{}", server.banner());
     print!("{}", device_banner(&mqtt, tls.as_ref(), &sink));
     let pubsub_task = pubsub.map(|api| {
-        println!(
-            "tether: Pub/Sub API (gRPC, plaintext) on {}: PUBSUB_EMULATOR_HOST={}",
-            api.addr(),
-            api.addr()
-        );
-        api.spawn(stopped())
+        if let Some(addr) = api.addr() {
+            println!(
+                "tether: Pub/Sub API (gRPC, plaintext) on {addr}: PUBSUB_EMULATOR_HOST={addr}"
+            );
+        }
+        if let Some(addr) = api.tls_addr() {
+            println!("tether: Pub/Sub API over TLS on {addr} (the admin token as a bearer token)");
+        }
+        api.spawn(
+            tls.as_ref().map(|t| Arc::clone(&t.config)),
+            server.admin(),
+            &stopped,
+        )
     });
     let hub: Arc<dyn DeviceHub> = match &settings.cluster {
         None => mqtt.hub(),

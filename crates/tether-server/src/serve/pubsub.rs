@@ -5,12 +5,14 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tether_pubsub::grpc::Authorize;
 use tether_pubsub::{Catalog, GrpcLimits, PubSub, PushOptions, RegistryTopics, WallClock};
 use tether_registry::Store;
 use tokio::net::TcpListener;
 
 use super::sink::TelemetrySink;
-use super::{ServeError, Settings, listen};
+use super::{ServeError, Settings, listen, pubsub_tls};
+use crate::api::auth::AdminAuth;
 use crate::bridge::Clock;
 
 /// The catalog's file in the data directory.
@@ -43,30 +45,44 @@ impl WallClock for ServerClock {
     }
 }
 
-/// A bound, opened Pub/Sub API.
+/// A bound, opened Pub/Sub API: the plaintext listener (the emulator's contract)
+/// and/or the TLS one that asks for the admin token.
 #[derive(Debug)]
 pub struct PubSubApi {
-    listener: TcpListener,
+    plain: Option<(TcpListener, SocketAddr)>,
+    tls: Option<(TcpListener, SocketAddr)>,
     pubsub: Arc<PubSub>,
     limits: GrpcLimits,
     push: PushOptions,
-    addr: SocketAddr,
+}
+
+/// Most connections at once on the TLS listener.
+const TLS_CONNECTIONS: usize = 1024;
+
+async fn bind(
+    addr: Option<SocketAddr>,
+    what: &'static str,
+) -> Result<Option<(TcpListener, SocketAddr)>, ServeError> {
+    let Some(addr) = addr else { return Ok(None) };
+    let listener = listen(addr, what).await?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    Ok(Some((listener, bound)))
 }
 
 impl PubSubApi {
-    /// Opens the catalog and binds the address, when the API is on.
+    /// Opens the catalog and binds the addresses, when the API is on.
     ///
     /// # Errors
-    /// [`ServeError::Bind`] for the address, [`ServeError::Sink`] for the catalog.
+    /// [`ServeError::Bind`] for an address, [`ServeError::Sink`] for the catalog.
     pub async fn open(
         settings: &Settings,
         sink: &TelemetrySink,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Option<Self>, ServeError> {
-        let Some(addr) = settings.pubsub_addr else {
+        if settings.pubsub_addr.is_none() && settings.pubsub_tls_addr.is_none() {
             return Ok(None);
-        };
+        }
         let path = settings.data_dir.join(CATALOG_FILE);
         let catalog = Catalog::open(&path)
             .await
@@ -80,29 +96,38 @@ impl PubSubApi {
         )
         .await
         .map_err(|e| ServeError::Sink(format!("the Pub/Sub catalog {}: {e}", path.display())))?;
-        let listener = listen(addr, "Pub/Sub API").await?;
-        let addr = listener.local_addr().unwrap_or(addr);
         Ok(Some(Self {
-            listener,
+            plain: bind(settings.pubsub_addr, "Pub/Sub API").await?,
+            tls: bind(settings.pubsub_tls_addr, "Pub/Sub API over TLS").await?,
             pubsub: Arc::new(pubsub),
             limits: GrpcLimits {
                 max_streams: settings.pubsub_max_streams,
             },
             push: settings.pubsub_push.clone(),
-            addr,
         }))
     }
 
-    /// The bound address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    /// The plaintext listener's address.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.plain.as_ref().map(|(_, a)| *a)
     }
 
-    /// Serves, and pushes to push subscriptions, until `shutdown`.
-    pub fn spawn(
+    /// The TLS listener's address.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(_, a)| *a)
+    }
+
+    /// Serves, and pushes to push subscriptions, until `stopped()` completes. The TLS
+    /// listener (when bound) uses `tls` and asks every call for the admin token.
+    pub fn spawn<F>(
         self,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> tokio::task::JoinHandle<()> {
+        tls: Option<Arc<rustls::ServerConfig>>,
+        admin: AdminAuth,
+        stopped: impl Fn() -> F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         let push = tether_pubsub::push::spawn(Arc::clone(&self.pubsub), self.push);
         let pubsub = Arc::clone(&self.pubsub);
         let gauge = tokio::spawn(async move {
@@ -111,12 +136,43 @@ impl PubSubApi {
                 tokio::time::sleep(std::time::Duration::from_secs(5)).await;
             }
         });
+        let mut servers = tokio::task::JoinSet::new();
+        if let Some((listener, _)) = self.plain {
+            let (pubsub, limits, stop) = (Arc::clone(&self.pubsub), self.limits, stopped());
+            servers.spawn(async move {
+                if let Err(e) = tether_pubsub::grpc::serve(listener, pubsub, limits, stop).await {
+                    tracing::error!(error = %e, "the Pub/Sub API listener failed");
+                }
+            });
+        }
+        if let (Some((listener, _)), Some(tls)) = (self.tls, tls) {
+            let (incoming, accept) = pubsub_tls::incoming(listener, &tls, TLS_CONNECTIONS);
+            let authorize: Authorize = Arc::new(move |header| {
+                admin.check(header).map_err(|e| match e.code {
+                    crate::bridge::Code::PermissionDenied => {
+                        tonic::Status::permission_denied(e.message)
+                    }
+                    _ => tonic::Status::unauthenticated(e.message),
+                })
+            });
+            let (pubsub, limits, stop) = (Arc::clone(&self.pubsub), self.limits, stopped());
+            servers.spawn(async move {
+                if let Err(e) = tether_pubsub::grpc::serve_incoming(
+                    incoming,
+                    pubsub,
+                    limits,
+                    Some(authorize),
+                    stop,
+                )
+                .await
+                {
+                    tracing::error!(error = %e, "the Pub/Sub API TLS listener failed");
+                }
+                accept.abort();
+            });
+        }
         tokio::spawn(async move {
-            if let Err(e) =
-                tether_pubsub::grpc::serve(self.listener, self.pubsub, self.limits, shutdown).await
-            {
-                tracing::error!(error = %e, "the Pub/Sub API listener failed");
-            }
+            while servers.join_next().await.is_some() {}
             push.abort();
             gauge.abort();
         })

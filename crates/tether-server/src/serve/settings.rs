@@ -138,6 +138,10 @@ pub struct ServeOptions {
     /// PUBSUB_EMULATOR_HOST here); `off` for none [default: 127.0.0.1:8085].
     #[arg(long, value_name = "ADDR|off")]
     pub pubsub_addr: Option<String>,
+    /// The Pub/Sub API over TLS (the gateway's certificate), for backends on other
+    /// hosts: every call needs the admin token as a bearer token [default: off].
+    #[arg(long, value_name = "ADDR")]
+    pub pubsub_tls_addr: Option<SocketAddr>,
     /// Most streaming pulls open at once on the Pub/Sub API [default: 1000].
     #[arg(long, value_name = "N")]
     pub pubsub_max_streams: Option<usize>,
@@ -243,6 +247,8 @@ pub struct Settings {
     pub connect_rate_per_ip: Option<u32>,
     /// The Pub/Sub API's address (`None`: off).
     pub pubsub_addr: Option<SocketAddr>,
+    /// The Pub/Sub API's TLS address, asking for the admin token (`None`: off).
+    pub pubsub_tls_addr: Option<SocketAddr>,
     /// Most streaming pulls open at once.
     pub pubsub_max_streams: usize,
     /// Push delivery: in-flight bound, Authorization header, HMAC secret.
@@ -373,6 +379,7 @@ impl ServeOptions {
                 rate => Some(rate.unwrap_or(100)),
             },
             pubsub_addr: pubsub_addr(self.pubsub_addr.as_deref())?,
+            pubsub_tls_addr: self.pubsub_tls_addr,
             pubsub_max_streams: match self.pubsub_max_streams {
                 Some(0) => {
                     return Err(ServeError::Config(
