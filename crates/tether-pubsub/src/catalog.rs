@@ -240,6 +240,24 @@ impl Catalog {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Moves a subscription to `floor` with nothing acked after it (a seek).
+    pub async fn reset(&self, name: &str, floor: u64) -> Result<(), CatalogError> {
+        let mut tx = self.pool.begin().await.map_err(err("begin"))?;
+        sqlx::query("DELETE FROM acks WHERE subscription = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(err("drop acks"))?;
+        sqlx::query("UPDATE subscriptions SET floor = ? WHERE name = ?")
+            .bind(to_db(floor))
+            .bind(name)
+            .execute(&mut *tx)
+            .await
+            .map_err(err("move the floor"))?;
+        tx.commit().await.map_err(err("commit a seek"))?;
+        Ok(())
+    }
+
     /// Records acks: the offsets acked and, if it moved, the new floor (acked
     /// offsets below it are dropped). One transaction, durable on return.
     pub async fn record_acks(

@@ -923,6 +923,42 @@ impl PubSub {
         let _ = sub.ledger().modify(d.record.offset, d.attempt, Some(until));
     }
 
+    /// Seeks to a time: messages the store holds that were published at or after
+    /// `unix_micros` are delivered (again), earlier ones count as acked. Leases end.
+    pub async fn seek_to_time(
+        &self,
+        sub: &Arc<Subscription>,
+        unix_micros: i64,
+    ) -> PubSubResult<u64> {
+        let target = match self.reader.offsets(&sub.topic).await? {
+            None => sub.ledger().next(),
+            Some(offsets) => {
+                // The first offset whose message (or the next one held) is not older
+                // than the time; publish times grow with offsets.
+                let (mut lo, mut hi) = (offsets.earliest, offsets.next);
+                while lo < hi {
+                    let mid = lo + (hi - lo) / 2;
+                    let first = self
+                        .reader
+                        .read(&sub.topic, mid, ReadLimits::new(1))
+                        .await?
+                        .into_iter()
+                        .next();
+                    match first {
+                        Some(r) if r.message.publish_time < unix_micros => lo = r.offset + 1,
+                        _ => hi = mid,
+                    }
+                }
+                lo
+            }
+        };
+        let _order = sub.persist.lock().await;
+        self.catalog.reset(&sub.name, target).await?;
+        sub.ledger().reset(target);
+        sub.changed.notify_waiters();
+        Ok(target)
+    }
+
     /// Gives deliveries back undelivered (the stream that pulled them closed before
     /// they could be sent): they are due again at once, for another subscriber.
     pub fn give_back(&self, sub: &Arc<Subscription>, deliveries: &[Delivery]) {

@@ -263,6 +263,11 @@ impl Ledger {
         Ok(())
     }
 
+    /// Starts over at `floor`: nothing acked or leased at or after it (a seek).
+    pub fn reset(&mut self, floor: u64) {
+        *self = Ledger::new(floor, []);
+    }
+
     /// The floor becomes the smallest offset still owed a delivery; acked offsets
     /// below it are dropped. Returns the new floor if it moved.
     fn advance_floor(&mut self) -> Option<u64> {
@@ -375,6 +380,23 @@ mod tests {
             assert_eq!(l.ack(o, 1, &mut out), Ok(()));
         }
         assert_eq!(l.floor(), 10);
+    }
+
+    #[test]
+    fn a_reset_delivers_from_its_floor_again() {
+        let mut l = Ledger::new(0, []);
+        deliver(&mut l, 0..3, 10);
+        let mut out = AckOutcome::default();
+        assert_eq!(l.ack(0, 1, &mut out), Ok(()));
+        l.reset(0);
+        assert_eq!(l.outstanding(S), 0);
+        assert_eq!(
+            l.claim_new(0, 10, S),
+            Some(1),
+            "acked before the seek, due after it"
+        );
+        l.reset(5);
+        assert_eq!(l.claim_new(3, 10, S), None, "before the seek point");
     }
 
     #[test]

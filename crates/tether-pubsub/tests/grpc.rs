@@ -161,6 +161,44 @@ async fn publish_pull_ack_and_nothing_twice() -> Result<(), Error> {
 }
 
 #[tokio::test]
+async fn seek_to_a_time_delivers_again_what_was_published_from_then() -> Result<(), Error> {
+    let server = start(10).await?;
+    let (mut p, mut s) = setup(server.addr).await?;
+    publish(&mut p, &[b"a", b"b"]).await?;
+    let got = pull(&mut s, 10).await?;
+    ack(
+        &mut s,
+        &got.iter().map(|m| m.ack_id.clone()).collect::<Vec<_>>(),
+    )
+    .await?;
+    let seek = |seconds, nanos| pb::SeekRequest {
+        subscription: SUB.into(),
+        target: Some(pb::seek_request::Target::Time(prost_types::Timestamp {
+            seconds,
+            nanos,
+        })),
+    };
+    // Every message was published at the fixed clock's instant.
+    s.seek(seek(1_767_225_600, 250_000_000)).await?;
+    assert_eq!(
+        pull(&mut s, 10).await?.len(),
+        2,
+        "at the publish time: again"
+    );
+    s.seek(seek(1_767_225_600, 250_001_000)).await?;
+    assert!(pull(&mut s, 10).await?.is_empty(), "after it: nothing");
+    let snapshot = status(
+        s.seek(pb::SeekRequest {
+            subscription: SUB.into(),
+            target: Some(pb::seek_request::Target::Snapshot("x".into())),
+        })
+        .await,
+    );
+    assert_eq!(snapshot.code(), Code::Unimplemented);
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_nacked_message_comes_again_and_its_old_ack_id_is_expired() -> Result<(), Error> {
     let server = start(10).await?;
     let (mut p, mut s) = setup(server.addr).await?;

@@ -154,7 +154,7 @@ def before():
     expect_error(exceptions.InvalidArgument, "out of range",
                  lambda: subscriber.modify_ack_deadline(
                      subscription=SUBSCRIPTION, ack_ids=["1.1.x"], ack_deadline_seconds=601))
-    expect_error(exceptions.MethodNotImplemented, "Seek is not supported",
+    expect_error(exceptions.MethodNotImplemented, "Tether has no snapshots",
                  lambda: subscriber.seek(request={"subscription": SUBSCRIPTION, "snapshot": "x"}))
 
     # A device publishes; streaming pull receives it with IoT Core's attributes.

@@ -325,12 +325,26 @@ impl subscriber_server::Subscriber for Subscriber {
 
     async fn seek(
         &self,
-        _request: Request<pb::SeekRequest>,
+        request: Request<pb::SeekRequest>,
     ) -> Result<Response<pb::SeekResponse>, Status> {
-        Err(unsupported(
-            "Seek",
-            "a subscription cannot be moved in time yet; read stored telemetry with \
-             `tether events tail` or GET /v1/telemetry",
-        ))
+        let r = request.into_inner();
+        let sub = self.pubsub.subscription(&r.subscription)?;
+        match r.target {
+            Some(pb::seek_request::Target::Time(t)) => {
+                let micros = t
+                    .seconds
+                    .saturating_mul(1_000_000)
+                    .saturating_add(i64::from(t.nanos / 1000));
+                self.pubsub.seek_to_time(&sub, micros).await?;
+                Ok(Response::new(pb::SeekResponse {}))
+            }
+            Some(pb::seek_request::Target::Snapshot(_)) => Err(unsupported(
+                "Seek to a snapshot",
+                "Tether has no snapshots; seek to a time instead",
+            )),
+            None => Err(Status::invalid_argument(
+                "seek needs a target: time (or snapshot, which Tether does not have)",
+            )),
+        }
     }
 }
