@@ -21,6 +21,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::ack_id::{AckIds, Forged};
+use crate::ack_log::AckLog;
 use crate::catalog::{Catalog, SubscriptionRow};
 use crate::error::{PubSubError, PubSubResult};
 use crate::ledger::{AckOutcome, Ledger, Refusal, StreamId};
@@ -38,6 +39,15 @@ pub const MAX_PUBLISH_MESSAGES: usize = 1000;
 pub const MAX_PUBLISH_BYTES: usize = 10 * 1000 * 1000;
 /// Attributes per message.
 pub const MAX_ATTRIBUTES: usize = 100;
+
+/// Whether an ack call waits for its acks to be committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    /// Answer once committed (`Acknowledge`): an answered ack survives a crash.
+    Wait,
+    /// Queue and go on (acks on a streaming pull, which get no answer).
+    Queue,
+}
 
 /// Topics that exist because a registry routes telemetry or state to them.
 #[async_trait]
@@ -215,10 +225,11 @@ pub struct Subscription {
     topic: String,
     settings: RwLock<Settings>,
     ledger: Mutex<Ledger>,
-    /// Woken on nack, ack (room for flow control) and lease expiry.
+    /// Woken when messages become due again (nack, expiry, seek) or settings change.
     changed: Notify,
-    /// Ack state is written in the order it changed.
-    persist: tokio::sync::Mutex<()>,
+    /// Woken when acks free room under a stream's flow control. Kept apart from
+    /// `changed`: an ack must not wake every puller into a read of the log.
+    room: Notify,
 }
 
 impl Subscription {
@@ -264,9 +275,15 @@ impl Subscription {
         self.ledger().outstanding(stream)
     }
 
-    /// A future that completes on the next nack, ack or expiry.
+    /// A future that completes when messages become due again (nack, expiry, seek)
+    /// or the subscription changes.
     pub fn changed(&self) -> tokio::sync::futures::Notified<'_> {
         self.changed.notified()
+    }
+
+    /// A future that completes on the next ack or expiry (room under flow control).
+    pub fn room_freed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.room.notified()
     }
 }
 
@@ -274,6 +291,7 @@ impl Subscription {
 #[derive(Debug)]
 pub struct PubSub {
     catalog: Catalog,
+    acks: AckLog,
     reader: Arc<dyn TelemetryReader>,
     sink: Arc<dyn Sink>,
     registries: Arc<dyn RegistryTopics>,
@@ -312,6 +330,7 @@ impl PubSub {
         }
         let ack_ids = AckIds::new().map_err(|e| PubSubError::Unavailable(e.to_string()))?;
         Ok(Self {
+            acks: AckLog::start(catalog.clone()),
             catalog,
             reader,
             sink,
@@ -340,7 +359,7 @@ impl PubSub {
             }),
             ledger: Mutex::new(Ledger::new(row.floor, acked)),
             changed: Notify::new(),
-            persist: tokio::sync::Mutex::new(()),
+            room: Notify::new(),
         }
     }
 
@@ -757,6 +776,7 @@ impl PubSub {
             if expired > 0 {
                 metrics::counter!("tether_pubsub_lease_expiries_total").increment(expired as u64);
                 sub.changed.notify_waiters();
+                sub.room.notify_waiters();
             }
             (l.take_due(max, lease_until, stream), l.next())
         };
@@ -812,8 +832,7 @@ impl PubSub {
                 }
                 floor
             };
-            let _order = sub.persist.lock().await;
-            self.catalog.record_acks(&sub.name, &gone, floor).await?;
+            self.acks.acks(&sub.name, &gone, floor).await?;
         }
         Ok(out)
     }
@@ -826,12 +845,13 @@ impl PubSub {
         }
     }
 
-    /// Acks deliveries. The acks that apply are durable when this returns; the
-    /// report lists the ones that did not.
+    /// Acks deliveries. With [`Commit::Wait`] the acks that apply are committed
+    /// when this returns; the report lists the ones that did not apply.
     pub async fn acknowledge(
         &self,
         sub: &Arc<Subscription>,
         ack_ids: &[String],
+        commit: Commit,
     ) -> PubSubResult<AckReport> {
         let mut report = AckReport::default();
         let mut outcome = AckOutcome::default();
@@ -850,12 +870,19 @@ impl PubSub {
         }
         count_refusals(&report);
         if !outcome.acked.is_empty() {
-            let _order = sub.persist.lock().await;
-            self.catalog
-                .record_acks(&sub.name, &outcome.acked, outcome.new_floor)
-                .await?;
+            match commit {
+                Commit::Wait => {
+                    self.acks
+                        .acks(&sub.name, &outcome.acked, outcome.new_floor)
+                        .await?;
+                }
+                Commit::Queue => {
+                    self.acks
+                        .acks_queued(&sub.name, &outcome.acked, outcome.new_floor);
+                }
+            }
             metrics::counter!("tether_pubsub_acks_total").increment(outcome.acked.len() as u64);
-            sub.changed.notify_waiters();
+            sub.room.notify_waiters();
         }
         Ok(report)
     }
@@ -905,16 +932,15 @@ impl PubSub {
             return;
         }
         metrics::counter!("tether_pubsub_acks_total").increment(1);
-        let _order = sub.persist.lock().await;
         if let Err(e) = self
-            .catalog
-            .record_acks(&sub.name, &outcome.acked, outcome.new_floor)
+            .acks
+            .acks(&sub.name, &outcome.acked, outcome.new_floor)
             .await
         {
             // Not durable: after a restart the message is pushed again (at-least-once).
             tracing::warn!(subscription = %sub.name, error = %e, "push: cannot record an ack");
         }
-        sub.changed.notify_waiters();
+        sub.room.notify_waiters();
     }
 
     /// Keeps a refused push leased for `wait_ms`, after which it is due again.
@@ -952,8 +978,7 @@ impl PubSub {
                 lo
             }
         };
-        let _order = sub.persist.lock().await;
-        self.catalog.reset(&sub.name, target).await?;
+        self.acks.reset(&sub.name, target).await?;
         sub.ledger().reset(target);
         sub.changed.notify_waiters();
         Ok(target)

@@ -23,6 +23,7 @@
 //!   is never delivered again and an unacked one always is.
 
 mod ack_id;
+mod ack_log;
 pub mod catalog;
 pub mod engine;
 mod error;

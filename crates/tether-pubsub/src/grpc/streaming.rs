@@ -15,7 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Status, Streaming};
 
 use super::convert;
-use crate::engine::{ACK_DEADLINE_S, MAX_PULL, PubSub, Subscription};
+use crate::engine::{ACK_DEADLINE_S, Commit, MAX_PULL, PubSub, Subscription};
 use crate::ledger::StreamId;
 
 /// What the client receives.
@@ -68,7 +68,7 @@ async fn apply(
         )));
     }
     if !r.ack_ids.is_empty() {
-        let report = pubsub.acknowledge(sub, &r.ack_ids).await?;
+        let report = pubsub.acknowledge(sub, &r.ack_ids, Commit::Queue).await?;
         if !(report.expired.is_empty() && report.forged.is_empty()) {
             tracing::debug!(
                 subscription = sub.name(),
@@ -209,7 +209,7 @@ async fn deliver(
             .min(MAX_PULL);
         if room == 0 {
             // Wait for an ack, a nack or an expiry to make room.
-            let _ = tokio::time::timeout(RECHECK, sub.changed()).await;
+            let _ = tokio::time::timeout(RECHECK, sub.room_freed()).await;
             continue;
         }
         let deadline = flow.deadline_s.load(Ordering::Relaxed);

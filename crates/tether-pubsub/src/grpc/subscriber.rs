@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::generated::subscriber_server;
 use super::{convert, streaming};
-use crate::engine::{NewSubscription, PubSub, SubscriptionUpdate};
+use crate::engine::{Commit, NewSubscription, PubSub, SubscriptionUpdate};
 
 /// How long a unary `Pull` without `return_immediately` waits for a message.
 const PULL_WAIT: Duration = Duration::from_secs(10);
@@ -220,7 +220,7 @@ impl subscriber_server::Subscriber for Subscriber {
             ));
         }
         self.pubsub
-            .acknowledge(&sub, &r.ack_ids)
+            .acknowledge(&sub, &r.ack_ids, Commit::Wait)
             .await?
             .into_result("ack")?;
         Ok(Response::new(()))
