@@ -41,29 +41,22 @@ fn source(bytes: &[u8], base: u64) -> Source<'static> {
 
 /// Scans `bytes` as the last segment of a topic (`verify`: every CRC is
 /// checked, as recovery does) or as a sealed one (headers only).
-pub fn scan(bytes: &[u8], base: u64, max_body: u32, verify: bool) -> Scanned {
+///
+/// # Errors
+/// Only if the frame reader reads past the end of `bytes`, which its limit
+/// should rule out: the checks treat it as a failure.
+pub fn scan(bytes: &[u8], base: u64, max_body: u32, verify: bool) -> std::io::Result<Scanned> {
     let src = source(bytes, base);
     let len = bytes.len() as u64;
-    match segment::scan_from(Cursor::new(bytes), len, src, u64::from(max_body), verify) {
-        Ok(s) => Scanned {
-            v2: src.format == Format::V2,
-            valid_len: s.meta.len,
-            next: s.meta.next,
-            max_publish_time: s.meta.max_publish_time,
-            index: s.meta.index,
-            stopped_at: s.stopped_at,
-        },
-        // Reading a slice fails only where a file would end early, which the
-        // frame reader rules out by its limit; say so instead of panicking.
-        Err(_) => Scanned {
-            v2: src.format == Format::V2,
-            valid_len: 0,
-            next: base,
-            max_publish_time: None,
-            index: Vec::new(),
-            stopped_at: Some((0, CorruptReason::Malformed("I/O error reading memory"))),
-        },
-    }
+    let s = segment::scan_from(Cursor::new(bytes), len, src, u64::from(max_body), verify)?;
+    Ok(Scanned {
+        v2: src.format == Format::V2,
+        valid_len: s.meta.len,
+        next: s.meta.next,
+        max_publish_time: s.meta.max_publish_time,
+        index: s.meta.index,
+        stopped_at: s.stopped_at,
+    })
 }
 
 /// Reads every record from byte position `pos` (the first record, or an index
@@ -157,7 +150,7 @@ pub fn check(data: &[u8]) {
         _ => u64::from(mode >> 3),
     };
 
-    let full = scan(&bytes, base, CHECK_MAX_BODY, true);
+    let full = scan(&bytes, base, CHECK_MAX_BODY, true).expect("in-memory scan");
     let valid = usize::try_from(full.valid_len).expect("fits");
     assert!(valid <= bytes.len());
     match &full.stopped_at {
@@ -168,7 +161,7 @@ pub fn check(data: &[u8]) {
 
     // What start-up leaves on disk after cutting the torn tail.
     let cut = &bytes[..valid];
-    let again = scan(cut, base, CHECK_MAX_BODY, true);
+    let again = scan(cut, base, CHECK_MAX_BODY, true).expect("in-memory scan");
     assert_eq!(again.stopped_at, None, "recovered segment is damaged");
     assert_eq!(again.next, full.next);
     assert_eq!(again.index, full.index);
@@ -176,7 +169,7 @@ pub fn check(data: &[u8]) {
     if !cut.is_empty() {
         assert_eq!(again.v2, full.v2);
     }
-    let headers = scan(cut, base, CHECK_MAX_BODY, false);
+    let headers = scan(cut, base, CHECK_MAX_BODY, false).expect("in-memory scan");
     assert_eq!(headers, again, "header-only scan disagrees");
 
     let header_len = if again.v2 && !cut.is_empty() { 8 } else { 0 };

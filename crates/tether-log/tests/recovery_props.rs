@@ -103,7 +103,7 @@ fn written_segments_are_clean() {
         })
         .collect();
     let segment = encode_v2(&messages, 4);
-    let scanned = tether_log::fuzzing::scan(&segment, 0, 1 << 16, true);
+    let scanned = tether_log::fuzzing::scan(&segment, 0, 1 << 16, true).expect("scan");
     assert_eq!(scanned.stopped_at, None);
     assert_eq!(scanned.next, 10);
     check(&[[0].as_slice(), &segment].concat());
@@ -120,7 +120,7 @@ fn a_record_at_the_largest_offset_is_refused() {
     check(input);
     let mut segment = input[1..].to_vec();
     tether_log::fuzzing::fix_crcs(&mut segment);
-    let scanned = tether_log::fuzzing::scan(&segment, u64::MAX - 2, 1 << 16, true);
+    let scanned = tether_log::fuzzing::scan(&segment, u64::MAX - 2, 1 << 16, true).expect("scan");
     assert_eq!(scanned.next, u64::MAX);
     assert_eq!(
         scanned.stopped_at.map(|(_, reason)| reason),
