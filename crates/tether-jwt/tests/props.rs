@@ -146,3 +146,61 @@ proptest! {
         }
     }
 }
+
+/// Valid key DER for the readers below to damage: RSA PKCS#8 and PKCS#1, and
+/// the SPKI of an RSA and a P-256 key.
+fn key_ders() -> &'static [Vec<u8>] {
+    static DERS: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+    DERS.get_or_init(|| {
+        let (_, public) = keys();
+        vec![
+            RSA_PKCS8.to_vec(),
+            include_bytes!("data/rfc7515-a2-rsa-private-pkcs1.der").to_vec(),
+            public[0].spki_der().to_vec(),
+            public[1].spki_der().to_vec(),
+        ]
+    })
+}
+
+/// The key readers on `der`: never a panic, and the verifier's SPKI reader and
+/// the device-side key file reader agree on what they both read.
+fn check_key_readers(der: &[u8]) -> Result<(), TestCaseError> {
+    use tether_jwt::keyfile::{self, KeyFile};
+    let file = keyfile::read(der);
+    if let Ok(KeyFile::P256Public { point }) = &file {
+        prop_assert_eq!(point[0], 4);
+    }
+    if let Ok(key) = PublicKey::from_spki_der(der) {
+        prop_assert_eq!(key.spki_der(), der);
+        let file = file.map_err(|e| TestCaseError::fail(format!("keyfile refuses: {e}")))?;
+        prop_assert_eq!(file.key_type(), key.key_type());
+        prop_assert!(!file.is_private());
+        if key.key_type() == tether_jwt::KeyType::Rsa {
+            prop_assert_eq!(file.rsa_bits(), key.rsa_bits());
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    /// The fallback for the `pem_der` fuzz target's key checks: arbitrary bytes
+    /// and valid key DER with a few bytes changed or cut off.
+    #[test]
+    fn key_readers_on_garbage_and_damaged_der(
+        junk in proptest::collection::vec(any::<u8>(), 0..120),
+        which in any::<prop::sample::Index>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        check_key_readers(&junk)?;
+        let mut der = which.get(key_ders()).clone();
+        check_key_readers(&der)?;
+        for (at, byte) in edits {
+            let i = at.index(der.len());
+            der[i] = byte;
+        }
+        check_key_readers(&der)?;
+        der.truncate(cut.index(der.len() + 1));
+        check_key_readers(&der)?;
+    }
+}

@@ -36,6 +36,8 @@
 
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handle;
 mod limits;
 pub mod message;

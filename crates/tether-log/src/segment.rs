@@ -134,10 +134,11 @@ struct Frame {
     crc: u32,
 }
 
-/// Reads frames from a segment file up to a byte limit.
+/// Reads frames from a segment file (or, for the fuzz targets, bytes in
+/// memory) up to a byte limit.
 #[derive(Debug)]
-pub(crate) struct FrameReader {
-    r: BufReader<File>,
+pub(crate) struct FrameReader<R = File> {
+    r: BufReader<R>,
     pos: u64,
     limit: u64,
     max_body: u64,
@@ -153,8 +154,15 @@ impl FrameReader {
     pub(crate) fn open(src: Source<'_>, pos: u64, limit: u64, max_body: u64) -> io::Result<Self> {
         let mut file = File::open(src.path)?;
         file.seek(SeekFrom::Start(pos))?;
-        Ok(Self {
-            r: BufReader::with_capacity(64 * 1024, file),
+        Ok(Self::new(file, src, pos, limit, max_body))
+    }
+}
+
+impl<R: Read + Seek> FrameReader<R> {
+    /// A reader over `input`, which is already positioned at `pos`.
+    pub(crate) fn new(input: R, src: Source<'_>, pos: u64, limit: u64, max_body: u64) -> Self {
+        Self {
+            r: BufReader::with_capacity(64 * 1024, input),
             pos,
             limit,
             max_body,
@@ -162,7 +170,12 @@ impl FrameReader {
             format: src.format,
             topic: src.topic.to_owned(),
             decoder: v2::Decoder::default(),
-        })
+        }
+    }
+
+    /// Bytes read so far: the end of the last frame.
+    pub(crate) fn pos(&self) -> u64 {
+        self.pos
     }
 
     /// Reads the length and CRC and checks the length; Ok(Err(step)) ends the read.
@@ -243,7 +256,8 @@ impl FrameReader {
                 .decoder
                 .decode(&body, f.crc, self.base, &self.topic)
                 .map(|(p, message)| (header(p), message)),
-        };
+        }
+        .and_then(|(h, message)| Ok((below_max(h)?, message)));
         Ok(match decoded {
             Ok(item) => Step::Record { pos: f.start, item },
             Err(reason) => Step::Bad {
@@ -281,7 +295,8 @@ impl FrameReader {
                 })
             }
             Format::V2 => self.decoder.prefix(&p[..read], self.base).map(header),
-        };
+        }
+        .and_then(below_max);
         Ok(match parsed {
             Ok(item) => Step::Record { pos: f.start, item },
             Err(reason) => Step::Bad {
@@ -298,6 +313,16 @@ fn header(p: v2::Prefix) -> Header {
         publish_time: p.publish_time,
         block_start: p.block_start,
     }
+}
+
+/// Refuses a record at offset `u64::MAX`: no offset could follow it, so the
+/// scan and the readers, which count on `offset + 1`, would overflow. Only a
+/// damaged or crafted file holds one (format 1 stores absolute offsets).
+fn below_max(h: Header) -> Result<Header, CorruptReason> {
+    if h.offset == u64::MAX {
+        return Err(CorruptReason::Malformed("offset past the largest one"));
+    }
+    Ok(h)
 }
 
 fn bad(pos: u64, what: &'static str) -> Step<()> {
@@ -335,11 +360,23 @@ pub(crate) struct Scan {
 /// `verify` checks every CRC (the last segment); otherwise only headers are read
 /// (sealed segments, whose records are checked when read).
 pub(crate) fn scan(src: Source<'_>, max_body: u64, verify: bool) -> io::Result<Scan> {
-    let file_len = std::fs::metadata(src.path)?.len();
+    let file = File::open(src.path)?;
+    let file_len = file.metadata()?.len();
+    scan_from(file, file_len, src, max_body, verify)
+}
+
+/// [`scan`] of `input`, `file_len` bytes long, read from its start.
+pub(crate) fn scan_from<R: Read + Seek>(
+    mut input: R,
+    file_len: u64,
+    src: Source<'_>,
+    max_body: u64,
+    verify: bool,
+) -> io::Result<Scan> {
     let mut meta = SegmentMeta::empty(src.base, src.path.to_path_buf(), src.format);
     if src.format == Format::V2 && file_len > 0 {
         let mut head = Vec::with_capacity(v2::HEADER.len());
-        File::open(src.path)?
+        (&mut input)
             .take(v2::HEADER.len() as u64)
             .read_to_end(&mut head)?;
         if let Err(reason) = v2::check_header(&head) {
@@ -352,7 +389,8 @@ pub(crate) fn scan(src: Source<'_>, max_body: u64, verify: bool) -> io::Result<S
         }
         meta.len = src.format.header_len();
     }
-    let mut reader = FrameReader::open(src, meta.len, file_len, max_body)?;
+    input.seek(SeekFrom::Start(meta.len))?;
+    let mut reader = FrameReader::new(input, src, meta.len, file_len, max_body);
     let mut last_indexed: Option<u64> = None;
     let stopped_at = loop {
         let step = if verify {
