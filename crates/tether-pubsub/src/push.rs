@@ -92,6 +92,18 @@ pub fn signature(secret: &[u8], unix_secs: u64, body: &str) -> String {
     format!("t={unix_secs},v1={hex}")
 }
 
+/// The running workers; stopping the supervisor (dropping its future) stops them.
+#[derive(Debug, Default)]
+struct Workers(HashMap<String, JoinHandle<()>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for worker in self.0.values() {
+            worker.abort();
+        }
+    }
+}
+
 /// Starts the supervisor: one worker per push subscription, started and stopped as
 /// subscriptions change.
 pub fn spawn(pubsub: Arc<PubSub>, options: PushOptions) -> JoinHandle<()> {
@@ -106,11 +118,11 @@ pub fn spawn(pubsub: Arc<PubSub>, options: PushOptions) -> JoinHandle<()> {
             }
         };
         let options = Arc::new(options);
-        let mut workers: HashMap<String, JoinHandle<()>> = HashMap::new();
+        let mut workers = Workers::default();
         loop {
             let changed = pubsub.push_changed();
             for sub in pubsub.push_subscriptions() {
-                let running = workers.get(sub.name()).is_some_and(|w| !w.is_finished());
+                let running = workers.0.get(sub.name()).is_some_and(|w| !w.is_finished());
                 if !running {
                     let name = sub.name().to_owned();
                     let worker = tokio::spawn(work(
@@ -119,10 +131,10 @@ pub fn spawn(pubsub: Arc<PubSub>, options: PushOptions) -> JoinHandle<()> {
                         client.clone(),
                         Arc::clone(&options),
                     ));
-                    workers.insert(name, worker);
+                    workers.0.insert(name, worker);
                 }
             }
-            workers.retain(|_, w| !w.is_finished());
+            workers.0.retain(|_, w| !w.is_finished());
             let _ = tokio::time::timeout(RECHECK, changed).await;
         }
     })
