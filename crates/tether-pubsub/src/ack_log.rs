@@ -10,7 +10,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, to_db};
 use crate::error::{PubSubError, PubSubResult};
 
 /// Changes taken into one transaction at most.
@@ -118,10 +118,6 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-fn db(offset: u64) -> i64 {
-    i64::try_from(offset).unwrap_or(i64::MAX)
-}
-
 /// The statements of one batch, in queue order.
 fn statements(batch: &[Pending]) -> String {
     let mut sql = String::from("BEGIN;\n");
@@ -132,7 +128,7 @@ fn statements(batch: &[Pending]) -> String {
                 if !acked.is_empty() {
                     let rows: Vec<String> = acked
                         .iter()
-                        .map(|o| format!("({name},{})", db(*o)))
+                        .map(|o| format!("({name},{})", to_db(*o)))
                         .collect();
                     sql.push_str(&format!(
                         "INSERT OR IGNORE INTO acks (subscription, offset) VALUES {};\n",
@@ -144,14 +140,14 @@ fn statements(batch: &[Pending]) -> String {
                         "UPDATE subscriptions SET floor = MAX(floor, {f}) WHERE name = {name};\n\
                          DELETE FROM acks WHERE subscription = {name} AND offset < \
                          (SELECT floor FROM subscriptions WHERE name = {name});\n",
-                        f = db(*floor)
+                        f = to_db(*floor)
                     ));
                 }
             }
             Change::Reset { floor } => sql.push_str(&format!(
                 "DELETE FROM acks WHERE subscription = {name};\n\
                  UPDATE subscriptions SET floor = {f} WHERE name = {name};\n",
-                f = db(*floor)
+                f = to_db(*floor)
             )),
         }
     }

@@ -67,7 +67,7 @@ const SCHEMA: &[&str] = &[
 ];
 
 /// Offsets are u64; SQLite keeps i64. Offsets never reach 2^63.
-fn to_db(offset: u64) -> i64 {
+pub(crate) fn to_db(offset: u64) -> i64 {
     i64::try_from(offset).unwrap_or(i64::MAX)
 }
 
@@ -254,44 +254,6 @@ impl Catalog {
             .map_err(err("record acks"))?;
         Ok(())
     }
-
-    /// Records acks: the offsets acked and, if it moved, the new floor (acked
-    /// offsets below it are dropped). One transaction, durable on return.
-    pub async fn record_acks(
-        &self,
-        name: &str,
-        acked: &[u64],
-        floor: Option<u64>,
-    ) -> Result<(), CatalogError> {
-        if acked.is_empty() && floor.is_none() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await.map_err(err("begin"))?;
-        for offset in acked {
-            sqlx::query("INSERT OR IGNORE INTO acks (subscription, offset) VALUES (?, ?)")
-                .bind(name)
-                .bind(to_db(*offset))
-                .execute(&mut *tx)
-                .await
-                .map_err(err("record an ack"))?;
-        }
-        if let Some(floor) = floor {
-            sqlx::query("UPDATE subscriptions SET floor = ? WHERE name = ?")
-                .bind(to_db(floor))
-                .bind(name)
-                .execute(&mut *tx)
-                .await
-                .map_err(err("move the floor"))?;
-            sqlx::query("DELETE FROM acks WHERE subscription = ? AND offset < ?")
-                .bind(name)
-                .bind(to_db(floor))
-                .execute(&mut *tx)
-                .await
-                .map_err(err("drop acks below the floor"))?;
-        }
-        tx.commit().await.map_err(err("commit acks"))?;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -318,8 +280,10 @@ mod tests {
             };
             assert!(c.create_subscription(&row).await?);
             assert!(!c.create_subscription(&row).await?);
-            c.record_acks(&row.name, &[7, 9], None).await?;
-            c.record_acks(&row.name, &[5, 6], Some(8)).await?;
+            // Acks reach the catalog through the ack writer only.
+            let log = crate::ack_log::AckLog::start(c.clone());
+            log.acks(&row.name, &[7, 9], None).await?;
+            log.acks(&row.name, &[5, 6], Some(8)).await?;
         }
         let c = Catalog::open(&path).await?;
         assert_eq!(c.topics().await?, vec!["projects/p/topics/t".to_owned()]);

@@ -9,7 +9,7 @@
 //!   Acknowledge ──▶ ledger.ack ──▶ catalog (committed before the answer)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -1000,23 +1000,15 @@ impl PubSub {
     /// Messages out on a lease or due again, over every subscription (the
     /// `tether_pubsub_outstanding` gauge).
     pub fn outstanding(&self) -> usize {
-        self.backlog()
-            .values()
-            .map(|(leased, due)| leased + due)
-            .sum()
-    }
-
-    /// Counts for `/metrics` and the CLI: `(leased, due)` per subscription.
-    pub fn backlog(&self) -> HashMap<String, (usize, usize)> {
         self.subs
             .read()
             .map(|s| {
                 s.values()
                     .map(|sub| {
                         let l = sub.ledger();
-                        (sub.name.clone(), (l.leased(), l.due()))
+                        l.leased() + l.due()
                     })
-                    .collect()
+                    .sum()
             })
             .unwrap_or_default()
     }

@@ -160,19 +160,13 @@ impl Ledger {
     /// it is to be delivered (first delivery), `None` when it was acked or is out
     /// already (another puller read it first). Moves `next` past it.
     pub fn claim_new(&mut self, offset: u64, deadline_ms: u64, stream: StreamId) -> Option<u32> {
-        if offset < self.next
-            && (self.leased.contains_key(&offset) || self.due.contains_key(&offset))
-        {
-            return None;
-        }
-        if offset < self.floor || self.acked.contains(&offset) {
-            self.next = self.next.max(offset + 1);
-            return None;
-        }
         if self.leased.contains_key(&offset) || self.due.contains_key(&offset) {
             return None;
         }
         self.next = self.next.max(offset + 1);
+        if offset < self.floor || self.acked.contains(&offset) {
+            return None;
+        }
         self.put_lease(offset, 1, deadline_ms, stream);
         Some(1)
     }

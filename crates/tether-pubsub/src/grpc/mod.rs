@@ -7,6 +7,7 @@
 
 mod convert;
 mod publisher;
+mod refuse;
 mod streaming;
 mod subscriber;
 

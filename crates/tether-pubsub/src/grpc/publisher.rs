@@ -7,6 +7,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert;
 use super::generated::publisher_server;
+use super::refuse;
 use crate::engine::PubSub;
 use crate::error::PubSubError;
 
@@ -14,19 +15,9 @@ pub(crate) struct Publisher {
     pub(crate) pubsub: Arc<PubSub>,
 }
 
-fn unsupported(method: &str, why: &str) -> Status {
-    Status::unimplemented(format!("{method} is not supported by Tether: {why}"))
-}
-
 /// A field Tether does not keep, refused rather than ignored.
 fn refuse_field(set: bool, field: &str) -> Result<(), Status> {
-    if set {
-        Err(Status::invalid_argument(format!(
-            "{field} is not supported by Tether (topics have only a name); leave it unset"
-        )))
-    } else {
-        Ok(())
-    }
+    refuse::field(set, field, "topics have only a name")
 }
 
 #[tonic::async_trait]
@@ -61,7 +52,7 @@ impl publisher_server::Publisher for Publisher {
         &self,
         _request: Request<pb::UpdateTopicRequest>,
     ) -> Result<Response<pb::Topic>, Status> {
-        Err(unsupported(
+        Err(refuse::method(
             "UpdateTopic",
             "topics have no settings to change",
         ))
@@ -128,7 +119,10 @@ impl publisher_server::Publisher for Publisher {
         &self,
         _request: Request<pb::ListTopicSnapshotsRequest>,
     ) -> Result<Response<pb::ListTopicSnapshotsResponse>, Status> {
-        Err(unsupported("ListTopicSnapshots", "Tether has no snapshots"))
+        Err(refuse::method(
+            "ListTopicSnapshots",
+            "Tether has no snapshots",
+        ))
     }
 
     async fn delete_topic(
@@ -145,7 +139,7 @@ impl publisher_server::Publisher for Publisher {
         &self,
         _request: Request<pb::DetachSubscriptionRequest>,
     ) -> Result<Response<pb::DetachSubscriptionResponse>, Status> {
-        Err(unsupported(
+        Err(refuse::method(
             "DetachSubscription",
             "delete the subscription instead (DeleteSubscription)",
         ))

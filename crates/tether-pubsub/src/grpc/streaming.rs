@@ -78,12 +78,15 @@ async fn apply(
             );
         }
     }
-    for (id, seconds) in r
-        .modify_deadline_ack_ids
-        .iter()
-        .zip(&r.modify_deadline_seconds)
-    {
-        pubsub.modify_ack_deadline(sub, std::slice::from_ref(id), *seconds)?;
+    // Clients send one deadline for a run of ids: one ledger pass per run.
+    let (ids, seconds) = (&r.modify_deadline_ack_ids, &r.modify_deadline_seconds);
+    let mut start = 0;
+    while start < ids.len() {
+        let end = (start..ids.len())
+            .find(|&i| seconds[i] != seconds[start])
+            .unwrap_or(ids.len());
+        pubsub.modify_ack_deadline(sub, &ids[start..end], seconds[start])?;
+        start = end;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use tokio::sync::{Semaphore, watch};
 use tonic::{Request, Response, Status, Streaming};
 
 use super::generated::subscriber_server;
+use super::refuse;
 use super::{convert, streaming};
 use crate::engine::{Commit, NewSubscription, PubSub, SubscriptionUpdate};
 
@@ -23,19 +24,13 @@ pub(crate) struct Subscriber {
     pub(crate) stop: watch::Receiver<bool>,
 }
 
-fn unsupported(method: &str, why: &str) -> Status {
-    Status::unimplemented(format!("{method} is not supported by Tether: {why}"))
-}
-
+/// A field Tether does not keep, refused rather than ignored.
 fn refuse_field(set: bool, field: &str) -> Result<(), Status> {
-    if set {
-        Err(Status::invalid_argument(format!(
-            "{field} is not supported by Tether; leave it unset (docs/pubsub.md lists the \
-             fields a subscription has)"
-        )))
-    } else {
-        Ok(())
-    }
+    refuse::field(
+        set,
+        field,
+        "docs/pubsub.md lists the fields a subscription has",
+    )
 }
 
 /// Refuses every subscription field Tether does not implement, by name.
@@ -292,35 +287,35 @@ impl subscriber_server::Subscriber for Subscriber {
         &self,
         _request: Request<pb::GetSnapshotRequest>,
     ) -> Result<Response<pb::Snapshot>, Status> {
-        Err(unsupported("GetSnapshot", "Tether has no snapshots"))
+        Err(refuse::method("GetSnapshot", "Tether has no snapshots"))
     }
 
     async fn list_snapshots(
         &self,
         _request: Request<pb::ListSnapshotsRequest>,
     ) -> Result<Response<pb::ListSnapshotsResponse>, Status> {
-        Err(unsupported("ListSnapshots", "Tether has no snapshots"))
+        Err(refuse::method("ListSnapshots", "Tether has no snapshots"))
     }
 
     async fn create_snapshot(
         &self,
         _request: Request<pb::CreateSnapshotRequest>,
     ) -> Result<Response<pb::Snapshot>, Status> {
-        Err(unsupported("CreateSnapshot", "Tether has no snapshots"))
+        Err(refuse::method("CreateSnapshot", "Tether has no snapshots"))
     }
 
     async fn update_snapshot(
         &self,
         _request: Request<pb::UpdateSnapshotRequest>,
     ) -> Result<Response<pb::Snapshot>, Status> {
-        Err(unsupported("UpdateSnapshot", "Tether has no snapshots"))
+        Err(refuse::method("UpdateSnapshot", "Tether has no snapshots"))
     }
 
     async fn delete_snapshot(
         &self,
         _request: Request<pb::DeleteSnapshotRequest>,
     ) -> Result<Response<()>, Status> {
-        Err(unsupported("DeleteSnapshot", "Tether has no snapshots"))
+        Err(refuse::method("DeleteSnapshot", "Tether has no snapshots"))
     }
 
     async fn seek(
@@ -338,7 +333,7 @@ impl subscriber_server::Subscriber for Subscriber {
                 self.pubsub.seek_to_time(&sub, micros).await?;
                 Ok(Response::new(pb::SeekResponse {}))
             }
-            Some(pb::seek_request::Target::Snapshot(_)) => Err(unsupported(
+            Some(pb::seek_request::Target::Snapshot(_)) => Err(refuse::method(
                 "Seek to a snapshot",
                 "Tether has no snapshots; seek to a time instead",
             )),

@@ -426,6 +426,7 @@ pub async fn serve(
         shutdown.await;
         let _ = stop_tx.send(true);
     });
+    let pubsub_stop = stop_rx.clone();
     let stopped = move || {
         let mut rx = stop_rx.clone();
         async move {
@@ -447,7 +448,7 @@ pub async fn serve(
         api.spawn(
             tls.as_ref().map(|t| Arc::clone(&t.config)),
             server.admin(),
-            &stopped,
+            pubsub_stop,
         )
     });
     let hub: Arc<dyn DeviceHub> = match &settings.cluster {

@@ -9,6 +9,7 @@ use tether_pubsub::grpc::Authorize;
 use tether_pubsub::{Catalog, GrpcLimits, PubSub, PushOptions, RegistryTopics, WallClock};
 use tether_registry::Store;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use super::sink::TelemetrySink;
 use super::{ServeError, Settings, listen, pubsub_tls};
@@ -117,17 +118,20 @@ impl PubSubApi {
         self.tls.as_ref().map(|(_, a)| *a)
     }
 
-    /// Serves, and pushes to push subscriptions, until `stopped()` completes. The TLS
-    /// listener (when bound) uses `tls` and asks every call for the admin token.
-    pub fn spawn<F>(
+    /// Serves, and pushes to push subscriptions, until `shutdown` turns true. The
+    /// TLS listener (when bound) uses `tls` and asks every call for the admin token.
+    pub fn spawn(
         self,
         tls: Option<Arc<rustls::ServerConfig>>,
         admin: AdminAuth,
-        stopped: impl Fn() -> F,
-    ) -> tokio::task::JoinHandle<()>
-    where
-        F: std::future::Future<Output = ()> + Send + 'static,
-    {
+        shutdown: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let stopped = || {
+            let mut rx = shutdown.clone();
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
         let push = tether_pubsub::push::spawn(Arc::clone(&self.pubsub), self.push);
         let pubsub = Arc::clone(&self.pubsub);
         let gauge = tokio::spawn(async move {
@@ -146,7 +150,8 @@ impl PubSubApi {
             });
         }
         if let (Some((listener, _)), Some(tls)) = (self.tls, tls) {
-            let (incoming, accept) = pubsub_tls::incoming(listener, &tls, TLS_CONNECTIONS);
+            let (incoming, accept) =
+                pubsub_tls::incoming(listener, &tls, TLS_CONNECTIONS, shutdown.clone());
             let authorize: Authorize = Arc::new(move |header| {
                 admin.check(header).map_err(|e| match e.code {
                     crate::bridge::Code::PermissionDenied => {

@@ -1,6 +1,7 @@
-//! The connections of the Pub/Sub API's TLS listener, as tonic takes them: each
-//! accepted socket handshaken (h2 by ALPN, 10 s at most) on its own task, at most
-//! `cap` at once, handed over through a channel.
+//! The connections of the Pub/Sub API's TLS listener, as tonic takes them: the
+//! server's one accept loop (`listen`: cap, handshake timeout, accept back-off,
+//! listener metrics as `pubsub`) with ALPN set to h2, each handshaken connection
+//! handed over through a channel.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,22 +9,20 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
+
+use crate::listen::{self, Accepted, Cap, ListenPolicy};
 
 /// How long a client has for its TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
 /// One handshaken connection; its slot of the cap is freed when it closes.
 #[derive(Debug)]
-pub struct TlsConn {
-    io: TlsStream<TcpStream>,
-    _slot: OwnedSemaphorePermit,
-}
+pub struct TlsConn(Accepted);
 
 impl tonic::transport::server::Connected for TlsConn {
     type ConnectInfo = ();
@@ -37,7 +36,7 @@ impl AsyncRead for TlsConn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_read(cx, buf)
+        Pin::new(&mut self.0.conn).poll_read(cx, buf)
     }
 }
 
@@ -47,7 +46,7 @@ impl AsyncWrite for TlsConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        Pin::new(&mut self.0.conn).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -55,57 +54,51 @@ impl AsyncWrite for TlsConn {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        Pin::new(&mut self.0.conn).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
+        self.0.conn.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        Pin::new(&mut self.0.conn).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+        Pin::new(&mut self.0.conn).poll_shutdown(cx)
     }
 }
 
-/// Accepts on `listener` with `tls` (a copy, ALPN set to h2); returns the stream of
-/// handshaken connections and the accept task (abort it to stop accepting).
+/// Accepts on `listener` with `tls` (a copy, ALPN set to h2), at most `cap` at once,
+/// until `shutdown` turns true; returns the stream of handshaken connections and
+/// the accept task.
 pub fn incoming(
     listener: TcpListener,
     tls: &rustls::ServerConfig,
     cap: usize,
+    shutdown: watch::Receiver<bool>,
 ) -> (
     ReceiverStream<Result<TlsConn, std::io::Error>>,
     JoinHandle<()>,
 ) {
     let mut config = tls.clone();
     config.alpn_protocols = vec![b"h2".to_vec()];
-    let acceptor = TlsAcceptor::from(Arc::new(config));
-    let slots = Arc::new(Semaphore::new(cap.max(1)));
+    let policy = ListenPolicy {
+        name: "pubsub",
+        cap: Cap::new(cap),
+        tls: Some(TlsAcceptor::from(Arc::new(config))),
+        handshake_timeout: HANDSHAKE,
+        per_ip: None,
+    };
     let (tx, rx) = mpsc::channel(64);
-    let task = tokio::spawn(async move {
-        loop {
-            let (tcp, _) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // Out of descriptors, usually: wait rather than spin.
-                    tracing::warn!(error = %e, "Pub/Sub TLS listener: accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-                continue; // At the cap: the socket closes unanswered.
-            };
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
-            tokio::spawn(async move {
-                if let Ok(Ok(io)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await {
-                    let _ = tx.send(Ok(TlsConn { io, _slot: slot })).await;
-                }
-            });
+    let task = listen::spawn_accept_loop(listener, policy, shutdown, move |incoming| {
+        let tx = tx.clone();
+        async move {
+            // A failed handshake is counted and logged by `listen`.
+            if let Ok(accepted) = incoming.handshake().await {
+                let _ = tx.send(Ok(TlsConn(accepted))).await;
+            }
         }
     });
     (ReceiverStream::new(rx), task)
