@@ -70,6 +70,7 @@ fn an_unreachable_cluster_nats_stops_the_start_with_its_address() {
         .arg(dir.path().join("data"))
         .args(["--http-addr", "127.0.0.1:0", "--mqtt-addr", "127.0.0.1:0"])
         .args(["--https-addr", "127.0.0.1:0", "--pubsub-addr", "off"])
+        .args(["--grpc-addr", "off"])
         .output()
         .expect("tether runs");
     assert_eq!(out.status.code(), Some(7), "7: the cluster's NATS");

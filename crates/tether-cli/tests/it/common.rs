@@ -25,6 +25,8 @@ pub struct Served {
     pub ca: String,
     /// `127.0.0.1:PORT` of the Pub/Sub API (gRPC).
     pub pubsub: String,
+    /// `127.0.0.1:PORT` of the gRPC listener (Device Manager over TLS).
+    pub grpc: String,
     /// Every banner line.
     pub banner: String,
 }
@@ -61,6 +63,7 @@ pub fn serve_logged(tether: Command, data: &Path, extra: &[&str], log: Option<&P
         mqtt: "127.0.0.1:0",
         https: "127.0.0.1:0",
         pubsub: "127.0.0.1:0",
+        grpc: "127.0.0.1:0",
     };
     start(tether, data, &any, extra, log).unwrap_or_else(|banner| panic!("{banner}"))
 }
@@ -72,6 +75,7 @@ struct Listen<'a> {
     mqtt: &'a str,
     https: &'a str,
     pubsub: &'a str,
+    grpc: &'a str,
 }
 
 /// Starts `tether serve` on `listen`; `Err` carries the banner when it lacks an
@@ -91,6 +95,7 @@ fn start(
         .args(["serve", "--http-addr", listen.http])
         .args(["--mqtt-addr", listen.mqtt])
         .args(["--pubsub-addr", listen.pubsub])
+        .args(["--grpc-addr", listen.grpc])
         .args(["--https-addr", listen.https, "--data-dir"])
         .arg(data)
         .args(extra)
@@ -101,6 +106,7 @@ fn start(
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let (mut url, mut mqtt, mut https, mut ca, mut pubsub) = (None, None, None, None, None);
+    let mut grpc = None;
     let mut banner = String::new();
     for line in lines.by_ref().take(30) {
         let line = line.expect("banner line");
@@ -117,6 +123,9 @@ fn start(
             after(&line, "Pub/Sub API (gRPC, plaintext) on ")
                 .map(|a| a.trim_end_matches(':').to_owned())
         });
+        if line.contains("Device Manager API over gRPC") {
+            grpc = grpc.or_else(|| after(&line, " on ").map(str::to_owned));
+        }
         https =
             https.or_else(|| after(&line, "HTTP device bridge over TLS on ").map(str::to_owned));
         if https.is_some() {
@@ -135,6 +144,7 @@ fn start(
         https,
         ca,
         pubsub: pubsub.unwrap_or_default(),
+        grpc: grpc.unwrap_or_default(),
         banner,
         child,
     })
@@ -158,6 +168,11 @@ impl Served {
                 "127.0.0.1:0"
             } else {
                 &self.pubsub
+            },
+            grpc: if self.grpc.is_empty() {
+                "127.0.0.1:0"
+            } else {
+                &self.grpc
             },
         };
         start(tether(), data, &same, &[], None).unwrap_or_else(|_| serve(tether(), data))

@@ -9,6 +9,7 @@ mod crash_recovery;
 mod device_gateway_e2e;
 mod doctor_cli;
 mod firmware_c;
+mod grpc_api_e2e;
 mod jwt_cli;
 mod keys_cli;
 mod keys_pkcs11_cli;

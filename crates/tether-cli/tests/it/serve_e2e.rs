@@ -199,6 +199,11 @@ fn start_up_failures_exit_with_their_own_code() {
             .args(["serve", "--data-dir"])
             .arg(dir.path().join("data"))
             .args(["--mqtt-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0"])
+            .args(if extra.contains(&"--grpc-addr") {
+                &[][..]
+            } else {
+                &["--grpc-addr", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .output()
             .expect("tether runs")
@@ -216,6 +221,12 @@ fn start_up_failures_exit_with_their_own_code() {
     let out = serve(&["--http-addr", "127.0.0.1:0", "--pubsub-addr", &addr]);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("(Pub/Sub API)"));
+    let out = serve(&["--http-addr", "127.0.0.1:0", "--grpc-addr", &addr]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(Device Manager API over gRPC)"));
+    let out = serve(&["--http-addr", "127.0.0.1:0", "--grpc-addr", "8081"]);
+    assert_eq!(out.status.code(), Some(2), "2: not an address");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("grpc_addr '8081'"));
     let out = serve(&["--http-addr", "127.0.0.1:0", "--pubsub-addr", "8085"]);
     assert_eq!(out.status.code(), Some(2), "2: not an address");
     assert!(String::from_utf8_lossy(&out.stderr).contains("pubsub_addr '8085'"));

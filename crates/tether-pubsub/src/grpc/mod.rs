@@ -75,6 +75,23 @@ pub fn routes(
     stop: watch::Receiver<bool>,
     authorize: Option<Authorize>,
 ) -> tonic::service::Routes {
+    add_routes(
+        tonic::service::Routes::builder().routes(),
+        pubsub,
+        limits,
+        stop,
+        authorize,
+    )
+}
+
+/// [`routes`], added to `routes` (another API's services on the same listener).
+pub fn add_routes(
+    routes: tonic::service::Routes,
+    pubsub: Arc<PubSub>,
+    limits: GrpcLimits,
+    stop: watch::Receiver<bool>,
+    authorize: Option<Authorize>,
+) -> tonic::service::Routes {
     let check = move |request: tonic::Request<()>| {
         if let Some(authorize) = &authorize {
             let header = request
@@ -96,13 +113,14 @@ pub fn routes(
         stop,
     })
     .max_decoding_message_size(MAX_REQUEST_BYTES);
-    tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
-        publisher,
-        check.clone(),
-    ))
-    .add_service(tonic::service::interceptor::InterceptedService::new(
-        subscriber, check,
-    ))
+    routes
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            publisher,
+            check.clone(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            subscriber, check,
+        ))
 }
 
 /// Serves both services on `listener` (plaintext, no credentials: the emulator's

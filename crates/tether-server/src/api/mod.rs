@@ -19,6 +19,7 @@ mod credentials;
 mod devices;
 pub mod error;
 mod gateways;
+pub mod grpc;
 pub mod json;
 pub mod metrics;
 pub mod openapi;
@@ -40,6 +41,7 @@ use axum::routing::{any, get};
 use serde_json::{Value, json};
 use tether_registry::Store;
 use tether_registry::model::Timestamp;
+use tether_registry::names::{DeviceRef, RegistryPath};
 
 use self::auth::AdminAuth;
 use self::error::{ApiError, ApiResult};
@@ -151,6 +153,88 @@ fn iam_unimplemented(verb: &str) -> ApiError {
 
 const IAM_VERBS: [&str; 3] = ["setIamPolicy", "getIamPolicy", "testIamPermissions"];
 
+/// One operation of the Device Manager API, with the resource it acts on: what the
+/// REST routes and the gRPC service both resolve a request to, so that each operation
+/// has one implementation whatever the transport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Call {
+    /// `registries.list` under `projects/P/locations/L`.
+    ListRegistries {
+        /// Project id.
+        project: String,
+        /// Location id.
+        location: String,
+    },
+    /// `registries.create` under `projects/P/locations/L`.
+    CreateRegistry {
+        /// Project id.
+        project: String,
+        /// Location id.
+        location: String,
+    },
+    /// `registries.get`.
+    GetRegistry(RegistryPath),
+    /// `registries.patch`.
+    PatchRegistry(RegistryPath),
+    /// `registries.delete`.
+    DeleteRegistry(RegistryPath),
+    /// `registries.bindDeviceToGateway`.
+    Bind(RegistryPath),
+    /// `registries.unbindDeviceFromGateway`.
+    Unbind(RegistryPath),
+    /// `setIamPolicy`, `getIamPolicy` or `testIamPermissions`: Tether has no IAM.
+    Iam(&'static str),
+    /// `devices.list`.
+    ListDevices(RegistryPath),
+    /// `devices.create`.
+    CreateDevice(RegistryPath),
+    /// `devices.get`.
+    GetDevice(RegistryPath, DeviceRef),
+    /// `devices.patch`.
+    PatchDevice(RegistryPath, DeviceRef),
+    /// `devices.delete`.
+    DeleteDevice(RegistryPath, DeviceRef),
+    /// `devices.modifyCloudToDeviceConfig`.
+    ModifyConfig(RegistryPath, DeviceRef),
+    /// `devices.sendCommandToDevice`.
+    SendCommand(RegistryPath, DeviceRef),
+    /// `devices.configVersions.list`.
+    ListConfigVersions(RegistryPath, DeviceRef),
+    /// `devices.states.list`.
+    ListStates(RegistryPath, DeviceRef),
+}
+
+/// Runs one operation: `query` holds its parameters (as the REST query string
+/// spells them), `body` its request message in the proto3 JSON mapping.
+///
+/// # Errors
+/// The operation's refusal, in Google's codes and words.
+pub async fn perform(state: &ApiState, call: Call, query: Query, body: Value) -> ApiResult<Value> {
+    match call {
+        Call::ListRegistries { project, location } => {
+            registries::list(state, &project, &location, query).await
+        }
+        Call::CreateRegistry { project, location } => {
+            registries::create(state, &project, &location, query, body).await
+        }
+        Call::GetRegistry(r) => registries::get(state, &r, query).await,
+        Call::PatchRegistry(r) => registries::patch(state, &r, query, body).await,
+        Call::DeleteRegistry(r) => registries::delete(state, &r, query).await,
+        Call::Bind(r) => gateways::bind(state, &r, query, body).await,
+        Call::Unbind(r) => gateways::unbind(state, &r, query, body).await,
+        Call::Iam(verb) => Err(iam_unimplemented(verb)),
+        Call::ListDevices(r) => devices::list(state, &r, query).await,
+        Call::CreateDevice(r) => devices::create(state, &r, query, body).await,
+        Call::GetDevice(r, d) => devices::get(state, &r, &d, query).await,
+        Call::PatchDevice(r, d) => devices::patch(state, &r, &d, query, body).await,
+        Call::DeleteDevice(r, d) => devices::delete(state, &r, &d, query).await,
+        Call::ModifyConfig(r, d) => config::modify(state, &r, &d, query, body).await,
+        Call::SendCommand(r, d) => config::send_command(state, &r, &d, query, body).await,
+        Call::ListConfigVersions(r, d) => config::list_versions(state, &r, &d, query).await,
+        Call::ListStates(r, d) => config::list_states(state, &r, &d, query).await,
+    }
+}
+
 async fn dispatch(
     state: &ApiState,
     template: &str,
@@ -160,22 +244,32 @@ async fn dispatch(
     raw_query: Option<&str>,
     body: Body,
 ) -> ApiResult<Value> {
-    let unknown = || unknown_method(method.as_str(), path);
     let query = Query::parse(raw_query)?;
-    let project = param(params, "project");
-    let location = param(params, "location");
-    let is_post = *method == Method::POST;
-    let with_body = is_post || *method == Method::PATCH;
+    let call = resolve(template, params, method, path)?;
+    let with_body = *method == Method::POST || *method == Method::PATCH;
     let body = if with_body {
         json_body(body).await?
     } else {
         Value::Null
     };
+    perform(state, call, query, body).await
+}
 
+/// The operation a REST route, method and `:verb` name.
+fn resolve(
+    template: &str,
+    params: &HashMap<String, String>,
+    method: &Method,
+    path: &str,
+) -> ApiResult<Call> {
+    let unknown = || unknown_method(method.as_str(), path);
+    let project = param(params, "project");
+    let location = param(params, "location");
     if template == REGISTRIES {
+        let (project, location) = (project.to_string(), location.to_string());
         return match *method {
-            Method::GET => registries::list(state, project, location, query).await,
-            Method::POST => registries::create(state, project, location, query, body).await,
+            Method::GET => Ok(Call::ListRegistries { project, location }),
+            Method::POST => Ok(Call::CreateRegistry { project, location }),
             _ => Err(unknown()),
         };
     }
@@ -199,22 +293,15 @@ async fn dispatch(
             return Err(unknown());
         }
         return match (method.clone(), verb) {
-            (Method::POST, Some("bindDeviceToGateway")) => {
-                gateways::bind(state, &registry, query, body).await
-            }
-            (Method::POST, Some("unbindDeviceFromGateway")) => {
-                gateways::unbind(state, &registry, query, body).await
-            }
-            (Method::POST, Some(v)) if IAM_VERBS.contains(&v) => Err(iam_unimplemented(v)),
-            (Method::GET, None) if template == REGISTRY => {
-                registries::get(state, &registry, query).await
-            }
-            (Method::PATCH, None) if template == REGISTRY => {
-                registries::patch(state, &registry, query, body).await
-            }
-            (Method::DELETE, None) if template == REGISTRY => {
-                registries::delete(state, &registry, query).await
-            }
+            (Method::POST, Some("bindDeviceToGateway")) => Ok(Call::Bind(registry)),
+            (Method::POST, Some("unbindDeviceFromGateway")) => Ok(Call::Unbind(registry)),
+            (Method::POST, Some(v)) => match IAM_VERBS.iter().find(|known| **known == v) {
+                Some(known) => Ok(Call::Iam(known)),
+                None => Err(unknown()),
+            },
+            (Method::GET, None) if template == REGISTRY => Ok(Call::GetRegistry(registry)),
+            (Method::PATCH, None) if template == REGISTRY => Ok(Call::PatchRegistry(registry)),
+            (Method::DELETE, None) if template == REGISTRY => Ok(Call::DeleteRegistry(registry)),
             _ => Err(unknown()),
         };
     }
@@ -224,10 +311,8 @@ async fn dispatch(
 
     if template == DEVICES || template == GROUP_DEVICES {
         return match *method {
-            Method::GET => devices::list(state, &registry, query).await,
-            Method::POST if template == DEVICES => {
-                devices::create(state, &registry, query, body).await
-            }
+            Method::GET => Ok(Call::ListDevices(registry)),
+            Method::POST if template == DEVICES => Ok(Call::CreateDevice(registry)),
             _ => Err(unknown()),
         };
     }
@@ -236,27 +321,19 @@ async fn dispatch(
     let device = request::device(device_segment)?;
     let in_group = template.contains("/groups/");
     match (template, method.clone(), device_verb) {
-        (DEVICE | GROUP_DEVICE, Method::GET, None) => {
-            devices::get(state, &registry, &device, query).await
-        }
-        (DEVICE | GROUP_DEVICE, Method::PATCH, None) => {
-            devices::patch(state, &registry, &device, query, body).await
-        }
-        (DEVICE, Method::DELETE, None) if !in_group => {
-            devices::delete(state, &registry, &device, query).await
-        }
+        (DEVICE | GROUP_DEVICE, Method::GET, None) => Ok(Call::GetDevice(registry, device)),
+        (DEVICE | GROUP_DEVICE, Method::PATCH, None) => Ok(Call::PatchDevice(registry, device)),
+        (DEVICE, Method::DELETE, None) if !in_group => Ok(Call::DeleteDevice(registry, device)),
         (DEVICE | GROUP_DEVICE, Method::POST, Some("modifyCloudToDeviceConfig")) => {
-            config::modify(state, &registry, &device, query, body).await
+            Ok(Call::ModifyConfig(registry, device))
         }
         (DEVICE | GROUP_DEVICE, Method::POST, Some("sendCommandToDevice")) => {
-            config::send_command(state, &registry, &device, query, body).await
+            Ok(Call::SendCommand(registry, device))
         }
         (CONFIG_VERSIONS | GROUP_CONFIG_VERSIONS, Method::GET, None) => {
-            config::list_versions(state, &registry, &device, query).await
+            Ok(Call::ListConfigVersions(registry, device))
         }
-        (STATES | GROUP_STATES, Method::GET, None) => {
-            config::list_states(state, &registry, &device, query).await
-        }
+        (STATES | GROUP_STATES, Method::GET, None) => Ok(Call::ListStates(registry, device)),
         _ => Err(unknown()),
     }
 }

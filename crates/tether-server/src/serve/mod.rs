@@ -15,8 +15,9 @@
 
 mod admin_token;
 pub mod descriptors;
+mod grpc;
+mod grpc_tls;
 mod pubsub;
-mod pubsub_tls;
 mod settings;
 mod sink;
 
@@ -30,6 +31,7 @@ use tether_registry::{Store, StoreError};
 use tokio::net::TcpListener;
 
 pub use admin_token::{TOKEN_DIGEST_FILE, TOKEN_FILE, TokenOrigin};
+pub use grpc::GrpcApi;
 pub use pubsub::{CATALOG_FILE, PubSubApi};
 pub use settings::{
     DEFAULT_DATA_DIR, DEFAULT_HTTP_ADDR, DEFAULT_HTTPS_ADDR, DEFAULT_MQTT_ADDR,
@@ -387,6 +389,7 @@ pub async fn serve(
     let tls = if settings.mqtt_addrs.is_empty()
         && settings.https_addrs.is_empty()
         && settings.pubsub_tls_addr.is_none()
+        && settings.grpc_addr.is_none()
     {
         None
     } else {
@@ -434,23 +437,12 @@ pub async fn serve(
         }
     };
     let pubsub = PubSubApi::open(&settings, &sink, server.store(), Arc::clone(&clock)).await?;
+    let grpc = match settings.grpc_addr {
+        Some(addr) => Some(GrpcApi::bind(addr).await?),
+        None => None,
+    };
     print!("{}", server.banner());
     print!("{}", device_banner(&mqtt, tls.as_ref(), &sink));
-    let pubsub_task = pubsub.map(|api| {
-        if let Some(addr) = api.addr() {
-            println!(
-                "tether: Pub/Sub API (gRPC, plaintext) on {addr}: PUBSUB_EMULATOR_HOST={addr}"
-            );
-        }
-        if let Some(addr) = api.tls_addr() {
-            println!("tether: Pub/Sub API over TLS on {addr} (the admin token as a bearer token)");
-        }
-        api.spawn(
-            tls.as_ref().map(|t| Arc::clone(&t.config)),
-            server.admin(),
-            pubsub_stop,
-        )
-    });
     let hub: Arc<dyn DeviceHub> = match &settings.cluster {
         None => mqtt.hub(),
         Some(cluster) => {
@@ -468,6 +460,42 @@ pub async fn serve(
             hub
         }
     };
+    // The Pub/Sub API's services ride on the gRPC listener too.
+    let grpc_task = match (grpc, &tls) {
+        (Some(grpc), Some(tls)) => {
+            let with = if pubsub.is_some() {
+                " and the Pub/Sub API"
+            } else {
+                ""
+            };
+            println!(
+                "tether: Device Manager API over gRPC{with} on {} (TLS; the admin token as a bearer token)",
+                grpc.addr()
+            );
+            Some(grpc.spawn(
+                &tls.config,
+                server.api_state(Arc::clone(&hub)),
+                pubsub.as_ref(),
+                pubsub_stop.clone(),
+            ))
+        }
+        _ => None,
+    };
+    let pubsub_task = pubsub.map(|api| {
+        if let Some(addr) = api.addr() {
+            println!(
+                "tether: Pub/Sub API (gRPC, plaintext) on {addr}: PUBSUB_EMULATOR_HOST={addr}"
+            );
+        }
+        if let Some(addr) = api.tls_addr() {
+            println!("tether: Pub/Sub API over TLS on {addr} (the admin token as a bearer token)");
+        }
+        api.spawn(
+            tls.as_ref().map(|t| Arc::clone(&t.config)),
+            server.admin(),
+            pubsub_stop,
+        )
+    });
     let mut https_tasks = Vec::new();
     // One cap for every HTTPS listener of the bridge.
     let https_cap = Cap::new(settings.https_max_connections);
@@ -506,6 +534,9 @@ pub async fn serve(
         let _ = task.await;
     }
     if let Some(task) = pubsub_task {
+        let _ = task.await;
+    }
+    if let Some(task) = grpc_task {
         let _ = task.await;
     }
     mqtt.shutdown(Duration::from_secs(10)).await;

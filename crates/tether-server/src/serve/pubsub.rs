@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::sink::TelemetrySink;
-use super::{ServeError, Settings, listen, pubsub_tls};
+use super::{ServeError, Settings, grpc_tls, listen};
 use crate::api::auth::AdminAuth;
 use crate::bridge::Clock;
 
@@ -118,6 +118,24 @@ impl PubSubApi {
         self.tls.as_ref().map(|(_, a)| *a)
     }
 
+    /// Adds Publisher and Subscriber to another gRPC listener's `routes` (the
+    /// Device Manager's), every call checked with `authorize`; streaming pulls end
+    /// when `stop` turns true.
+    pub fn add_routes(
+        &self,
+        routes: tonic::service::Routes,
+        stop: watch::Receiver<bool>,
+        authorize: Authorize,
+    ) -> tonic::service::Routes {
+        tether_pubsub::grpc::add_routes(
+            routes,
+            Arc::clone(&self.pubsub),
+            self.limits,
+            stop,
+            Some(authorize),
+        )
+    }
+
     /// Serves, and pushes to push subscriptions, until `shutdown` turns true. The
     /// TLS listener (when bound) uses `tls` and asks every call for the admin token.
     pub fn spawn(
@@ -151,15 +169,8 @@ impl PubSubApi {
         }
         if let (Some((listener, _)), Some(tls)) = (self.tls, tls) {
             let (incoming, accept) =
-                pubsub_tls::incoming(listener, &tls, TLS_CONNECTIONS, shutdown.clone());
-            let authorize: Authorize = Arc::new(move |header| {
-                admin.check(header).map_err(|e| match e.code {
-                    crate::bridge::Code::PermissionDenied => {
-                        tonic::Status::permission_denied(e.message)
-                    }
-                    _ => tonic::Status::unauthenticated(e.message),
-                })
-            });
+                grpc_tls::incoming("pubsub", listener, &tls, TLS_CONNECTIONS, shutdown.clone());
+            let authorize = crate::api::grpc::authorize(admin);
             let (pubsub, limits, stop) = (Arc::clone(&self.pubsub), self.limits, stopped());
             servers.spawn(async move {
                 if let Err(e) = tether_pubsub::grpc::serve_incoming(

@@ -35,6 +35,8 @@ pub const DEFAULT_MQTT_ADDR: &str = "0.0.0.0:8883";
 pub const DEFAULT_HTTPS_ADDR: &str = "0.0.0.0:8443";
 /// Default address of the Pub/Sub-compatible gRPC API (the Pub/Sub emulator's port).
 pub const DEFAULT_PUBSUB_ADDR: &str = "127.0.0.1:8085";
+/// Default address of the Device Manager API over gRPC (TLS, the admin token).
+pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:8081";
 /// Shortest admin token accepted from `--admin-token`.
 pub const MIN_TOKEN_LEN: usize = 16;
 
@@ -134,6 +136,12 @@ pub struct ServeOptions {
     /// 0: no limit [default: 100].
     #[arg(long, value_name = "N")]
     pub connect_rate_per_ip: Option<u32>,
+    /// The Device Manager API over gRPC (google.cloud.iot.v1, the default transport of
+    /// Google's admin clients), over TLS with the gateway's certificate; every call needs
+    /// the admin token as a bearer token. It also serves the Pub/Sub API when that is on.
+    /// `off` for none [default: 127.0.0.1:8081].
+    #[arg(long, value_name = "ADDR|off")]
+    pub grpc_addr: Option<String>,
     /// The Pub/Sub-compatible gRPC API, plaintext like Google's emulator (point
     /// PUBSUB_EMULATOR_HOST here); `off` for none [default: 127.0.0.1:8085].
     #[arg(long, value_name = "ADDR|off")]
@@ -245,6 +253,8 @@ pub struct Settings {
     pub sink_timeout: Duration,
     /// Connects a second from one source address (`None`: no limit).
     pub connect_rate_per_ip: Option<u32>,
+    /// The gRPC listener's address (`None`: off).
+    pub grpc_addr: Option<SocketAddr>,
     /// The Pub/Sub API's address (`None`: off).
     pub pubsub_addr: Option<SocketAddr>,
     /// The Pub/Sub API's TLS address, asking for the admin token (`None`: off).
@@ -378,7 +388,12 @@ impl ServeOptions {
                 Some(0) => None,
                 rate => Some(rate.unwrap_or(100)),
             },
-            pubsub_addr: pubsub_addr(self.pubsub_addr.as_deref())?,
+            grpc_addr: addr_or_off("grpc_addr", self.grpc_addr.as_deref(), DEFAULT_GRPC_ADDR)?,
+            pubsub_addr: addr_or_off(
+                "pubsub_addr",
+                self.pubsub_addr.as_deref(),
+                DEFAULT_PUBSUB_ADDR,
+            )?,
             pubsub_tls_addr: self.pubsub_tls_addr,
             pubsub_max_streams: match self.pubsub_max_streams {
                 Some(0) => {
@@ -428,20 +443,20 @@ impl ServeOptions {
     }
 }
 
-/// `--pubsub-addr`: an address, or `off`.
-fn pubsub_addr(given: Option<&str>) -> Result<Option<SocketAddr>, ServeError> {
+/// `--pubsub-addr`, `--grpc-addr`: an address, or `off`.
+fn addr_or_off(
+    key: &str,
+    given: Option<&str>,
+    default: &str,
+) -> Result<Option<SocketAddr>, ServeError> {
     match given {
         Some("off") => Ok(None),
-        given => given
-            .unwrap_or(DEFAULT_PUBSUB_ADDR)
-            .parse()
-            .map(Some)
-            .map_err(|_| {
-                ServeError::Config(format!(
-                    "pubsub_addr '{}' is not an address (HOST:PORT, e.g. 127.0.0.1:8085) or 'off'",
-                    given.unwrap_or_default()
-                ))
-            }),
+        given => given.unwrap_or(default).parse().map(Some).map_err(|_| {
+            ServeError::Config(format!(
+                "{key} '{}' is not an address (HOST:PORT, e.g. {default}) or 'off'",
+                given.unwrap_or_default()
+            ))
+        }),
     }
 }
 

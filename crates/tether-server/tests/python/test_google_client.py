@@ -1,7 +1,12 @@
-"""Google's own Device Manager client (google-cloud-iot 2.9.2, REST transport) against
-a running `tether serve`. Run by tests/google_client.rs with:
+"""Google's own Device Manager client (google-cloud-iot 2.9.2) against a running
+`tether serve`, on either transport:
 
+- REST (tests/google_client.rs):
   TETHER_ENDPOINT=http://127.0.0.1:PORT TETHER_TOKEN=... python3 test_google_client.py
+- gRPC, the client's default (tether-cli tests/it/grpc_api_e2e.rs):
+  TETHER_TRANSPORT=grpc TETHER_ENDPOINT=127.0.0.1:PORT TETHER_TOKEN=...
+  GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=ca.pem python3 test_google_client.py
+  Nothing but the endpoint, the token and the CA is given: no transport argument.
 
 The harness has stored two states for device `dev-state` in registry `seeded`.
 """
@@ -15,6 +20,7 @@ from google.oauth2.credentials import Credentials
 
 ENDPOINT = os.environ["TETHER_ENDPOINT"]
 TOKEN = os.environ["TETHER_TOKEN"]
+GRPC = os.environ.get("TETHER_TRANSPORT", "rest") == "grpc"
 PROJECT, REGION = "acme", "us-central1"
 KEY = """-----BEGIN PUBLIC KEY-----
 MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENxuJLM8nEPdT/SC96SPSF74qVxnA
@@ -22,11 +28,24 @@ MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENxuJLM8nEPdT/SC96SPSF74qVxnA
 -----END PUBLIC KEY-----
 """
 
-client = iot_v1.DeviceManagerClient(
-    transport="rest",
-    client_options={"api_endpoint": ENDPOINT},
-    credentials=Credentials(token=TOKEN),
-)
+def make_client(token):
+    if GRPC:
+        # The default transport: gRPC over TLS, the CA from GRPC_DEFAULT_SSL_ROOTS_FILE_PATH.
+        return iot_v1.DeviceManagerClient(
+            client_options={"api_endpoint": ENDPOINT}, credentials=Credentials(token=token))
+    return iot_v1.DeviceManagerClient(
+        transport="rest", client_options={"api_endpoint": ENDPOINT}, credentials=Credentials(token=token))
+
+
+def status_of(e):
+    """The canonical status name of a client exception, on either transport."""
+    if GRPC:
+        return e.grpc_status_code.name
+    return e.response.json()["error"]["status"]
+
+
+client = make_client(TOKEN)
+assert GRPC == (type(client._transport).__name__ == "DeviceManagerGrpcTransport"), type(client._transport)
 parent = f"projects/{PROJECT}/locations/{REGION}"
 results = []
 
@@ -70,7 +89,7 @@ def _():
     try:
         client.create_device_registry(parent=parent, device_registry={"id": "fleet"})
     except exceptions.Conflict as e:
-        assert "ALREADY_EXISTS" in str(e.response.json()), e.response.text
+        assert status_of(e) == "ALREADY_EXISTS", e
     else:
         raise AssertionError("expected 409")
 
@@ -185,7 +204,7 @@ def _():
     try:
         client.modify_cloud_to_device_config(request={"name": device_name, "binary_data": b"x", "version_to_update": 2})
     except exceptions.Conflict as e:
-        assert "ABORTED" in e.response.text, e.response.text
+        assert status_of(e) == "ABORTED", e
     else:
         raise AssertionError("expected 409 ABORTED")
     versions = client.list_device_config_versions(request={"name": device_name, "num_versions": 2}).device_configs
@@ -206,7 +225,7 @@ def _():
     try:
         client.send_command_to_device(name=device_name, binary_data=b"reboot")
     except exceptions.BadRequest as e:
-        assert "FAILED_PRECONDITION" in e.response.text and "not connected" in e.message, e.response.text
+        assert status_of(e) == "FAILED_PRECONDITION" and "not connected" in e.message, e
     else:
         raise AssertionError("expected 400 FAILED_PRECONDITION")
 
@@ -249,16 +268,15 @@ def _():
         raise AssertionError("expected 404")
 
 
-@step("wrong token -> Forbidden")
+@step("wrong token -> Forbidden (REST) / Unauthenticated (gRPC)")
 def _():
-    bad = iot_v1.DeviceManagerClient(
-        transport="rest", client_options={"api_endpoint": ENDPOINT}, credentials=Credentials(token="wrong"))
+    bad = make_client("wrong")
     try:
         bad.get_device_registry(name=f"{parent}/registries/seeded")
-    except exceptions.Forbidden:
-        pass
+    except (exceptions.Unauthenticated if GRPC else exceptions.Forbidden) as e:
+        assert "admin token" in e.message, e.message
     else:
-        raise AssertionError("expected 403")
+        raise AssertionError("expected a refusal")
 
 
 failed = [n for n, e in results if e is not None]

@@ -1,7 +1,7 @@
-//! The connections of the Pub/Sub API's TLS listener, as tonic takes them: the
-//! server's one accept loop (`listen`: cap, handshake timeout, accept back-off,
-//! listener metrics as `pubsub`) with ALPN set to h2, each handshaken connection
-//! handed over through a channel.
+//! The connections of a gRPC listener over TLS (the Device Manager's, the Pub/Sub
+//! API's), as tonic takes them: the server's one accept loop (`listen`: cap,
+//! handshake timeout, accept back-off, listener metrics under the listener's name)
+//! with ALPN set to h2, each handshaken connection handed over through a channel.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -72,8 +72,9 @@ impl AsyncWrite for TlsConn {
 
 /// Accepts on `listener` with `tls` (a copy, ALPN set to h2), at most `cap` at once,
 /// until `shutdown` turns true; returns the stream of handshaken connections and
-/// the accept task.
+/// the accept task. `name` labels the listener's metrics and log lines.
 pub fn incoming(
+    name: &'static str,
     listener: TcpListener,
     tls: &rustls::ServerConfig,
     cap: usize,
@@ -85,7 +86,7 @@ pub fn incoming(
     let mut config = tls.clone();
     config.alpn_protocols = vec![b"h2".to_vec()];
     let policy = ListenPolicy {
-        name: "pubsub",
+        name,
         cap: Cap::new(cap),
         tls: Some(TlsAcceptor::from(Arc::new(config))),
         handshake_timeout: HANDSHAKE,
