@@ -493,3 +493,19 @@ pub async fn eventually(what: &str, within: Duration, check: impl Fn() -> bool) 
     }
     panic!("{what} did not happen within {within:?}");
 }
+
+/// GET with std only (the test needs no HTTP client dependency for one call).
+pub fn http_get(url: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut s = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        s,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut body = String::new();
+    s.read_to_string(&mut body).expect("read");
+    body
+}

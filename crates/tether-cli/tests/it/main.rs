@@ -5,6 +5,7 @@
 mod admin_cli;
 mod cluster_e2e;
 mod common;
+mod connect_flood;
 mod crash_recovery;
 mod device_gateway_e2e;
 mod doctor_cli;

@@ -155,26 +155,10 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
     );
     assert!(device["lastEventTime"].is_string(), "{device:#}");
 
-    let metrics = reqwest_blocking(&format!("{}/metrics", gw.url));
+    let metrics = common::http_get(&format!("{}/metrics", gw.url));
     assert!(metrics.contains("tether_mqtt_connects_total"), "{metrics}");
     assert!(metrics.contains("tether_mqtt_refusals_total"), "{metrics}");
     assert!(metrics.contains("tether_sink_publish_seconds"), "{metrics}");
-}
-
-/// GET with std only (the test needs no HTTP client dependency for one call).
-fn reqwest_blocking(url: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let rest = url.trim_start_matches("http://");
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut s = std::net::TcpStream::connect(host).expect("connect");
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut body = String::new();
-    s.read_to_string(&mut body).expect("read");
-    body
 }
 
 #[test]
