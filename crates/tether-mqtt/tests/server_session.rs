@@ -499,3 +499,31 @@ fn many_packets_in_one_read_give_the_same_events_as_any_split() {
         assert_eq!(split_out, whole_out, "{chunk}-byte reads");
     }
 }
+
+/// A burst (hundreds of PUBLISH packets in one read, as after a stall) queues
+/// hundreds of events; once they are drained the session gives that memory back
+/// instead of keeping it for as long as the connection lives.
+#[test]
+fn a_drained_burst_gives_its_memory_back() {
+    let mut server = connected(60);
+    let steady = server.buffered_bytes();
+    let mut burst = Vec::new();
+    for n in 1..=400u16 {
+        let topic = TopicName::new("/devices/dev/events").expect("topic");
+        burst.extend(bytes(Publish::at_least_once(id(n), topic, vec![7; 200])));
+    }
+    // Half a packet at the end stays held until its rest arrives.
+    let cut = burst.len() - 100;
+    server.handle_input(&burst[..cut], t(1));
+    let during = server.buffered_bytes();
+    assert!(during > 20 * 1024, "the burst is queued: {during} bytes");
+    let drained = events(&mut server).len();
+    assert_eq!(drained, 399);
+    server.handle_input(&burst[cut..], t(2));
+    assert_eq!(events(&mut server).len(), 1);
+    let after = server.buffered_bytes();
+    assert!(
+        after <= steady.max(8 * 1024),
+        "{after} bytes kept after the burst (steady: {steady}, during: {during})"
+    );
+}

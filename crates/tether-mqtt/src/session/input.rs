@@ -11,6 +11,10 @@ use alloc::vec::Vec;
 
 use crate::codec::frame_len;
 
+/// Room for held bytes kept once they are decoded; a larger buffer (a burst, or input
+/// held during authentication) is released.
+const HELD_KEPT: usize = 4 * 1024;
+
 /// The bytes a session received but has not decoded yet.
 #[derive(Debug, Default)]
 pub(crate) struct InputBuffer {
@@ -36,6 +40,19 @@ impl InputBuffer {
         }
         let used = consume(input).min(input.len());
         self.held.extend_from_slice(&input[used..]);
+        self.release_if_idle();
+    }
+
+    /// Gives back a large buffer once nothing is held in it.
+    fn release_if_idle(&mut self) {
+        if self.held.is_empty() && self.held.capacity() > HELD_KEPT {
+            self.held = Vec::new();
+        }
+    }
+
+    /// Bytes of memory held for input.
+    pub(crate) fn capacity(&self) -> usize {
+        self.held.capacity()
     }
 
     /// Offers the held bytes alone to `consume` again (after the session's state
@@ -43,6 +60,7 @@ impl InputBuffer {
     pub(crate) fn resume(&mut self, mut consume: impl FnMut(&[u8]) -> usize) {
         let used = consume(&self.held).min(self.held.len());
         self.held.drain(..used);
+        self.release_if_idle();
     }
 
     /// How many bytes are held.

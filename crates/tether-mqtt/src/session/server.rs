@@ -220,6 +220,9 @@ pub struct ServerSession {
     next_id: PacketId,
 }
 
+/// Queued events a drained session keeps room for; past it the queue is released.
+const EVENTS_KEPT: usize = 32;
+
 impl ServerSession {
     /// A session for a connection accepted at `now`.
     #[must_use]
@@ -277,7 +280,23 @@ impl ServerSession {
 
     /// The next event for the gateway, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if self.events.is_empty() && self.events.capacity() > EVENTS_KEPT {
+            // A burst (one read of hundreds of packets, queued while the gateway was
+            // busy) is over: give its queue back rather than keep it for the
+            // connection's lifetime, on every connection that ever had one.
+            self.events = VecDeque::new();
+        }
+        event
+    }
+
+    /// Bytes this session holds in its queues and input buffer (their capacity):
+    /// small while it is idle or steady, larger only during a burst.
+    #[must_use]
+    pub fn buffered_bytes(&self) -> usize {
+        self.events.capacity() * core::mem::size_of::<Event>()
+            + self.received.capacity()
+            + self.transmit.capacity()
     }
 
     /// When [`ServerSession::handle_timeout`] must next be called, if ever.

@@ -91,6 +91,9 @@ struct Entry<H> {
     state: State<H>,
 }
 
+/// Room a drained pipeline keeps; past it the queue is released.
+const ENTRIES_KEPT: usize = 16;
+
 /// The ordered appends of one connection.
 #[derive(Debug)]
 pub(crate) struct AckPipeline<H> {
@@ -110,6 +113,12 @@ impl<H> AckPipeline<H> {
     /// Whether another message may be submitted (the driver reads the socket only then).
     pub(crate) fn can_accept(&self) -> bool {
         self.entries.len() < self.cap
+    }
+
+    /// Entries the queue has room for.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.entries.capacity()
     }
 
     /// Messages in flight or waiting for their turn.
@@ -169,6 +178,11 @@ impl<H> AckPipeline<H> {
             return None;
         }
         let entry = self.entries.pop_front()?;
+        if self.entries.is_empty() && self.entries.capacity() > ENTRIES_KEPT {
+            // A burst is acknowledged: give its room back rather than keep it for
+            // the connection's lifetime.
+            self.entries = VecDeque::new();
+        }
         let State::Done(result) = entry.state else {
             return None;
         };
@@ -204,6 +218,17 @@ mod tests {
                 s.ack.map(PacketId::get)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_drained_burst_gives_its_room_back() {
+        let mut p = AckPipeline::new(1000);
+        for n in 1..=500u16 {
+            p.submit_settled(Some(id(n)), AppendKind::Event);
+        }
+        assert!(p.capacity() >= 500);
+        assert_eq!(acks(&mut p).len(), 500);
+        assert!(p.capacity() <= ENTRIES_KEPT, "kept {}", p.capacity());
     }
 
     #[test]
