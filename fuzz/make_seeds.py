@@ -3,7 +3,8 @@
 tests use (MQTT 3.1.1 vectors, tokens for the JWT tests' keys, OpenSSL-made keys
 as in tether-keys' interop tests, the format-1 log fixtures) plus format-2
 segments. Needs python3 with PyJWT and cryptography (.ci/requirements.txt) and
-openssl. Deterministic except for signatures and OpenSSL-generated keys.
+openssl, and google-cloud-iot for the admin API's protobuf seeds. Deterministic except
+for signatures and OpenSSL-generated keys.
 
     python3 fuzz/make_seeds.py
 """
@@ -233,9 +234,51 @@ def logs():
     put("log_record", "v1-base-4", bytes([39]) + sorted(fixtures.glob("*/*.log"))[1].read_bytes())
 
 
+# --- Admin API readers (tether-server api/json, and gRPC through api/grpc) --------
+
+def api():
+    # The first byte selects: 0 = a JSON body, 1 = a protobuf Device, 2 = a protobuf
+    # DeviceRegistry, 3 = a field mask and a query string.
+    from google.cloud.iot_v1 import types
+    key = ("-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAENxuJLM8nEPdT/SC96SPSF74qVxnA\n"
+           "1oY9t0KduDT1ohy3Ig/5G1Nj3dCnmklowwSfFMJxUA02ZE4rYHkbZSxYag==\n-----END PUBLIC KEY-----\n")
+    bodies = {
+        "device": {"id": "dev-1", "credentials": [{"publicKey": {"format": "ES256_PEM", "key": key},
+                   "expirationTime": "2030-01-01T00:00:00Z"}], "metadata": {"site": "north"},
+                   "logLevel": "DEBUG", "blocked": True,
+                   "gatewayConfig": {"gatewayType": "GATEWAY", "gatewayAuthMethod": 1}},
+        "device-snake": {"id": "dev-2", "config": {"version": "0", "binary_data": "-_8"},
+                         "log_level": 30, "numId": "123"},
+        "registry": {"id": "fleet", "eventNotificationConfigs": [
+                         {"subfolderMatches": "alerts", "pubsubTopicName": "projects/p/topics/a"},
+                         {"pubsubTopicName": "projects/p/topics/all"}],
+                     "stateNotificationConfig": {"pubsubTopicName": "projects/p/topics/s"},
+                     "mqttConfig": {"mqttEnabledState": "MQTT_ENABLED"},
+                     "httpConfig": {"httpEnabledState": 2}, "logLevel": "INFO"},
+    }
+    for name, body in bodies.items():
+        put("api_json", f"json-{name}", b"\x00" + json.dumps(body).encode())
+    device = types.Device(
+        id="dev-1", num_id=42, blocked=True, log_level=types.LogLevel.INFO,
+        metadata={"site": "north"},
+        credentials=[types.DeviceCredential(public_key=types.PublicKeyCredential(
+            format=types.PublicKeyFormat.ES256_PEM, key=key))],
+        config=types.DeviceConfig(version=3, binary_data=b"cfg"),
+        gateway_config=types.GatewayConfig(gateway_type=types.GatewayType.GATEWAY))
+    put("api_json", "proto-device", b"\x01" + types.Device.serialize(device))
+    registry = types.DeviceRegistry(
+        id="fleet", log_level=types.LogLevel.ERROR,
+        event_notification_configs=[types.EventNotificationConfig(
+            subfolder_matches="alerts", pubsub_topic_name="projects/p/topics/a")],
+        mqtt_config=types.MqttConfig(mqtt_enabled_state=types.MqttState.MQTT_DISABLED))
+    put("api_json", "proto-registry", b"\x02" + types.DeviceRegistry.serialize(registry))
+    put("api_json", "mask-query", b"\x03blocked,gatewayConfig.gatewayType&pageSize=3&deviceIds=a")
+
+
 mqtt()
 jwts()
 keys()
 logs()
+api()
 total = sum(p.stat().st_size for p in CORPUS.rglob("seed-*"))
 print(f"{sum(1 for _ in CORPUS.rglob('seed-*'))} seeds, {total} bytes")

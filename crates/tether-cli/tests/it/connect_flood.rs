@@ -156,7 +156,10 @@ fn devices_keep_publishing_through_a_connect_flood() {
         n(&steady, "sent_total"),
         "every message acknowledged: {steady:#}"
     );
-    assert!(n(&steady, "stored") >= n(&steady, "acked_total"), "{steady:#}");
+    assert!(
+        n(&steady, "stored") >= n(&steady, "acked_total"),
+        "{steady:#}"
+    );
     assert_eq!(n(&steady, "dropped"), 0, "{steady:#}");
 
     assert_eq!(n(&bad, "connected"), 0, "{bad:#}");

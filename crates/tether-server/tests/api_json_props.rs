@@ -1,0 +1,173 @@
+//! Property tests for the admin API's request readers: the fallback for the
+//! `api_json` fuzz target (fuzz/, nightly only) in the normal test run, with the same
+//! checks, on JSON bodies built from the resources' field names with arbitrary values,
+//! and on the gRPC transport's messages mapped to proto3 JSON.
+
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+use tether_registry::names::parse_registry;
+use tether_server::api::grpc::{to_json, types};
+use tether_server::api::json::Enc;
+use tether_server::api::json::device::{parse_device, render_device};
+use tether_server::api::json::mask::FieldMask;
+use tether_server::api::json::registry::{parse_registry as read_registry, render_registry};
+use tether_server::api::request::Query;
+
+/// Names the readers know, a few they do not, and both spellings.
+const KEYS: &[&str] = &[
+    "id",
+    "name",
+    "numId",
+    "credentials",
+    "blocked",
+    "metadata",
+    "logLevel",
+    "log_level",
+    "gatewayConfig",
+    "gatewayType",
+    "gatewayAuthMethod",
+    "config",
+    "version",
+    "binaryData",
+    "publicKey",
+    "format",
+    "key",
+    "expirationTime",
+    "eventNotificationConfigs",
+    "subfolderMatches",
+    "pubsubTopicName",
+    "stateNotificationConfig",
+    "mqttConfig",
+    "mqttEnabledState",
+    "httpConfig",
+    "httpEnabledState",
+    "colour",
+    "",
+];
+
+fn leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(|f| json!(f)),
+        prop::sample::select(vec![
+            "ES256_PEM",
+            "RSA_X509_PEM",
+            "GATEWAY",
+            "NON_GATEWAY",
+            "ASSOCIATION_ONLY",
+            "INFO",
+            "DEBUG",
+            "MQTT_ENABLED",
+            "HTTP_DISABLED",
+            "2030-01-01T00:00:00Z",
+            "AAE=",
+            "-_8",
+            "dev-1",
+            "projects/p/topics/t",
+            "12",
+            "",
+        ])
+        .prop_map(|s| Value::String(s.into())),
+        ".{0,12}".prop_map(Value::String),
+    ]
+}
+
+fn value() -> impl Strategy<Value = Value> {
+    leaf().prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::vec((prop::sample::select(KEYS), inner), 0..6).prop_map(|kv| {
+                Value::Object(
+                    kv.into_iter()
+                        .map(|(k, v)| ((*k).to_string(), v))
+                        .collect::<Map<_, _>>(),
+                )
+            }),
+        ]
+    })
+}
+
+fn check(v: Value) {
+    let path = parse_registry("projects/p/locations/l/registries/reg").expect("a valid name");
+    if let Ok(input) = parse_device(v.clone(), "device") {
+        for enc in [Enc::default(), Enc { enum_ints: true }] {
+            let rendered = render_device(&input.device, &path, enc);
+            let again = parse_device(rendered.clone(), "device")
+                .unwrap_or_else(|e| panic!("a rendered device does not read: {e}\n{rendered}"));
+            assert_eq!(again.device.id, input.device.id);
+            assert_eq!(again.device.credentials, input.device.credentials);
+            assert_eq!(again.device.metadata, input.device.metadata);
+            assert_eq!(again.device.blocked, input.device.blocked);
+            assert_eq!(again.device.log_level, input.device.log_level);
+            assert_eq!(
+                again.device.gateway_config.gateway_type,
+                input.device.gateway_config.gateway_type
+            );
+        }
+    }
+    if let Ok(input) = read_registry(v, "device_registry") {
+        let rendered = render_registry(&input.registry, Enc::default());
+        let again = read_registry(rendered.clone(), "device_registry")
+            .unwrap_or_else(|e| panic!("a rendered registry does not read: {e}\n{rendered}"));
+        assert_eq!(
+            again.registry.event_notification_configs,
+            input.registry.event_notification_configs
+        );
+        assert_eq!(again.registry.mqtt_state, input.registry.mqtt_state);
+        assert_eq!(again.registry.log_level, input.registry.log_level);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn json_bodies_read_render_and_read_again(v in value()) {
+        check(v.clone());
+        check(json!({"id": "dev-1", "x": v}));
+    }
+
+    #[test]
+    fn grpc_messages_map_to_bodies_that_read_or_are_refused(
+        bytes in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        use prost::Message as _;
+        if let Ok(d) = types::Device::decode(bytes.as_slice()) {
+            check(to_json::device(&d));
+        }
+        if let Ok(r) = types::DeviceRegistry::decode(bytes.as_slice()) {
+            check(to_json::registry(&r));
+        }
+    }
+
+    #[test]
+    fn masks_and_queries_parse_or_are_refused(text in ".{0,64}") {
+        let _ = FieldMask::parse("fieldMask", &text, &["blocked", "metadata", "gateway_config.gateway_type"]);
+        if let Ok(mut q) = Query::parse(Some(&text)) {
+            let _ = q.take_count(&["pageSize"], 500);
+            let _ = q.take_all(&["deviceIds"]);
+            let _ = q.finish();
+        }
+    }
+}
+
+/// A valid device round-trips through the gRPC mapping.
+#[test]
+fn a_grpc_device_reads_as_its_json() {
+    let d = types::Device {
+        id: "dev-1".into(),
+        blocked: true,
+        log_level: types::LogLevel::Debug as i32,
+        metadata: [("site".to_string(), "north".to_string())].into(),
+        ..Default::default()
+    };
+    let input = parse_device(to_json::device(&d), "device").expect("reads");
+    assert_eq!(input.device.id, "dev-1");
+    assert!(input.device.blocked);
+    assert_eq!(
+        input.device.metadata.get("site").map(String::as_str),
+        Some("north")
+    );
+}
