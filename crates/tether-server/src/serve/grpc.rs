@@ -17,6 +17,10 @@ use crate::api::ApiState;
 /// Most connections at once on the gRPC listener.
 const CONNECTIONS: usize = 1024;
 
+/// Calls open at once on one connection (HTTP/2 streams): Google's clients open a
+/// handful; a client that opens thousands holds memory for each.
+const STREAMS_PER_CONNECTION: u32 = 256;
+
 /// How long open streams get to end after shutdown begins.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
@@ -64,6 +68,7 @@ impl GrpcApi {
         };
         tokio::spawn(async move {
             let server = tonic::transport::Server::builder()
+                .max_concurrent_streams(STREAMS_PER_CONNECTION)
                 .add_routes(routes)
                 .serve_with_incoming_shutdown(incoming, stopped(shutdown.clone()));
             // A client that keeps a stream open would hold a graceful shutdown
