@@ -49,6 +49,11 @@ pub enum Commit {
     Queue,
 }
 
+/// How long the registries' topics, once read, answer "this topic exists" without
+/// reading them again. A topic removed from a registry can still be found for this
+/// long; one added is found at once (a miss reads again).
+pub const REGISTRY_TOPICS_FRESH: Duration = Duration::from_secs(5);
+
 /// Topics that exist because a registry routes telemetry or state to them.
 #[async_trait]
 pub trait RegistryTopics: Send + Sync + std::fmt::Debug {
@@ -295,6 +300,9 @@ pub struct PubSub {
     reader: Arc<dyn TelemetryReader>,
     sink: Arc<dyn Sink>,
     registries: Arc<dyn RegistryTopics>,
+    /// The registries' topics as last read, and when: a publish to a registry topic
+    /// (the common case) need not read every registry's configs each time.
+    registry_topics: RwLock<Option<(Instant, BTreeSet<String>)>>,
     ack_ids: AckIds,
     created: RwLock<BTreeSet<String>>,
     subs: RwLock<BTreeMap<String, Arc<Subscription>>>,
@@ -335,6 +343,7 @@ impl PubSub {
             reader,
             sink,
             registries,
+            registry_topics: RwLock::new(None),
             ack_ids,
             created: RwLock::new(created),
             subs: RwLock::new(subs),
@@ -392,10 +401,30 @@ impl PubSub {
         if self.created.read().is_ok_and(|c| c.contains(topic)) {
             return Ok(true);
         }
-        if self.registries.topics().await.iter().any(|t| t == topic) {
+        if self.is_registry_topic(topic).await {
             return Ok(true);
         }
         Ok(self.reader.offsets(topic).await?.is_some())
+    }
+
+    /// Whether a registry names `topic`: from the registries' topics as read within
+    /// [`REGISTRY_TOPICS_FRESH`], else (and on a miss, so that a topic added to a
+    /// registry a moment ago is found at once) read again.
+    async fn is_registry_topic(&self, topic: &str) -> bool {
+        let cached = self.registry_topics.read().ok().and_then(|c| {
+            c.as_ref()
+                .filter(|(at, _)| at.elapsed() < REGISTRY_TOPICS_FRESH)
+                .map(|(_, topics)| topics.contains(topic))
+        });
+        if cached == Some(true) {
+            return true;
+        }
+        let topics: BTreeSet<String> = self.registries.topics().await.into_iter().collect();
+        let found = topics.contains(topic);
+        if let Ok(mut c) = self.registry_topics.write() {
+            *c = Some((Instant::now(), topics));
+        }
+        found
     }
 
     async fn require_topic(&self, topic: &str) -> PubSubResult<()> {
