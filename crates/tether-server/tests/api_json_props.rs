@@ -1,17 +1,15 @@
 //! Property tests for the admin API's request readers: the fallback for the
-//! `api_json` fuzz target (fuzz/, nightly only) in the normal test run, with the same
-//! checks, on JSON bodies built from the resources' field names with arbitrary values,
-//! and on the gRPC transport's messages mapped to proto3 JSON.
+//! `api_json` fuzz target (fuzz/, nightly only) in the normal test run. Both run the
+//! same checks, `tether_server::api::fuzzing`, here on JSON bodies built from the
+//! resources' field names with arbitrary values, and on arbitrary protobuf bytes.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use tether_registry::names::parse_registry;
+use tether_server::api::fuzzing::{
+    check_body as check, check_grpc_device, check_grpc_registry, check_mask_and_query,
+};
 use tether_server::api::grpc::{to_json, types};
-use tether_server::api::json::Enc;
-use tether_server::api::json::device::{parse_device, render_device};
-use tether_server::api::json::mask::FieldMask;
-use tether_server::api::json::registry::{parse_registry as read_registry, render_registry};
-use tether_server::api::request::Query;
+use tether_server::api::json::device::parse_device;
 
 /// Names the readers know, a few they do not, and both spellings.
 const KEYS: &[&str] = &[
@@ -89,37 +87,6 @@ fn value() -> impl Strategy<Value = Value> {
     })
 }
 
-fn check(v: Value) {
-    let path = parse_registry("projects/p/locations/l/registries/reg").expect("a valid name");
-    if let Ok(input) = parse_device(v.clone(), "device") {
-        for enc in [Enc::default(), Enc { enum_ints: true }] {
-            let rendered = render_device(&input.device, &path, enc);
-            let again = parse_device(rendered.clone(), "device")
-                .unwrap_or_else(|e| panic!("a rendered device does not read: {e}\n{rendered}"));
-            assert_eq!(again.device.id, input.device.id);
-            assert_eq!(again.device.credentials, input.device.credentials);
-            assert_eq!(again.device.metadata, input.device.metadata);
-            assert_eq!(again.device.blocked, input.device.blocked);
-            assert_eq!(again.device.log_level, input.device.log_level);
-            assert_eq!(
-                again.device.gateway_config.gateway_type,
-                input.device.gateway_config.gateway_type
-            );
-        }
-    }
-    if let Ok(input) = read_registry(v, "device_registry") {
-        let rendered = render_registry(&input.registry, Enc::default());
-        let again = read_registry(rendered.clone(), "device_registry")
-            .unwrap_or_else(|e| panic!("a rendered registry does not read: {e}\n{rendered}"));
-        assert_eq!(
-            again.registry.event_notification_configs,
-            input.registry.event_notification_configs
-        );
-        assert_eq!(again.registry.mqtt_state, input.registry.mqtt_state);
-        assert_eq!(again.registry.log_level, input.registry.log_level);
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
@@ -133,23 +100,13 @@ proptest! {
     fn grpc_messages_map_to_bodies_that_read_or_are_refused(
         bytes in prop::collection::vec(any::<u8>(), 0..256),
     ) {
-        use prost::Message as _;
-        if let Ok(d) = types::Device::decode(bytes.as_slice()) {
-            check(to_json::device(&d));
-        }
-        if let Ok(r) = types::DeviceRegistry::decode(bytes.as_slice()) {
-            check(to_json::registry(&r));
-        }
+        check_grpc_device(&bytes);
+        check_grpc_registry(&bytes);
     }
 
     #[test]
     fn masks_and_queries_parse_or_are_refused(text in ".{0,64}") {
-        let _ = FieldMask::parse("fieldMask", &text, &["blocked", "metadata", "gateway_config.gateway_type"]);
-        if let Ok(mut q) = Query::parse(Some(&text)) {
-            let _ = q.take_count(&["pageSize"], 500);
-            let _ = q.take_all(&["deviceIds"]);
-            let _ = q.finish();
-        }
+        check_mask_and_query(&text);
     }
 }
 

@@ -18,6 +18,8 @@ mod config;
 mod credentials;
 mod devices;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gateways;
 pub mod grpc;
 pub mod json;
