@@ -67,6 +67,23 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// is the status the call is answered with.
 pub type Authorize = Arc<dyn Fn(Option<&str>) -> Result<(), tonic::Status> + Send + Sync>;
 
+/// The interceptor that checks each call's `authorization` metadata with `authorize`
+/// (with none, every call passes): shared by every gRPC service Tether serves.
+pub fn interceptor(
+    authorize: Option<Authorize>,
+) -> impl FnMut(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> + Clone {
+    move |request: tonic::Request<()>| {
+        if let Some(authorize) = &authorize {
+            let header = request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok());
+            authorize(header)?;
+        }
+        Ok(request)
+    }
+}
+
 /// Both services, ready to serve. Streaming pulls end (`UNAVAILABLE`) once `stop`
 /// turns true. With `authorize`, every call is checked first.
 pub fn routes(
@@ -92,16 +109,7 @@ pub fn add_routes(
     stop: watch::Receiver<bool>,
     authorize: Option<Authorize>,
 ) -> tonic::service::Routes {
-    let check = move |request: tonic::Request<()>| {
-        if let Some(authorize) = &authorize {
-            let header = request
-                .metadata()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok());
-            authorize(header)?;
-        }
-        Ok(request)
-    };
+    let check = interceptor(authorize);
     let publisher = PublisherServer::new(publisher::Publisher {
         pubsub: Arc::clone(&pubsub),
     })

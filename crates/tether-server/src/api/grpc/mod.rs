@@ -55,8 +55,9 @@ pub type Empty = ();
 /// `RESOURCE_EXHAUSTED`, as Google's servers answer it.
 pub const MAX_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 
-/// Checks a call's `authorization` metadata; `Err` is the status it is answered with.
-pub type Authorize = Arc<dyn Fn(Option<&str>) -> Result<(), tonic::Status> + Send + Sync>;
+/// Checks a call's `authorization` metadata; `Err` is the status it is answered with
+/// (the one type every gRPC service of the server takes).
+pub use tether_pubsub::grpc::Authorize;
 
 /// The admin token check as a gRPC interceptor takes it: UNAUTHENTICATED for a
 /// missing or wrong token, as Google's servers answer credentials they do not
@@ -80,14 +81,7 @@ pub fn status(e: ApiError) -> tonic::Status {
 
 /// The Device Manager service over `state`, every call checked with `authorize`.
 pub fn routes(state: ApiState, authorize: Authorize) -> tonic::service::Routes {
-    let check = move |request: tonic::Request<()>| {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok());
-        authorize(header)?;
-        Ok(request)
-    };
+    let check = tether_pubsub::grpc::interceptor(Some(authorize));
     let server = DeviceManagerServer::new(service::DeviceManager { state })
         .max_decoding_message_size(MAX_REQUEST_BYTES);
     let routes = tonic::service::Routes::new(tonic::service::interceptor::InterceptedService::new(
