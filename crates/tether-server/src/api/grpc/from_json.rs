@@ -214,16 +214,9 @@ pub fn config(v: &Value) -> ApiResult<DeviceConfig> {
     config_of(&Get::new(v, "deviceConfig"))
 }
 
-/// `deviceConfigs` of a `ListDeviceConfigVersionsResponse`.
-pub fn configs(v: &Value) -> ApiResult<Vec<DeviceConfig>> {
-    let o = Get::new(v, "response");
-    o.list("deviceConfigs").map(|c| config_of(&c)).collect()
-}
-
-/// `deviceStates` of a `ListDeviceStatesResponse`.
-pub fn states(v: &Value) -> ApiResult<Vec<DeviceState>> {
-    let o = Get::new(v, "response");
-    o.list("deviceStates").map(|s| state_of(&s)).collect()
+/// A `DeviceState`.
+pub fn state(v: &Value) -> ApiResult<DeviceState> {
+    state_of(&Get::new(v, "deviceState"))
 }
 
 /// A list's `nextPageToken`.

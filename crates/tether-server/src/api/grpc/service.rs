@@ -316,25 +316,11 @@ impl device_manager_server::DeviceManager for DeviceManager {
     ) -> Result<Response<DeviceConfig>, Status> {
         let r = request.into_inner();
         let (path, id) = device("name", &r.name).map_err(status)?;
-        let mut b = serde_json::Map::new();
-        if r.version_to_update != 0 {
-            b.insert(
-                "versionToUpdate".into(),
-                Value::String(r.version_to_update.to_string()),
-            );
-        }
-        if !r.binary_data.is_empty() {
-            use base64::Engine as _;
-            b.insert(
-                "binaryData".into(),
-                Value::String(base64::engine::general_purpose::STANDARD.encode(&r.binary_data)),
-            );
-        }
         let v = self
             .run(
                 Call::ModifyConfig(path, id),
                 Params::default(),
-                Value::Object(b),
+                to_json::modify_config(&r),
             )
             .await?;
         ok(from_json::config(&v))
@@ -350,7 +336,7 @@ impl device_manager_server::DeviceManager for DeviceManager {
         let v = self
             .run(Call::ListConfigVersions(path, id), params, Value::Null)
             .await?;
-        ok(from_json::configs(&v)
+        ok(from_json::items(&v, "deviceConfigs", from_json::config)
             .map(|device_configs| ListDeviceConfigVersionsResponse { device_configs }))
     }
 
@@ -364,7 +350,8 @@ impl device_manager_server::DeviceManager for DeviceManager {
         let v = self
             .run(Call::ListStates(path, id), params, Value::Null)
             .await?;
-        ok(from_json::states(&v).map(|device_states| ListDeviceStatesResponse { device_states }))
+        ok(from_json::items(&v, "deviceStates", from_json::state)
+            .map(|device_states| ListDeviceStatesResponse { device_states }))
     }
 
     async fn set_iam_policy(
@@ -397,21 +384,10 @@ impl device_manager_server::DeviceManager for DeviceManager {
     ) -> Result<Response<SendCommandToDeviceResponse>, Status> {
         let r = request.into_inner();
         let (path, id) = device("name", &r.name).map_err(status)?;
-        let mut b = serde_json::Map::new();
-        if !r.binary_data.is_empty() {
-            use base64::Engine as _;
-            b.insert(
-                "binaryData".into(),
-                Value::String(base64::engine::general_purpose::STANDARD.encode(&r.binary_data)),
-            );
-        }
-        if !r.subfolder.is_empty() {
-            b.insert("subfolder".into(), Value::String(r.subfolder));
-        }
         self.run(
             Call::SendCommand(path, id),
             Params::default(),
-            Value::Object(b),
+            to_json::command(&r),
         )
         .await?;
         Ok(Response::new(SendCommandToDeviceResponse {}))
@@ -426,7 +402,7 @@ impl device_manager_server::DeviceManager for DeviceManager {
         self.run(
             Call::Bind(path),
             Params::default(),
-            pair(&r.gateway_id, &r.device_id),
+            to_json::binding(&r.gateway_id, &r.device_id),
         )
         .await?;
         Ok(Response::new(BindDeviceToGatewayResponse {}))
@@ -441,7 +417,7 @@ impl device_manager_server::DeviceManager for DeviceManager {
         self.run(
             Call::Unbind(path),
             Params::default(),
-            pair(&r.gateway_id, &r.device_id),
+            to_json::binding(&r.gateway_id, &r.device_id),
         )
         .await?;
         Ok(Response::new(UnbindDeviceFromGatewayResponse {}))
@@ -459,18 +435,6 @@ impl DeviceManager {
             Ok(_) => Status::internal("an IAM method answered; this is a bug in Tether"),
         }
     }
-}
-
-/// The body of bind and unbind.
-fn pair(gateway: &str, device: &str) -> Value {
-    let mut b = serde_json::Map::new();
-    if !gateway.is_empty() {
-        b.insert("gatewayId".into(), Value::String(gateway.into()));
-    }
-    if !device.is_empty() {
-        b.insert("deviceId".into(), Value::String(device.into()));
-    }
-    Value::Object(b)
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 
 use super::types::{
     self, Device, DeviceConfig, DeviceCredential, DeviceRegistry, DeviceState, GatewayConfig,
-    PublicKeyCertificate, RegistryCredential, device_credential, registry_credential,
+    ModifyCloudToDeviceConfigRequest, PublicKeyCertificate, RegistryCredential,
+    SendCommandToDeviceRequest, device_credential, registry_credential,
 };
 
 /// A JSON object under construction.
@@ -286,5 +287,29 @@ fn certificate(p: &PublicKeyCertificate) -> Value {
                     .done()
             }),
         )
+        .done()
+}
+
+/// The body of `modifyCloudToDeviceConfig`.
+pub fn modify_config(r: &ModifyCloudToDeviceConfigRequest) -> Value {
+    Obj::default()
+        .int64("versionToUpdate", r.version_to_update)
+        .bytes("binaryData", &r.binary_data)
+        .done()
+}
+
+/// The body of `sendCommandToDevice`.
+pub fn command(r: &SendCommandToDeviceRequest) -> Value {
+    Obj::default()
+        .bytes("binaryData", &r.binary_data)
+        .string("subfolder", &r.subfolder)
+        .done()
+}
+
+/// The body of `bindDeviceToGateway` and `unbindDeviceFromGateway`.
+pub fn binding(gateway_id: &str, device_id: &str) -> Value {
+    Obj::default()
+        .string("gatewayId", gateway_id)
+        .string("deviceId", device_id)
         .done()
 }
