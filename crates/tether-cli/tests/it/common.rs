@@ -509,3 +509,32 @@ pub fn http_get(url: &str) -> String {
     s.read_to_string(&mut body).expect("read");
     body
 }
+
+/// A `tether` command blind to the admin token and server settings of the
+/// environment it runs in (`tether simulate` is given them as flags).
+pub fn tether_bare() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
+    for var in ["TETHER_ADMIN_TOKEN", "TETHER_SERVER", "TETHER_TOKEN_FILE"] {
+        c.env_remove(var);
+    }
+    c
+}
+
+/// The JSON report of a `tether simulate --json` run; panics with its output when
+/// it is not JSON.
+pub fn simulate_report(out: &Output) -> serde_json::Value {
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{text}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// A count in a simulate report; panics naming the key when it is missing.
+pub fn count(v: &serde_json::Value, key: &str) -> u64 {
+    v[key]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
+}

@@ -6,24 +6,16 @@
 //! latency is measured in BENCHMARKS.md (not asserted here: timing is for benchmarks).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::common;
 
-fn tether() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
-    for var in ["TETHER_ADMIN_TOKEN", "TETHER_SERVER", "TETHER_TOKEN_FILE"] {
-        c.env_remove(var);
-    }
-    c
-}
-
 /// `tether simulate` against the server, as a child (so that several run at once).
 fn simulate(served: &common::Served, data: &Path, registry: &str, args: &[&str]) -> Child {
-    tether()
+    common::tether_bare()
         .arg("simulate")
         .args(["--server", &served.url, "--mqtt", &served.mqtt])
         .arg("--token-file")
@@ -39,20 +31,7 @@ fn simulate(served: &common::Served, data: &Path, registry: &str, args: &[&str])
 }
 
 fn report(child: Child) -> Value {
-    let out = child.wait_with_output().expect("tether simulate runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}):\n{text}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn n(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
+    common::simulate_report(&child.wait_with_output().expect("tether simulate runs"))
 }
 
 /// The sum of a counter's samples in `/metrics` whose labels contain `labels`.
@@ -68,7 +47,11 @@ fn metric(url: &str, name: &str, labels: &str) -> f64 {
 fn devices_keep_publishing_through_a_connect_flood() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
-    let served = common::serve_with(tether(), &data, &["--connect-rate-per-ip", "40"]);
+    let served = common::serve_with(
+        common::tether_bare(),
+        &data,
+        &["--connect-rate-per-ip", "40"],
+    );
 
     // 100 devices publish QoS 1, 5 msg/s each, for 10 s (connecting from 4 addresses,
     // each within its burst).
@@ -147,33 +130,37 @@ fn devices_keep_publishing_through_a_connect_flood() {
     );
     let (steady, bad, good, hot) = (report(steady), report(bad), report(good), report(hot));
 
-    assert_eq!(n(&steady, "connected"), 100, "{steady:#}");
+    assert_eq!(common::count(&steady, "connected"), 100, "{steady:#}");
     // Every message sent is acknowledged (counting the acks that came after the
     // measured window) and stored.
-    assert!(n(&steady, "sent_total") > 0, "{steady:#}");
+    assert!(common::count(&steady, "sent_total") > 0, "{steady:#}");
     assert_eq!(
-        n(&steady, "acked_total"),
-        n(&steady, "sent_total"),
+        common::count(&steady, "acked_total"),
+        common::count(&steady, "sent_total"),
         "every message acknowledged: {steady:#}"
     );
     assert!(
-        n(&steady, "stored") >= n(&steady, "acked_total"),
+        common::count(&steady, "stored") >= common::count(&steady, "acked_total"),
         "{steady:#}"
     );
-    assert_eq!(n(&steady, "dropped"), 0, "{steady:#}");
+    assert_eq!(common::count(&steady, "dropped"), 0, "{steady:#}");
 
-    assert_eq!(n(&bad, "connected"), 0, "{bad:#}");
-    assert_eq!(n(&bad, "refused"), 400, "every bad token refused: {bad:#}");
+    assert_eq!(common::count(&bad, "connected"), 0, "{bad:#}");
     assert_eq!(
-        n(&good, "connected"),
+        common::count(&bad, "refused"),
+        400,
+        "every bad token refused: {bad:#}"
+    );
+    assert_eq!(
+        common::count(&good, "connected"),
         200,
         "every good token connects: {good:#}"
     );
 
     // The hot address got its burst, then was cut before TLS.
-    assert_eq!(n(&hot, "connected"), 0, "{hot:#}");
+    assert_eq!(common::count(&hot, "connected"), 0, "{hot:#}");
     assert!(
-        n(&hot, "refused") < 300,
+        common::count(&hot, "refused") < 300,
         "the limiter let every attempt through: {hot:#}"
     );
     let limited = metric(&served.url, "tether_listener_rate_limited_total", "mqtt");

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common;
+use crate::common::{self, count as n};
 
 /// A child process (the private Mosquitto broker) killed on drop.
 struct Proc(Child);
@@ -23,11 +23,7 @@ impl Drop for Proc {
 }
 
 fn tether() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tether"));
-    for var in ["TETHER_ADMIN_TOKEN", "TETHER_SERVER", "TETHER_TOKEN_FILE"] {
-        c.env_remove(var);
-    }
-    c
+    common::tether_bare()
 }
 
 /// `tether serve` on random ports; returns it, the admin URL and the MQTT address.
@@ -44,19 +40,7 @@ fn simulate(args: &[&str]) -> Value {
         .args(["--json", "--quiet"])
         .output()
         .expect("tether simulate runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}):\n{text}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
-
-fn n(v: &Value, key: &str) -> u64 {
-    v[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("{key} missing in {v:#}"))
+    common::simulate_report(&out)
 }
 
 fn tether_args<'a>(url: &'a str, mqtt: &'a str, token: &'a str, ca: &'a str) -> Vec<&'a str> {
