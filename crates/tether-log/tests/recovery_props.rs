@@ -64,14 +64,7 @@ proptest! {
         edits in vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         cut in any::<prop::sample::Index>(),
     ) {
-        let mut input = vec![mode & !0b110]; // base offset 0, as the records say
-        input.extend(encode_v2(&messages, block_every));
-        for (at, byte) in edits {
-            let i = 1 + at.index(input.len() - 1);
-            input[i] = byte;
-        }
-        input.truncate(1 + cut.index(input.len()));
-        check(&input);
+        check(&damaged(mode, &encode_v2(&messages, block_every), &edits, cut));
     }
 
     #[test]
@@ -80,15 +73,26 @@ proptest! {
         edits in vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
         cut in any::<prop::sample::Index>(),
     ) {
-        let mut input = vec![mode & !0b110];
-        input.extend_from_slice(V1_SEGMENT);
-        for (at, byte) in edits {
-            let i = 1 + at.index(input.len() - 1);
-            input[i] = byte;
-        }
-        input.truncate(1 + cut.index(input.len()));
-        check(&input);
+        check(&damaged(mode, V1_SEGMENT, &edits, cut));
     }
+}
+
+/// The target's input for `segment` after `edits` and a cut: the mode byte (base
+/// offset 0, as the records say), then the segment's bytes.
+fn damaged(
+    mode: u8,
+    segment: &[u8],
+    edits: &[(prop::sample::Index, u8)],
+    cut: prop::sample::Index,
+) -> Vec<u8> {
+    let mut input = vec![mode & !0b110];
+    input.extend_from_slice(segment);
+    for (at, byte) in edits {
+        let i = 1 + at.index(input.len() - 1);
+        input[i] = *byte;
+    }
+    input.truncate(1 + cut.index(input.len()));
+    input
 }
 
 /// Whole segments as the writer produces them pass every check untouched.
