@@ -113,7 +113,7 @@ async fn sdk_http_device_over_https() -> TestResult {
         Arc::clone(&tls.config),
         bridge_router(bridge(&gw)),
         Cap::new(64),
-        None,
+        tether_server::listen::DeviceGate::default(),
         HttpPolicy::default(),
         async {
             let _ = stopped.await;

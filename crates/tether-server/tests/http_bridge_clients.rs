@@ -44,7 +44,7 @@ async fn serve(
                     tls,
                     router,
                     Cap::new(64),
-                    None,
+                    tether_server::listen::DeviceGate::default(),
                     HttpPolicy::default(),
                     shutdown,
                 )
@@ -57,6 +57,7 @@ async fn serve(
                     tls: None,
                     handshake_timeout: std::time::Duration::from_secs(10),
                     per_ip: None,
+                    admission: tether_server::listen::admission::Admission::inline(),
                 };
                 http::serve(listener, plain, HttpPolicy::default(), router, shutdown).await
             }

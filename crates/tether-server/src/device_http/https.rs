@@ -11,8 +11,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::listen::http::{self, HttpPolicy};
-use crate::listen::rate::ConnectRate;
-use crate::listen::{Cap, ListenPolicy};
+use crate::listen::{Cap, DeviceGate, ListenPolicy};
 
 /// Time allowed for a TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,7 +27,7 @@ pub async fn serve_https(
     tls: Arc<rustls::ServerConfig>,
     router: Router,
     cap: Cap,
-    per_ip: Option<Arc<ConnectRate>>,
+    gate: DeviceGate,
     policy: HttpPolicy,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -39,7 +38,8 @@ pub async fn serve_https(
         cap,
         tls: Some(TlsAcceptor::from(Arc::new(config))),
         handshake_timeout: HANDSHAKE_TIMEOUT,
-        per_ip,
+        per_ip: gate.per_ip,
+        admission: gate.admission,
     };
     http::serve(listener, listen, policy, router, shutdown).await
 }

@@ -143,6 +143,7 @@ mod tests {
             tls: None,
             handshake_timeout: Duration::from_secs(1),
             per_ip,
+            admission: crate::listen::admission::Admission::inline(),
         };
         let policy = HttpPolicy {
             header_timeout: header,

@@ -15,6 +15,7 @@
 //! own timeouts, and draining on shutdown. A socket holds its permit until it closes,
 //! so a listener can never hold more descriptors than its cap.
 
+pub mod admission;
 pub mod http;
 pub mod rate;
 
@@ -80,6 +81,8 @@ pub struct ListenPolicy {
     /// Connects per second allowed from one source address, checked before any TLS
     /// work (`None`: no limit).
     pub per_ip: Option<Arc<rate::ConnectRate>>,
+    /// Where the TLS handshake runs (device listeners: below device traffic).
+    pub admission: admission::Admission,
 }
 
 impl std::fmt::Debug for ListenPolicy {
@@ -90,8 +93,19 @@ impl std::fmt::Debug for ListenPolicy {
             .field("tls", &self.tls.is_some())
             .field("handshake_timeout", &self.handshake_timeout)
             .field("per_ip", &self.per_ip.is_some())
+            .field("admission", &self.admission)
             .finish()
     }
+}
+
+/// What stands in front of a device listener's handshakes: the connect rate per source
+/// address and where the handshake runs.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceGate {
+    /// Connects per second allowed from one source address (`None`: no limit).
+    pub per_ip: Option<Arc<rate::ConnectRate>>,
+    /// Where handshakes run.
+    pub admission: admission::Admission,
 }
 
 /// An accepted socket that holds its permit, before the TLS handshake.
@@ -103,6 +117,7 @@ pub struct Incoming {
     name: &'static str,
     tls: Option<TlsAcceptor>,
     handshake_timeout: Duration,
+    admission: admission::Admission,
 }
 
 /// A connection ready for its service, with the permit it holds until it is dropped.
@@ -150,6 +165,7 @@ impl Incoming {
             name,
             tls,
             handshake_timeout,
+            admission,
         } = self;
         let Some(acceptor) = tls else {
             return Ok(Accepted {
@@ -158,19 +174,26 @@ impl Incoming {
                 permit,
             });
         };
-        let failure = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-            Ok(Ok(stream)) => {
+        let handshake = admission
+            .run(tokio::time::timeout(
+                handshake_timeout,
+                acceptor.accept(tcp),
+            ))
+            .await;
+        let failure = match handshake {
+            Err(admission::Stopped) => HandshakeFailure::Failed,
+            Ok(Ok(Ok(stream))) => {
                 return Ok(Accepted {
                     conn: Conn::Tls(stream),
                     peer,
                     permit,
                 });
             }
-            Ok(Err(e)) => {
+            Ok(Ok(Err(e))) => {
                 tracing::debug!(listener = name, %peer, error = %e, "TLS handshake failed");
                 HandshakeFailure::Failed
             }
-            Err(_) => {
+            Ok(Err(_)) => {
                 tracing::debug!(listener = name, %peer, "TLS handshake timed out");
                 HandshakeFailure::TimedOut
             }
@@ -253,6 +276,7 @@ async fn accept_loop<F, Fut>(
                 name,
                 tls: policy.tls.clone(),
                 handshake_timeout: policy.handshake_timeout,
+                admission: policy.admission.clone(),
             })
             .in_current_span(),
         );

@@ -104,6 +104,9 @@ struct Live {
     control_open: bool,
     config_open: bool,
     registry_read_at: Timestamp,
+    /// When the read behind `principal.registry` started (or, for the CONNECT's own
+    /// read, a moment after): only later shared copies replace it.
+    registry_copy_at: tokio::time::Instant,
     expires_at: Timestamp,
     config: ConfigPush,
     commands_qos: Option<QoS>,

@@ -24,6 +24,7 @@ pub mod connections;
 mod driver;
 mod listener;
 mod read_buffer;
+mod registries;
 pub mod topics;
 
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ pub use connections::{Connections, Presence};
 
 use crate::bridge::hub::DeviceHub;
 use crate::bridge::{BridgeDeps, Clock, CredentialSource, JwtPolicy, Limits};
+use crate::listen::admission::Admission;
 use crate::listen::{Cap, ListenPolicy};
 use activity::{ActivitySender, ActivityWriter};
 
@@ -66,6 +68,9 @@ pub struct MqttOptions {
     /// Connects a second allowed from one source address, checked before TLS (`None`:
     /// no limit).
     pub connect_rate_per_ip: Option<Arc<crate::listen::rate::ConnectRate>>,
+    /// Where TLS handshakes and CONNECT authentication run (see
+    /// [`crate::listen::admission`]).
+    pub admission: Admission,
     /// Rates and sizes.
     pub limits: Limits,
     /// Re-send an unacknowledged QoS 1 config after this long.
@@ -92,6 +97,7 @@ impl Default for MqttOptions {
             jwt: JwtPolicy::default(),
             max_connections: 10_000,
             connect_rate_per_ip: None,
+            admission: Admission::inline(),
             limits: Limits::default(),
             config_resend_interval: Duration::from_secs(20),
             activity_interval: Duration::from_secs(5),
@@ -155,6 +161,7 @@ pub(crate) struct Shared {
     pub(crate) log_budget: Arc<crate::bridge::LogBudget>,
     pub(crate) counters: HotCounters,
     pub(crate) connections: Arc<Connections>,
+    pub(crate) registries: Arc<registries::Registries>,
     pub(crate) activity: ActivitySender,
     pub(crate) open: AtomicUsize,
     pub(crate) closed: Notify,
@@ -212,6 +219,7 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
         log_budget: deps.log_budget,
         counters: HotCounters::new(),
         connections: Arc::new(Connections::default()),
+        registries: Arc::default(),
         activity,
         open: AtomicUsize::new(0),
         closed: Notify::new(),
@@ -235,6 +243,7 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
             tls: if tls { acceptor.clone() } else { None },
             handshake_timeout: shared.options.connect_timeout,
             per_ip: shared.options.connect_rate_per_ip.clone(),
+            admission: shared.options.admission.clone(),
         };
         listeners.push(listener::spawn(listener, policy, Arc::clone(&shared)));
     }

@@ -91,6 +91,7 @@ pub fn incoming(
         tls: Some(TlsAcceptor::from(Arc::new(config))),
         handshake_timeout: HANDSHAKE,
         per_ip: None,
+        admission: listen::admission::Admission::inline(),
     };
     let (tx, rx) = mpsc::channel(64);
     let task = listen::spawn_accept_loop(listener, policy, shutdown, move |incoming| {

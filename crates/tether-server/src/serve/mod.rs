@@ -45,9 +45,10 @@ use crate::bridge::hub::DeviceHub;
 use crate::bridge::{BridgeDeps, Clock, JwtPolicy, SystemClock};
 use crate::cluster::{ClusterError, ClusterHub};
 use crate::device_http::{self, DeviceBridge};
+use crate::listen::admission::Admission;
 use crate::listen::http::HttpPolicy;
 use crate::listen::rate::ConnectRate;
-use crate::listen::{self, Cap, ListenPolicy};
+use crate::listen::{self, Cap, DeviceGate, ListenPolicy};
 use crate::mqtt::{self, MqttError, MqttHandle, MqttOptions};
 use crate::tls::{self, TlsError, TlsSetup};
 
@@ -293,6 +294,7 @@ impl Server {
             tls: None,
             handshake_timeout: self.settings.connect_timeout,
             per_ip: None,
+            admission: Admission::inline(),
         };
         listen::http::serve(
             self.listener,
@@ -400,7 +402,18 @@ pub async fn serve(
     let per_ip = settings
         .connect_rate_per_ip
         .map(|rate| Arc::new(ConnectRate::new(rate)));
-    let mqtt_options = mqtt_options(&settings, tls.as_ref(), per_ip.clone());
+    // One pool of admission threads for every device listener.
+    let admission = if settings.connect_priority_low {
+        let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        Admission::start(threads).map_err(|source| ServeError::Io {
+            what: "cannot start the admission threads".into(),
+            source,
+        })?
+    } else {
+        Admission::inline()
+    };
+    let mut mqtt_options = mqtt_options(&settings, tls.as_ref(), per_ip.clone());
+    mqtt_options.admission = admission.clone();
     // One key cache, one clock and one policy for both device bridges.
     let deps = BridgeDeps::new(server.store(), sink.measured()).with_clock(Arc::clone(&clock));
     let log_budget = Arc::clone(&deps.log_budget);
@@ -513,7 +526,10 @@ pub async fn serve(
             Arc::clone(&tls.config),
             https_router.clone(),
             https_cap.clone(),
-            per_ip.clone(),
+            DeviceGate {
+                per_ip: per_ip.clone(),
+                admission: admission.clone(),
+            },
             http_policy(&settings),
             stopped(),
         )));

@@ -136,6 +136,11 @@ pub struct ServeOptions {
     /// 0: no limit [default: 100].
     #[arg(long, value_name = "N")]
     pub connect_rate_per_ip: Option<u32>,
+    /// Where device TLS handshakes and CONNECT authentication run: `low` on threads
+    /// below the connected devices' traffic, so that a flood of connects cannot delay
+    /// their PUBACKs, or `normal` on the same threads [default: low].
+    #[arg(long, value_name = "PRIORITY", value_parser = ["low", "normal"])]
+    pub connect_priority: Option<String>,
     /// The Device Manager API over gRPC (google.cloud.iot.v1, the default transport of
     /// Google's admin clients), over TLS with the gateway's certificate; every call needs
     /// the admin token as a bearer token. It also serves the Pub/Sub API when that is on.
@@ -253,6 +258,8 @@ pub struct Settings {
     pub sink_timeout: Duration,
     /// Connects a second from one source address (`None`: no limit).
     pub connect_rate_per_ip: Option<u32>,
+    /// Handshakes and CONNECT authentication on low-priority threads.
+    pub connect_priority_low: bool,
     /// The gRPC listener's address (`None`: off).
     pub grpc_addr: Option<SocketAddr>,
     /// The Pub/Sub API's address (`None`: off).
@@ -384,6 +391,15 @@ impl ServeOptions {
             idle_timeout: secs(self.idle_timeout_secs, "idle_timeout_secs", 20 * 60)?,
             write_timeout: secs(self.write_timeout_secs, "write_timeout_secs", 30)?,
             sink_timeout: secs(self.sink_timeout_secs, "sink_timeout_secs", 5)?,
+            connect_priority_low: match self.connect_priority.as_deref() {
+                None | Some("low") => true,
+                Some("normal") => false,
+                Some(other) => {
+                    return Err(ServeError::Config(format!(
+                        "connect_priority '{other}' is not 'low' or 'normal'"
+                    )));
+                }
+            },
             connect_rate_per_ip: match self.connect_rate_per_ip {
                 Some(0) => None,
                 rate => Some(rate.unwrap_or(100)),
@@ -565,6 +581,26 @@ mod tests {
         assert_eq!(s.http_addr.port(), 9);
         assert_eq!(s.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
         assert!(s.cluster.is_none(), "no cluster unless asked");
+        Ok(())
+    }
+
+    #[test]
+    fn connect_priority_is_low_unless_asked_and_checked() -> Result<(), ServeError> {
+        let with = |value: Option<&str>| {
+            ServeOptions {
+                connect_priority: value.map(str::to_owned),
+                ..ServeOptions::default()
+            }
+            .resolve()
+        };
+        assert!(with(None)?.connect_priority_low);
+        assert!(with(Some("low"))?.connect_priority_low);
+        assert!(!with(Some("normal"))?.connect_priority_low);
+        let e = with(Some("high"));
+        assert!(
+            matches!(&e, Err(ServeError::Config(m)) if m.contains("connect_priority 'high'")),
+            "{e:?}"
+        );
         Ok(())
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tether_log::DeviceCoordinates;
 use tether_mqtt::{PacketId, Publish};
 use tether_registry::ActivityKind;
-use tether_registry::model::MqttState;
+use tether_registry::model::{DeviceRegistry, MqttState};
 use tether_registry::names::RegistryPath;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
@@ -208,9 +208,10 @@ where
         live.messages.take(now)
     }
 
-    /// Re-reads the registry when the cached copy is older than `registry_refresh`, so
-    /// routing changes reach connected devices even when the API's nudge did not (a
-    /// full control queue, another server on the same database). Refuses once MQTT is
+    /// Takes the node's newer copy of the registry, at most every `registry_refresh`,
+    /// so routing changes reach connected devices even when the API's nudge did not (a
+    /// full control queue, another server on the same database). Never waits for the
+    /// database: the shared copy is re-read in the background. Refuses once MQTT is
     /// disabled on it.
     pub(super) async fn fresh_registry(
         &mut self,
@@ -224,11 +225,15 @@ where
             return Ok(());
         }
         live.registry_read_at = now;
-        match self.shared.store.get_registry(&live.address.registry).await {
-            Ok(registry) => live.set_registry(registry),
-            Err(e) => {
-                tracing::warn!(error = %e, "could not refresh the registry; using the cached copy")
-            }
+        if let Some(copy) = self.shared.registries.periodic(
+            &live.address.registry,
+            live.registry_copy_at,
+            self.shared.connections.registry_changes(),
+            refresh,
+            &self.shared.store,
+        ) {
+            live.registry_copy_at = copy.read_at;
+            live.set_registry(DeviceRegistry::clone(&copy.registry));
         }
         match live.principal.registry.mqtt_state {
             MqttState::Disabled => Err(mqtt_disabled(&live.address.registry)),

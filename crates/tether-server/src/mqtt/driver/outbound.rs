@@ -9,7 +9,7 @@ use tether_mqtt::session::SessionError;
 use tether_mqtt::{
     PacketId, QoS, ServerSession, SubAck, SubAckCode, Subscribe, Timestamp, TopicName, Unsubscribe,
 };
-use tether_registry::model::{DeviceConfig, MqttState, Timestamp as RegistryTime};
+use tether_registry::model::{DeviceConfig, DeviceRegistry, MqttState, Timestamp as RegistryTime};
 use tether_registry::names::DeviceRef;
 use tether_registry::{Activity, ActivityKind, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -422,20 +422,32 @@ where
     /// The registry changed through the API: take the new copy (routing applies to the
     /// next message) and close if MQTT was disabled.
     pub(super) async fn registry_changed(&mut self) {
-        let now = self.now();
-        let Some(live) = &mut self.live else {
+        let Some(path) = self.live.as_ref().map(|l| l.address.registry.clone()) else {
             return;
         };
-        let path = live.address.registry.clone();
-        let registry = match self.shared.store.get_registry(&path).await {
-            Ok(registry) => registry,
+        // One read for all of this registry's connections, started after the change.
+        let changes = self.shared.connections.registry_changes();
+        let copy = self
+            .shared
+            .registries
+            .after_change(&path, changes, &*self.shared.store)
+            .await;
+        let copy = match copy {
+            Ok(copy) => copy,
             Err(e) => {
                 tracing::warn!(error = %e, "could not re-read the changed registry");
                 return;
             }
         };
-        let disabled = registry.mqtt_state == MqttState::Disabled;
-        live.set_registry(registry);
+        let now = self.now();
+        let Some(live) = &mut self.live else {
+            return;
+        };
+        let disabled = copy.registry.mqtt_state == MqttState::Disabled;
+        if copy.read_at > live.registry_copy_at {
+            live.registry_copy_at = copy.read_at;
+            live.set_registry(DeviceRegistry::clone(&copy.registry));
+        }
         live.registry_read_at = now;
         if disabled {
             self.close(super::inbound::mqtt_disabled(&path));

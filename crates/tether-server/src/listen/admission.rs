@@ -1,0 +1,194 @@
+//! Admission work, the TLS handshake and a CONNECT's authentication, on threads that
+//! yield to connected devices.
+//!
+//! A connect costs a few hundred microseconds of crypto and lookups; a PUBLISH from a
+//! connected device, tens. On the device threads a flood of connects (good tokens or
+//! bad) queues in front of every PUBACK. On [`Admission::start`]'s threads, at the
+//! lowest scheduling priority, the kernel runs a device's PUBLISH first whenever both
+//! are ready, and admission still gets the whole CPU when devices leave it idle.
+//!
+//! ```text
+//!  accept (device threads) ─▶ run(handshake) ─▶ admission thread (nice 19)
+//!                                               └─▶ TLS stream back to the device thread
+//!  CONNECT ─▶ run(authenticate) ─▶ admission thread ─▶ Principal or refusal back
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::runtime::{Handle, Runtime};
+use tokio::task::JoinHandle;
+
+/// Where admission work runs: inline on the caller's task, or on a pool of
+/// low-priority threads. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Admission {
+    pool: Option<Arc<Pool>>,
+}
+
+struct Pool {
+    handle: Handle,
+    /// Held so that the threads live as long as a clone of the [`Admission`]; taken in
+    /// `drop` to shut down without blocking (the last clone may go in async code).
+    runtime: Option<Runtime>,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl fmt::Debug for Admission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.pool.is_some() {
+            "Admission(low-priority threads)"
+        } else {
+            "Admission(inline)"
+        })
+    }
+}
+
+/// The admission threads are gone (the server is stopping).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the server is shutting down")]
+pub struct Stopped;
+
+/// Aborts the admission task when the connection that waits for it goes away.
+struct AbortOnDrop<T>(JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Admission {
+    /// Admission work runs on the caller's task, at the priority of device traffic.
+    pub fn inline() -> Self {
+        Self::default()
+    }
+
+    /// Starts `threads` admission threads (at least one) at the lowest priority the
+    /// platform gives without privileges (`nice` 19 on Unix).
+    ///
+    /// # Errors
+    /// When the threads cannot be started.
+    pub fn start(threads: usize) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .max_blocking_threads(threads.max(1))
+            .thread_name("tether-admit")
+            .on_thread_start(lower_priority)
+            .enable_all()
+            .build()?;
+        Ok(Self {
+            pool: Some(Arc::new(Pool {
+                handle: runtime.handle().clone(),
+                runtime: Some(runtime),
+            })),
+        })
+    }
+
+    /// Whether work goes to low-priority threads.
+    pub fn is_pooled(&self) -> bool {
+        self.pool.is_some()
+    }
+
+    /// Runs `work` to completion where admission runs. Dropping the returned future
+    /// cancels the work.
+    ///
+    /// # Errors
+    /// [`Stopped`] when the admission threads stopped first.
+    pub async fn run<F>(&self, work: F) -> Result<F::Output, Stopped>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let Some(pool) = &self.pool else {
+            return Ok(work.await);
+        };
+        let mut task = AbortOnDrop(pool.handle.spawn(work));
+        match (&mut task.0).await {
+            Ok(output) => Ok(output),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(Stopped),
+        }
+    }
+}
+
+/// Lowers the calling thread's scheduling priority. On Linux `nice` is per thread, so
+/// the device threads keep theirs.
+fn lower_priority() {
+    #[cfg(unix)]
+    if let Err(e) = rustix::process::nice(19) {
+        tracing::debug!(error = %e, "cannot lower the admission threads' priority");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn inline_work_runs_on_the_caller() {
+        let admission = Admission::inline();
+        assert!(!admission.is_pooled());
+        let here = std::thread::current().id();
+        let there = admission
+            .run(async move { std::thread::current().id() })
+            .await;
+        assert_eq!(there, Ok(here));
+    }
+
+    #[tokio::test]
+    async fn pooled_work_runs_on_a_niced_admission_thread() {
+        let admission = Admission::start(1).expect("admission threads");
+        assert!(admission.is_pooled());
+        let (name, nice) = admission
+            .run(async {
+                let name = std::thread::current().name().map(str::to_owned);
+                #[cfg(unix)]
+                let nice = rustix::process::getpriority_process(None).ok();
+                #[cfg(not(unix))]
+                let nice: Option<i32> = None;
+                (name, nice)
+            })
+            .await
+            .expect("ran");
+        assert_eq!(name.as_deref(), Some("tether-admit"));
+        #[cfg(target_os = "linux")]
+        assert_eq!(nice, Some(19), "admission threads run at nice 19");
+    }
+
+    #[tokio::test]
+    async fn dropping_the_waiter_cancels_the_work() {
+        let admission = Admission::start(1).expect("admission threads");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let waiter = admission.run(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            let _ = tx.send(());
+        });
+        // Started, then abandoned: the sender is dropped by the abort, not kept for an
+        // hour.
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(20), waiter).await;
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), rx)
+                .await
+                .expect("the work was cancelled")
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_last_clone_may_go_inside_async_code() {
+        let outer = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let admission = Admission::start(1).expect("admission threads");
+        outer.block_on(async move { drop(admission) });
+    }
+}
