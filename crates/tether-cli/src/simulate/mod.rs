@@ -76,14 +76,21 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
             };
             if progress {
                 eprintln!(
-                    "creating {} devices in {}",
+                    "{} {} devices in {}",
+                    if args.existing { "using" } else { "creating" },
                     plan.devices,
                     conn.registry(&args.registry)?
                 );
             }
-            let keys = provision::keys(plan.devices, args.shared_key)?;
-            let fleet =
-                provision::provision(&conn, &args.registry, &args.device_prefix, &keys).await?;
+            let keys = match &args.key_file {
+                Some(path) => vec![provision::key_file(path)?; plan.devices],
+                None => provision::keys(plan.devices, args.shared_key)?,
+            };
+            let fleet = if args.existing {
+                provision::existing(&conn, &args.registry, &args.device_prefix, plan.devices)?
+            } else {
+                provision::provision(&conn, &args.registry, &args.device_prefix, &keys).await?
+            };
             // --wrong-key: tokens from other keys than the registered ones.
             let signing = if args.wrong_key {
                 provision::keys(plan.devices, args.shared_key)?

@@ -114,6 +114,15 @@ pub struct SimulateArgs {
     /// Register one key for every device (faster set-up); default: a key per device.
     #[arg(long)]
     pub shared_key: bool,
+    /// Use the ES256 key in FILE for every device (PKCS#8 PEM; generated there, mode
+    /// 0600, if the file does not exist), so that later runs can reuse the devices.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Create nothing: the registry and the devices exist already, with --key-file's
+    /// key registered (from an earlier run with it). The run is then connects and
+    /// messages only, with no admin API calls, e.g. for a connect flood.
+    #[arg(long, requires = "key_file")]
+    pub existing: bool,
     /// Sign tokens with keys that are NOT registered, to measure refusals.
     #[arg(long)]
     pub wrong_key: bool,

@@ -1,6 +1,7 @@
 //! Set-up through the admin API: the registry (created or reused) and one device per
 //! connection with its own ES256 key (or one shared key), then a JWT for each.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
@@ -57,6 +58,32 @@ pub fn tokens(keys: &[PrivateKey], aud: &str) -> anyhow::Result<Vec<Vec<u8>>> {
             Ok(buf[..n].to_vec())
         })
         .collect()
+}
+
+/// The key in `path` (PKCS#8 PEM), or a new one written there (mode 0600) when the
+/// file does not exist.
+pub fn key_file(path: &Path) -> anyhow::Result<PrivateKey> {
+    if path.exists() {
+        let parsed = tether_keys::load(path)
+            .map_err(|e| anyhow!("cannot read the key in {}: {e}", path.display()))?;
+        return parsed
+            .private_key()
+            .cloned()
+            .ok_or_else(|| anyhow!("{} holds no private key", path.display()));
+    }
+    let key = key()?;
+    let pem = pem_text("PRIVATE KEY", &key.pkcs8_der());
+    crate::keys::output::write_file(path, pem.as_bytes(), false, true)?;
+    Ok(key)
+}
+
+/// The fleet that an earlier run created: nothing is checked or created.
+pub fn existing(conn: &Conn, registry: &str, prefix: &str, n: usize) -> anyhow::Result<Fleet> {
+    Ok(Fleet {
+        registry_path: conn.registry(registry)?,
+        project: conn.project.clone().unwrap_or_default(),
+        ids: (0..n).map(|i| format!("{prefix}{i}")).collect(),
+    })
 }
 
 /// `n` keys: distinct, or one repeated when `shared`.

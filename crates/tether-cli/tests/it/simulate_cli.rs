@@ -95,6 +95,48 @@ fn simulate_against_tether_and_refusals() {
     assert_eq!(n(&report, "refused"), 20, "{report:#}");
 }
 
+/// `--key-file` keeps one key across runs, and `--existing` then connects to the
+/// devices an earlier run made without touching the admin API: a run with a wrong
+/// admin token still connects every device. A registry that does not exist is
+/// refused by the server, not created.
+#[test]
+fn simulate_reuses_a_fleet_with_its_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, url, mqtt) = serve(dir.path());
+    let token = dir.path().join("admin-token");
+    let ca = dir.path().join("ca.pem");
+    let key = dir.path().join("fleet.key");
+    let (token, ca, key) = (
+        token.to_str().unwrap(),
+        ca.to_str().unwrap(),
+        key.to_str().unwrap(),
+    );
+    let mut args = tether_args(&url, &mqtt, token, ca);
+    args.extend(["--key-file", key]);
+    let report = simulate(&args);
+    assert_eq!(n(&report, "connected"), 20, "{report:#}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(key).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is the owner's only");
+    }
+
+    let wrong_token = dir.path().join("not-the-admin-token");
+    std::fs::write(&wrong_token, "not-the-admin-token-at-all").unwrap();
+    let mut args = tether_args(&url, &mqtt, wrong_token.to_str().unwrap(), ca);
+    args.extend(["--key-file", key, "--existing"]);
+    let report = simulate(&args);
+    assert_eq!(n(&report, "connected"), 20, "{report:#}");
+    assert!(n(&report, "acked") > 0, "{report:#}");
+
+    let mut args = tether_args(&url, &mqtt, token, ca);
+    args.extend(["--key-file", key, "--existing", "--registry", "never-made"]);
+    let report = simulate(&args);
+    assert_eq!(n(&report, "connected"), 0, "{report:#}");
+    assert_eq!(n(&report, "refused"), 20, "{report:#}");
+}
+
 /// With `--nats` the end-to-end latency is read back from JetStream through the same
 /// API, and `tether events tail --last K` shows K messages although the stream's
 /// offsets have gaps. The registry (so the topic) is new each run: the server's

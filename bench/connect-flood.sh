@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# A connect flood against the PUBACK latency of connected devices (issue 11), with
+# handshakes and authentication on low-priority threads (`--connect-priority low`, the
+# default) and on the device threads (`normal`), side by side in one run.
+#
+# The server is pinned to core 1, every load generator to core 0. 100 devices publish
+# QoS 1 at 10 msg/s each (200-byte payloads) for 30 s from 4 addresses; 8 s in, a
+# flood runs for 15 s:
+#   spread: 1,000 connects/s from 128 addresses (7.8/s each, under the per-address
+#           limit), half with tokens from unregistered keys, half good;
+#   hot:    1,000 connects/s with bad tokens from one address (the limit cuts most).
+# The flood's devices exist beforehand with one key (`simulate --key-file`), and the
+# floods run with `--existing`: no admin API call, connects only.
+#
+#   cargo build --release -p tether-cli
+#   bench/connect-flood.sh [OUT_DIR]
+#
+# Needs: taskset, python3, 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+T=${TETHER_BIN:-target/release/tether}
+OUT=${1:-/tmp/tether-connect-flood}
+SERVER_CORE=${SERVER_CORE:-1}
+LOAD_CORE=${LOAD_CORE:-0}
+[ -x "$T" ] || { echo "build first: cargo build --release -p tether-cli" >&2; exit 2; }
+ulimit -n 20000
+rm -rf "$OUT"; mkdir -p "$OUT"
+DATA=$OUT/tether-data
+export TETHER_ADMIN_TOKEN=connect-flood-admin-token
+SPID=
+
+serve() { # priority
+  taskset -c "$SERVER_CORE" "$T" serve --data-dir "$DATA" --http-addr 127.0.0.1:29180 \
+    --mqtt-addr 127.0.0.1:29883 --https-addr 127.0.0.1:29443 --pubsub-addr off --grpc-addr off \
+    --max-connections 18000 --connect-priority "$1" >> "$OUT/tether.log" 2>&1 &
+  SPID=$!
+  for _ in $(seq 1 100); do
+    curl -sf http://127.0.0.1:29180/healthz > /dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "tether serve did not start: see $OUT/tether.log" >&2; exit 1
+}
+stop() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null || true; SPID=; }
+trap stop EXIT
+
+sim() { # registry, args…
+  local registry=$1; shift
+  taskset -c "$LOAD_CORE" "$T" simulate --json --quiet --key-file "$OUT/device.key" \
+    --server http://127.0.0.1:29180 --mqtt 127.0.0.1:29883 --ca "$DATA/ca.pem" \
+    --registry "$registry" "$@"
+}
+STEADY=(--existing -n 100 --rate 10 --duration 30 --payload 200 --source-ips 127.0.0.50-127.0.0.53)
+FLOOD=(--existing --rate 0 --duration 0 --ramp 500)
+
+serve low
+echo "devices (not measured)" >&2
+sim steady -n 100 --rate 0 --duration 0 --source-ips 127.0.0.50-127.0.0.53 > /dev/null
+sim flood-good -n 7500 --rate 0 --duration 0 --source-ips 127.0.2.1-127.0.2.64 > /dev/null
+sim flood-bad -n 15000 --rate 0 --duration 0 --source-ips 127.0.1.1-127.0.1.64 > /dev/null
+stop
+
+run() { # priority, name, flood…
+  local priority=$1 name=$2; shift 2
+  echo "  $priority: $name" >&2
+  serve "$priority"
+  sim steady "${STEADY[@]}" > "$OUT/$priority.$name.steady.json" &
+  local steady=$!
+  local floods=()
+  if [ "$name" != quiet ]; then
+    sleep 8
+    case $name in
+      spread)
+        sim flood-bad -n 7500 "${FLOOD[@]}" --wrong-key --source-ips 127.0.1.1-127.0.1.64 \
+          > "$OUT/$priority.$name.bad.json" &
+        floods+=($!)
+        sim flood-good -n 7500 "${FLOOD[@]}" --source-ips 127.0.2.1-127.0.2.64 \
+          > "$OUT/$priority.$name.good.json" &
+        floods+=($!) ;;
+      hot)
+        sim flood-bad -n 15000 --existing --rate 0 --duration 0 --ramp 1000 --wrong-key --source-ips 127.0.3.1 \
+          > "$OUT/$priority.$name.bad.json" &
+        floods+=($!) ;;
+    esac
+  fi
+  wait "$steady"
+  for f in "${floods[@]}"; do wait "$f" || true; done
+  stop
+}
+
+echo "runs:" >&2
+for priority in ${PRIORITIES:-low normal}; do
+  for name in ${RUNS:-quiet spread hot}; do run "$priority" "$name"; done
+done
+
+python3 - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def load(name):
+    path = os.path.join(out, name)
+    return json.load(open(path)) if os.path.exists(path) else None
+print("| connect priority | flood | steady PUBACK p50 / p99 / p99.9 / max (µs) | p99 ÷ quiet | acked / sent | flood: connected, refused, failed |")
+print("|---|---|---:|---:|---:|---|")
+for priority in ("low", "normal"):
+    quiet = load(f"{priority}.quiet.steady.json")["puback_latency"]["p99_us"]
+    for name in ("quiet", "spread", "hot"):
+        s = load(f"{priority}.{name}.steady.json")
+        p = s["puback_latency"]
+        floods = [load(f"{priority}.{name}.{k}.json") for k in ("bad", "good")]
+        floods = [f for f in floods if f]
+        flood = ", ".join(f"{f['connected']} / {f['refused']} / {f['failed']}" for f in floods) or "none"
+        print(f"| {priority} | {name} | {p['p50_us']:,} / {p['p99_us']:,} / {p['p999_us']:,} / {p['max_us']:,} "
+              f"| {p['p99_us'] / quiet:.2f} | {s['acked_total']} / {s['sent_total']} | {flood} |")
+PY
