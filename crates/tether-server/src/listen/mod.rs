@@ -18,6 +18,7 @@
 pub mod admission;
 pub mod http;
 pub mod rate;
+pub mod tcp;
 
 use std::future::Future;
 use std::io;
@@ -174,26 +175,39 @@ impl Incoming {
                 permit,
             });
         };
-        let handshake = admission
-            .run(tokio::time::timeout(
-                handshake_timeout,
-                acceptor.accept(tcp),
-            ))
-            .await;
+        let handshake = if admission.is_pooled() {
+            // On the admission threads, with the socket on their reactor so that its
+            // readiness wakes them directly; then back to the device threads.
+            let moved = match tcp.into_std() {
+                Ok(std) => admission
+                    .run(async move {
+                        let tcp = tcp::Tcp::adopt(std).map_err(Some)?;
+                        tls_accept(acceptor, tcp, handshake_timeout).await
+                    })
+                    .await
+                    .unwrap_or_else(|stopped| Err(Some(io::Error::other(stopped)))),
+                Err(e) => Err(Some(e)),
+            };
+            moved.and_then(|mut stream| {
+                stream.get_mut().0.rehome().map_err(Some)?;
+                Ok(stream)
+            })
+        } else {
+            tls_accept(acceptor, tcp::Tcp::new(tcp), handshake_timeout).await
+        };
         let failure = match handshake {
-            Err(admission::Stopped) => HandshakeFailure::Failed,
-            Ok(Ok(Ok(stream))) => {
+            Ok(stream) => {
                 return Ok(Accepted {
                     conn: Conn::Tls(stream),
                     peer,
                     permit,
                 });
             }
-            Ok(Ok(Err(e))) => {
+            Err(Some(e)) => {
                 tracing::debug!(listener = name, %peer, error = %e, "TLS handshake failed");
                 HandshakeFailure::Failed
             }
-            Ok(Err(_)) => {
+            Err(None) => {
                 tracing::debug!(listener = name, %peer, "TLS handshake timed out");
                 HandshakeFailure::TimedOut
             }
@@ -205,6 +219,18 @@ impl Incoming {
     /// Whether the handshake will be TLS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+}
+
+/// The TLS handshake under `limit`: the stream, or the error (`None`: timed out).
+async fn tls_accept(
+    acceptor: TlsAcceptor,
+    tcp: tcp::Tcp,
+    limit: Duration,
+) -> Result<TlsStream<tcp::Tcp>, Option<io::Error>> {
+    match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
+        Ok(accepted) => accepted.map_err(Some),
+        Err(_) => Err(None),
     }
 }
 
@@ -292,7 +318,7 @@ pub enum Conn {
     /// Plain TCP.
     Plain(TcpStream),
     /// TLS over TCP.
-    Tls(TlsStream<TcpStream>),
+    Tls(TlsStream<tcp::Tcp>),
 }
 
 impl Conn {
