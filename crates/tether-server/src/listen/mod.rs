@@ -152,13 +152,42 @@ impl std::fmt::Debug for Incoming {
 }
 
 impl Incoming {
-    /// Does the TLS handshake (if the listener has TLS) under the handshake timeout.
-    /// Failures are logged at DEBUG and counted in
+    /// Does the TLS handshake (if the listener has TLS) under the handshake timeout,
+    /// where the listener's admission runs; the connection comes back on the caller's
+    /// runtime. Failures are logged at DEBUG and counted in
     /// `tether_listener_tls_failures_total{listener}`.
     ///
     /// # Errors
     /// [`HandshakeFailure`] when the client failed or was too slow.
     pub async fn handshake(self) -> Result<Accepted, HandshakeFailure> {
+        if !self.admission.is_pooled() {
+            return self.handshake_here().await;
+        }
+        // On the admission threads, with the socket on their reactor so that its
+        // readiness wakes them directly; then back to the device threads.
+        let (admission, name) = (self.admission.clone(), self.name);
+        let detached = self.detach().map_err(|e| failed(name, None, &e))?;
+        let mut accepted = admission
+            .run(async move {
+                match detached.adopt() {
+                    Ok(incoming) => incoming.handshake_here().await,
+                    Err((e, peer)) => Err(failed(name, Some(peer), &e)),
+                }
+            })
+            .await
+            .unwrap_or(Err(HandshakeFailure::Failed))?;
+        accepted
+            .conn
+            .rehome()
+            .map_err(|e| failed(name, Some(accepted.peer), &e))?;
+        Ok(accepted)
+    }
+
+    /// Does the TLS handshake on the current runtime (see [`Incoming::handshake`]).
+    ///
+    /// # Errors
+    /// [`HandshakeFailure`] when the client failed or was too slow.
+    pub async fn handshake_here(self) -> Result<Accepted, HandshakeFailure> {
         let Incoming {
             tcp,
             peer,
@@ -166,8 +195,9 @@ impl Incoming {
             name,
             tls,
             handshake_timeout,
-            admission,
+            admission: _,
         } = self;
+        let tcp = tcp::Tcp::new(tcp);
         let Some(acceptor) = tls else {
             return Ok(Accepted {
                 conn: Conn::Plain(tcp),
@@ -175,51 +205,96 @@ impl Incoming {
                 permit,
             });
         };
-        let handshake = if admission.is_pooled() {
-            // On the admission threads, with the socket on their reactor so that its
-            // readiness wakes them directly; then back to the device threads.
-            let moved = match tcp.into_std() {
-                Ok(std) => admission
-                    .run(async move {
-                        let tcp = tcp::Tcp::adopt(std).map_err(Some)?;
-                        tls_accept(acceptor, tcp, handshake_timeout).await
-                    })
-                    .await
-                    .unwrap_or_else(|stopped| Err(Some(io::Error::other(stopped)))),
-                Err(e) => Err(Some(e)),
-            };
-            moved.and_then(|mut stream| {
-                stream.get_mut().0.rehome().map_err(Some)?;
-                Ok(stream)
-            })
-        } else {
-            tls_accept(acceptor, tcp::Tcp::new(tcp), handshake_timeout).await
-        };
-        let failure = match handshake {
-            Ok(stream) => {
-                return Ok(Accepted {
-                    conn: Conn::Tls(stream),
-                    peer,
-                    permit,
-                });
-            }
-            Err(Some(e)) => {
-                tracing::debug!(listener = name, %peer, error = %e, "TLS handshake failed");
-                HandshakeFailure::Failed
-            }
+        match tls_accept(acceptor, tcp, handshake_timeout).await {
+            Ok(stream) => Ok(Accepted {
+                conn: Conn::Tls(stream),
+                peer,
+                permit,
+            }),
+            Err(Some(e)) => Err(failed(name, Some(peer), &e)),
             Err(None) => {
                 tracing::debug!(listener = name, %peer, "TLS handshake timed out");
-                HandshakeFailure::TimedOut
+                metrics::counter!("tether_listener_tls_failures_total", "listener" => name)
+                    .increment(1);
+                Err(HandshakeFailure::TimedOut)
             }
-        };
-        metrics::counter!("tether_listener_tls_failures_total", "listener" => name).increment(1);
-        Err(failure)
+        }
+    }
+
+    /// Takes the socket off this runtime's reactor, for [`Detached::adopt`] on another.
+    ///
+    /// # Errors
+    /// When the socket cannot be deregistered (it is closed).
+    pub fn detach(self) -> io::Result<Detached> {
+        Ok(Detached {
+            tcp: self.tcp.into_std()?,
+            peer: self.peer,
+            permit: self.permit,
+            name: self.name,
+            tls: self.tls,
+            handshake_timeout: self.handshake_timeout,
+            admission: self.admission,
+        })
     }
 
     /// Whether the handshake will be TLS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
     }
+
+    /// Where this listener's admission work runs.
+    pub fn admission(&self) -> &admission::Admission {
+        &self.admission
+    }
+}
+
+/// An accepted socket on no runtime's reactor, on its way to the admission threads.
+pub struct Detached {
+    tcp: std::net::TcpStream,
+    peer: SocketAddr,
+    permit: OwnedSemaphorePermit,
+    name: &'static str,
+    tls: Option<TlsAcceptor>,
+    handshake_timeout: Duration,
+    admission: admission::Admission,
+}
+
+impl std::fmt::Debug for Detached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detached")
+            .field("peer", &self.peer)
+            .field("listener", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Detached {
+    /// Registers the socket with the current runtime.
+    ///
+    /// # Errors
+    /// When it cannot be registered (the socket is closed), with the client's address.
+    pub fn adopt(self) -> Result<Incoming, (io::Error, SocketAddr)> {
+        let peer = self.peer;
+        Ok(Incoming {
+            tcp: TcpStream::from_std(self.tcp).map_err(|e| (e, peer))?,
+            peer,
+            permit: self.permit,
+            name: self.name,
+            tls: self.tls,
+            handshake_timeout: self.handshake_timeout,
+            admission: self.admission,
+        })
+    }
+}
+
+/// Logs and counts a failed handshake.
+fn failed(name: &'static str, peer: Option<SocketAddr>, e: &io::Error) -> HandshakeFailure {
+    match peer {
+        Some(peer) => tracing::debug!(listener = name, %peer, error = %e, "TLS handshake failed"),
+        None => tracing::debug!(listener = name, error = %e, "TLS handshake failed"),
+    }
+    metrics::counter!("tether_listener_tls_failures_total", "listener" => name).increment(1);
+    HandshakeFailure::Failed
 }
 
 /// The TLS handshake under `limit`: the stream, or the error (`None`: timed out).
@@ -316,12 +391,23 @@ async fn accept_loop<F, Fut>(
 #[derive(Debug)]
 pub enum Conn {
     /// Plain TCP.
-    Plain(TcpStream),
+    Plain(tcp::Tcp),
     /// TLS over TCP.
     Tls(TlsStream<tcp::Tcp>),
 }
 
 impl Conn {
+    /// Moves the socket to the current runtime's reactor (see [`tcp::Tcp`]).
+    ///
+    /// # Errors
+    /// When it cannot be moved; the connection is then unusable.
+    pub fn rehome(&mut self) -> io::Result<()> {
+        match self {
+            Conn::Plain(tcp) => tcp.rehome(),
+            Conn::Tls(tls) => tls.get_mut().0.rehome(),
+        }
+    }
+
     /// The protocol the client chose by ALPN, if any.
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {

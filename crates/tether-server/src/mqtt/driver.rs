@@ -53,6 +53,7 @@ use crate::bridge::hub::DeviceAddress;
 use crate::bridge::limits::TokenBucket;
 use crate::bridge::uplink::Routing;
 use crate::bridge::{Code, Reason, Transport};
+use crate::listen::Conn;
 
 /// How long the TLS close (close_notify) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -66,11 +67,68 @@ pub(crate) fn serve<S>(stream: S, peer: SocketAddr, shared: Arc<Shared>) -> impl
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
+    let (conn_id, span) = conn_span(&shared, peer);
+    let driver = Box::new(Driver::new(stream, shared, conn_id, peer.ip()));
+    async move {
+        let _ = driver.run(Until::Closed).await;
+    }
+    .instrument(span)
+}
+
+/// A connection whose CONNECT was accepted on the admission threads, to serve on.
+pub(crate) struct Admitted {
+    driver: Box<Driver<Conn>>,
+    span: tracing::Span,
+}
+
+/// Runs a connection from its first byte until its CONNECT is handled (the part of a
+/// connection that runs where admission runs): [`Admitted`] once the device is
+/// connected, `None` when the connection ended first (refused, or gone).
+pub(crate) fn admit(
+    stream: Conn,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) -> impl Future<Output = Option<Admitted>> {
+    let (conn_id, span) = conn_span(&shared, peer);
+    let driver = Box::new(Driver::new(stream, shared, conn_id, peer.ip()));
+    let instrumented = span.clone();
+    async move {
+        let driver = driver.run(Until::Connected).await?;
+        Some(Admitted { driver, span })
+    }
+    .instrument(instrumented)
+}
+
+impl Admitted {
+    /// Moves the socket to the current runtime (after [`admit`] ran elsewhere) and
+    /// runs the connection to its end. A socket that cannot move fails its next read,
+    /// and the connection ends as any broken one does.
+    pub(crate) async fn serve(self) {
+        let Admitted { mut driver, span } = self;
+        async move {
+            if let Err(e) = driver.stream.rehome() {
+                tracing::debug!(error = %e, "could not move the connection to the device threads");
+            }
+            let _ = driver.run(Until::Closed).await;
+        }
+        .instrument(span)
+        .await;
+    }
+}
+
+fn conn_span(shared: &Shared, peer: SocketAddr) -> (u64, tracing::Span) {
     let conn_id = shared.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let span = tracing::info_span!("mqtt", conn = conn_id, %peer, device = tracing::field::Empty);
-    Box::new(Driver::new(stream, shared, conn_id, peer.ip()))
-        .run()
-        .instrument(span)
+    (conn_id, span)
+}
+
+/// How long [`Driver::run`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Until {
+    /// Until the device is connected: the driver is handed back.
+    Connected,
+    /// Until the connection ends.
+    Closed,
 }
 
 /// One reading of the clock, in the units the session (ms) and the registry (µs) use:
@@ -216,7 +274,9 @@ where
         }
     }
 
-    async fn run(mut self: Box<Self>) {
+    /// Runs the connection until `until`; the driver comes back when that is
+    /// [`Until::Connected`] and the device connected.
+    async fn run(mut self: Box<Self>, until: Until) -> Option<Box<Self>> {
         loop {
             self.process_events().await;
             if !self.flush().await {
@@ -225,6 +285,9 @@ where
             }
             if self.session.is_closed() {
                 break;
+            }
+            if until == Until::Connected && self.live.is_some() {
+                return Some(self);
             }
             match self.wait().await {
                 Wake::Read(Ok(0)) => {
@@ -270,6 +333,7 @@ where
             }
         }
         self.cleanup().await;
+        None
     }
 
     /// Waits for the next thing to do.
@@ -599,7 +663,7 @@ mod future_sizes {
 
     type Tls = crate::listen::Conn;
 
-    fn output_size<A, R>(_: impl FnOnce(A) -> R) -> usize {
+    fn output_size<A, B, R>(_: impl FnOnce(A, B) -> R) -> usize {
         std::mem::size_of::<R>()
     }
 

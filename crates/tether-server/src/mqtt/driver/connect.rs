@@ -26,32 +26,18 @@ where
         // A registry patched while this CONNECT is checked would notify connections
         // this one is not yet among: look again once it is registered.
         let registry_changes = shared.connections.registry_changes();
-        // The signature check and key lookup run where admission runs (below device
-        // traffic), so the CONNECT travels there and back. Boxed: inline, this future
-        // would set the size of every connection's task for its whole life.
-        let checking = Arc::clone(&shared);
-        let checked = Box::pin(shared.options.admission.run(async move {
-            let outcome = tokio::time::timeout(
-                checking.options.connect_timeout,
-                auth::authenticate(
-                    &connect,
-                    &*checking.store,
-                    &*checking.credentials,
-                    checking.options.jwt,
-                    now_secs,
-                ),
-            )
-            .await;
-            (connect, outcome)
-        }))
+        // With admission threads this already runs on them (see `listener`).
+        let outcome = tokio::time::timeout(
+            shared.options.connect_timeout,
+            auth::authenticate(
+                &connect,
+                &*shared.store,
+                &*shared.credentials,
+                shared.options.jwt,
+                now_secs,
+            ),
+        )
         .await;
-        let Ok((connect, outcome)) = checked else {
-            // The admission threads stopped: the server is going down.
-            let _ = self
-                .session
-                .refuse(tether_mqtt::ConnectReturnCode::ServerUnavailable);
-            return;
-        };
         let outcome = outcome.unwrap_or_else(|_| {
             Err(auth::Refused {
                 code: tether_mqtt::ConnectReturnCode::ServerUnavailable,
