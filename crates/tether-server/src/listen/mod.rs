@@ -160,27 +160,46 @@ impl Incoming {
     /// # Errors
     /// [`HandshakeFailure`] when the client failed or was too slow.
     pub async fn handshake(self) -> Result<Accepted, HandshakeFailure> {
-        if !self.admission.is_pooled() {
-            return self.handshake_here().await;
+        let (pooled, name) = (self.admission.is_pooled(), self.name);
+        let mut accepted = self.admit(std::future::ready).await?;
+        if pooled {
+            accepted
+                .conn
+                .rehome()
+                .map_err(|e| failed(name, Some(accepted.peer), &e))?;
         }
-        // On the admission threads, with the socket on their reactor so that its
-        // readiness wakes them directly; then back to the device threads.
+        Ok(accepted)
+    }
+
+    /// Does the TLS handshake and then `then` with the connection where the
+    /// listener's admission runs: on the admission threads, with the socket on their
+    /// reactor so that its readiness wakes them directly (the connection is still on
+    /// it when `then` ends: [`Conn::rehome`] brings it back), or inline.
+    ///
+    /// # Errors
+    /// [`HandshakeFailure`] when the client failed or was too slow.
+    pub async fn admit<T, F, Fut>(self, then: F) -> Result<T, HandshakeFailure>
+    where
+        F: FnOnce(Accepted) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send,
+        T: Send + 'static,
+    {
+        if !self.admission.is_pooled() {
+            let accepted = self.handshake_here().await?;
+            return Ok(then(accepted).await);
+        }
         let (admission, name) = (self.admission.clone(), self.name);
         let detached = self.detach().map_err(|e| failed(name, None, &e))?;
-        let mut accepted = admission
+        admission
             .run(async move {
-                match detached.adopt() {
-                    Ok(incoming) => incoming.handshake_here().await,
-                    Err((e, peer)) => Err(failed(name, Some(peer), &e)),
-                }
+                let incoming = detached
+                    .adopt()
+                    .map_err(|(e, peer)| failed(name, Some(peer), &e))?;
+                let accepted = incoming.handshake_here().await?;
+                Ok(then(accepted).await)
             })
             .await
-            .unwrap_or(Err(HandshakeFailure::Failed))?;
-        accepted
-            .conn
-            .rehome()
-            .map_err(|e| failed(name, Some(accepted.peer), &e))?;
-        Ok(accepted)
+            .unwrap_or(Err(HandshakeFailure::Failed))
     }
 
     /// Does the TLS handshake on the current runtime (see [`Incoming::handshake`]).
@@ -225,7 +244,7 @@ impl Incoming {
     ///
     /// # Errors
     /// When the socket cannot be deregistered (it is closed).
-    pub fn detach(self) -> io::Result<Detached> {
+    fn detach(self) -> io::Result<Detached> {
         Ok(Detached {
             tcp: self.tcp.into_std()?,
             peer: self.peer,
@@ -249,7 +268,7 @@ impl Incoming {
 }
 
 /// An accepted socket on no runtime's reactor, on its way to the admission threads.
-pub struct Detached {
+struct Detached {
     tcp: std::net::TcpStream,
     peer: SocketAddr,
     permit: OwnedSemaphorePermit,
@@ -259,21 +278,12 @@ pub struct Detached {
     admission: admission::Admission,
 }
 
-impl std::fmt::Debug for Detached {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detached")
-            .field("peer", &self.peer)
-            .field("listener", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
 impl Detached {
     /// Registers the socket with the current runtime.
     ///
     /// # Errors
     /// When it cannot be registered (the socket is closed), with the client's address.
-    pub fn adopt(self) -> Result<Incoming, (io::Error, SocketAddr)> {
+    fn adopt(self) -> Result<Incoming, (io::Error, SocketAddr)> {
         let peer = self.peer;
         Ok(Incoming {
             tcp: TcpStream::from_std(self.tcp).map_err(|e| (e, peer))?,

@@ -46,8 +46,7 @@ async fn connection(incoming: Incoming, shared: Arc<Shared>) {
     let transport = if incoming.is_tls() { "tls" } else { "tcp" };
     metrics::counter!("tether_mqtt_accepted_total", "transport" => transport).increment(1);
     let _guard = OpenGuard::new(Arc::clone(&shared));
-    let admission = incoming.admission().clone();
-    if !admission.is_pooled() {
+    if !incoming.admission().is_pooled() {
         match incoming.handshake_here().await {
             Ok(accepted) => {
                 let _permit = accepted.permit;
@@ -59,21 +58,15 @@ async fn connection(incoming: Incoming, shared: Arc<Shared>) {
     }
     // The handshake, the CONNECT and its authentication on the admission threads (the
     // socket on their reactor); the connected device's traffic on the device threads.
-    let Ok(detached) = incoming.detach() else {
-        return;
-    };
-    let admitted = admission
-        .run(async move {
-            let incoming = detached.adopt().ok()?;
-            let Ok(accepted) = incoming.handshake_here().await else {
-                metrics::counter!("tether_mqtt_tls_failures_total").increment(1);
-                return None;
-            };
+    let admitted = incoming
+        .admit(move |accepted| async move {
             let admitted = driver::admit(accepted.conn, accepted.peer, shared).await?;
             Some((admitted, accepted.permit))
         })
         .await;
-    if let Ok(Some((admitted, _permit))) = admitted {
-        admitted.serve().await;
+    match admitted {
+        Ok(Some((admitted, _permit))) => admitted.serve().await,
+        Ok(None) => {}
+        Err(_) => metrics::counter!("tether_mqtt_tls_failures_total").increment(1),
     }
 }

@@ -37,8 +37,8 @@ where
                 now_secs,
             ),
         )
-        .await;
-        let outcome = outcome.unwrap_or_else(|_| {
+        .await
+        .unwrap_or_else(|_| {
             Err(auth::Refused {
                 code: tether_mqtt::ConnectReturnCode::ServerUnavailable,
                 reason: Reason::new(

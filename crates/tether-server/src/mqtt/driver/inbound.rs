@@ -213,10 +213,7 @@ where
     /// full control queue, another server on the same database). Never waits for the
     /// database: the shared copy is re-read in the background. Refuses once MQTT is
     /// disabled on it.
-    pub(super) async fn fresh_registry(
-        &mut self,
-        now: tether_mqtt::Timestamp,
-    ) -> Result<(), Reason> {
+    pub(super) fn fresh_registry(&mut self, now: tether_mqtt::Timestamp) -> Result<(), Reason> {
         let refresh = self.shared.options.registry_refresh;
         let Some(live) = &mut self.live else {
             return Ok(());
@@ -248,7 +245,7 @@ where
         payload: Vec<u8>,
         now: Now,
     ) -> Result<AppendTask, Reason> {
-        self.fresh_registry(now.mqtt()).await?;
+        self.fresh_registry(now.mqtt())?;
         let Some(live) = &self.live else {
             return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
         };
