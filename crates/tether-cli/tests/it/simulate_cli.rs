@@ -135,6 +135,27 @@ fn simulate_reuses_a_fleet_with_its_key_file() {
     let report = simulate(&args);
     assert_eq!(n(&report, "connected"), 0, "{report:#}");
     assert_eq!(n(&report, "refused"), 20, "{report:#}");
+
+    // A key file that holds no key is refused by name, before any connection; so is
+    // one that holds only a public key.
+    let garbage = dir.path().join("garbage.key");
+    std::fs::write(&garbage, "not a key").unwrap();
+    let public = dir.path().join("public.pem");
+    let private = tether_keys::generate::generate(tether_keys::generate::KeySpec::Es256).unwrap();
+    let spki = private.public_key().spki_der();
+    std::fs::write(&public, tether_keys::convert::pem_text("PUBLIC KEY", spki)).unwrap();
+    for (file, expected) in [
+        (&garbage, "cannot read the key in"),
+        (&public, "holds no private key"),
+    ] {
+        let mut args = tether_args(&url, &mqtt, token, ca);
+        args.extend(["--key-file", file.to_str().unwrap(), "--existing"]);
+        let out = tether().arg("simulate").args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(stderr.contains(file.to_str().unwrap()), "{stderr}");
+    }
 }
 
 /// With `--nats` the end-to-end latency is read back from JetStream through the same
