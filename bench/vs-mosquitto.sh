@@ -48,7 +48,8 @@ run() { # name, args…
 echo "devices for Tether (not measured)" >&2
 "${SIM[@]}" "${TETHER[@]}" -n 2000 --rate 0 --duration 0 > /dev/null
 echo "runs:" >&2
-run connect   -n 2000 --rate 0 --duration 0 --concurrency 64
+run connect   -n 2000 --rate 0 --duration 0 --concurrency 64 --reconnect
+run resume    -n 2000 --rate 0 --duration 0 --concurrency 64 --reconnect --resume
 run qos1-100  -n 100  --rate 100 --duration 15 --payload 100
 run fleet     -n 2000 --rate 1   --duration 20 --payload 100
 run saturate  -n 1000 --rate 100 --duration 15 --payload 100 --inflight 10
@@ -64,6 +65,11 @@ rows = []
 c_t, c_m = load("connect", "tether"), load("connect", "mosquitto")
 rows.append(("fresh TLS connect (+ ES256 JWT + registry for Tether): server CPU per connect",
              c_t["server_cpu_per_connect_us"], c_m["server_cpu_per_connect_us"], "µs"))
+rows.append(("reconnect with the same token, full TLS handshake: server CPU per connect",
+             c_t["reconnect"]["server_cpu_per_connect_us"], c_m["reconnect"]["server_cpu_per_connect_us"], "µs"))
+r_t, r_m = load("resume", "tether"), load("resume", "mosquitto")
+rows.append(("reconnect storm (TLS resumption + the same token): server CPU per connect",
+             r_t["reconnect"]["server_cpu_per_connect_us"], r_m["reconnect"]["server_cpu_per_connect_us"], "µs"))
 for name, label in [("qos1-100", "QoS 1, 100 devices × 100 msg/s"),
                     ("fleet", "QoS 1, 2,000 devices × 1 msg/s"),
                     ("saturate", "QoS 1, 1,000 devices × 100 msg/s offered")]:
@@ -78,4 +84,10 @@ print("|---|---:|---:|---:|")
 for label, t, m, unit in rows:
     ratio = "—" if not t or not m else f"{t / m:.2f}×"
     print(f"| {label} | {f(t, ' ' + unit if unit else '')} | {f(m, ' ' + unit if unit else '')} | {ratio} |")
+fresh = c_t["server_cpu_per_connect_us"]
+for label, v in [("same token", c_t["reconnect"]["server_cpu_per_connect_us"]),
+                 ("TLS resumption + same token", r_t["reconnect"]["server_cpu_per_connect_us"])]:
+    if fresh and v:
+        print(f"\nTether reconnect ({label}) ÷ Tether fresh connect: {v / fresh:.2f}×", end="")
+print()
 PY

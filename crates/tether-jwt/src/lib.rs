@@ -70,4 +70,4 @@ pub use sigcheck::{SignatureError, verify_signature};
 #[cfg(feature = "alloc")]
 pub use token::{EncodingWarning, NumericDate, Segment, Token, TokenError};
 #[cfg(feature = "alloc")]
-pub use verify::{Credential, Refusal, Verified, verify};
+pub use verify::{Credential, Refusal, Verified, verify, verify_known};

@@ -335,6 +335,23 @@ pub fn verify(
     rules: &Rules<'_>,
     credentials: &[Credential],
 ) -> Result<Verified, Refusal> {
+    verify_known(token, rules, credentials, None)
+}
+
+/// [`verify`] for a token whose signature the caller has already seen verify:
+/// `known` is the index of the credential that verified this exact token against this
+/// exact credential list. Every other check runs again (structure, `alg`, claims,
+/// times, that credential's expiry); only the signature check is skipped, which is
+/// most of the cost. With `known: None` this is [`verify`].
+///
+/// The caller keys what it remembers by the whole token and the credential list, so
+/// a changed key, a removed key or another token never reuses an earlier answer.
+pub fn verify_known(
+    token: &str,
+    rules: &Rules<'_>,
+    credentials: &[Credential],
+    known: Option<usize>,
+) -> Result<Verified, Refusal> {
     let parsed = Token::parse(token).map_err(Refusal::Malformed)?;
     let mut warnings = parsed.warnings.clone();
     if let (EncodingPolicy::Strict, Some(w)) =
@@ -354,7 +371,10 @@ pub fn verify(
             warnings.push(EncodingWarning::StringNumericDate { claim: claim.0 });
         }
     }
-    let credential = check_signature(&parsed, alg, rules.now, credentials)?;
+    let credential = match known {
+        Some(i) if credentials.get(i).is_some_and(|c| active_at(c, rules.now)) => i,
+        _ => check_signature(&parsed, alg, rules.now, credentials)?,
+    };
     Ok(Verified {
         credential,
         algorithm: alg,
@@ -439,6 +459,10 @@ pub(crate) fn claim_problems(
     Some((iat, exp))
 }
 
+fn active_at(credential: &Credential, now: i64) -> bool {
+    credential.expires_at.is_none_or(|t| t > now)
+}
+
 fn check_signature(
     token: &Token<'_>,
     alg: Algorithm,
@@ -452,7 +476,7 @@ fn check_signature(
         credentials
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.expires_at.is_none_or(|t| t > now))
+            .filter(|(_, c)| active_at(c, now))
     };
     if active().next().is_none() {
         return Err(Refusal::AllCredentialsExpired {

@@ -391,3 +391,31 @@ fn malformed_tokens_say_what_is_broken() {
         );
     }
 }
+
+#[test]
+fn a_known_signature_skips_only_the_signature_check() {
+    let (_, a) = es256();
+    let (_, b) = es256();
+    let c = creds(&[a.public_key(), b.public_key()]);
+    let rules = Rules::new("acme", NOW);
+    let t = token(&b, "acme", NOW, 1200);
+    let v = tether_jwt::verify_known(&t, &rules, &c, Some(1)).expect("valid");
+    assert_eq!((v.credential, v.exp), (1, NOW + 1200));
+
+    // The times and claims are checked again: an expired token stays refused.
+    let later = Rules::new("acme", NOW + 1200 + 601);
+    let r = tether_jwt::verify_known(&t, &later, &c, Some(1)).expect_err("expired");
+    assert_eq!(r.reason(), "jwt_expired", "{r}");
+    let r = tether_jwt::verify_known(&t, &Rules::new("other", NOW), &c, Some(1))
+        .expect_err("another project");
+    assert!(matches!(r, Refusal::AudienceMismatch { .. }), "{r:?}");
+
+    // A known index that no longer fits (gone, or its credential expired) falls back
+    // to the full check, which names the key that really verifies.
+    let v = tether_jwt::verify_known(&t, &rules, &c, Some(7)).expect("valid");
+    assert_eq!(v.credential, 1);
+    let mut expired = c.clone();
+    expired[0].expires_at = Some(NOW - 1);
+    let r = tether_jwt::verify_known(&t, &rules, &expired[..1], Some(0)).expect_err("expired key");
+    assert!(matches!(r, Refusal::AllCredentialsExpired { .. }), "{r:?}");
+}

@@ -5,6 +5,11 @@
 //! whoever changed them. [`KeyCache::invalidate`] drops an entry at once (e.g. after a
 //! delete). Stored keys that no longer parse are skipped, and why is kept for the
 //! device's `lastErrorStatus`.
+//!
+//! An entry also remembers which key verified the device's last few tokens (by the
+//! token's digest), so a device that reconnects or calls the HTTP bridge with the same
+//! token skips the signature check. That memory lives and dies with the entry: a
+//! changed credential list, a removed key or a deleted device forgets it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,10 +28,18 @@ pub struct DeviceKeys {
     pub skipped: Arc<Vec<String>>,
 }
 
+/// Tokens remembered per device: the current one and those a refresh overlaps with.
+const VERIFIED_PER_DEVICE: usize = 4;
+
+/// A token's digest (e.g. SHA-256 of its text) and the credential that verified it.
+type VerifiedToken = ([u8; 32], usize);
+
 #[derive(Debug)]
 struct Entry {
     source: Vec<DeviceCredential>,
     keys: DeviceKeys,
+    /// Newest last.
+    verified: Vec<VerifiedToken>,
 }
 
 /// Cache of parsed device keys, shared by the MQTT and HTTP bridges.
@@ -55,11 +68,30 @@ impl KeyCache {
 
     /// The device's keys and the reasons any stored key was skipped.
     pub fn keys(&self, registry: &RegistryPath, device: &Device) -> DeviceKeys {
+        self.keys_for_token(registry, device, None).0
+    }
+
+    /// The device's keys and, for the token with `digest`, the index of the key that
+    /// already verified it against exactly these keys
+    /// ([`KeyCache::remember_verified`]), if any.
+    pub fn keys_for_token(
+        &self,
+        registry: &RegistryPath,
+        device: &Device,
+        digest: Option<&[u8; 32]>,
+    ) -> (DeviceKeys, Option<usize>) {
         let key = (registry.clone(), device.num_id);
         if let Some(entry) = self.entries().get(&key)
             && entry.source == device.credentials
         {
-            return entry.keys.clone();
+            let known = digest.and_then(|d| {
+                entry
+                    .verified
+                    .iter()
+                    .find(|(seen, _)| seen == d)
+                    .map(|&(_, i)| i)
+            });
+            return (entry.keys.clone(), known);
         }
         // Parse outside the lock: PEM and RSA parsing is the slow part.
         let keys = parse_all(&device.credentials);
@@ -68,9 +100,33 @@ impl KeyCache {
             Entry {
                 source: device.credentials.clone(),
                 keys: keys.clone(),
+                verified: Vec::new(),
             },
         );
-        keys
+        (keys, None)
+    }
+
+    /// Remembers that `credential` of `device`'s keys verified the token with
+    /// `digest`. Nothing is remembered unless the cached keys are still those of
+    /// `device`'s credential list, the one the token was verified against.
+    pub fn remember_verified(
+        &self,
+        registry: &RegistryPath,
+        device: &Device,
+        digest: [u8; 32],
+        credential: usize,
+    ) {
+        let mut entries = self.entries();
+        let Some(entry) = entries.get_mut(&(registry.clone(), device.num_id)) else {
+            return;
+        };
+        if entry.source != device.credentials || entry.verified.iter().any(|(d, _)| *d == digest) {
+            return;
+        }
+        if entry.verified.len() == VERIFIED_PER_DEVICE {
+            entry.verified.remove(0);
+        }
+        entry.verified.push((digest, credential));
     }
 
     /// Forgets a device's keys.

@@ -453,3 +453,57 @@ fn key_cache_parses_once_per_credential_list() {
     cache.invalidate_registry(&other);
     assert_eq!(cache.len(), 1);
 }
+
+#[test]
+fn a_remembered_token_is_forgotten_with_the_credentials_it_was_verified_against() {
+    let registry = RegistryPath {
+        project: "p".into(),
+        location: "l".into(),
+        registry: "r".into(),
+    };
+    let ec = es256();
+    let other = es256();
+    let mut device = Device {
+        num_id: 9,
+        credentials: vec![
+            cred(PublicKeyFormat::Es256Pem, spki_pem(&ec)),
+            cred(PublicKeyFormat::Es256Pem, spki_pem(&other)),
+        ],
+        ..Device::default()
+    };
+    let cache = KeyCache::new();
+    let (a, b) = ([1u8; 32], [2u8; 32]);
+    assert_eq!(cache.keys_for_token(&registry, &device, Some(&a)).1, None);
+    cache.remember_verified(&registry, &device, a, 1);
+    assert_eq!(
+        cache.keys_for_token(&registry, &device, Some(&a)).1,
+        Some(1)
+    );
+    assert_eq!(cache.keys_for_token(&registry, &device, Some(&b)).1, None);
+    assert_eq!(cache.keys_for_token(&registry, &device, None).1, None);
+
+    // A few tokens per device, the oldest forgotten first.
+    for d in 10..14u8 {
+        cache.remember_verified(&registry, &device, [d; 32], 0);
+    }
+    assert_eq!(cache.keys_for_token(&registry, &device, Some(&a)).1, None);
+    assert_eq!(
+        cache.keys_for_token(&registry, &device, Some(&[13; 32])).1,
+        Some(0)
+    );
+
+    // The key is removed: the device's new credential list forgets every token.
+    let before = device.clone();
+    device.credentials.remove(0);
+    assert_eq!(
+        cache.keys_for_token(&registry, &device, Some(&[13; 32])).1,
+        None
+    );
+    // What was verified against the old list is not remembered for the new one.
+    cache.remember_verified(&registry, &before, b, 0);
+    assert_eq!(cache.keys_for_token(&registry, &device, Some(&b)).1, None);
+    // Nor after the device is forgotten.
+    cache.remember_verified(&registry, &device, b, 0);
+    cache.invalidate(&registry, 9);
+    assert_eq!(cache.keys_for_token(&registry, &device, Some(&b)).1, None);
+}

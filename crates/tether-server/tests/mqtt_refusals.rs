@@ -6,7 +6,7 @@ mod mqtt_support;
 use mqtt_support::*;
 use rumqttc::{AsyncClient, ConnectReturnCode};
 use tether_registry::Store as _;
-use tether_registry::model::{MqttState, Status};
+use tether_registry::model::{MqttState, Status, Timestamp};
 
 async fn refusal(gw: &Gateway, client_id: &str, password: Option<&str>) -> ConnectReturnCode {
     let (_client, mut events) = AsyncClient::new(rumqttc_options(gw, client_id, password), 4);
@@ -305,6 +305,64 @@ async fn a_refusal_is_stored_at_once_even_with_hourly_activity_batches() -> Test
     }
     let status = stored.ok_or("no lastErrorStatus within 1 s of the refusal")?;
     assert!(status.message.contains("blocked"), "{status:?}");
+    gw.shutdown().await;
+    Ok(())
+}
+
+/// A device that reconnects with the same token skips the signature check; that must
+/// never let it in after its key was replaced, expired or it was blocked.
+#[tokio::test]
+async fn a_token_accepted_before_is_refused_after_its_key_changes() -> TestResult {
+    let gw = Gateway::start(|_| {}).await?;
+    let dev = gw.device("dev-1").await?;
+    let token = dev.jwt();
+    for _ in 0..2 {
+        let (_client, mut events) =
+            AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&token)), 4);
+        assert_eq!(connack(&mut events).await, Ok(()));
+    }
+    let original = gw.get_device("dev-1").await;
+    let stranger = gw.device("stranger").await?;
+    let mut changed = original.clone();
+    changed.credentials = gw.get_device("stranger").await.credentials;
+    gw.store.update_device(&registry_path(), &changed).await?;
+    assert_eq!(
+        refusal(&gw, &dev.client_id(), Some(&token)).await,
+        ConnectReturnCode::NotAuthorized
+    );
+    let status = gw
+        .wait_error("dev-1", |s| s.message.contains("does not verify"))
+        .await;
+    assert!(status.message.contains("ES256 signature"), "{status:?}");
+    drop(stranger);
+
+    let mut expired = original.clone();
+    expired.credentials[0].expiration_time = Some(Timestamp::from_secs(now_secs() - 1));
+    gw.store.update_device(&registry_path(), &expired).await?;
+    assert_eq!(
+        refusal(&gw, &dev.client_id(), Some(&token)).await,
+        ConnectReturnCode::NotAuthorized
+    );
+    gw.wait_error("dev-1", |s| {
+        s.message.contains("past their expiration time")
+    })
+    .await;
+
+    let mut blocked = original.clone();
+    blocked.blocked = true;
+    gw.store.update_device(&registry_path(), &blocked).await?;
+    assert_eq!(
+        refusal(&gw, &dev.client_id(), Some(&token)).await,
+        ConnectReturnCode::NotAuthorized
+    );
+    gw.wait_error("dev-1", |s| s.message.contains("blocked"))
+        .await;
+
+    // Back as it was: the same token is let in again.
+    gw.store.update_device(&registry_path(), &original).await?;
+    let (_client, mut events) =
+        AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&token)), 4);
+    assert_eq!(connack(&mut events).await, Ok(()));
     gw.shutdown().await;
     Ok(())
 }

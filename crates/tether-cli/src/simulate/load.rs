@@ -52,7 +52,7 @@ pub fn tls_config(ca: &std::path::Path, resume: bool) -> anyhow::Result<Arc<rust
 }
 
 /// One connection to open.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Spec {
     /// Device id.
     pub id: String,
@@ -285,6 +285,7 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
         puback,
         e2e,
         stored: None,
+        reconnect: None,
         pubsub: None,
         jetstream: None,
         errors,

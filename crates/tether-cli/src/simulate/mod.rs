@@ -113,7 +113,7 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
                 Ok(from) => readback = Some((client, topic, from)),
                 Err(e) => eprintln!("warning: no end-to-end latency: {e:#}"),
             }
-            let specs = fleet
+            let specs: Vec<Spec> = fleet
                 .ids
                 .into_iter()
                 .zip(tokens)
@@ -156,7 +156,8 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
     } else {
         None
     };
-    let measured = load::run(
+    let again = args.reconnect.then(|| (specs.clone(), tls.clone()));
+    let mut measured = load::run(
         plan,
         RunInput {
             tls,
@@ -166,7 +167,24 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
         },
     )
     .await?;
-    let mut measured = measured;
+    if let Some((specs, tls)) = again {
+        // The same devices, tokens and TLS client (its session cache with --resume):
+        // connects only.
+        let round = plan::Plan {
+            publish_gap: None,
+            duration: std::time::Duration::ZERO,
+            hold: std::time::Duration::ZERO,
+            e2e: false,
+            ..plan.clone()
+        };
+        let input = RunInput {
+            tls,
+            specs,
+            server_pid: args.server_pid,
+            progress,
+        };
+        measured.reconnect = Some(Box::new(load::run(&round, input).await?));
+    }
     let expected = if plan.qos1 {
         measured.acked_total
     } else {

@@ -134,6 +134,11 @@ pub struct SimulateArgs {
     /// connection, as distinct devices do.
     #[arg(long)]
     pub resume: bool,
+    /// After the run, every device connects once more with the same token, as a device
+    /// does after a dropped connection; the report adds that round's connect figures.
+    /// With --resume it is a reconnect storm: TLS resumption and a token seen before.
+    #[arg(long)]
+    pub reconnect: bool,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -47,6 +47,8 @@ impl PhaseStats {
 pub struct Measured {
     /// Devices planned.
     pub devices: u64,
+    /// The `--reconnect` round: the same devices and tokens connecting again.
+    pub reconnect: Option<Box<Measured>>,
     /// CONNACK 0.
     pub connected: u64,
     /// CONNACK ≠ 0.
@@ -185,6 +187,21 @@ impl Measured {
             "bytes_out": self.bytes_out,
             "bytes_in": self.bytes_in,
             "errors": self.errors,
+            "reconnect": self.reconnect.as_deref().map(Measured::reconnect_json),
+        })
+    }
+
+    fn reconnect_json(&self) -> Value {
+        let handshakes = self.connected + self.refused;
+        json!({
+            "connected": self.connected,
+            "refused": self.refused,
+            "failed": self.failed,
+            "connects_per_sec": self.connects_per_sec(),
+            "connect_latency": hist(&self.connect),
+            "server_cpu_per_connect_us": per_item_us(self.ramp.server_cpu, handshakes),
+            "client_cpu_per_connect_us": per_item_us(self.ramp.client_cpu, handshakes),
+            "errors": self.errors,
         })
     }
 }
@@ -319,7 +336,31 @@ pub fn table(m: &Measured, target: &str, qos1: bool) -> String {
             format!("{} out, {} in", m.bytes_out, m.bytes_in),
         ),
     ]);
-    for e in &m.errors {
+    if let Some(r) = &m.reconnect {
+        rows.push((
+            "reconnect",
+            format!(
+                "{} connected, {} refused, {} failed, {:.0}/s; {}",
+                r.connected,
+                r.refused,
+                r.failed,
+                r.connects_per_sec(),
+                lat(&r.connect)
+            ),
+        ));
+        rows.push((
+            "server CPU / reconnect",
+            opt(
+                per_item_us(r.ramp.server_cpu, r.connected + r.refused),
+                "µs",
+            ),
+        ));
+    }
+    for e in m
+        .errors
+        .iter()
+        .chain(m.reconnect.iter().flat_map(|r| &r.errors))
+    {
         rows.push(("error", e.clone()));
     }
     let width = rows

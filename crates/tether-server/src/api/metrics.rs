@@ -145,6 +145,12 @@ pub const METRICS: &[Metric] = &[
         at_start: NONE,
     },
     Metric {
+        name: "tether_jwt_signature_checks_skipped_total",
+        kind: Kind::Counter,
+        help: "Device tokens (MQTT, gateway attach, HTTP bridge) accepted without a second signature check: the same token from the same device, verified before against the same credentials.",
+        at_start: NONE,
+    },
+    Metric {
         name: "tether_mqtt_config_resends_total",
         kind: Kind::Counter,
         help: "QoS 1 configs sent again for want of a PUBACK.",

@@ -36,6 +36,29 @@ pub trait CredentialSource: Send + Sync + Debug {
 
     /// Forgets what is cached for the device (its credentials changed).
     fn invalidate(&self, _device: &DeviceAddress) {}
+
+    /// The device's credentials, and which of them already verified the token with
+    /// this digest against exactly these credentials (none unless remembered by
+    /// [`CredentialSource::remember_verified`]).
+    async fn credentials_for_token(
+        &self,
+        registry: &RegistryPath,
+        device: &Device,
+        _digest: &[u8; 32],
+    ) -> (Arc<Vec<Credential>>, Option<usize>) {
+        (self.credentials(registry, device).await, None)
+    }
+
+    /// Remembers that `credential` of `device`'s current credentials verified the
+    /// token with `digest`.
+    fn remember_verified(
+        &self,
+        _registry: &RegistryPath,
+        _device: &Device,
+        _digest: [u8; 32],
+        _credential: usize,
+    ) {
+    }
 }
 
 /// The registry crate's cache: keys are parsed once per credential list.
@@ -51,6 +74,26 @@ impl CredentialSource for tether_registry::KeyCache {
 
     fn invalidate(&self, device: &DeviceAddress) {
         tether_registry::KeyCache::invalidate(self, &device.registry, device.num_id);
+    }
+
+    async fn credentials_for_token(
+        &self,
+        registry: &RegistryPath,
+        device: &Device,
+        digest: &[u8; 32],
+    ) -> (Arc<Vec<Credential>>, Option<usize>) {
+        let (keys, known) = self.keys_for_token(registry, device, Some(digest));
+        (keys.credentials, known)
+    }
+
+    fn remember_verified(
+        &self,
+        registry: &RegistryPath,
+        device: &Device,
+        digest: [u8; 32],
+        credential: usize,
+    ) {
+        tether_registry::KeyCache::remember_verified(self, registry, device, digest, credential);
     }
 }
 
@@ -212,13 +255,24 @@ pub async fn verify_token(
         registry: registry.clone(),
         num_id: device.num_id,
     };
-    let credentials = keys.credentials(registry, device).await;
+    // A token this device already presented, verified against these same
+    // credentials, skips the signature check (reconnects, HTTP bridge calls); its
+    // claims and times are checked again, and a changed credential list forgets it.
+    let digest = token_digest(token);
+    let (credentials, known) = keys.credentials_for_token(registry, device, &digest).await;
     let rules = Rules {
         skew_secs: policy.skew_secs,
         ..Rules::new(project, now).with_encoding(policy.encoding)
     };
-    let verified = match tether_jwt::verify(token, &rules, &credentials) {
-        Ok(verified) => verified,
+    let verified = match tether_jwt::verify_known(token, &rules, &credentials, known) {
+        Ok(verified) => {
+            if known != Some(verified.credential) {
+                keys.remember_verified(registry, device, digest, verified.credential);
+            } else {
+                metrics::counter!("tether_jwt_signature_checks_skipped_total").increment(1);
+            }
+            verified
+        }
         Err(refusal) => {
             let mut denied = jwt_denied(&refusal);
             let skipped = keys.skipped(registry, device).await;
@@ -250,6 +304,12 @@ pub async fn verify_token(
         exp: verified.exp,
         warnings: verified.warnings,
     })
+}
+
+fn token_digest(token: &str) -> [u8; 32] {
+    let mut digest = [0; 32];
+    digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+    digest
 }
 
 fn jwt_denied(refusal: &Refusal) -> Denied {
