@@ -55,6 +55,12 @@ use crate::bridge::uplink::Routing;
 use crate::bridge::{Code, Reason, Transport};
 use crate::listen::Conn;
 
+/// How long a connection stays where admission runs after its CONNECT was accepted.
+/// A device's first moments (SUBSCRIBE, its config, the activity it causes, and for a
+/// flood's devices the DISCONNECT that follows) are part of connecting: at low connect
+/// priority they must not take the device threads from devices already connected.
+const SETTLE: Duration = Duration::from_secs(2);
+
 /// How long the TLS close (close_notify) may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -81,9 +87,9 @@ pub(crate) struct Admitted {
     span: tracing::Span,
 }
 
-/// Runs a connection from its first byte until its CONNECT is handled (the part of a
-/// connection that runs where admission runs): [`Admitted`] once the device is
-/// connected, `None` when the connection ended first (refused, or gone).
+/// Runs a connection from its first byte until its device has been connected for
+/// [`SETTLE`] (the part of a connection that runs where admission runs): [`Admitted`]
+/// then, `None` when the connection ended first (refused, or gone).
 pub(crate) fn admit(
     stream: Conn,
     peer: SocketAddr,
@@ -93,7 +99,7 @@ pub(crate) fn admit(
     let driver = Box::new(Driver::new(stream, shared, conn_id, peer.ip()));
     let instrumented = span.clone();
     async move {
-        let driver = driver.run(Until::Connected).await?;
+        let driver = driver.run(Until::Settled).await?;
         Some(Admitted { driver, span })
     }
     .instrument(instrumented)
@@ -125,8 +131,9 @@ fn conn_span(shared: &Shared, peer: SocketAddr) -> (u64, tracing::Span) {
 /// How long [`Driver::run`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Until {
-    /// Until the device is connected: the driver is handed back.
-    Connected,
+    /// Until the device has been connected for [`SETTLE`] (checked after each wake):
+    /// the driver is handed back.
+    Settled,
     /// Until the connection ends.
     Closed,
 }
@@ -166,6 +173,8 @@ struct Live {
     /// read, a moment after): only later shared copies replace it.
     registry_copy_at: tokio::time::Instant,
     expires_at: Timestamp,
+    /// When the CONNECT was accepted.
+    connected_at: Timestamp,
     config: ConfigPush,
     commands_qos: Option<QoS>,
     messages: TokenBucket,
@@ -275,7 +284,7 @@ where
     }
 
     /// Runs the connection until `until`; the driver comes back when that is
-    /// [`Until::Connected`] and the device connected.
+    /// [`Until::Settled`] and the device settled.
     async fn run(mut self: Box<Self>, until: Until) -> Option<Box<Self>> {
         loop {
             self.process_events().await;
@@ -286,7 +295,12 @@ where
             if self.session.is_closed() {
                 break;
             }
-            if until == Until::Connected && self.live.is_some() {
+            if until == Until::Settled
+                && self
+                    .live
+                    .as_ref()
+                    .is_some_and(|l| self.now() >= l.connected_at.saturating_add(SETTLE))
+            {
                 return Some(self);
             }
             match self.wait().await {

@@ -56,8 +56,9 @@ async fn connection(incoming: Incoming, shared: Arc<Shared>) {
         }
         return;
     }
-    // The handshake, the CONNECT and its authentication on the admission threads (the
-    // socket on their reactor); the connected device's traffic on the device threads.
+    // The handshake, the CONNECT, its authentication and the device's first seconds on
+    // the admission threads (the socket on their reactor); the settled device's traffic
+    // on the device threads.
     let admitted = incoming
         .admit(move |accepted| async move {
             let admitted = driver::admit(accepted.conn, accepted.peer, shared).await?;

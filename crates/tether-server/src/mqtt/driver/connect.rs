@@ -127,6 +127,7 @@ where
             registry_read_at: now,
             registry_copy_at: tokio::time::Instant::now(),
             expires_at,
+            connected_at: now,
             config: ConfigPush::new(
                 options.limits.config_interval(),
                 options.config_resend_interval,
