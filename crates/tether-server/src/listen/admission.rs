@@ -98,6 +98,11 @@ impl Admission {
         self.pool.is_some()
     }
 
+    /// The admission threads' runtime, when pooled.
+    pub fn runtime(&self) -> Option<&Handle> {
+        self.pool.as_ref().map(|p| &p.handle)
+    }
+
     /// Runs `work` to completion where admission runs. Dropping the returned future
     /// cancels the work.
     ///

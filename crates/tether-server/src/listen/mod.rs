@@ -334,6 +334,34 @@ where
     tokio::spawn(accept_loop(listener, policy, shutdown, serve).in_current_span())
 }
 
+/// [`spawn_accept_loop`] on `runtime`: the listening socket moves to its reactor, so
+/// that accepting, the per-address limit and the tasks `serve` starts run there.
+///
+/// # Errors
+/// When the socket cannot leave the current runtime's reactor.
+pub fn spawn_accept_loop_on<F, Fut>(
+    runtime: &tokio::runtime::Handle,
+    listener: TcpListener,
+    policy: ListenPolicy,
+    shutdown: watch::Receiver<bool>,
+    serve: F,
+) -> io::Result<JoinHandle<()>>
+where
+    F: Fn(Incoming) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = listener.into_std()?;
+    let accepting = async move {
+        match TcpListener::from_std(listener) {
+            Ok(listener) => accept_loop(listener, policy, shutdown, serve).await,
+            Err(e) => {
+                tracing::error!(listener = policy.name, error = %e, "cannot accept connections");
+            }
+        }
+    };
+    Ok(runtime.spawn(accepting.in_current_span()))
+}
+
 async fn accept_loop<F, Fut>(
     listener: TcpListener,
     policy: ListenPolicy,

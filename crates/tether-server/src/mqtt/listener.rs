@@ -30,44 +30,70 @@ impl Drop for OpenGuard {
     }
 }
 
-/// Accepts devices on `listener` until shutdown.
+/// Accepts devices on `listener` until shutdown. With admission threads, the accept
+/// loop runs on them too: a connection that never gets connected (a flood's bad
+/// tokens, a port scan) costs the device threads nothing, not even its accept.
+///
+/// # Errors
+/// When the socket cannot move to the admission threads.
 pub(crate) fn spawn(
     listener: TcpListener,
-    policy: ListenPolicy,
+    mut policy: ListenPolicy,
     shared: Arc<Shared>,
-) -> JoinHandle<()> {
+) -> std::io::Result<JoinHandle<()>> {
     let shutdown = shared.shutdown.clone();
-    listen::spawn_accept_loop(listener, policy, shutdown, move |incoming| {
-        connection(incoming, Arc::clone(&shared))
+    let Some(admission) = policy.admission.runtime().cloned() else {
+        return Ok(listen::spawn_accept_loop(
+            listener,
+            policy,
+            shutdown,
+            move |incoming| connection(incoming, Arc::clone(&shared)),
+        ));
+    };
+    let devices = tokio::runtime::Handle::current();
+    // Already where admission runs: each connection's handshake runs in place.
+    policy.admission = listen::admission::Admission::inline();
+    listen::spawn_accept_loop_on(&admission, listener, policy, shutdown, move |incoming| {
+        admitted(incoming, Arc::clone(&shared), devices.clone())
     })
 }
 
+/// A connection on the device threads from its first byte to its close.
 async fn connection(incoming: Incoming, shared: Arc<Shared>) {
-    let transport = if incoming.is_tls() { "tls" } else { "tcp" };
-    metrics::counter!("tether_mqtt_accepted_total", "transport" => transport).increment(1);
-    let _guard = OpenGuard::new(Arc::clone(&shared));
-    if !incoming.admission().is_pooled() {
-        match incoming.handshake_here().await {
-            Ok(accepted) => {
-                let _permit = accepted.permit;
-                driver::serve(accepted.conn, accepted.peer, shared).await;
-            }
-            Err(_) => metrics::counter!("tether_mqtt_tls_failures_total").increment(1),
+    let _guard = accepted(&incoming, &shared);
+    match incoming.handshake_here().await {
+        Ok(accepted) => {
+            let _permit = accepted.permit;
+            driver::serve(accepted.conn, accepted.peer, shared).await;
         }
-        return;
-    }
-    // The handshake, the CONNECT, its authentication and the device's first seconds on
-    // the admission threads (the socket on their reactor); the settled device's traffic
-    // on the device threads.
-    let admitted = incoming
-        .admit(move |accepted| async move {
-            let admitted = driver::admit(accepted.conn, accepted.peer, shared).await?;
-            Some((admitted, accepted.permit))
-        })
-        .await;
-    match admitted {
-        Ok(Some((admitted, _permit))) => admitted.serve().await,
-        Ok(None) => {}
         Err(_) => metrics::counter!("tether_mqtt_tls_failures_total").increment(1),
     }
+}
+
+/// A connection accepted on the admission threads: the handshake, the CONNECT, its
+/// authentication and the device's first seconds run there (the socket on their
+/// reactor); then the settled device's traffic moves to the device threads.
+async fn admitted(incoming: Incoming, shared: Arc<Shared>, devices: tokio::runtime::Handle) {
+    let guard = accepted(&incoming, &shared);
+    let accepted = match incoming.handshake_here().await {
+        Ok(accepted) => accepted,
+        Err(_) => {
+            metrics::counter!("tether_mqtt_tls_failures_total").increment(1);
+            return;
+        }
+    };
+    let permit = accepted.permit;
+    if let Some(admitted) = driver::admit(accepted.conn, accepted.peer, shared).await {
+        devices.spawn(async move {
+            let _held = (guard, permit);
+            admitted.serve().await;
+        });
+    }
+}
+
+/// Counts an accepted socket; the guard counts it closed.
+fn accepted(incoming: &Incoming, shared: &Arc<Shared>) -> OpenGuard {
+    let transport = if incoming.is_tls() { "tls" } else { "tcp" };
+    metrics::counter!("tether_mqtt_accepted_total", "transport" => transport).increment(1);
+    OpenGuard::new(Arc::clone(shared))
 }

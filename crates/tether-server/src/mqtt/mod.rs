@@ -245,7 +245,14 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
             per_ip: shared.options.connect_rate_per_ip.clone(),
             admission: shared.options.admission.clone(),
         };
-        listeners.push(listener::spawn(listener, policy, Arc::clone(&shared)));
+        listeners.push(
+            listener::spawn(listener, policy, Arc::clone(&shared)).map_err(|source| {
+                MqttError::Bind {
+                    addr: local,
+                    source,
+                }
+            })?,
+        );
     }
     Ok(MqttHandle {
         tls_addrs,
