@@ -160,46 +160,27 @@ impl Incoming {
     /// # Errors
     /// [`HandshakeFailure`] when the client failed or was too slow.
     pub async fn handshake(self) -> Result<Accepted, HandshakeFailure> {
-        let (pooled, name) = (self.admission.is_pooled(), self.name);
-        let mut accepted = self.admit(std::future::ready).await?;
-        if pooled {
-            accepted
-                .conn
-                .rehome()
-                .map_err(|e| failed(name, Some(accepted.peer), &e))?;
-        }
-        Ok(accepted)
-    }
-
-    /// Does the TLS handshake and then `then` with the connection where the
-    /// listener's admission runs: on the admission threads, with the socket on their
-    /// reactor so that its readiness wakes them directly (the connection is still on
-    /// it when `then` ends: [`Conn::rehome`] brings it back), or inline.
-    ///
-    /// # Errors
-    /// [`HandshakeFailure`] when the client failed or was too slow.
-    pub async fn admit<T, F, Fut>(self, then: F) -> Result<T, HandshakeFailure>
-    where
-        F: FnOnce(Accepted) -> Fut + Send + 'static,
-        Fut: Future<Output = T> + Send,
-        T: Send + 'static,
-    {
         if !self.admission.is_pooled() {
-            let accepted = self.handshake_here().await?;
-            return Ok(then(accepted).await);
+            return self.handshake_here().await;
         }
+        // On the admission threads with the socket on their reactor, so that its
+        // readiness wakes them directly; then back to this runtime's reactor.
         let (admission, name) = (self.admission.clone(), self.name);
         let detached = self.detach().map_err(|e| failed(name, None, &e))?;
-        admission
+        let mut accepted = admission
             .run(async move {
                 let incoming = detached
                     .adopt()
                     .map_err(|(e, peer)| failed(name, Some(peer), &e))?;
-                let accepted = incoming.handshake_here().await?;
-                Ok(then(accepted).await)
+                incoming.handshake_here().await
             })
             .await
-            .unwrap_or(Err(HandshakeFailure::Failed))
+            .unwrap_or(Err(HandshakeFailure::Failed))?;
+        accepted
+            .conn
+            .rehome()
+            .map_err(|e| failed(name, Some(accepted.peer), &e))?;
+        Ok(accepted)
     }
 
     /// Does the TLS handshake on the current runtime (see [`Incoming::handshake`]).
@@ -259,11 +240,6 @@ impl Incoming {
     /// Whether the handshake will be TLS.
     pub fn is_tls(&self) -> bool {
         self.tls.is_some()
-    }
-
-    /// Where this listener's admission work runs.
-    pub fn admission(&self) -> &admission::Admission {
-        &self.admission
     }
 }
 
