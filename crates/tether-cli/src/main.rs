@@ -43,6 +43,9 @@ enum Command {
     Devices(admin::devices::DevicesArgs),
     /// Bind devices to gateways on a running server.
     Gateways(admin::gateways::GatewaysArgs),
+    /// Provisioning claims on a running server: devices register the key they
+    /// generated, with proof that they hold it (docs/provisioning.md).
+    Provisioning(admin::provisioning::ProvisioningArgs),
     /// Check a device's connection step by step (DNS, TCP, TLS, token, MQTT) and say
     /// what to fix.
     ///
@@ -105,6 +108,7 @@ fn main() -> ExitCode {
         Command::Registries(args) => admin::registries::run(args),
         Command::Devices(args) => admin::devices::run(args),
         Command::Gateways(args) => admin::gateways::run(args),
+        Command::Provisioning(args) => admin::provisioning::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Events(args) => events::run(args),
         Command::Pubsub(args) => pubsub::run(args),

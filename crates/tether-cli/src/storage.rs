@@ -182,14 +182,15 @@ async fn copy(a: CopyArgs) -> u8 {
         Ok(r) => {
             println!(
                 "copied {} → {}: {} registries, {} devices, {} config versions, {} states, \
-                 {} gateway bindings",
+                 {} gateway bindings, {} provisioning claims",
                 from.backend(),
                 to.backend(),
                 r.registries,
                 r.devices,
                 r.configs,
                 r.states,
-                r.bindings
+                r.bindings,
+                r.claims
             );
             println!(
                 "start the server on it: tether serve --database '{}'",

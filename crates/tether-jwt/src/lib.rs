@@ -57,7 +57,7 @@ mod verify;
 pub mod signers;
 
 pub use alg::{Algorithm, KeyType};
-pub use mint::{Claims, MintError, max_token_len, mint};
+pub use mint::{Claims, MAX_SUB_LEN, MintError, max_proof_len, max_token_len, mint, mint_proof};
 pub use signer::{SignError, Signer};
 
 #[cfg(feature = "alloc")]

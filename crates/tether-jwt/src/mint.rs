@@ -38,6 +38,8 @@ pub enum MintError {
     ExpiryNotAfterIssue,
     /// The audience is empty or longer than [`MAX_AUD_LEN`] bytes.
     InvalidAudience,
+    /// The subject is empty or longer than [`MAX_SUB_LEN`] bytes.
+    InvalidSubject,
     /// The signer failed.
     Sign(SignError),
     /// The signer returned a signature of the wrong size for its algorithm.
@@ -60,6 +62,10 @@ impl fmt::Display for MintError {
                 f,
                 "aud must be the project id: not empty and at most {MAX_AUD_LEN} bytes"
             ),
+            MintError::InvalidSubject => write!(
+                f,
+                "sub must be the device id: not empty and at most {MAX_SUB_LEN} bytes"
+            ),
             MintError::Sign(e) => e.fmt(f),
             MintError::BadSignatureLength { alg, len } => write!(
                 f,
@@ -80,9 +86,11 @@ impl From<SignError> for MintError {
 
 /// Longest audience [`mint`] accepts (GCP project ids are at most 30 characters).
 pub const MAX_AUD_LEN: usize = 256;
+/// Longest subject [`mint_proof`] accepts (device ids are at most 128 characters).
+pub const MAX_SUB_LEN: usize = 256;
 /// Longest signature [`mint`] handles: RSA 4096.
 const MAX_SIG_LEN: usize = 512;
-const CLAIMS_BUF: usize = MAX_AUD_LEN * 6 + 64;
+const CLAIMS_BUF: usize = (MAX_AUD_LEN + MAX_SUB_LEN) * 6 + 80;
 
 /// A buffer size that always holds a token for `alg` with an audience of `aud_len`
 /// bytes (RSA sized for 4096-bit keys).
@@ -96,6 +104,13 @@ pub const fn max_token_len(alg: Algorithm, aud_len: usize) -> usize {
     alg.encoded_header().len() + 1 + b64::encoded_len(claims) + 1 + b64::encoded_len(sig)
 }
 
+/// A buffer size that always holds a [`mint_proof`] token: [`max_token_len`] plus a
+/// `sub` of `sub_len` bytes.
+pub const fn max_proof_len(alg: Algorithm, aud_len: usize, sub_len: usize) -> usize {
+    // ,"sub":"..." with every byte escaped, rounded up for base64's 4/3.
+    max_token_len(alg, aud_len) + (9 + sub_len * 6).div_ceil(3) * 4 + 4
+}
+
 /// Writes a signed token `b64url(header).b64url(claims).b64url(signature)` into
 /// `out` and returns its length. The header is `{"alg":..,"typ":"JWT"}` with the
 /// signer's algorithm; the claims are `{"iat":..,"exp":..,"aud":".."}`. Needs no
@@ -103,6 +118,30 @@ pub const fn max_token_len(alg: Algorithm, aud_len: usize) -> usize {
 pub fn mint<S: Signer + ?Sized>(
     signer: &S,
     claims: &Claims<'_>,
+    out: &mut [u8],
+) -> Result<usize, MintError> {
+    mint_with(signer, claims, None, out)
+}
+
+/// [`mint`] with a `sub` claim: the proof of possession a device sends when it
+/// registers a key it generated (provisioning), with `sub` = its device id. The claims
+/// are `{"iat":..,"exp":..,"aud":"..","sub":".."}`.
+pub fn mint_proof<S: Signer + ?Sized>(
+    signer: &S,
+    claims: &Claims<'_>,
+    sub: &str,
+    out: &mut [u8],
+) -> Result<usize, MintError> {
+    if sub.is_empty() || sub.len() > MAX_SUB_LEN {
+        return Err(MintError::InvalidSubject);
+    }
+    mint_with(signer, claims, Some(sub), out)
+}
+
+fn mint_with<S: Signer + ?Sized>(
+    signer: &S,
+    claims: &Claims<'_>,
+    sub: Option<&str>,
     out: &mut [u8],
 ) -> Result<usize, MintError> {
     if claims.aud.is_empty() || claims.aud.len() > MAX_AUD_LEN {
@@ -122,12 +161,19 @@ pub fn mint<S: Signer + ?Sized>(
     json.put_u64(claims.exp);
     json.put(b",\"aud\":\"");
     json.put_json_str(claims.aud);
+    if let Some(sub) = sub {
+        json.put(b"\",\"sub\":\"");
+        json.put_json_str(sub);
+    }
     json.put(b"\"}");
     let json = &json.buf[..json.len];
 
     let header = alg.encoded_header().as_bytes();
     let too_small = MintError::BufferTooSmall {
-        needed: max_token_len(alg, claims.aud.len()),
+        needed: match sub {
+            Some(sub) => max_proof_len(alg, claims.aud.len(), sub.len()),
+            None => max_token_len(alg, claims.aud.len()),
+        },
     };
     let claims_len = b64::encoded_len(json.len());
     let input_len = header.len() + 1 + claims_len;

@@ -34,7 +34,7 @@ struct Table {
 
 use Kind::{Bytes, Int, OptInt, OptText, Text};
 
-const TABLES: [Table; 5] = [
+const TABLES: [Table; 6] = [
     Table {
         name: "registries",
         order_by: "pk",
@@ -104,6 +104,27 @@ const TABLES: [Table; 5] = [
         order_by: "gateway_num_id, device_num_id",
         columns: &[("gateway_num_id", Int), ("device_num_id", Int)],
     },
+    Table {
+        name: "provisioning_claims",
+        order_by: "registry_pk, id",
+        columns: &[
+            ("registry_pk", Int),
+            ("id", Text),
+            ("key_format", Int),
+            ("key", Text),
+            ("device_id_pattern", Text),
+            ("max_devices", OptInt),
+            ("expiration_time", OptInt),
+            ("template_metadata", Text),
+            ("template_log_level", Int),
+            ("template_gateway_type", Int),
+            ("template_gateway_auth_method", Int),
+            ("devices_provisioned", Int),
+            ("last_used_time", OptInt),
+            ("create_time", Int),
+            ("revoke_time", OptInt),
+        ],
+    },
 ];
 
 /// Bound parameters per INSERT: below SQLite's oldest limit (999), so batches work on
@@ -123,6 +144,8 @@ pub struct CopyReport {
     pub states: u64,
     /// Gateway bindings.
     pub bindings: u64,
+    /// Provisioning claims.
+    pub claims: u64,
 }
 
 impl CopyReport {
@@ -132,6 +155,7 @@ impl CopyReport {
             "devices" => self.devices = n,
             "device_configs" => self.configs = n,
             "device_states" => self.states = n,
+            "provisioning_claims" => self.claims = n,
             _ => self.bindings = n,
         }
     }
@@ -146,9 +170,9 @@ pub enum CopyProgress {
     Rows(u64),
 }
 
-/// Copies every registry, device, config version, state and binding of `from` into
-/// `to`, which must hold no registry yet. Stop the servers that use `from` first:
-/// changes made during the copy are not carried over.
+/// Copies every registry, device, config version, state, binding and provisioning
+/// claim of `from` into `to`, which must hold no registry yet. Stop the servers that
+/// use `from` first: changes made during the copy are not carried over.
 pub async fn copy_database(
     from: &SqlStore,
     to: &SqlStore,

@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tether_jwt::Credential;
 
-use crate::model::{Device, DeviceCredential};
+use crate::model::{Device, DeviceCredential, PublicKeyCredential};
 use crate::names::RegistryPath;
+use crate::provisioning::ProvisioningClaim;
 
 /// A device's usable keys and the reasons others were skipped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -46,6 +47,15 @@ struct Entry {
 #[derive(Debug, Default)]
 pub struct KeyCache {
     entries: Mutex<HashMap<(RegistryPath, u64), Entry>>,
+    /// Provisioning claims' keys by (registry, claim id), with the credential they
+    /// were parsed from.
+    claims: Mutex<HashMap<(RegistryPath, String), ClaimKey>>,
+}
+
+#[derive(Debug)]
+struct ClaimKey {
+    source: PublicKeyCredential,
+    key: Result<Credential, String>,
 }
 
 impl KeyCache {
@@ -129,6 +139,37 @@ impl KeyCache {
         entry.verified.push((digest, credential));
     }
 
+    /// A provisioning claim's key, parsed once per credential (a changed key is
+    /// parsed again); `Err` says why a stored key cannot be used.
+    pub fn claim_key(&self, claim: &ProvisioningClaim) -> Result<Credential, String> {
+        let key = (claim.registry.clone(), claim.id.clone());
+        let mut claims = self
+            .claims
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(cached) = claims.get(&key)
+            && cached.source == claim.credential
+        {
+            return cached.key.clone();
+        }
+        // Claims are few, and parsed once per key: parsing under the lock is fine.
+        if claims.len() >= MAX_CLAIM_KEYS {
+            claims.clear();
+        }
+        let parsed = parse_key(&claim.credential.key).map(|key| Credential {
+            key,
+            expires_at: None,
+        });
+        claims.insert(
+            key,
+            ClaimKey {
+                source: claim.credential.clone(),
+                key: parsed.clone(),
+            },
+        );
+        parsed
+    }
+
     /// Forgets a device's keys.
     pub fn invalidate(&self, registry: &RegistryPath, num_id: u64) {
         self.entries().remove(&(registry.clone(), num_id));
@@ -150,16 +191,23 @@ impl KeyCache {
     }
 }
 
+/// Past this many claim keys the table starts afresh, so it cannot grow without bound.
+const MAX_CLAIM_KEYS: usize = 10_000;
+
+fn parse_key(text: &str) -> Result<tether_jwt::PublicKey, String> {
+    tether_keys::parse(text.as_bytes())
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            p.public_key()
+                .ok_or_else(|| "the stored text holds no public key".to_string())
+        })
+}
+
 fn parse_all(creds: &[DeviceCredential]) -> DeviceKeys {
     let mut credentials = Vec::with_capacity(creds.len());
     let mut skipped = Vec::new();
     for (i, c) in creds.iter().enumerate() {
-        let parsed = tether_keys::parse(c.public_key.key.as_bytes())
-            .map_err(|e| e.to_string())
-            .and_then(|p| {
-                p.public_key()
-                    .ok_or_else(|| "the stored text holds no public key".to_string())
-            });
+        let parsed = parse_key(&c.public_key.key);
         match parsed {
             Ok(key) => credentials.push(Credential {
                 key,

@@ -28,6 +28,7 @@ pub mod names;
 mod open;
 mod paging;
 mod postgres;
+pub mod provisioning;
 mod sql;
 mod sqlite;
 mod store;

@@ -16,12 +16,20 @@ use crate::sql::Dialect;
 use crate::store::StoreError;
 
 /// (version, description, SQLite text, PostgreSQL text). Append; never edit.
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    20261125000001,
-    "initial",
-    include_str!("../migrations/sqlite/20261125000001_initial.sql"),
-    include_str!("../migrations/postgres/20261125000001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        20261125000001,
+        "initial",
+        include_str!("../migrations/sqlite/20261125000001_initial.sql"),
+        include_str!("../migrations/postgres/20261125000001_initial.sql"),
+    ),
+    (
+        20261205000001,
+        "provisioning_claims",
+        include_str!("../migrations/sqlite/20261205000001_provisioning_claims.sql"),
+        include_str!("../migrations/postgres/20261205000001_provisioning_claims.sql"),
+    ),
+];
 
 /// The migrator of a dialect.
 pub(crate) fn migrator(dialect: Dialect) -> Migrator {

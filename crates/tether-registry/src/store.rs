@@ -11,6 +11,7 @@ use crate::model::{
     Device, DeviceConfig, DeviceRegistry, DeviceState, GatewayType, Status, Timestamp,
 };
 use crate::names::{DeviceRef, LocationPath, RegistryPath};
+use crate::provisioning::{Provisioned, ProvisioningClaim};
 
 /// Why a store call failed; each maps to one `google.rpc.Code`. Messages name the
 /// resource and the rule, ready to show to the caller.
@@ -301,6 +302,41 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// compact`). SQLite rebuilds its file (`VACUUM`; writers wait meanwhile);
     /// PostgreSQL runs a plain `VACUUM` on the registry's tables.
     async fn compact(&self) -> StoreResult<Compaction>;
+
+    /// Creates a provisioning claim (its counters and times are set here);
+    /// `AlreadyExists` if the id is taken, `FailedPrecondition` past
+    /// [`CLAIMS_PER_REGISTRY`](crate::provisioning::CLAIMS_PER_REGISTRY).
+    async fn create_claim(
+        &self,
+        claim: &ProvisioningClaim,
+        now: Timestamp,
+    ) -> StoreResult<ProvisioningClaim>;
+    /// Reads a claim.
+    async fn get_claim(&self, registry: &RegistryPath, id: &str) -> StoreResult<ProvisioningClaim>;
+    /// A registry's claims, revoked ones included, ordered by id (at most
+    /// [`CLAIMS_PER_REGISTRY`](crate::provisioning::CLAIMS_PER_REGISTRY)).
+    async fn list_claims(&self, registry: &RegistryPath) -> StoreResult<Vec<ProvisioningClaim>>;
+    /// Revokes a claim at `now` (a second revocation keeps the first time). The claim
+    /// stays, so that a device using it learns why it is refused.
+    async fn revoke_claim(
+        &self,
+        registry: &RegistryPath,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<ProvisioningClaim>;
+    /// Creates `device` (its id, first credential and metadata already set) through
+    /// the claim, atomically: `FailedPrecondition` if the claim is revoked, expired
+    /// or at its maximum; the existing device with `created: false` when the same
+    /// claim already provisioned it with the same key (a retry); `AlreadyExists` for
+    /// any other existing device, which is never changed. Concurrent calls for one
+    /// id create one device.
+    async fn provision_device(
+        &self,
+        registry: &RegistryPath,
+        claim_id: &str,
+        device: &Device,
+        now: Timestamp,
+    ) -> StoreResult<Provisioned>;
 }
 
 /// What [`Store::compact`] did: the size of the database (SQLite) or of the registry's

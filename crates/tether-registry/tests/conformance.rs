@@ -18,6 +18,7 @@ use tether_registry::model::{
     Timestamp, X509Details,
 };
 use tether_registry::names::{DeviceRef, LocationPath, RegistryPath};
+use tether_registry::provisioning::{DeviceTemplate, PROVISIONED_BY, ProvisioningClaim};
 use tether_registry::{
     Activity, ActivityKind, DeviceFilter, PageRequest, PostgresStore, SqliteStore, Store,
     StoreError,
@@ -1255,6 +1256,255 @@ async fn check_concurrent_creates_of_one_id(store: DynStore) {
     assert_eq!(ok, 1);
 }
 
+fn claim(r: &RegistryPath, id: &str, max: Option<u64>, expires: Option<i64>) -> ProvisioningClaim {
+    ProvisioningClaim {
+        registry: r.clone(),
+        id: id.into(),
+        credential: PublicKeyCredential {
+            format: PublicKeyFormat::Es256Pem,
+            key: format!("claim key of {id}"),
+        },
+        device_id_pattern: "^sensor-[0-9]+$".into(),
+        max_devices: max,
+        expiration_time: expires.map(at),
+        device_template: DeviceTemplate {
+            metadata: BTreeMap::from([("batch".into(), "42".into())]),
+            log_level: LogLevel::Error,
+            ..DeviceTemplate::default()
+        },
+        devices_provisioned: 7, // output only: ignored on create
+        last_used_time: Some(at(1)),
+        create_time: None,
+        revoke_time: None,
+    }
+}
+
+/// A device as the server builds it for a claim: its own key and the claim's mark.
+fn provisioned(id: &str, key: &str, claim_id: &str) -> Device {
+    Device {
+        id: id.into(),
+        credentials: vec![DeviceCredential {
+            public_key: PublicKeyCredential {
+                format: PublicKeyFormat::Es256Pem,
+                key: key.into(),
+            },
+            expiration_time: None,
+        }],
+        metadata: BTreeMap::from([(PROVISIONED_BY.into(), claim_id.into())]),
+        ..Device::default()
+    }
+}
+
+async fn check_provisioning_claims(store: DynStore) {
+    let r = with_registry(&store, "fleet").await;
+    let created = store
+        .create_claim(&claim(&r, "factory", Some(2), Some(100)), at(5))
+        .await
+        .expect("create claim");
+    assert_eq!(created.devices_provisioned, 0, "counters start at zero");
+    assert_eq!(created.last_used_time, None);
+    assert_eq!(created.create_time, Some(at(5)));
+    assert_eq!(created.device_template.log_level, LogLevel::Error);
+    assert_eq!(created.max_devices, Some(2));
+    assert_eq!(created.expiration_time, Some(at(100)));
+    assert_eq!(
+        store.get_claim(&r, "factory").await.expect("get claim"),
+        created
+    );
+    assert!(matches!(
+        store.create_claim(&claim(&r, "factory", None, None), at(6)).await,
+        Err(StoreError::AlreadyExists(m)) if m.contains("factory")
+    ));
+    assert!(matches!(
+        store.get_claim(&r, "nope").await,
+        Err(StoreError::NotFound(m)) if m.contains("nope")
+    ));
+
+    // The first provision creates; the same request again answers the same device.
+    let first = store
+        .provision_device(
+            &r,
+            "factory",
+            &provisioned("sensor-1", "k1", "factory"),
+            at(10),
+        )
+        .await
+        .expect("provision");
+    assert!(first.created);
+    let again = store
+        .provision_device(
+            &r,
+            "factory",
+            &provisioned("sensor-1", "k1", "factory"),
+            at(11),
+        )
+        .await
+        .expect("retry");
+    assert!(!again.created, "a retry creates nothing");
+    assert_eq!(again.device.num_id, first.device.num_id);
+    // Another key for the same id is refused, and the device keeps its key.
+    assert!(matches!(
+        store
+            .provision_device(&r, "factory", &provisioned("sensor-1", "k2", "factory"), at(12))
+            .await,
+        Err(StoreError::AlreadyExists(m)) if m.contains("sensor-1")
+    ));
+    // A device made by hand is never taken over by a claim.
+    create(&store, &r, device("sensor-9")).await;
+    assert!(matches!(
+        store
+            .provision_device(
+                &r,
+                "factory",
+                &provisioned("sensor-9", "k9", "factory"),
+                at(12)
+            )
+            .await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    let hand_made = store.get_device(&r, &id("sensor-9")).await.expect("get");
+    assert!(hand_made.credentials.is_empty(), "no key was added");
+    let got = store.get_claim(&r, "factory").await.expect("get claim");
+    assert_eq!(got.devices_provisioned, 1, "the retry did not count");
+    assert_eq!(got.last_used_time, Some(at(10)));
+
+    store
+        .provision_device(
+            &r,
+            "factory",
+            &provisioned("sensor-2", "k2", "factory"),
+            at(20),
+        )
+        .await
+        .expect("second device");
+    match store
+        .provision_device(
+            &r,
+            "factory",
+            &provisioned("sensor-3", "k3", "factory"),
+            at(21),
+        )
+        .await
+    {
+        Err(StoreError::FailedPrecondition(m)) => {
+            assert!(m.contains("maximum of 2 devices"), "{m}");
+        }
+        other => panic!("a full claim must refuse: {other:?}"),
+    }
+    assert!(matches!(
+        store.get_device(&r, &id("sensor-3")).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Expired, then revoked: each refusal says which and when.
+    store
+        .create_claim(&claim(&r, "short", None, Some(30)), at(5))
+        .await
+        .expect("create claim");
+    match store
+        .provision_device(&r, "short", &provisioned("sensor-4", "k4", "short"), at(30))
+        .await
+    {
+        Err(StoreError::FailedPrecondition(m)) => assert!(m.contains("expired at"), "{m}"),
+        other => panic!("an expired claim must refuse: {other:?}"),
+    }
+    store
+        .create_claim(&claim(&r, "gone", None, None), at(5))
+        .await
+        .expect("create claim");
+    let revoked = store
+        .revoke_claim(&r, "gone", at(40))
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.revoke_time, Some(at(40)));
+    let twice = store
+        .revoke_claim(&r, "gone", at(50))
+        .await
+        .expect("revoke");
+    assert_eq!(
+        twice.revoke_time,
+        Some(at(40)),
+        "the first revocation stays"
+    );
+    match store
+        .provision_device(&r, "gone", &provisioned("sensor-5", "k5", "gone"), at(41))
+        .await
+    {
+        Err(StoreError::FailedPrecondition(m)) => assert!(m.contains("revoked at"), "{m}"),
+        other => panic!("a revoked claim must refuse: {other:?}"),
+    }
+    let listed: Vec<String> = store
+        .list_claims(&r)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(listed, ["factory", "gone", "short"]);
+
+    // Claims go with their registry.
+    let other = with_registry(&store, "empty").await;
+    store
+        .create_claim(&claim(&other, "c", None, None), at(5))
+        .await
+        .expect("create claim");
+    store
+        .delete_registry(&other)
+        .await
+        .expect("delete registry");
+    store
+        .create_registry(&registry("empty"))
+        .await
+        .expect("again");
+    assert!(store.list_claims(&other).await.expect("list").is_empty());
+}
+
+async fn check_concurrent_provisions_of_one_id(store: DynStore) {
+    let r = with_registry(&store, "fleet").await;
+    store
+        .create_claim(&claim(&r, "factory", Some(100), None), at(0))
+        .await
+        .expect("claim");
+    // Ten requests with the same key (a device retrying everywhere) and ten with
+    // others (a cloned id): one device, made once, with the first key that won.
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = store.clone();
+            let r = r.clone();
+            let key = if i % 2 == 0 {
+                "same".to_string()
+            } else {
+                format!("other-{i}")
+            };
+            tokio::spawn(async move {
+                let d = provisioned("sensor-1", &key, "factory");
+                (key, store.provision_device(&r, "factory", &d, at(i)).await)
+            })
+        })
+        .collect();
+    let mut created = 0;
+    let mut winner = None;
+    for t in tasks {
+        let (key, result) = t.await.expect("task");
+        match result {
+            Ok(p) => {
+                if p.created {
+                    created += 1;
+                    winner = Some(key);
+                }
+            }
+            Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert_eq!(created, 1, "exactly one provision creates the device");
+    let device = store.get_device(&r, &id("sensor-1")).await.expect("device");
+    assert_eq!(device.credentials.len(), 1);
+    assert_eq!(Some(device.credentials[0].public_key.key.clone()), winner);
+    let claim = store.get_claim(&r, "factory").await.expect("claim");
+    assert_eq!(claim.devices_provisioned, 1);
+}
+
 async fn check_large_filters(store: DynStore) {
     // IoT Core allowed 10,000 ids and 10,000 numIds in one list call.
     let r = with_registry(&store, "fleet").await;
@@ -1443,6 +1693,8 @@ conformance!(
     check_concurrent_unconditional,
     check_concurrent_binds_respect_the_limit,
     check_concurrent_creates_of_one_id,
+    check_provisioning_claims,
+    check_concurrent_provisions_of_one_id,
     check_large_filters,
     check_compact_keeps_everything,
 );

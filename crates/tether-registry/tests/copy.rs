@@ -14,6 +14,7 @@ use tether_registry::model::{
     PublicKeyFormat, StateNotificationConfig, Status, Timestamp,
 };
 use tether_registry::names::{DeviceRef, LocationPath, RegistryPath};
+use tether_registry::provisioning::{DeviceTemplate, PROVISIONED_BY, ProvisioningClaim};
 use tether_registry::{
     Activity, ActivityKind, CopyProgress, CopyReport, DeviceFilter, PageRequest, PostgresStore,
     SqliteStore, Store, StoreError, copy_database,
@@ -154,6 +155,49 @@ async fn fill(store: &dyn Store) -> Vec<(RegistryPath, u64)> {
         ])
         .await
         .expect("activity");
+    // A claim that provisioned one device and was then revoked: its counters, times
+    // and the device it made all move.
+    let claim = ProvisioningClaim {
+        registry: fleet_path.clone(),
+        id: "factory-1".into(),
+        credential: PublicKeyCredential {
+            format: PublicKeyFormat::Es256Pem,
+            key: "-----BEGIN PUBLIC KEY-----\nclaim\n-----END PUBLIC KEY-----\n".into(),
+        },
+        device_id_pattern: "^made-[0-9]+$".into(),
+        max_devices: Some(5),
+        expiration_time: Some(at(10_000)),
+        device_template: DeviceTemplate {
+            metadata: BTreeMap::from([("batch".into(), "7".into())]),
+            log_level: LogLevel::Debug,
+            ..DeviceTemplate::default()
+        },
+        devices_provisioned: 0,
+        last_used_time: None,
+        create_time: None,
+        revoke_time: None,
+    };
+    store.create_claim(&claim, at(60)).await.expect("claim");
+    let made_device = Device {
+        id: "made-1".into(),
+        credentials: vec![DeviceCredential {
+            public_key: PublicKeyCredential {
+                format: PublicKeyFormat::Es256Pem,
+                key: "made-1 key".into(),
+            },
+            expiration_time: None,
+        }],
+        metadata: BTreeMap::from([(PROVISIONED_BY.into(), "factory-1".into())]),
+        ..Device::default()
+    };
+    store
+        .provision_device(&fleet_path, "factory-1", &made_device, at(61))
+        .await
+        .expect("provision");
+    store
+        .revoke_claim(&fleet_path, "factory-1", at(62))
+        .await
+        .expect("revoke");
     made
 }
 
@@ -165,6 +209,7 @@ async fn everything(
     Vec<Device>,
     Vec<Vec<DeviceConfig>>,
     Vec<Vec<DeviceState>>,
+    Vec<ProvisioningClaim>,
 ) {
     let parent = LocationPath {
         project: "acme".into(),
@@ -175,8 +220,9 @@ async fn everything(
         .await
         .expect("registries")
         .items;
-    let (mut devices, mut configs, mut states) = (vec![], vec![], vec![]);
+    let (mut devices, mut configs, mut states, mut claims) = (vec![], vec![], vec![], vec![]);
     for r in &registries {
+        claims.extend(store.list_claims(&r.path).await.expect("claims"));
         let page = store
             .list_devices(&r.path, &DeviceFilter::default(), &PageRequest::default())
             .await
@@ -197,7 +243,7 @@ async fn everything(
             devices.push(full);
         }
     }
-    (registries, devices, configs, states)
+    (registries, devices, configs, states, claims)
 }
 
 fn postgres_url() -> Option<String> {
@@ -232,7 +278,9 @@ async fn sqlite_to_postgres_and_back_keeps_everything() {
         .expect("sqlite");
     let made = fill(&sqlite).await;
     let before = everything(&sqlite).await;
-    assert_eq!(before.1.len(), 3);
+    assert_eq!(before.1.len(), 4);
+    assert_eq!(before.4.len(), 1, "the claim");
+    assert_eq!(before.4[0].devices_provisioned, 1);
     let sensor_at = before
         .1
         .iter()
@@ -256,17 +304,18 @@ async fn sqlite_to_postgres_and_back_keeps_everything() {
         report,
         CopyReport {
             registries: 2,
-            devices: 3,
-            configs: 12, // 10 kept for sensor-1, 1 each for the other two
+            devices: 4,
+            configs: 13, // 10 kept for sensor-1, 1 each for the other three
             states: 3,
             bindings: 1,
+            claims: 1,
         }
     );
     assert!(
-        seen.contains(&CopyProgress::Table("devices", 3)),
+        seen.contains(&CopyProgress::Table("devices", 4)),
         "{seen:?}"
     );
-    assert!(seen.contains(&CopyProgress::Rows(3)), "{seen:?}");
+    assert!(seen.contains(&CopyProgress::Rows(4)), "{seen:?}");
     let pg_store: &dyn Store = &postgres;
     assert_eq!(
         everything(pg_store).await,

@@ -1,5 +1,5 @@
-//! Admin commands (`tether registries|devices|gateways …`), modelled on `gcloud iot`:
-//! each one is a call to a running server's Device Manager API.
+//! Admin commands (`tether registries|devices|gateways|provisioning …`), modelled on
+//! `gcloud iot`: each one is a call to a running server's Device Manager API.
 //!
 //! ```text
 //!  clap args ─▶ request (path, query, JSON body) ─▶ Client (bearer token) ─▶ tether serve
@@ -11,6 +11,7 @@ pub mod client;
 pub mod devices;
 pub mod gateways;
 pub mod output;
+pub mod provisioning;
 pub mod registries;
 
 use std::path::PathBuf;

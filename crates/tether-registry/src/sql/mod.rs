@@ -21,6 +21,7 @@
 
 mod activity;
 mod bindings;
+mod claims;
 pub(crate) mod codec;
 mod compact;
 mod devices;
@@ -38,6 +39,7 @@ use tokio::sync::{Mutex, MutexGuard};
 
 use crate::model::{Device, DeviceConfig, DeviceRegistry, DeviceState, Timestamp};
 use crate::names::{DeviceRef, LocationPath, RegistryPath};
+use crate::provisioning::{Provisioned, ProvisioningClaim};
 use crate::store::{
     Activity, Compaction, DeviceFilter, Page, PageRequest, Store, StoreError, StoreResult,
 };
@@ -401,5 +403,45 @@ impl Store for SqlStore {
 
     async fn compact(&self) -> StoreResult<Compaction> {
         compact::compact(self).await
+    }
+
+    async fn create_claim(
+        &self,
+        claim: &ProvisioningClaim,
+        now: Timestamp,
+    ) -> StoreResult<ProvisioningClaim> {
+        self.transact(async |conn| claims::create(conn, self.dialect, claim, now).await)
+            .await
+    }
+
+    async fn get_claim(&self, registry: &RegistryPath, id: &str) -> StoreResult<ProvisioningClaim> {
+        claims::get_one(&mut *self.read().await?, registry, id).await
+    }
+
+    async fn list_claims(&self, registry: &RegistryPath) -> StoreResult<Vec<ProvisioningClaim>> {
+        claims::list(&mut *self.read().await?, registry).await
+    }
+
+    async fn revoke_claim(
+        &self,
+        registry: &RegistryPath,
+        id: &str,
+        now: Timestamp,
+    ) -> StoreResult<ProvisioningClaim> {
+        self.transact(async |conn| claims::revoke(conn, registry, id, now).await)
+            .await
+    }
+
+    async fn provision_device(
+        &self,
+        registry: &RegistryPath,
+        claim_id: &str,
+        device: &Device,
+        now: Timestamp,
+    ) -> StoreResult<Provisioned> {
+        self.transact(async |conn| {
+            claims::provision(conn, self.dialect, registry, claim_id, device, now).await
+        })
+        .await
     }
 }

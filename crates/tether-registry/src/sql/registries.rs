@@ -178,6 +178,7 @@ pub(super) async fn delete(
             "registry '{path}' still has {devices} device(s); delete them first"
         )));
     }
+    super::claims::delete_all(conn, pk).await?;
     sqlx::query("DELETE FROM registries WHERE pk = $1")
         .bind(pk)
         .execute(conn)

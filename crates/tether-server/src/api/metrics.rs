@@ -151,6 +151,24 @@ pub const METRICS: &[Metric] = &[
         at_start: NONE,
     },
     Metric {
+        name: "tether_provisioning_sessions_total",
+        kind: Kind::Counter,
+        help: "MQTT connections accepted as provisioning sessions (a provisioning claim's token for a device that may register itself).",
+        at_start: NONE,
+    },
+    Metric {
+        name: "tether_provisioning_requests_total",
+        kind: Kind::Counter,
+        help: "Provisioning requests (MQTT and HTTP), by result: created, repeated (a retry answered again) or refused.",
+        at_start: NONE,
+    },
+    Metric {
+        name: "tether_provisioning_refusals_total",
+        kind: Kind::Counter,
+        help: "Provisioning sessions closed for something a session may not do (another topic, too many requests), by reason.",
+        at_start: NONE,
+    },
+    Metric {
         name: "tether_mqtt_config_resends_total",
         kind: Kind::Counter,
         help: "QoS 1 configs sent again for want of a PUBACK.",

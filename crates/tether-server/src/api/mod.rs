@@ -14,6 +14,7 @@
 //! is generated from it, and a test sends each one through the router.
 
 pub mod auth;
+mod claims;
 mod config;
 mod credentials;
 mod devices;
@@ -204,6 +205,14 @@ pub enum Call {
     ListConfigVersions(RegistryPath, DeviceRef),
     /// `devices.states.list`.
     ListStates(RegistryPath, DeviceRef),
+    /// `provisioningClaims.list` (Tether's extension).
+    ListClaims(RegistryPath),
+    /// `provisioningClaims.create`.
+    CreateClaim(RegistryPath),
+    /// `provisioningClaims.get`.
+    GetClaim(RegistryPath, String),
+    /// `provisioningClaims.delete`: revokes the claim.
+    RevokeClaim(RegistryPath, String),
 }
 
 /// Runs one operation: `query` holds its parameters (as the REST query string
@@ -234,6 +243,10 @@ pub async fn perform(state: &ApiState, call: Call, query: Query, body: Value) ->
         Call::SendCommand(r, d) => config::send_command(state, &r, &d, query, body).await,
         Call::ListConfigVersions(r, d) => config::list_versions(state, &r, &d, query).await,
         Call::ListStates(r, d) => config::list_states(state, &r, &d, query).await,
+        Call::ListClaims(r) => claims::list(state, &r, query).await,
+        Call::CreateClaim(r) => claims::create(state, &r, query, body).await,
+        Call::GetClaim(r, c) => claims::get(state, &r, &c, query).await,
+        Call::RevokeClaim(r, c) => claims::revoke(state, &r, &c, query).await,
     }
 }
 
@@ -309,6 +322,25 @@ fn resolve(
     }
     if registry_verb.is_some() || group_verb.is_some() {
         return Err(unknown());
+    }
+
+    if template == CLAIMS {
+        return match *method {
+            Method::GET => Ok(Call::ListClaims(registry)),
+            Method::POST => Ok(Call::CreateClaim(registry)),
+            _ => Err(unknown()),
+        };
+    }
+    if template == CLAIM {
+        let claim = param(params, "claim").to_string();
+        if claim.is_empty() || claim.contains(':') {
+            return Err(unknown());
+        }
+        return match *method {
+            Method::GET => Ok(Call::GetClaim(registry, claim)),
+            Method::DELETE => Ok(Call::RevokeClaim(registry, claim)),
+            _ => Err(unknown()),
+        };
     }
 
     if template == DEVICES || template == GROUP_DEVICES {

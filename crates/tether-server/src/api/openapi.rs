@@ -141,5 +141,26 @@ fn schemas() -> Value {
             "binaryData": bytes, "subfolder": s}},
         "BindRequest": {"type": "object", "required": ["gatewayId", "deviceId"], "properties": {
             "gatewayId": s, "deviceId": s}},
+        "ProvisioningClaim": {"type": "object", "required": ["credential", "deviceIdPattern"], "properties": {
+            "name": {"type": "string", "readOnly": true}, "id": {"type": "string", "readOnly": true},
+            "credential": {"type": "object", "properties": {
+                "publicKey": {"type": "object", "properties": {
+                    "format": {"type": "string", "enum": ["RSA_X509_PEM", "ES256_PEM", "RSA_PEM", "ES256_X509_PEM"]},
+                    "key": s}},
+                "fingerprint": {"type": "string", "readOnly": true}}},
+            "deviceIdPattern": s, "maxDevices": int64, "expirationTime": time,
+            "deviceTemplate": {"type": "object", "properties": {
+                "metadata": {"type": "object", "additionalProperties": s},
+                "logLevel": level,
+                "gatewayConfig": {"type": "object", "properties": {
+                    "gatewayType": {"type": "string", "enum": ["GATEWAY_TYPE_UNSPECIFIED", "GATEWAY", "NON_GATEWAY"]},
+                    "gatewayAuthMethod": {"type": "string", "enum": ["GATEWAY_AUTH_METHOD_UNSPECIFIED", "ASSOCIATION_ONLY", "DEVICE_AUTH_TOKEN_ONLY", "ASSOCIATION_AND_DEVICE_AUTH_TOKEN"]}}}}},
+            "devicesProvisioned": {"type": "string", "format": "int64", "readOnly": true},
+            "lastUsedTime": {"type": "string", "format": "date-time", "readOnly": true},
+            "createTime": {"type": "string", "format": "date-time", "readOnly": true},
+            "revokeTime": {"type": "string", "format": "date-time", "readOnly": true},
+            "state": {"type": "string", "readOnly": true, "enum": ["ACTIVE", "REVOKED", "EXPIRED", "EXHAUSTED"]}}},
+        "ListProvisioningClaimsResponse": {"type": "object", "properties": {
+            "provisioningClaims": {"type": "array", "items": {"$ref": "#/components/schemas/ProvisioningClaim"}}}},
     })
 }

@@ -28,8 +28,15 @@ pub const STATES: &str =
 /// `…/groups/{g}/devices/{d}/states`.
 pub const GROUP_STATES: &str = "/v1/projects/{project}/locations/{location}/registries/{registry}/groups/{group}/devices/{device}/states";
 
+/// `…/registries/{r}/provisioningClaims` (Tether's extension).
+pub const CLAIMS: &str =
+    "/v1/projects/{project}/locations/{location}/registries/{registry}/provisioningClaims";
+/// `…/provisioningClaims/{c}`.
+pub const CLAIM: &str =
+    "/v1/projects/{project}/locations/{location}/registries/{registry}/provisioningClaims/{claim}";
+
 /// Every template the router serves.
-pub const TEMPLATES: [&str; 11] = [
+pub const TEMPLATES: [&str; 13] = [
     REGISTRIES,
     REGISTRY,
     GROUP,
@@ -41,6 +48,8 @@ pub const TEMPLATES: [&str; 11] = [
     GROUP_CONFIG_VERSIONS,
     STATES,
     GROUP_STATES,
+    CLAIMS,
+    CLAIM,
 ];
 
 /// What a method takes and returns, for the OpenAPI document.
@@ -424,5 +433,41 @@ pub const OPERATIONS: &[Operation] = &[
         NoBody,
         Ref("ListDeviceStatesResponse"),
         "Alias of devices.states.list."
+    ),
+    op!(
+        "provisioningClaims.create",
+        "POST",
+        CLAIMS,
+        &["claimId"],
+        Ref("ProvisioningClaim"),
+        Ref("ProvisioningClaim"),
+        "Creates a provisioning claim (Tether's extension; docs/provisioning.md)."
+    ),
+    op!(
+        "provisioningClaims.list",
+        "GET",
+        CLAIMS,
+        &[],
+        NoBody,
+        Ref("ListProvisioningClaimsResponse"),
+        "Lists a registry's provisioning claims, revoked ones included."
+    ),
+    op!(
+        "provisioningClaims.get",
+        "GET",
+        CLAIM,
+        &[],
+        NoBody,
+        Ref("ProvisioningClaim"),
+        "Gets a provisioning claim with its count and state."
+    ),
+    op!(
+        "provisioningClaims.delete",
+        "DELETE",
+        CLAIM,
+        &[],
+        NoBody,
+        Ref("ProvisioningClaim"),
+        "Revokes a provisioning claim; it stays listed as REVOKED."
     ),
 ];

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use tether_jwt::{Credential, EncodingPolicy, EncodingWarning, PublicKey, Refusal, Rules};
 use tether_registry::model::{Device, DeviceRegistry};
 use tether_registry::names::{DeviceRef, RegistryPath};
+use tether_registry::provisioning::ProvisioningClaim;
 use tether_registry::{Store, StoreError};
 
 use crate::bridge::hub::DeviceAddress;
@@ -59,6 +60,16 @@ pub trait CredentialSource: Send + Sync + Debug {
         _credential: usize,
     ) {
     }
+
+    /// A provisioning claim's key, or why its stored key cannot be used.
+    fn claim_key(&self, claim: &ProvisioningClaim) -> Result<Credential, String> {
+        let parsed =
+            tether_keys::parse(claim.credential.key.as_bytes()).map_err(|e| e.to_string())?;
+        parsed
+            .public_key()
+            .map(Credential::new)
+            .ok_or_else(|| "the stored text holds no public key".into())
+    }
 }
 
 /// The registry crate's cache: keys are parsed once per credential list.
@@ -94,6 +105,10 @@ impl CredentialSource for tether_registry::KeyCache {
         credential: usize,
     ) {
         tether_registry::KeyCache::remember_verified(self, registry, device, digest, credential);
+    }
+
+    fn claim_key(&self, claim: &ProvisioningClaim) -> Result<Credential, String> {
+        tether_registry::KeyCache::claim_key(self, claim)
     }
 }
 

@@ -16,6 +16,7 @@ pub mod gateway_rules;
 pub mod hub;
 pub mod limits;
 pub mod log_budget;
+pub mod provision;
 pub mod reason;
 pub mod uplink;
 

@@ -220,7 +220,7 @@ fn forbidden(code: Code, label: &'static str, message: String) -> Denied {
     Denied::new(DeniedKind::Forbidden, Reason::new(code, label, message))
 }
 
-fn bearer(header: Option<&str>) -> Result<&str, Denied> {
+pub(super) fn bearer(header: Option<&str>) -> Result<&str, Denied> {
     let refuse = |label, message: &str| {
         Denied::new(
             DeniedKind::Malformed,

@@ -53,11 +53,20 @@ pub(super) async fn handle(bridge: &DeviceBridge, target: Target, request: Reque
         Call::GetConfig => {
             get_config(bridge, &target, authorization.as_deref(), query.as_deref()).await
         }
+        Call::Provision => super::provision::provision(
+            bridge,
+            &target,
+            authorization.as_deref(),
+            request.into_body(),
+        )
+        .await
+        .map_err(Refusal::from),
     };
     let label = match target.call {
         Call::PublishEvent => "publishEvent",
         Call::SetState => "setState",
         Call::GetConfig => "getConfig",
+        Call::Provision => "provision",
     };
     match result {
         Ok(value) => {

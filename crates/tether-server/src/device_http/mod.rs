@@ -18,6 +18,7 @@
 mod auth;
 mod handlers;
 mod https;
+mod provision;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -126,6 +127,8 @@ pub(crate) enum Call {
     PublishEvent,
     SetState,
     GetConfig,
+    /// Zero-touch provisioning (an extension of the bridge).
+    Provision,
 }
 
 /// A bridge request's method and device.
@@ -136,14 +139,17 @@ pub(crate) struct Target {
     pub(crate) device: DeviceRef,
 }
 
-/// Recognises `POST /v1/{device}:publishEvent`, `POST /v1/{device}:setState` and
-/// `GET /v1/{device}/config`; anything else is not a bridge call.
+/// Recognises `POST /v1/{device}:publishEvent`, `POST /v1/{device}:setState`,
+/// `GET /v1/{device}/config` and `POST /v1/{device}:provision`; anything else is not
+/// a bridge call.
 pub(crate) fn bridge_call(method: &Method, path: &str) -> Option<Target> {
     let name = path.strip_prefix("/v1/")?;
     let (name, call) = if let Some(n) = name.strip_suffix(":publishEvent") {
         (n, Call::PublishEvent)
     } else if let Some(n) = name.strip_suffix(":setState") {
         (n, Call::SetState)
+    } else if let Some(n) = name.strip_suffix(":provision") {
+        (n, Call::Provision)
     } else if let Some(n) = name.strip_suffix("/config") {
         (n, Call::GetConfig)
     } else {

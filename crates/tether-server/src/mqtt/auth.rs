@@ -13,6 +13,7 @@ use tether_registry::names::{DeviceRef, RegistryPath};
 use crate::bridge::auth::{self as device_auth, Denied, DeniedKind};
 pub use crate::bridge::auth::{CredentialSource, JwtPolicy};
 use crate::bridge::hub::DeviceAddress;
+use crate::bridge::provision::claim::{self, Candidate, ClaimCheck, ClaimLists, ClaimSession};
 use crate::bridge::{Code, Reason};
 
 /// An authenticated device.
@@ -66,6 +67,103 @@ impl From<Denied> for Refused {
             reason: denied.reason,
             device: denied.device,
         }
+    }
+}
+
+/// Who a CONNECT is: a device, or a device that does not exist yet and provisions
+/// itself through a claim.
+#[derive(Debug)]
+pub enum Authenticated {
+    /// A registered device with its own token.
+    Device(Box<Principal>),
+    /// A provisioning session (docs/provisioning.md).
+    Provisioning(Box<ClaimSession>),
+}
+
+/// The device refusals a provisioning claim's token can be behind: the device is not
+/// there yet, or (a retry after a lost reply) its keys did not sign the token.
+const CLAIM_MAY_EXPLAIN: [&str; 5] = [
+    "unknown_device",
+    "jwt_signature",
+    "jwt_key_type",
+    "jwt_signature_format",
+    "no_credentials",
+];
+
+/// [`authenticate`], and when the device's own check fails, whether the token is a
+/// provisioning claim's. A registry without claims answers exactly as
+/// [`authenticate`] does.
+///
+/// # Errors
+/// [`Refused`] with the CONNACK code and the reason.
+pub async fn authenticate_or_claim(
+    connect: &Connect,
+    store: &dyn Store,
+    keys: &dyn CredentialSource,
+    claims: &ClaimLists,
+    policy: JwtPolicy,
+    now: i64,
+) -> Result<Authenticated, Refused> {
+    let refused = match authenticate(connect, store, keys, policy, now).await {
+        Ok(principal) => return Ok(Authenticated::Device(Box::new(principal))),
+        Err(refused) if CLAIM_MAY_EXPLAIN.contains(&refused.reason.label) => refused,
+        Err(refused) => return Err(refused),
+    };
+    let (Ok(id), Ok(token)) = (ClientId::parse(&connect.client_id), password(connect)) else {
+        return Err(refused);
+    };
+    let path = RegistryPath {
+        project: id.project.to_owned(),
+        location: id.location.to_owned(),
+        registry: id.registry.to_owned(),
+    };
+    // A registry without claims costs nothing more (its empty list is remembered).
+    let claims = match claims.get(store, &path).await {
+        Ok(claims) if !claims.is_empty() => claims,
+        _ => return Err(refused),
+    };
+    let Ok(registry) = store.get_registry(&path).await else {
+        return Err(refused);
+    };
+    let exists = refused.reason.label != "unknown_device";
+    let candidate = Candidate {
+        registry: &registry,
+        device_id: id.device,
+        token,
+        exists,
+    };
+    let check = claim::check(&claims, keys, candidate, policy, now);
+    match check {
+        ClaimCheck::NoClaims => Err(refused),
+        ClaimCheck::NotClaimed if !exists => {
+            let mut refused = refused;
+            refused.reason.message.push_str(
+                "; the token is not signed by any of the registry's provisioning claims                  either",
+            );
+            Err(refused)
+        }
+        ClaimCheck::NotClaimed => Err(refused),
+        ClaimCheck::Refused(reason) => Err(Refused {
+            code: if reason.code == Code::Unavailable {
+                ConnectReturnCode::ServerUnavailable
+            } else {
+                ConnectReturnCode::NotAuthorized
+            },
+            reason,
+            device: None,
+        }),
+        ClaimCheck::Session(_) if registry.mqtt_state == MqttState::Disabled => Err(Refused {
+            code: ConnectReturnCode::NotAuthorized,
+            reason: Reason::new(
+                Code::FailedPrecondition,
+                "mqtt_disabled",
+                format!(
+                    "MQTT is disabled for registry '{path}' (mqttConfig.mqttEnabledState is                      MQTT_DISABLED)"
+                ),
+            ),
+            device: None,
+        }),
+        ClaimCheck::Session(session) => Ok(Authenticated::Provisioning(session)),
     }
 }
 

@@ -26,6 +26,7 @@ mod gateway;
 mod inbound;
 mod outbound;
 mod pipeline;
+mod provisioning;
 
 use std::future::pending;
 use std::net::SocketAddr;
@@ -228,6 +229,8 @@ struct Driver<S> {
     peer: std::net::IpAddr,
     session: ServerSession,
     live: Option<Live>,
+    /// Set instead of `live` for a provisioning session.
+    provisioning: Option<Box<provisioning::ProvisionLive>>,
     /// A packet held back by the rate limit, with when it may go.
     held: Option<(Held, Timestamp)>,
     last_input: Timestamp,
@@ -260,6 +263,7 @@ where
             peer,
             session: ServerSession::new(config, now),
             live: None,
+            provisioning: None,
             held: None,
             last_input: now,
             close_reason: None,
@@ -404,6 +408,13 @@ where
                 deadline = Some(deadline.map_or(t, |d| d.min(t)));
             }
         };
+        if let Some(provisioning) = &self.provisioning {
+            consider(Some(provisioning.expires_at));
+            consider(Some(
+                self.last_input
+                    .saturating_add(self.shared.options.idle_timeout),
+            ));
+        }
         if let Some(live) = &self.live {
             consider(Some(live.expires_at));
             consider(Some(
@@ -517,10 +528,13 @@ where
         let now = self.now();
         self.session.handle_timeout(now);
         let idle = self.shared.options.idle_timeout;
-        let Some(live) = &self.live else {
-            return;
+        // A provisioning session ends on its token's expiry and idleness too.
+        let expires_at = match (&self.live, &self.provisioning) {
+            (Some(live), _) => live.expires_at,
+            (None, Some(provisioning)) => provisioning.expires_at,
+            (None, None) => return,
         };
-        if now >= live.expires_at {
+        if now >= expires_at {
             return self.close(Reason::new(
                 Code::Unauthenticated,
                 "jwt_expired",
@@ -537,6 +551,9 @@ where
                     idle.as_secs()
                 ),
             ));
+        }
+        if self.live.is_none() {
+            return;
         }
         self.refresh_attached_configs();
         self.pump_config(now);

@@ -162,6 +162,8 @@ pub(crate) struct Shared {
     pub(crate) counters: HotCounters,
     pub(crate) connections: Arc<Connections>,
     pub(crate) registries: Arc<registries::Registries>,
+    /// The registries' provisioning claims, for tokens a device's keys did not sign.
+    pub(crate) claims: crate::bridge::provision::claim::ClaimLists,
     pub(crate) activity: ActivitySender,
     pub(crate) open: AtomicUsize,
     pub(crate) closed: Notify,
@@ -210,7 +212,11 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
     let (writer, activity) =
         ActivityWriter::start(Arc::clone(&deps.store), options.activity_interval);
     let (stop, shutdown) = watch::channel(false);
+    // A claim list is trusted for at most a second (less when registries are re-read
+    // sooner): a new claim works almost at once on every node.
+    let claims_ttl = options.registry_refresh.min(Duration::from_secs(1));
     let shared = Arc::new(Shared {
+        claims: crate::bridge::provision::claim::ClaimLists::new(claims_ttl),
         options,
         store: deps.store,
         sink: deps.sink,

@@ -6,6 +6,7 @@
 //! Input: either name spelling, int64 as string or number, either base64 alphabet,
 //! enums as names or numbers; unknown fields are refused (see [`reader`]).
 
+pub mod claim;
 pub mod device;
 pub mod mask;
 pub mod reader;

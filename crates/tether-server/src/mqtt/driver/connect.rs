@@ -29,10 +29,11 @@ where
         // With admission threads this already runs on them (see `listener`).
         let outcome = tokio::time::timeout(
             shared.options.connect_timeout,
-            auth::authenticate(
+            auth::authenticate_or_claim(
                 &connect,
                 &*shared.store,
                 &*shared.credentials,
+                &shared.claims,
                 shared.options.jwt,
                 now_secs,
             ),
@@ -77,8 +78,9 @@ where
                 }
                 let _ = self.session.refuse(refused.code);
             }
-            Ok(principal) => {
-                self.accept(principal);
+            Ok(auth::Authenticated::Provisioning(session)) => self.accept_provisioning(session),
+            Ok(auth::Authenticated::Device(principal)) => {
+                self.accept(*principal);
                 if shared.connections.registry_changes() != registry_changes {
                     self.registry_changed().await;
                 }

@@ -35,6 +35,9 @@ where
 {
     /// One PUBLISH from the device: classify → admit → submit.
     pub(super) async fn on_publish(&mut self, publish: Publish, now: Now) {
+        if self.provisioning.is_some() {
+            return self.on_provision_publish(publish).await;
+        }
         let Some(live) = &self.live else {
             return;
         };

@@ -28,6 +28,9 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     pub(super) async fn on_subscribe(&mut self, subscribe: Subscribe) {
+        if self.provisioning.is_some() {
+            return self.on_provision_subscribe(subscribe);
+        }
         let now = self.now();
         let Some(live) = &mut self.live else {
             return;
