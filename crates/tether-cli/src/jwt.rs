@@ -55,6 +55,10 @@ struct MintArgs {
     /// Issue time: RFC 3339 (`2026-11-26T10:00:00Z`) or epoch seconds; default now.
     #[arg(long, value_name = "TIME", value_parser = parse_at)]
     at: Option<i64>,
+    /// Add a `sub` claim: a provisioning proof, with the device id, signed by the
+    /// device's new key (docs/provisioning.md).
+    #[arg(long, value_name = "DEVICE_ID")]
+    sub: Option<String>,
     /// Print JSON ({"token", "alg", "iat", "exp"}) instead of the bare token.
     #[arg(long)]
     json: bool,
@@ -186,13 +190,27 @@ fn run_mint(a: MintArgs) -> anyhow::Result<u8> {
         iat: iat as u64,
         exp: iat as u64 + a.lifetime,
     };
-    let mut buf = vec![0u8; max_token_len(signer.algorithm(), a.project.len())];
-    let n = mint(&signer, &claims, &mut buf).context("minting the token")?;
-    let token = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let token = match &a.sub {
+        None => {
+            let mut buf = vec![0u8; max_token_len(signer.algorithm(), a.project.len())];
+            let n = mint(&signer, &claims, &mut buf).context("minting the token")?;
+            buf.truncate(n);
+            buf
+        }
+        Some(sub) => {
+            let len = tether_jwt::max_proof_len(signer.algorithm(), a.project.len(), sub.len());
+            let mut buf = vec![0u8; len];
+            let n = tether_jwt::mint_proof(&signer, &claims, sub, &mut buf)
+                .context("minting the proof")?;
+            buf.truncate(n);
+            buf
+        }
+    };
+    let token = String::from_utf8_lossy(&token).into_owned();
     if a.json {
         let out = json!({
             "token": token, "alg": signer.algorithm().as_str(),
-            "iat": claims.iat, "exp": claims.exp, "aud": a.project,
+            "iat": claims.iat, "exp": claims.exp, "aud": a.project, "sub": a.sub,
         });
         println!("{out:#}");
     } else {

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
+use serde_json::Value;
 use tether_mqtt::session::Timestamp;
 use tether_mqtt::session::client::{ClientConfig, ClientEvent, ClientSession, CloseReason};
 use tether_mqtt::{Connect, QoS, TopicFilter, TopicName};
@@ -239,6 +240,64 @@ pub async fn run(shared: Arc<Shared>, device: Device, permit: OwnedSemaphorePerm
         result.error = Some(e);
     }
     result
+}
+
+/// Provisions `device` through a claim (its password is the claim's token): subscribes
+/// to its result topic, publishes `request`, and answers the reply's JSON.
+pub async fn provision(
+    shared: &Shared,
+    device: &Device,
+    request: Vec<u8>,
+) -> Result<Value, String> {
+    let mut live = match handshake(shared, device).await {
+        Handshake::Up(live) => *live,
+        Handshake::Refused(why) | Handshake::Failed(why) => return Err(why),
+    };
+    let result = format!("/devices/{}/provision/result", device.id);
+    let now = ms(shared, Instant::now());
+    let filter = TopicFilter::new(result.clone()).map_err(|e| format!("filter: {e}"))?;
+    live.session
+        .subscribe(vec![(filter, QoS::AtLeastOnce)], now)
+        .map_err(|e| format!("SUBSCRIBE: {e}"))?;
+    let topic = TopicName::new(format!("/devices/{}/provision", device.id))
+        .map_err(|e| format!("topic: {e}"))?;
+    live.session
+        .publish(topic, request, QoS::AtLeastOnce, now)
+        .map_err(|e| format!("PUBLISH: {e}"))?;
+    loop {
+        live.flush(&shared.counters)
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        while let Some(event) = live.session.poll_event() {
+            match event {
+                ClientEvent::Message {
+                    topic,
+                    payload,
+                    ack,
+                    ..
+                } if topic.as_str() == result => {
+                    if let Some(id) = ack {
+                        live.session.ack(id, ms(shared, Instant::now()));
+                    }
+                    live.session.disconnect();
+                    let _ = live.flush(&shared.counters).await;
+                    return serde_json::from_slice(&payload)
+                        .map_err(|e| format!("the reply is not JSON: {e}"));
+                }
+                ClientEvent::Closed(reason) => return Err(format!("closed: {reason}")),
+                _ => {}
+            }
+        }
+        let n = match live.io.read(&mut live.buf).await {
+            Ok(0) => return Err("closed before the reply".into()),
+            Ok(n) => n,
+            Err(e) => return Err(format!("read: {e}")),
+        };
+        Counters::add(&shared.counters.bytes_in, n as u64);
+        let now = ms(shared, Instant::now());
+        let (session, buf) = (&mut live.session, &live.buf);
+        session.handle_input(&buf[..n], now);
+    }
 }
 
 fn subscribe(shared: &Shared, device: &Device, live: &mut Live) -> Result<(), String> {

@@ -286,6 +286,7 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
         e2e,
         stored: None,
         reconnect: None,
+        provision: None,
         pubsub: None,
         jetstream: None,
         errors,

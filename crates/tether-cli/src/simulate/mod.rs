@@ -16,6 +16,7 @@ mod procstat;
 mod provision;
 mod readback;
 mod report;
+mod self_provision;
 mod source_ips;
 mod stats;
 mod subscriber;
@@ -61,10 +62,44 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<u8> {
     runtime.block_on(async_run(&args, &plan))
 }
 
+/// `--provision`: a claim, then every device registers its own key through it.
+async fn self_provision_phase(
+    args: &SimulateArgs,
+    plan: &plan::Plan,
+    conn: &Conn,
+    fleet: &provision::Fleet,
+    keys: &[tether_keys::PrivateKey],
+    progress: bool,
+) -> anyhow::Result<self_provision::ProvisionRun> {
+    let claim_key = self_provision::create_claim(conn, &args.registry, &args.device_prefix).await?;
+    let claim_token = provision::tokens(std::slice::from_ref(&claim_key), &fleet.project)?
+        .pop()
+        .context("no claim token")?;
+    let requests = self_provision::requests(&fleet.ids, keys, &fleet.project)?;
+    let name = ServerName::try_from(args.tls_name.clone())
+        .map_err(|e| anyhow!("--tls-name {}: {e}", args.tls_name))?;
+    let target = self_provision::Target {
+        addr: plan.addr,
+        tls: (load::tls_config(&args.ca, false)?, name),
+        concurrency: plan.concurrency,
+        server_pid: args.server_pid,
+    };
+    Ok(self_provision::run(
+        target,
+        &fleet.registry_path,
+        &fleet.ids,
+        requests,
+        claim_token,
+        progress,
+    )
+    .await)
+}
+
 async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8> {
     let progress = !args.quiet && !args.json;
     let mut readback: Option<(crate::admin::client::Client, String, u64)> = None;
     let mut consumers: Vec<(bool, subscriber::Consumer)> = Vec::new();
+    let mut provisioned = None;
     let (specs, target_name) = match plan.target {
         Target::Tether => {
             let conn = Conn {
@@ -88,6 +123,17 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
             };
             let fleet = if args.existing {
                 provision::existing(&conn, &args.registry, &args.device_prefix, plan.devices)?
+            } else if args.provision {
+                let fleet = provision::registry_only(
+                    &conn,
+                    &args.registry,
+                    &args.device_prefix,
+                    plan.devices,
+                )
+                .await?;
+                provisioned =
+                    Some(self_provision_phase(args, plan, &conn, &fleet, &keys, progress).await?);
+                fleet
             } else {
                 provision::provision(&conn, &args.registry, &args.device_prefix, &keys).await?
             };
@@ -157,6 +203,7 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
         None
     };
     let again = args.reconnect.then(|| (specs.clone(), tls.clone()));
+    let provision = provisioned.map(Box::new);
     let mut measured = load::run(
         plan,
         RunInput {
@@ -167,6 +214,7 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
         },
     )
     .await?;
+    measured.provision = provision;
     if let Some((specs, tls)) = again {
         // The same devices, tokens and TLS client (its session cache with --resume):
         // connects only.

@@ -126,6 +126,15 @@ pub struct SimulateArgs {
     /// Sign tokens with keys that are NOT registered, to measure refusals.
     #[arg(long)]
     pub wrong_key: bool,
+    /// Devices register themselves (zero-touch provisioning, docs/provisioning.md): a
+    /// provisioning claim is created, every device connects with the claim's token and
+    /// sends its own new key with a proof, then the usual run follows with those keys.
+    /// The report adds provisions/s and the server's CPU per provision.
+    #[arg(
+        long,
+        conflicts_with_all = ["existing", "wrong_key", "key_file", "shared_key", "target"]
+    )]
+    pub provision: bool,
     /// Keep the connections open (idle) this many seconds after publishing, e.g. to
     /// look at the server's memory.
     #[arg(long, default_value_t = 0.0)]

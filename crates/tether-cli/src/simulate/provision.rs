@@ -103,15 +103,21 @@ fn ignore_exists(r: Result<serde_json::Value, CliError>) -> Result<bool, CliErro
     }
 }
 
-/// Creates (or reuses) the registry and the devices, registering `public` keys.
-pub async fn provision(
+/// Creates (or reuses) the registry only; the devices `PREFIX0…` will register
+/// themselves (`--provision`).
+pub async fn registry_only(
     conn: &Conn,
     registry: &str,
     prefix: &str,
-    public: &[PrivateKey],
+    n: usize,
 ) -> anyhow::Result<Fleet> {
+    let client = Client::new(conn)?;
+    ensure_registry(&client, conn, registry).await?;
+    existing(conn, registry, prefix, n)
+}
+
+async fn ensure_registry(client: &Client, conn: &Conn, registry: &str) -> anyhow::Result<()> {
     let project = conn.project.clone().unwrap_or_default();
-    let client = Arc::new(Client::new(conn)?);
     let location = conn.location()?;
     let registry_path = conn.registry(registry)?;
     ignore_exists(
@@ -128,6 +134,20 @@ pub async fn provision(
             .await,
     )
     .with_context(|| format!("cannot create the registry {registry_path}"))?;
+    Ok(())
+}
+
+/// Creates (or reuses) the registry and the devices, registering `public` keys.
+pub async fn provision(
+    conn: &Conn,
+    registry: &str,
+    prefix: &str,
+    public: &[PrivateKey],
+) -> anyhow::Result<Fleet> {
+    let project = conn.project.clone().unwrap_or_default();
+    let client = Arc::new(Client::new(conn)?);
+    let registry_path = conn.registry(registry)?;
+    ensure_registry(&client, conn, registry).await?;
     let gate = Arc::new(Semaphore::new(PARALLEL));
     let mut tasks = JoinSet::new();
     let mut ids = Vec::with_capacity(public.len());

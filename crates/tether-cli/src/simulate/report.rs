@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::procstat::Sample;
+use super::self_provision::ProvisionRun;
 use super::stats::Histogram;
 
 /// CPU and memory over one phase, of the server (if local) and of the simulator.
@@ -49,6 +50,8 @@ pub struct Measured {
     pub devices: u64,
     /// The `--reconnect` round: the same devices and tokens connecting again.
     pub reconnect: Option<Box<Measured>>,
+    /// The `--provision` phase: the devices registering themselves first.
+    pub provision: Option<Box<ProvisionRun>>,
     /// CONNACK 0.
     pub connected: u64,
     /// CONNACK ≠ 0.
@@ -188,6 +191,7 @@ impl Measured {
             "bytes_in": self.bytes_in,
             "errors": self.errors,
             "reconnect": self.reconnect.as_deref().map(Measured::reconnect_json),
+            "provision": self.provision.as_deref().map(provision_json),
         })
     }
 
@@ -204,6 +208,21 @@ impl Measured {
             "errors": self.errors,
         })
     }
+}
+
+fn provision_json(p: &ProvisionRun) -> Value {
+    json!({
+        "devices": p.devices,
+        "provisioned": p.provisioned,
+        "refused": p.refused,
+        "failed": p.failed,
+        "secs": p.phase.wall.as_secs_f64(),
+        "per_sec": p.per_sec(),
+        "latency": hist(&p.latency),
+        "server_cpu_per_provision_us": per_item_us(p.phase.server_cpu, p.provisioned + p.refused),
+        "client_cpu_per_provision_us": per_item_us(p.phase.client_cpu, p.provisioned + p.refused),
+        "errors": p.errors,
+    })
 }
 
 fn consumed(c: &super::subscriber::Consumed) -> Value {
@@ -247,8 +266,32 @@ pub fn table(m: &Measured, target: &str, qos1: bool) -> String {
             us(h.max())
         )
     };
-    let mut rows: Vec<(&str, String)> = vec![
-        ("target", target.to_string()),
+    let mut rows: Vec<(&str, String)> = vec![("target", target.to_string())];
+    if let Some(p) = &m.provision {
+        rows.extend([
+            (
+                "provisioned",
+                format!(
+                    "{} of {} (claim → own key), {} refused, {} failed, {:.0}/s in {:.2} s",
+                    p.provisioned,
+                    p.devices,
+                    p.refused,
+                    p.failed,
+                    p.per_sec(),
+                    p.phase.wall.as_secs_f64()
+                ),
+            ),
+            ("provision latency", lat(&p.latency)),
+            (
+                "server CPU / provision",
+                opt(
+                    per_item_us(p.phase.server_cpu, p.provisioned + p.refused),
+                    "µs",
+                ),
+            ),
+        ]);
+    }
+    rows.extend([
         (
             "connections",
             format!(
@@ -286,7 +329,7 @@ pub fn table(m: &Measured, target: &str, qos1: bool) -> String {
             ),
         ),
         ("messages/s", format!("{:.0}", m.messages_per_sec(qos1))),
-    ];
+    ]);
     if m.puback.count() > 0 {
         rows.push(("PUBACK latency", lat(&m.puback)));
     }
@@ -357,8 +400,10 @@ pub fn table(m: &Measured, target: &str, qos1: bool) -> String {
         ));
     }
     for e in m
-        .errors
+        .provision
         .iter()
+        .flat_map(|p| &p.errors)
+        .chain(&m.errors)
         .chain(m.reconnect.iter().flat_map(|r| &r.errors))
     {
         rows.push(("error", e.clone()));

@@ -17,6 +17,7 @@ mod keys_pkcs11_cli;
 mod listener_limits;
 mod log_budget;
 mod nats_outage;
+mod provisioning_e2e;
 mod pubsub_e2e;
 mod serve_e2e;
 mod simulate_cli;
