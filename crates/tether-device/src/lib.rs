@@ -34,6 +34,9 @@
 //! * **Config (QoS 1):** acknowledged once it is in the latest-config watch and the
 //!   config stream, i.e. the SDK holds it for the application; a newer config
 //!   supersedes an older one in the watch.
+//! * **First boot:** [`provision`] registers the device's own key through a
+//!   provisioning claim (the key's raw bytes and a proof signed by it); then
+//!   [`Device::connect`] with that key as usual.
 //! * **HTTP-only devices:** [`HttpDevice`] calls the HTTP bridge (`publishEvent`,
 //!   `setState`, `getConfig`) with the same options and token refresh.
 //! * **Time** is injectable: [`Clock`] for `iat`/`exp` and `tokio::time` for intervals,
@@ -49,6 +52,7 @@ pub mod http;
 pub mod jitter;
 mod messages;
 mod options;
+mod provision;
 pub mod refresh;
 pub mod tls;
 mod token;
@@ -66,6 +70,7 @@ pub use http::{HttpConfig, HttpDevice, HttpError};
 pub use jitter::{FixedJitter, Jitter, SystemJitter};
 pub use messages::{Command, Config, Status};
 pub use options::{DeviceOptions, DevicePath, SharedSigner};
+pub use provision::{ProvisionError, Provisioned, provision};
 pub use refresh::RefreshPlan;
 pub use tether_mqtt::QoS;
 pub use transport::Security;

@@ -734,3 +734,99 @@ async fn claims_are_managed_through_the_admin_api() -> TestResult {
     gw.shutdown().await;
     Ok(())
 }
+
+/// SDK options for `device` signed by `key` (a claim's or the device's own).
+fn sdk_options(gw: &Gateway, device: &str, key: &PrivateKey) -> tether_device::DeviceOptions {
+    let path = gw
+        .dir
+        .path()
+        .join(format!("{device}-{}.pem", key.public_key().fingerprint()));
+    std::fs::write(&path, pem_text("PRIVATE KEY", &key.pkcs8_der())).expect("key written");
+    let signer = tether_device::open_signer(&path.display().to_string()).expect("signer");
+    let ca = std::fs::read(&gw.ca_path).expect("CA");
+    tether_device::DeviceOptions::new(
+        tether_device::DevicePath::new(PROJECT, LOCATION, REGISTRY, device.to_string()),
+        signer,
+    )
+    .endpoint(tether_device::Endpoint::new("localhost", gw.port()))
+    .ca_pem(&ca)
+    .expect("CA parsed")
+}
+
+#[tokio::test]
+async fn the_device_sdk_provisions_on_first_boot_then_connects_with_its_own_key() -> TestResult {
+    use tether_device::{ConnectError, Device, ProvisionError, provision};
+    use tether_mqtt::ConnectReturnCode;
+
+    let gw = Gateway::start(|_| {}).await?;
+    let claim_key = with_claim(&gw, |_| {}).await;
+    let device = "sensor-5d000001";
+    let own_key = es256();
+    let own = sdk_options(&gw, device, &own_key);
+    let claim = sdk_options(&gw, device, &claim_key);
+    let new_signer = own.signer.clone();
+
+    // First boot: not registered yet, so the SDK provisions, then connects.
+    let first = Device::connect(own.clone()).await;
+    assert!(
+        matches!(
+            first,
+            Err(ConnectError::Refused {
+                code: ConnectReturnCode::IdentifierRejected,
+                ..
+            })
+        ),
+        "{first:?}"
+    );
+    let done = provision(&claim, &new_signer, own_key.public_key()).await?;
+    assert_eq!(done.device_id, device);
+    assert_eq!(
+        done.fingerprint,
+        own_key.public_key().fingerprint().to_string()
+    );
+    let connected = Device::connect(own).await?;
+    connected
+        .publish_event(None, b"booted".to_vec(), tether_device::QoS::AtLeastOnce)
+        .await?;
+    connected.disconnect().await;
+
+    // A device whose proof key is not the key it sends gets the server's reason.
+    let other = es256();
+    let wrong = sdk_options(&gw, "sensor-5d000002", &other).signer;
+    match provision(
+        &sdk_options(&gw, "sensor-5d000002", &claim_key),
+        &wrong,
+        own_key.public_key(),
+    )
+    .await
+    {
+        Err(ProvisionError::Request(message)) => panic!("made no request: {message}"),
+        Err(ProvisionError::Refused { code, message }) => {
+            assert_eq!(code, "PERMISSION_DENIED");
+            assert!(
+                message.contains("not signed by the submitted ES256 key"),
+                "{message}"
+            );
+        }
+        other => panic!("the proof must be refused: {other:?}"),
+    }
+    // A device id the claim does not cover: the claim's CONNECT is refused.
+    let outside = provision(
+        &sdk_options(&gw, "thermostat-9", &claim_key),
+        &new_signer,
+        own_key.public_key(),
+    )
+    .await;
+    assert!(
+        matches!(
+            outside,
+            Err(ProvisionError::Connect(ConnectError::Refused {
+                code: ConnectReturnCode::NotAuthorized,
+                ..
+            }))
+        ),
+        "{outside:?}"
+    );
+    gw.shutdown().await;
+    Ok(())
+}
