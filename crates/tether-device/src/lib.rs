@@ -52,7 +52,7 @@ pub mod http;
 pub mod jitter;
 mod messages;
 mod options;
-mod provision;
+pub mod provision;
 pub mod refresh;
 pub mod tls;
 mod token;

@@ -40,7 +40,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::time::Instant;
 
 use crate::error::{ConnectError, Stage};
-use crate::options::{DeviceOptions, SharedSigner};
+use crate::options::{DeviceOptions, DevicePath, SharedSigner};
 use crate::transport::{self, BoxIo};
 
 /// How long the proof of possession is valid: it is used at once.
@@ -99,7 +99,12 @@ pub async fn provision(
     new_signer: &SharedSigner,
     new_key: &PublicKey,
 ) -> Result<Provisioned, ProvisionError> {
-    let request = request(claim, &**new_signer, new_key)?;
+    let request = request(
+        &claim.device,
+        &**new_signer,
+        new_key,
+        claim.clock.unix_now(),
+    )?;
     let endpoint = claim
         .endpoints
         .first()
@@ -183,11 +188,16 @@ pub async fn provision(
     }
 }
 
-/// The request's JSON: the key (raw `x‖y` for P-256, PEM for RSA) and its proof.
-fn request(
-    claim: &DeviceOptions,
+/// The request's JSON for `device`: the new key (raw `x‖y` for P-256, PEM for RSA) and
+/// its proof, signed by `signer` at `iat` (Unix seconds).
+///
+/// # Errors
+/// [`ProvisionError::Request`]: the signer does not fit the key, or failed.
+pub fn request(
+    device: &DevicePath,
     signer: &dyn Signer,
     key: &PublicKey,
+    iat: u64,
 ) -> Result<Vec<u8>, ProvisionError> {
     let spki = key.spki_der();
     let public_key = match key.key_type() {
@@ -207,17 +217,15 @@ fn request(
             key.algorithm()
         )));
     }
-    let iat = claim.clock.unix_now();
     let claims = Claims {
-        aud: &claim.device.project,
+        aud: &device.project,
         iat,
         exp: iat + PROOF_SECS,
     };
-    let device = &claim.device.device;
-    let len =
-        tether_jwt::max_proof_len(signer.algorithm(), claim.device.project.len(), device.len());
+    let id = &device.device;
+    let len = tether_jwt::max_proof_len(signer.algorithm(), device.project.len(), id.len());
     let mut buf = vec![0u8; len];
-    let n = tether_jwt::mint_proof(signer, &claims, device, &mut buf)
+    let n = tether_jwt::mint_proof(signer, &claims, id, &mut buf)
         .map_err(|e| ProvisionError::Request(format!("cannot sign the proof: {e}")))?;
     buf.truncate(n);
     let proof = String::from_utf8_lossy(&buf).into_owned();
@@ -226,8 +234,12 @@ fn request(
         .into_bytes())
 }
 
-/// The reply's meaning.
-fn reply(payload: &[u8]) -> Result<Provisioned, ProvisionError> {
+/// What a reply on `/devices/D/provision/result` says.
+///
+/// # Errors
+/// [`ProvisionError::Refused`] with the server's reason, or
+/// [`ProvisionError::NoReply`] for a payload that is not a reply.
+pub fn reply(payload: &[u8]) -> Result<Provisioned, ProvisionError> {
     let value: Value = serde_json::from_slice(payload)
         .map_err(|e| ProvisionError::NoReply(format!("the reply is not JSON: {e}")))?;
     if let Some(error) = value.get("error") {

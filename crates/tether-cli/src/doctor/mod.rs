@@ -87,6 +87,14 @@ pub struct DoctorArgs {
     /// Subfolder of the test event.
     #[arg(long, default_value = "tether-doctor")]
     event_subfolder: String,
+    /// Run zero-touch provisioning instead (docs/provisioning.md): --key is the
+    /// provisioning claim's key, and the device registers --new-key's public key with
+    /// a proof signed by it. The last step shows the server's reply or its reason.
+    #[arg(long, requires = "new_key")]
+    provision: bool,
+    /// (--provision) The device's new key (file or `pkcs11:` URI) to register.
+    #[arg(long, value_name = "FILE|pkcs11:URI", requires = "provision")]
+    new_key: Option<String>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -95,6 +103,8 @@ pub struct DoctorArgs {
 /// What was read from the arguments before any network step.
 struct Prepared {
     path: DevicePath,
+    /// (--provision) The request: the new key and its proof.
+    provision: Option<Vec<u8>>,
     roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     token: String,
     minted: bool,
@@ -146,8 +156,21 @@ fn prepare(a: &DoctorArgs, local_now: i64) -> anyhow::Result<Prepared> {
         }
         (None, None) => bail!("give --key or --token"),
     };
+    let provision = match &a.new_key {
+        Some(spec) => {
+            let new = tether_keys::KeyHandle::open(spec).with_context(|| spec.clone())?;
+            let signer = new.signer()?;
+            let iat = u64::try_from(local_now).unwrap_or(0);
+            Some(
+                tether_device::provision::request(&path, &*signer, new.public_key(), iat)
+                    .map_err(|e| anyhow::anyhow!("--new-key {spec}: {e}"))?,
+            )
+        }
+        None => None,
+    };
     Ok(Prepared {
         path,
+        provision,
         roots,
         token,
         minted,
@@ -176,13 +199,20 @@ pub fn run(a: DoctorArgs) -> anyhow::Result<u8> {
 }
 
 const STEPS: [&str; 7] = ["dns", "tcp", "tls", "token", "mqtt", "config", "event"];
+/// The steps of `--provision`.
+const PROVISION_STEPS: [&str; 6] = ["dns", "tcp", "tls", "token", "mqtt", "provision"];
 /// How long to wait for the server to store why it refused this attempt (Tether writes
 /// errors within 100 ms; older servers batched them every 5 s).
 const SERVER_ERROR_WAIT: Duration = Duration::from_secs(6);
 
-fn skip_rest(report: &mut Report) {
+fn skip_rest(report: &mut Report, provisioning: bool) {
     let done = report.steps.len();
-    for name in STEPS.iter().skip(done) {
+    let steps: &[&str] = if provisioning {
+        &PROVISION_STEPS
+    } else {
+        &STEPS
+    };
+    for name in steps.iter().skip(done) {
         report
             .steps
             .push(Step::skip(name, "skipped after an earlier failure"));
@@ -192,6 +222,7 @@ fn skip_rest(report: &mut Report) {
 async fn diagnose(a: &DoctorArgs, p: &Prepared, local_now: i64) -> Report {
     let limit = Duration::from_secs(a.timeout.max(1));
     let mut report = Report {
+        provisioning: p.provision.is_some(),
         client_id: p.path.client_id(),
         target: format!("{}:{}", a.host, a.port),
         ..Report::default()
@@ -254,7 +285,11 @@ async fn diagnose(a: &DoctorArgs, p: &Prepared, local_now: i64) -> Report {
     let mut refused = false;
     let (mut step, client) = mqtt::connect(client, &p.path.client_id(), &p.token, limit, |code| {
         refused = true;
-        refusal(code, &p.path, key_hint.as_deref())
+        if p.provision.is_some() {
+            claim_refusal(code, &p.path)
+        } else {
+            refusal(code, &p.path, key_hint.as_deref())
+        }
     })
     .await;
     // Only a CONNACK refusal is recorded by the server; a timeout or a reset is not.
@@ -289,6 +324,18 @@ async fn diagnose(a: &DoctorArgs, p: &Prepared, local_now: i64) -> Report {
     let Some(mut client) = client.filter(|_| ok) else {
         return finish(report, admin.as_ref(), &p.path, limit).await;
     };
+    if let Some(request) = &p.provision {
+        let step = mqtt::provision(&mut client, &p.path.device, request.clone(), limit).await;
+        if push(&mut report, step) {
+            report.notes.push(format!(
+                "next: the device connects with its own key: tether doctor --key NEW_KEY \
+                 --client-id {}",
+                p.path.client_id()
+            ));
+        }
+        client.disconnect().await;
+        return finish(report, admin.as_ref(), &p.path, limit).await;
+    }
     let step = mqtt::config(
         &mut client,
         &p.path.device,
@@ -316,7 +363,8 @@ async fn finish(
     path: &DevicePath,
     limit: Duration,
 ) -> Report {
-    skip_rest(&mut report);
+    let provisioning = report.provisioning;
+    skip_rest(&mut report, provisioning);
     if let Some(admin) = admin {
         match admin.device(&path.client_id(), limit).await {
             Ok(device) => {
@@ -336,6 +384,36 @@ async fn finish(
         }
     }
     report
+}
+
+/// The cause and fix for a refused claim CONNECT (`--provision`).
+fn claim_refusal(code: ConnectReturnCode, path: &DevicePath) -> (String, String) {
+    let (meaning, _) = tether_device::connack_meaning(code);
+    match code {
+        ConnectReturnCode::IdentifierRejected => (
+            format!(
+                "CONNACK 2 ({meaning}): device '{}' does not exist and no provisioning claim \
+                 of registry '{}' signed the token (or the registry has none)",
+                path.device, path.registry
+            ),
+            "--key must be the claim's private key: `tether provisioning claims list \
+             --registry R` shows each claim's fingerprint; check the project, region and \
+             registry"
+                .into(),
+        ),
+        ConnectReturnCode::NotAuthorized => (
+            format!(
+                "CONNACK 5 ({meaning}): a claim's key signed the token, but the claim cannot \
+                 provision '{}': the id does not match its pattern, or it is revoked, expired \
+                 or at its maximum",
+                path.device
+            ),
+            "`tether provisioning claims describe CLAIM --registry R` shows its pattern, \
+             state and count; the server's log has the reason"
+                .into(),
+        ),
+        other => refusal(other, path, None),
+    }
 }
 
 /// The cause and fix for a CONNACK refusal, given that DNS, TLS and the token passed.

@@ -292,6 +292,123 @@ pub async fn event(client: &mut Client, device: &str, subfolder: &str, limit: Du
     }
 }
 
+/// The provisioning exchange of a claim's session: SUBSCRIBE to the result topic,
+/// PUBLISH `request`, read the reply.
+pub async fn provision(
+    client: &mut Client,
+    device: &str,
+    request: Vec<u8>,
+    limit: Duration,
+) -> Step {
+    let result = format!("/devices/{device}/provision/result");
+    let (Ok(filter), Ok(topic)) = (
+        TopicFilter::new(result.clone()),
+        TopicName::new(format!("/devices/{device}/provision")),
+    ) else {
+        return Step::fail("provision", "bad topic", result, "check the device id");
+    };
+    let now = client.now();
+    if let Err(e) = client
+        .session
+        .subscribe(vec![(filter, QoS::AtLeastOnce)], now)
+        .and_then(|_| {
+            client
+                .session
+                .publish(topic, request, QoS::AtLeastOnce, now)
+        })
+    {
+        return Step::fail("provision", "cannot send the request", e.to_string(), "-");
+    }
+    let started = Instant::now();
+    loop {
+        match client.next(started + limit).await {
+            Wait::Event(ClientEvent::Message {
+                topic,
+                payload,
+                ack,
+                ..
+            }) if topic.as_str() == result => {
+                if let Some(id) = ack {
+                    let now = client.now();
+                    client.session.ack(id, now);
+                }
+                return provision_step(&payload);
+            }
+            Wait::Event(ClientEvent::Subscribed { codes, .. })
+                if codes.contains(&SubAckCode::Failure) =>
+            {
+                return Step::fail(
+                    "provision",
+                    "result topic refused",
+                    format!("SUBACK refused '{result}'"),
+                    "the server is not a provisioning session for this device (is it Tether?)",
+                );
+            }
+            Wait::Event(ClientEvent::Closed(reason)) => {
+                return Step::fail(
+                    "provision",
+                    "connection closed",
+                    format!("the server closed the provisioning session: {reason}"),
+                    "a provisioning session may only use /devices/D/provision and \
+                     /devices/D/provision/result; see the server's log",
+                );
+            }
+            Wait::Event(_) => {}
+            Wait::TimedOut => {
+                return Step::fail(
+                    "provision",
+                    "no reply",
+                    format!("no reply on {result} within {limit:?}"),
+                    "check the server's log; --timeout waits longer",
+                );
+            }
+            Wait::Eof => {
+                return Step::fail(
+                    "provision",
+                    "connection closed",
+                    "the server closed the connection before replying",
+                    "see the server's log",
+                );
+            }
+        }
+    }
+}
+
+fn provision_step(payload: &[u8]) -> Step {
+    use tether_device::ProvisionError;
+    match tether_device::provision::reply(payload) {
+        Ok(p) => Step::pass(
+            "provision",
+            format!(
+                "registered {} (numId {}) with {} key {}",
+                p.device_id, p.num_id, p.format, p.fingerprint
+            ),
+        ),
+        Err(ProvisionError::Refused { code, message }) => {
+            let fix = match code.as_str() {
+                "PERMISSION_DENIED" if message.contains("not signed by the submitted") => {
+                    "sign the proof with the private key of the public key you send: --new-key \
+                     must be the device's new key pair"
+                }
+                "PERMISSION_DENIED" => "fix the proof as the reason says, or the claim",
+                "ALREADY_EXISTS" => {
+                    "the device exists with another key; connect with its own key, or ask an \
+                     operator (a claim never changes an existing device)"
+                }
+                "RESOURCE_EXHAUSTED" => "the claim is full: raise its maximum or use another claim",
+                _ => "fix what the reason names",
+            };
+            Step::fail("provision", "refused", format!("{code}: {message}"), fix)
+        }
+        Err(e) => Step::fail(
+            "provision",
+            "bad reply",
+            e.to_string(),
+            "see the server's log",
+        ),
+    }
+}
+
 fn closed(step: &'static str, why: &str) -> Step {
     Step::fail(
         step,

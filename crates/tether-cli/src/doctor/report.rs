@@ -109,6 +109,8 @@ pub struct Report {
     pub server: Option<Value>,
     /// Lines about the server's view (admin API), shown after the checklist.
     pub notes: Vec<String>,
+    /// A `--provision` run (its steps end with `provision`).
+    pub provisioning: bool,
 }
 
 impl Report {

@@ -333,3 +333,125 @@ fn simulate_provision_lets_a_fleet_register_itself_then_publish() {
     assert_eq!(common::count(&report, "connected"), 20, "{report:#}");
     assert!(common::count(&report, "acked") > 0, "{report:#}");
 }
+
+/// `tether doctor --provision` for `device` with the claim key `claim` and the new key
+/// `new`: its JSON report and exit code.
+fn doctor_provision(
+    served: &common::Served,
+    device: &str,
+    claim: &Path,
+    new: &Path,
+) -> (Value, i32) {
+    let port = served.mqtt.rsplit_once(':').unwrap().1.to_string();
+    let out = tether()
+        .args([
+            "doctor",
+            "--host",
+            "localhost",
+            "--port",
+            &port,
+            "--ca",
+            &served.ca,
+        ])
+        .args([
+            "--project",
+            "acme",
+            "--registry",
+            "fleet",
+            "--device",
+            device,
+        ])
+        .arg("--key")
+        .arg(claim)
+        .arg("--provision")
+        .arg("--new-key")
+        .arg(new)
+        .arg("--json")
+        .output()
+        .expect("tether doctor runs");
+    (
+        serde_json::from_slice(&out.stdout).expect("doctor JSON"),
+        out.status.code().unwrap_or(-1),
+    )
+}
+
+fn step<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["name"] == name))
+        .unwrap_or_else(|| panic!("no step {name}: {report:#}"))
+}
+
+#[test]
+fn doctor_provision_runs_the_flow_and_names_what_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let served = common::serve(tether(), &data);
+    admin(&served, &data, 0, &["registries", "create", "fleet"]);
+    let prefix = dir.path().join("claim");
+    admin(
+        &served,
+        &data,
+        0,
+        &[
+            "provisioning",
+            "claims",
+            "create",
+            "line-1",
+            "--registry",
+            "fleet",
+            "--generate-key",
+            "--key-out",
+            prefix.to_str().unwrap(),
+            "--device-id-pattern",
+            "sensor-[0-9]+",
+        ],
+    );
+    let claim = dir.path().join("claim.key.pem");
+    for name in ["sensor-1", "stranger"] {
+        common::run(
+            tether()
+                .args(["keys", "gen", "--alg", "es256", "--out"])
+                .arg(dir.path().join(name)),
+        );
+    }
+    let new = dir.path().join("sensor-1.key.pem");
+
+    let (report, code) = doctor_provision(&served, "sensor-1", &claim, &new);
+    assert_eq!(code, 0, "{report:#}");
+    let provision = step(&report, "provision");
+    assert_eq!(provision["status"], "pass", "{report:#}");
+    assert!(
+        provision["summary"]
+            .as_str()
+            .unwrap()
+            .contains("registered sensor-1"),
+        "{report:#}"
+    );
+
+    // An id outside the claim's pattern: the claim's CONNECT is refused and said so.
+    let (report, code) = doctor_provision(&served, "thermostat-1", &claim, &new);
+    assert_eq!(code, 1, "{report:#}");
+    let mqtt = step(&report, "mqtt");
+    assert_eq!(mqtt["status"], "fail");
+    assert!(
+        mqtt["cause"]
+            .as_str()
+            .unwrap()
+            .contains("cannot provision 'thermostat-1'"),
+        "{report:#}"
+    );
+    assert_eq!(step(&report, "provision")["status"], "skip");
+
+    // A key that is no claim's.
+    let stranger = dir.path().join("stranger.key.pem");
+    let (report, code) = doctor_provision(&served, "sensor-2", &stranger, &new);
+    assert_eq!(code, 1, "{report:#}");
+    assert!(
+        step(&report, "mqtt")["cause"]
+            .as_str()
+            .unwrap()
+            .contains("no provisioning claim"),
+        "{report:#}"
+    );
+}
