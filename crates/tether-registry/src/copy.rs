@@ -119,6 +119,7 @@ const TABLES: [Table; 6] = [
             ("template_log_level", Int),
             ("template_gateway_type", Int),
             ("template_gateway_auth_method", Int),
+            ("rotation_grace_secs", Int),
             ("devices_provisioned", Int),
             ("last_used_time", OptInt),
             ("create_time", Int),

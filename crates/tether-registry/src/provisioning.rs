@@ -20,6 +20,10 @@ pub const PROVISIONED_BY: &str = "tether.provisionedBy";
 pub const PROVISIONED_TIME: &str = "tether.provisionedTime";
 /// Claims per registry (live and revoked).
 pub const CLAIMS_PER_REGISTRY: usize = 100;
+/// The default [`ProvisioningClaim::rotation_grace_secs`]: a day.
+pub const DEFAULT_ROTATION_GRACE_SECS: u64 = 24 * 3600;
+/// Keys a device may hold (IoT Core's limit).
+pub const MAX_DEVICE_KEYS: usize = crate::model::limits::DEVICE_CREDENTIALS;
 
 /// What a provisioned device starts with besides its id and key.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -51,6 +55,9 @@ pub struct ProvisioningClaim {
     pub expiration_time: Option<Timestamp>,
     /// What each device starts with.
     pub device_template: DeviceTemplate,
+    /// When a device this claim made rotates to a new key, its older keys expire this
+    /// many seconds later (docs/provisioning.md).
+    pub rotation_grace_secs: u64,
     /// Devices it has created (output only).
     pub devices_provisioned: u64,
     /// When it last created a device (output only).

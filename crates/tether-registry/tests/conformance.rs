@@ -1276,6 +1276,7 @@ fn claim(r: &RegistryPath, id: &str, max: Option<u64>, expires: Option<i64>) -> 
         last_used_time: Some(at(1)),
         create_time: None,
         revoke_time: None,
+        rotation_grace_secs: 3600,
     }
 }
 

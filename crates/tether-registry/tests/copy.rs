@@ -176,6 +176,7 @@ async fn fill(store: &dyn Store) -> Vec<(RegistryPath, u64)> {
         last_used_time: None,
         create_time: None,
         revoke_time: None,
+        rotation_grace_secs: 3600,
     };
     store.create_claim(&claim, at(60)).await.expect("claim");
     let made_device = Device {

@@ -87,6 +87,7 @@ fn claim_on(registry: &RegistryPath, key: &PrivateKey) -> ProvisioningClaim {
         last_used_time: None,
         create_time: None,
         revoke_time: None,
+        rotation_grace_secs: 3600,
     }
 }
 
@@ -827,6 +828,62 @@ async fn the_device_sdk_provisions_on_first_boot_then_connects_with_its_own_key(
         ),
         "{outside:?}"
     );
+    gw.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_device_rotates_to_a_new_key_and_the_old_one_expires_after_the_grace() -> TestResult {
+    let gw = Gateway::start(|_| {}).await?;
+    let claim_key = with_claim(&gw, |c| c.rotation_grace_secs = 2).await;
+    let device = "sensor-00000070";
+    let old = es256();
+    let reply = provision_once(&gw, &claim_key, device, &good_request(device, &old)).await;
+    assert!(reply.get("device").is_some(), "{reply}");
+
+    // Connected with its own key, the device asks for a new one.
+    let mut own = Session::connect(&gw, device, &token(&old, PROJECT, now_secs(), None))
+        .await
+        .expect("the device's own key");
+    own.subscribe().await;
+    let new = es256();
+    // A proof by another key changes nothing.
+    own.publish(&request(device, &new, &es256(), device, now_secs()))
+        .await;
+    let refused = own.reply().await;
+    assert!(
+        error_message(&refused).contains("not signed by the submitted"),
+        "{refused}"
+    );
+    assert_eq!(gw.get_device(device).await.credentials.len(), 1);
+    own.publish(&good_request(device, &new)).await;
+    let rotated = own.reply().await;
+    assert_eq!(
+        rotated["credential"]["fingerprint"],
+        new.public_key().fingerprint().to_string(),
+        "{rotated}"
+    );
+    let stored = gw.get_device(device).await;
+    assert_eq!(stored.credentials.len(), 2);
+    assert!(
+        stored.credentials[0].expiration_time.is_some(),
+        "the old key expires"
+    );
+    assert_eq!(stored.credentials[1].expiration_time, None);
+    drop(own);
+
+    // Both keys work during the grace; then only the new one.
+    connect_and_publish(&gw, device, &old).await;
+    connect_and_publish(&gw, device, &new).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(
+        Session::connect(&gw, device, &token(&old, PROJECT, now_secs(), None))
+            .await
+            .err(),
+        Some(ConnectReturnCode::NotAuthorized),
+        "the old key expired"
+    );
+    connect_and_publish(&gw, device, &new).await;
     gw.shutdown().await;
     Ok(())
 }

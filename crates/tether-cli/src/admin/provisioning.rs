@@ -92,6 +92,10 @@ struct CreateArgs {
     /// Log level of each device: none, error, info, debug.
     #[arg(long)]
     log_level: Option<String>,
+    /// When a device rotates to a new key, its older keys stay valid this many seconds
+    /// (default: a day).
+    #[arg(long, value_name = "SECS")]
+    key_rotation_grace: Option<u64>,
 }
 
 const COLUMNS: &[(&str, &str)] = &[
@@ -174,6 +178,9 @@ fn create_body(a: &CreateArgs) -> Result<Value, CliError> {
     }
     if let Some(at) = &a.expiration_time {
         body["expirationTime"] = json!(at);
+    }
+    if let Some(secs) = a.key_rotation_grace {
+        body["keyRotationGracePeriod"] = json!(format!("{secs}s"));
     }
     let mut template = serde_json::Map::new();
     if let Some(text) = &a.metadata {

@@ -14,6 +14,8 @@ CREATE TABLE provisioning_claims (
     template_log_level BIGINT NOT NULL,
     template_gateway_type BIGINT NOT NULL,
     template_gateway_auth_method BIGINT NOT NULL,
+    -- How long a device's older keys stay valid after it rotates to a new one.
+    rotation_grace_secs BIGINT NOT NULL,
     devices_provisioned BIGINT NOT NULL DEFAULT 0,
     last_used_time BIGINT,
     create_time BIGINT NOT NULL,

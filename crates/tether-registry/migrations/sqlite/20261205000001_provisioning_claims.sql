@@ -14,6 +14,8 @@ CREATE TABLE provisioning_claims (
     template_log_level INTEGER NOT NULL,
     template_gateway_type INTEGER NOT NULL,
     template_gateway_auth_method INTEGER NOT NULL,
+    -- How long a device's older keys stay valid after it rotates to a new one.
+    rotation_grace_secs INTEGER NOT NULL,
     devices_provisioned INTEGER NOT NULL DEFAULT 0,
     last_used_time INTEGER,
     create_time INTEGER NOT NULL,

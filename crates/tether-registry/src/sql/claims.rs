@@ -19,8 +19,8 @@ use crate::store::{StoreError, StoreResult};
 
 const COLUMNS: &str = "id, key_format, key, device_id_pattern, max_devices, expiration_time, \
      template_metadata, template_log_level, template_gateway_type, \
-     template_gateway_auth_method, devices_provisioned, last_used_time, create_time, \
-     revoke_time";
+     template_gateway_auth_method, rotation_grace_secs, devices_provisioned, \
+     last_used_time, create_time, revoke_time";
 
 fn not_found(registry: &RegistryPath, id: &str) -> StoreError {
     StoreError::NotFound(format!("provisioning claim '{id}' not found in {registry}"))
@@ -51,6 +51,7 @@ fn from_row(registry: &RegistryPath, row: &AnyRow) -> StoreResult<ProvisioningCl
                 GatewayAuthMethod::from_number,
             ),
         },
+        rotation_grace_secs: u64::try_from(get::<i64>(row, "rotation_grace_secs")?).unwrap_or(0),
         devices_provisioned: u64::try_from(get::<i64>(row, "devices_provisioned")?).unwrap_or(0),
         last_used_time: ts(get(row, "last_used_time")?),
         create_time: ts(get(row, "create_time")?),
@@ -108,8 +109,8 @@ pub(super) async fn create(
         "INSERT INTO provisioning_claims (registry_pk, id, key_format, key, \
          device_id_pattern, max_devices, expiration_time, template_metadata, \
          template_log_level, template_gateway_type, template_gateway_auth_method, \
-         devices_provisioned, create_time) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12)",
+         rotation_grace_secs, devices_provisioned, create_time) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 0, $13)",
     )
     .bind(pk)
     .bind(claim.id.clone())
@@ -126,6 +127,7 @@ pub(super) async fn create(
     .bind(i64::from(t.log_level.number()))
     .bind(i64::from(t.gateway_type.number()))
     .bind(i64::from(t.gateway_auth_method.number()))
+    .bind(i64::try_from(claim.rotation_grace_secs).unwrap_or(i64::MAX))
     .bind(now.0)
     .execute(&mut *conn)
     .await

@@ -5,7 +5,9 @@
 use serde_json::{Value, json};
 use tether_registry::model::{Device, DeviceRegistry, PublicKeyFormat};
 use tether_registry::names::RegistryPath;
-use tether_registry::provisioning::{PROVISIONED_BY, PROVISIONED_TIME, ProvisioningClaim};
+use tether_registry::provisioning::{
+    DEFAULT_ROTATION_GRACE_SECS, PROVISIONED_BY, PROVISIONED_TIME, ProvisioningClaim,
+};
 
 use super::ApiState;
 use super::error::{ApiError, ApiResult};
@@ -119,6 +121,9 @@ pub async fn create(
         last_used_time: None,
         create_time: None,
         revoke_time: None,
+        rotation_grace_secs: input
+            .rotation_grace_secs
+            .unwrap_or(DEFAULT_ROTATION_GRACE_SECS),
     };
     let created = state.store.create_claim(&claim, now).await?;
     Ok(render_claim(&created, enc, now))

@@ -149,6 +149,7 @@ fn schemas() -> Value {
                     "key": s}},
                 "fingerprint": {"type": "string", "readOnly": true}}},
             "deviceIdPattern": s, "maxDevices": int64, "expirationTime": time,
+            "keyRotationGracePeriod": {"type": "string", "description": "a duration, e.g. \"86400s\" (the default)"},
             "deviceTemplate": {"type": "object", "properties": {
                 "metadata": {"type": "object", "additionalProperties": s},
                 "logLevel": level,

@@ -27,6 +27,7 @@ mod inbound;
 mod outbound;
 mod pipeline;
 mod provisioning;
+mod rotation;
 
 use std::future::pending;
 use std::net::SocketAddr;
@@ -178,6 +179,10 @@ struct Live {
     connected_at: Timestamp,
     config: ConfigPush,
     commands_qos: Option<QoS>,
+    /// The QoS `/devices/{id}/provision/result` was subscribed at (key rotations).
+    rotation_result: Option<QoS>,
+    /// Key rotations asked on this connection.
+    rotations: u8,
     messages: TokenBucket,
     states: TokenBucket,
     /// The registry's notification configs, converted when the registry is read.

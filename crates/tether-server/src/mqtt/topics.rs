@@ -23,6 +23,8 @@ pub enum Inbound<'a> {
     Attach,
     /// A gateway detaches the device.
     Detach,
+    /// The device registers a new key of its own (key rotation, docs/provisioning.md).
+    RotateKey,
 }
 
 /// What a device's SUBSCRIBE filter asks for.
@@ -34,6 +36,8 @@ pub enum Outbound {
     Commands,
     /// `/devices/{gateway}/errors` (gateways only).
     Errors,
+    /// `/devices/{id}/provision/result`: replies to key rotations.
+    ProvisionResult,
 }
 
 /// A topic and the device it is for.
@@ -85,6 +89,10 @@ pub fn authorize_publish<'a>(
         IotTopic::State { .. } => Inbound::State,
         IotTopic::Attach { .. } => Inbound::Attach,
         IotTopic::Detach { .. } => Inbound::Detach,
+        // Not one of IoT Core's topics: looked at only after they did not match.
+        IotTopic::Other { .. } if own_topic(topic.as_str(), device_id, "/provision") => {
+            Inbound::RotateKey
+        }
         IotTopic::Other { reason } => return Err(unknown_topic(topic.as_str(), reason)),
         IotTopic::Config { .. }
         | IotTopic::Commands { .. }
@@ -151,6 +159,9 @@ pub fn authorize_subscribe<'a>(
                 shown(filter.as_str())
             ),
         )),
+        IotTopic::Other { .. } if own_topic(filter.as_str(), device_id, "/provision/result") => {
+            Ok((target(Outbound::ProvisionResult), granted))
+        }
         IotTopic::Other { reason } => Err(unknown_topic(filter.as_str(), reason)),
         IotTopic::Events { .. }
         | IotTopic::State { .. }
@@ -190,6 +201,14 @@ fn check_device<'a>(
         )),
         _ => Ok(None),
     }
+}
+
+/// Whether `topic` is `/devices/{device_id}{suffix}`, without allocating.
+fn own_topic(topic: &str, device_id: &str, suffix: &str) -> bool {
+    topic
+        .strip_prefix("/devices/")
+        .and_then(|rest| rest.strip_prefix(device_id))
+        == Some(suffix)
 }
 
 fn unknown_topic(topic: &str, reason: &str) -> Reason {

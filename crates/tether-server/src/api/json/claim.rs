@@ -22,6 +22,19 @@ pub struct ClaimInput {
     pub expiration_time: Option<Timestamp>,
     /// `deviceTemplate`.
     pub device_template: DeviceTemplate,
+    /// `keyRotationGracePeriod` in seconds, if given.
+    pub rotation_grace_secs: Option<u64>,
+}
+
+/// Reads a `google.protobuf.Duration` in JSON (`"86400s"`, whole seconds).
+fn duration_secs(at: &str, text: &str) -> ApiResult<u64> {
+    text.strip_suffix('s')
+        .and_then(|n| n.parse::<u64>().ok())
+        .ok_or_else(|| {
+            ApiError::invalid(format!(
+                "{at} is '{text}'; give whole seconds with an 's', e.g. \"86400s\""
+            ))
+        })
 }
 
 /// Reads a `ProvisioningClaim` body.
@@ -49,6 +62,10 @@ pub fn parse_claim(body: Value, at: &str) -> ApiResult<ClaimInput> {
     input.device_id_pattern = o.string("deviceIdPattern")?.unwrap_or_default();
     input.max_devices = o.int64("maxDevices")?;
     input.expiration_time = o.timestamp("expirationTime")?;
+    let grace_at = o.path("keyRotationGracePeriod");
+    if let Some(text) = o.string("keyRotationGracePeriod")? {
+        input.rotation_grace_secs = Some(duration_secs(&grace_at, &text)?);
+    }
     if let Some(mut t) = o.object("deviceTemplate")? {
         let template = &mut input.device_template;
         if let Some(pairs) = t.string_map("metadata")? {
@@ -142,6 +159,10 @@ pub fn render_claim(claim: &ProvisioningClaim, enc: Enc, now: Timestamp) -> Valu
         .time("lastUsedTime", claim.last_used_time)
         .time("createTime", claim.create_time)
         .time("revokeTime", claim.revoke_time)
+        .string(
+            "keyRotationGracePeriod",
+            &format!("{}s", claim.rotation_grace_secs),
+        )
         .string("state", claim_state(claim, now))
         .build()
 }

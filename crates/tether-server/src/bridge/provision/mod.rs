@@ -16,6 +16,7 @@
 pub mod claim;
 pub mod proof;
 pub mod request;
+pub mod rotate;
 
 use serde_json::{Value, json};
 use tether_registry::model::{Device, DeviceCredential, GatewayConfig, Timestamp};

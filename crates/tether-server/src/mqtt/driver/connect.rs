@@ -135,6 +135,8 @@ where
                 options.config_resend_interval,
             ),
             commands_qos: None,
+            rotation_result: None,
+            rotations: 0,
             messages: TokenBucket::new(options.limits.messages_per_sec, now),
             states: TokenBucket::new(options.limits.state_per_sec, now),
             pipeline: AckPipeline::new(DEFAULT_CAP),

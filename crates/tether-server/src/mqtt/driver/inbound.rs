@@ -61,6 +61,7 @@ where
         match inbound {
             Inbound::Attach => return self.on_attach(target.device, &publish).await,
             Inbound::Detach => return self.on_detach(target.device, &publish),
+            Inbound::RotateKey => return self.on_rotate_key(&publish).await,
             Inbound::Event { .. } | Inbound::State => {}
         }
         if let Some(device) = target.device

@@ -116,6 +116,12 @@ where
                     }
                     SubAckCode::Granted(qos)
                 }
+                Outbound::ProvisionResult => {
+                    if let Some(live) = self.live.as_mut() {
+                        live.rotation_result = Some(qos);
+                    }
+                    SubAckCode::Granted(qos)
+                }
             };
             codes.push(code);
         }
@@ -241,6 +247,11 @@ where
                 Outbound::Errors => {
                     if let Some(g) = self.live.as_mut().and_then(|l| l.gateway.as_mut()) {
                         g.errors = false;
+                    }
+                }
+                Outbound::ProvisionResult => {
+                    if let Some(live) = self.live.as_mut() {
+                        live.rotation_result = None;
                     }
                 }
             }
