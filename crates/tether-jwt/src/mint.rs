@@ -90,7 +90,10 @@ pub const MAX_AUD_LEN: usize = 256;
 pub const MAX_SUB_LEN: usize = 256;
 /// Longest signature [`mint`] handles: RSA 4096.
 const MAX_SIG_LEN: usize = 512;
-const CLAIMS_BUF: usize = (MAX_AUD_LEN + MAX_SUB_LEN) * 6 + 80;
+/// The claims JSON of [`mint`]: every `aud` byte may be escaped six-fold.
+const CLAIMS_BUF: usize = MAX_AUD_LEN * 6 + 64;
+/// The same with a `sub` ([`mint_proof`]); only a proof pays for the larger stack.
+const PROOF_CLAIMS_BUF: usize = (MAX_AUD_LEN + MAX_SUB_LEN) * 6 + 80;
 
 /// A buffer size that always holds a token for `alg` with an audience of `aud_len`
 /// bytes (RSA sized for 4096-bit keys).
@@ -120,7 +123,7 @@ pub fn mint<S: Signer + ?Sized>(
     claims: &Claims<'_>,
     out: &mut [u8],
 ) -> Result<usize, MintError> {
-    mint_with(signer, claims, None, out)
+    mint_with::<S, CLAIMS_BUF>(signer, claims, None, out)
 }
 
 /// [`mint`] with a `sub` claim: the proof of possession a device sends when it
@@ -135,10 +138,10 @@ pub fn mint_proof<S: Signer + ?Sized>(
     if sub.is_empty() || sub.len() > MAX_SUB_LEN {
         return Err(MintError::InvalidSubject);
     }
-    mint_with(signer, claims, Some(sub), out)
+    mint_with::<S, PROOF_CLAIMS_BUF>(signer, claims, Some(sub), out)
 }
 
-fn mint_with<S: Signer + ?Sized>(
+fn mint_with<S: Signer + ?Sized, const N: usize>(
     signer: &S,
     claims: &Claims<'_>,
     sub: Option<&str>,
@@ -152,7 +155,7 @@ fn mint_with<S: Signer + ?Sized>(
     }
     let alg = signer.algorithm();
     let mut json = Cursor {
-        buf: [0u8; CLAIMS_BUF],
+        buf: [0u8; N],
         len: 0,
     };
     json.put(b"{\"iat\":");
@@ -199,12 +202,12 @@ fn mint_with<S: Signer + ?Sized>(
 }
 
 /// A fixed buffer the claims JSON is written into; its size covers every accepted input.
-struct Cursor {
-    buf: [u8; CLAIMS_BUF],
+struct Cursor<const N: usize> {
+    buf: [u8; N],
     len: usize,
 }
 
-impl Cursor {
+impl<const N: usize> Cursor<N> {
     fn put(&mut self, bytes: &[u8]) {
         self.buf[self.len..self.len + bytes.len()].copy_from_slice(bytes);
         self.len += bytes.len();

@@ -887,3 +887,44 @@ async fn a_device_rotates_to_a_new_key_and_the_old_one_expires_after_the_grace()
     gw.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn two_nodes_provisioning_one_id_at_once_create_one_device() -> TestResult {
+    // Two nodes on one store (a cluster behind a load balancer); PostgreSQL's row lock
+    // on the claim is covered by the store conformance suite.
+    let gw = Gateway::start(|_| {}).await?;
+    let second = gw.second_node().await?;
+    let port = *second.tls_addrs().first().ok_or("no TLS listener")?;
+    let claim_key = with_claim(&gw, |_| {}).await;
+    let device = "sensor-000000c1";
+    let (a, b) = (es256(), es256());
+    let on = |port: u16, key: &PrivateKey| {
+        let options = rumqttc_options_on(
+            &gw,
+            port,
+            &client_id(device),
+            Some(&claim_token(&claim_key)),
+        );
+        let body = good_request(device, key);
+        async move {
+            let (client, events) = AsyncClient::new(options, 8);
+            let mut session = Session {
+                client,
+                events,
+                device: device.into(),
+            };
+            connack(&mut session.events).await.expect("claim session");
+            session.provision(&body).await
+        }
+    };
+    let (ra, rb) = tokio::join!(on(gw.port(), &a), on(port.port(), &b));
+    let created = [&ra, &rb]
+        .iter()
+        .filter(|r| r.get("device").is_some())
+        .count();
+    assert_eq!(created, 1, "{ra} / {rb}");
+    assert_eq!(provisioned_count(&gw).await, 1);
+    second.shutdown(Duration::from_secs(5)).await;
+    gw.shutdown().await;
+    Ok(())
+}
