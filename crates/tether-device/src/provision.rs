@@ -67,9 +67,8 @@ pub struct Provisioned {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProvisionError {
-    /// The claim's connection failed: network, TLS, or refused (CONNACK 5: the claim
-    /// cannot provision this device — wrong id pattern, revoked, expired or full; the
-    /// server's log says which).
+    /// The claim's connection failed: network, TLS, or refused (CONNACK 2: no claim of
+    /// the registry signed the token; 5: the claim token breaks IoT Core's rules).
     #[error("the provisioning connection failed: {0}")]
     Connect(#[from] ConnectError),
     /// The server refused the request, and said why.

@@ -340,16 +340,28 @@ async fn each_refused_request_says_why_and_creates_nothing() -> TestResult {
 }
 
 #[tokio::test]
-async fn a_claim_is_refused_at_connect_when_it_cannot_provision_that_device() -> TestResult {
+async fn a_claim_that_cannot_provision_a_device_says_why_in_the_reply() -> TestResult {
+    // MQTT 3.1.1's CONNACK cannot carry a reason, so the session is accepted and every
+    // request is answered with it: the device can log the exact cause.
     let gw = Gateway::start(|_| {}).await?;
     let claim_key = with_claim(&gw, |c| c.max_devices = Some(1)).await;
-    // Wrong pattern: CONNACK 5 and the reason (not recorded anywhere: no device).
-    assert_eq!(
-        Session::connect(&gw, "thermostat-1", &claim_token(&claim_key))
-            .await
-            .err(),
-        Some(ConnectReturnCode::NotAuthorized)
+    let stray = es256();
+    let reply = provision_once(
+        &gw,
+        &claim_key,
+        "thermostat-1",
+        &good_request("thermostat-1", &stray),
+    )
+    .await;
+    assert_eq!(reply["error"]["code"], "PERMISSION_DENIED", "{reply}");
+    assert!(
+        error_message(&reply).contains(
+            "device id 'thermostat-1' does not match the pattern 'sensor-[0-9a-f]{8}' of \
+             provisioning claim 'factory-7'"
+        ),
+        "{reply}"
     );
+    assert!(!device_exists(&gw, "thermostat-1").await);
     // The claim's one device, then the maximum.
     let first = es256();
     let reply = provision_once(
@@ -360,24 +372,40 @@ async fn a_claim_is_refused_at_connect_when_it_cannot_provision_that_device() ->
     )
     .await;
     assert!(reply.get("device").is_some(), "{reply}");
-    assert_eq!(
-        Session::connect(&gw, "sensor-00000011", &claim_token(&claim_key))
-            .await
-            .err(),
-        Some(ConnectReturnCode::NotAuthorized),
-        "a full claim provisions nothing more"
+    let key = es256();
+    let reply = provision_once(
+        &gw,
+        &claim_key,
+        "sensor-00000011",
+        &good_request("sensor-00000011", &key),
+    )
+    .await;
+    assert_eq!(reply["error"]["code"], "RESOURCE_EXHAUSTED", "{reply}");
+    assert!(
+        error_message(&reply).contains("has provisioned its maximum of 1 devices"),
+        "{reply}"
     );
-    // Revoked: refused, and devices it made keep working.
+    // Revoked: refused with when, and the devices it made keep working.
     gw.store
         .revoke_claim(&registry_path(), CLAIM, Timestamp::from_secs(now_secs()))
         .await?;
+    let reply = provision_once(
+        &gw,
+        &claim_key,
+        "sensor-00000012",
+        &good_request("sensor-00000012", &key),
+    )
+    .await;
+    assert!(error_message(&reply).contains("was revoked at"), "{reply}");
+    assert!(!device_exists(&gw, "sensor-00000011").await);
+    assert!(!device_exists(&gw, "sensor-00000012").await);
+    connect_and_publish(&gw, "sensor-00000010", &first).await;
+    // A claim token that breaks IoT Core's rules is refused at CONNECT, as any token.
+    let stale = token(&claim_key, PROJECT, now_secs() - 3 * 3600, None);
     assert_eq!(
-        Session::connect(&gw, "sensor-00000012", &claim_token(&claim_key))
-            .await
-            .err(),
+        Session::connect(&gw, "sensor-00000013", &stale).await.err(),
         Some(ConnectReturnCode::NotAuthorized)
     );
-    connect_and_publish(&gw, "sensor-00000010", &first).await;
     gw.shutdown().await;
     Ok(())
 }
@@ -391,11 +419,17 @@ async fn an_expired_claim_and_another_registry_s_claim_are_refused() -> TestResu
     })
     .await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(
-        Session::connect(&gw, "sensor-00000020", &claim_token(&expired_key))
-            .await
-            .err(),
-        Some(ConnectReturnCode::NotAuthorized)
+    let key = es256();
+    let reply = provision_once(
+        &gw,
+        &expired_key,
+        "sensor-00000020",
+        &good_request("sensor-00000020", &key),
+    )
+    .await;
+    assert!(
+        error_message(&reply).contains("provisioning claim 'old-batch' expired at"),
+        "{reply}"
     );
     // A claim of registry `other` is not a claim of `fleet`: the unknown device is
     // refused as ever (CONNACK 2), with a word about claims.
@@ -811,7 +845,7 @@ async fn the_device_sdk_provisions_on_first_boot_then_connects_with_its_own_key(
         }
         other => panic!("the proof must be refused: {other:?}"),
     }
-    // A device id the claim does not cover: the claim's CONNECT is refused.
+    // A device id the claim does not cover: the server's reason reaches the device.
     let outside = provision(
         &sdk_options(&gw, "thermostat-9", &claim_key),
         &new_signer,
@@ -820,11 +854,9 @@ async fn the_device_sdk_provisions_on_first_boot_then_connects_with_its_own_key(
     .await;
     assert!(
         matches!(
-            outside,
-            Err(ProvisionError::Connect(ConnectError::Refused {
-                code: ConnectReturnCode::NotAuthorized,
-                ..
-            }))
+            &outside,
+            Err(ProvisionError::Refused { message, .. })
+                if message.contains("does not match the pattern")
         ),
         "{outside:?}"
     );

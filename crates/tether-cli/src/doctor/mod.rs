@@ -403,14 +403,12 @@ fn claim_refusal(code: ConnectReturnCode, path: &DevicePath) -> (String, String)
         ),
         ConnectReturnCode::NotAuthorized => (
             format!(
-                "CONNACK 5 ({meaning}): a claim's key signed the token, but the claim cannot \
-                 provision '{}': the id does not match its pattern, or it is revoked, expired \
-                 or at its maximum",
-                path.device
+                "CONNACK 5 ({meaning}): a claim's key signed the token, but the token breaks \
+                 IoT Core's rules for '{}' (aud must be the project id, iat/exp within the \
+                 server's clock and skew, at most 24 h apart)",
+                path.project
             ),
-            "`tether provisioning claims describe CLAIM --registry R` shows its pattern, \
-             state and count; the server's log has the reason"
-                .into(),
+            "see the token step's findings; the server's log has the exact reason".into(),
         ),
         other => refusal(other, path, None),
     }

@@ -92,6 +92,9 @@ pub struct ClaimSession {
     pub device_id: String,
     /// The claim token's `exp`.
     pub exp: i64,
+    /// Why this claim cannot provision the device (pattern, revoked, expired, full):
+    /// the answer to every request of the session.
+    pub refusal: Option<Reason>,
 }
 
 /// What a token is, as far as claims go.
@@ -101,9 +104,11 @@ pub enum ClaimCheck {
     NoClaims,
     /// No claim's key signed the token.
     NotClaimed,
-    /// A claim's key signed it, but it may not provision this device now.
+    /// A claim's key signed it, but the token breaks IoT Core's rules (or the store
+    /// did not answer).
     Refused(Reason),
-    /// A claim's token that may provision the device.
+    /// A claim's token: a provisioning session (whose requests may all be refused, see
+    /// [`ClaimSession::refusal`]).
     Session(Box<ClaimSession>),
 }
 
@@ -180,8 +185,9 @@ pub fn check(
         policy,
         now,
     ) {
-        Ok(exp) => ClaimCheck::Session(Box::new(ClaimSession {
+        Ok((exp, refusal)) => ClaimCheck::Session(Box::new(ClaimSession {
             registry: registry.clone(),
+            refusal,
             claim,
             device_id: device_id.to_owned(),
             exp,
@@ -190,6 +196,9 @@ pub fn check(
     }
 }
 
+/// The claim token checked under IoT Core's rules (`Err`: a CONNACK refusal, as for
+/// any token), and why this claim cannot provision the device now, if it cannot: that
+/// is answered to the request, where a device can read it, rather than at CONNECT.
 #[allow(clippy::too_many_arguments)]
 fn admit(
     claim: &ProvisioningClaim,
@@ -200,40 +209,12 @@ fn admit(
     exists: bool,
     policy: JwtPolicy,
     now: i64,
-) -> Result<i64, Reason> {
-    let refused = |label, message: String| Reason::new(Code::PermissionDenied, label, message);
-    if let Some(why) = claim.unusable(Timestamp::from_secs(now)) {
-        return Err(refused("claim_unusable", why));
-    }
-    let pattern = compile_pattern(&claim.device_id_pattern).map_err(|e| {
-        refused(
-            "claim_pattern",
-            format!(
-                "provisioning claim '{}' has a device id pattern that cannot be used ({e}); \
-                 fix the claim",
-                claim.id
-            ),
-        )
-    })?;
-    if !pattern.is_match(device_id) {
-        return Err(refused(
-            "claim_pattern",
-            format!(
-                "device id '{}' does not match the pattern '{}' of provisioning claim '{}'",
-                shown(device_id),
-                shown(&claim.device_id_pattern),
-                claim.id
-            ),
-        ));
-    }
-    if !exists && let Some(why) = claim.full() {
-        return Err(Reason::new(Code::ResourceExhausted, "claim_full", why));
-    }
+) -> Result<(i64, Option<Reason>), Reason> {
     let rules = Rules {
         skew_secs: policy.skew_secs,
         ..Rules::new(&registry.path.project, now).with_encoding(policy.encoding)
     };
-    tether_jwt::verify(token, &rules, std::slice::from_ref(credential))
+    let exp = tether_jwt::verify(token, &rules, std::slice::from_ref(credential))
         .map(|verified| verified.exp)
         .map_err(|refusal| {
             Reason::new(
@@ -244,7 +225,49 @@ fn admit(
                     claim.id
                 ),
             )
-        })
+        })?;
+    Ok((exp, cannot_provision(claim, device_id, exists, now)))
+}
+
+/// Why `claim` cannot provision `device_id` at `now`, if it cannot.
+fn cannot_provision(
+    claim: &ProvisioningClaim,
+    device_id: &str,
+    exists: bool,
+    now: i64,
+) -> Option<Reason> {
+    let refused = |label, message: String| Reason::new(Code::PermissionDenied, label, message);
+    if let Some(why) = claim.unusable(Timestamp::from_secs(now)) {
+        return Some(refused("claim_unusable", why));
+    }
+    let pattern = match compile_pattern(&claim.device_id_pattern) {
+        Ok(pattern) => pattern,
+        Err(e) => {
+            return Some(refused(
+                "claim_pattern",
+                format!(
+                    "provisioning claim '{}' has a device id pattern that cannot be used \
+                     ({e}); fix the claim",
+                    claim.id
+                ),
+            ));
+        }
+    };
+    if !pattern.is_match(device_id) {
+        return Some(refused(
+            "claim_pattern",
+            format!(
+                "device id '{}' does not match the pattern '{}' of provisioning claim '{}'",
+                shown(device_id),
+                shown(&claim.device_id_pattern),
+                claim.id
+            ),
+        ));
+    }
+    if !exists && let Some(why) = claim.full() {
+        return Some(Reason::new(Code::ResourceExhausted, "claim_full", why));
+    }
+    None
 }
 
 #[cfg(test)]

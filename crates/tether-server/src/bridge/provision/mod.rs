@@ -69,6 +69,9 @@ async fn run(
     policy: JwtPolicy,
     now: i64,
 ) -> Result<Provisioned, Reason> {
+    if let Some(refusal) = &session.refusal {
+        return Err(refusal.clone());
+    }
     let request = request::parse(body)?;
     let registry = &session.registry;
     let at = Timestamp::from_secs(now);

@@ -63,11 +63,20 @@ where
         }));
         if self.session.accept(false, now).is_ok() {
             metrics::counter!("tether_provisioning_sessions_total").increment(1);
-            if self.may_log() {
-                tracing::info!(
-                    claim = %self.provisioning.as_ref().map_or("", |p| p.session.claim.id.as_str()),
-                    "provisioning session accepted"
-                );
+            if self.may_log()
+                && let Some(live) = &self.provisioning
+            {
+                let claim = &live.session.claim.id;
+                match &live.session.refusal {
+                    None => tracing::info!(%claim, "provisioning session accepted"),
+                    // Accepted only to tell the device why (a CONNACK cannot).
+                    Some(why) => tracing::warn!(
+                        %claim,
+                        reason = why.label,
+                        "provisioning session accepted; its requests will be refused: {}",
+                        why.message
+                    ),
+                }
             }
         }
     }
