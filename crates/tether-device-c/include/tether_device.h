@@ -24,6 +24,12 @@
 // A buffer this size (NUL included) holds any RS256 token for keys up to 4096 bits.
 #define TETHER_JWT_RS256_MAX_LEN 978
 
+// A buffer this size (NUL included) holds any `tether_provision_request` (a 128-byte
+// project id, a 255-character device id, every byte's worst-case escaping). A real
+// request is about 450 bytes; the exact need is reported on
+// `TETHER_ERR_BUFFER_TOO_SMALL`.
+#define TETHER_PROVISION_REQUEST_MAX_LEN 3443
+
 // An ES256 signature: raw `r||s`.
 #define TETHER_ES256_SIGNATURE_LEN 64
 
@@ -360,6 +366,38 @@ enum tether_status tether_p256_sign_digest(const struct tether_p256_key *key,
                                            size_t digest_len,
                                            uint8_t *sig,
                                            size_t sig_cap);
+
+// Writes the provisioning request for device `device_id` of `project_id` into `out`
+// as a NUL-terminated JSON string, and its length (without the NUL) into `*out_len`.
+//
+// `public_key` is the device's new P-256 public key as its engine returns it: 64
+// bytes `x‖y` or 65 bytes `04‖x‖y`. `signer` signs with the matching private key
+// (ES256; the same callback `tether_jwt_mint` takes): it signs the proof, a JWT with
+// `aud` = the project, `sub` = the device id, `iat` as given (seconds since 1970) and
+// `exp` 10 minutes later. Publish the result to `/devices/{device_id}/provision` on
+// a connection authenticated with the provisioning claim's token.
+//
+// `TETHER_PROVISION_REQUEST_MAX_LEN` always suffices for `out_cap`; if `out_cap` is
+// too small the result is `TETHER_ERR_BUFFER_TOO_SMALL` and `*out_len` is a size that
+// suffices (NUL included), known before the signer is called. `out_len` may be NULL.
+// A device id that IoT Core would refuse is `TETHER_ERR_BAD_ARGUMENT`; a key that is
+// not 64 or 65 (`0x04`-prefixed) bytes is `TETHER_ERR_KEY_FORMAT`; an RS256 signer is
+// `TETHER_ERR_KEY_UNSUPPORTED` (raw keys are P-256). On any error `out` holds "".
+//
+// # Safety
+// `signer` must point to a valid `tether_signer`, `project_id` and `device_id` to
+// NUL-terminated strings, `public_key` to `public_key_len` readable bytes, `out` to
+// `out_cap` writable bytes, and `out_len` (if not NULL) to a writable `size_t`. NULL
+// pointers are reported, not dereferenced.
+enum tether_status tether_provision_request(const struct tether_signer *signer,
+                                            const char *project_id,
+                                            const char *device_id,
+                                            const uint8_t *public_key,
+                                            size_t public_key_len,
+                                            uint64_t iat,
+                                            char *out,
+                                            size_t out_cap,
+                                            size_t *out_len);
 
 // Converts a key to its public key in the form `to` asks for:
 // `TETHER_KEY_PEM` (`BEGIN PUBLIC KEY`, NUL-terminated), `TETHER_KEY_DER`

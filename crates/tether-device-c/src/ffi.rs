@@ -82,3 +82,26 @@ pub(crate) unsafe fn project_id<'a>(ptr: *const c_char) -> Result<&'a str, tethe
     let bytes = unsafe { core::slice::from_raw_parts(ptr.cast::<u8>(), len) };
     crate::mint::valid_project_id(bytes).ok_or(tether_status::TETHER_ERR_PROJECT_ID)
 }
+
+/// A NUL-terminated string of at most `max` bytes (its bytes, without the NUL), read
+/// at most one byte past `max`; a longer one is `TETHER_ERR_BAD_ARGUMENT`.
+///
+/// # Safety
+/// A non-NULL `ptr` must point to a NUL-terminated string or to at least `max + 1`
+/// readable bytes.
+pub(crate) unsafe fn c_str<'a>(ptr: *const c_char, max: usize) -> Result<&'a [u8], tether_status> {
+    if ptr.is_null() {
+        return Err(tether_status::TETHER_ERR_NULL_POINTER);
+    }
+    let mut len = 0;
+    // SAFETY: every byte read is at or before the terminating NUL, which the caller
+    // promises, and never past `max + 1` bytes.
+    while len <= max && unsafe { ptr.add(len).read() } != 0 {
+        len += 1;
+    }
+    if len > max {
+        return Err(tether_status::TETHER_ERR_BAD_ARGUMENT);
+    }
+    // SAFETY: the `len` bytes before the NUL were just read.
+    Ok(unsafe { core::slice::from_raw_parts(ptr.cast::<u8>(), len) })
+}

@@ -8,6 +8,7 @@
 //!  │   (hardware engine)  │──DER/r||s▶│ DER → r||s ─▶ base64url ─▶ token in caller buf│
 //!  │ tether_jwt_check ────┼─────────▶│ the checks of `tether jwt diagnose`          │
 //!  │ tether_key_* ────────┼─────────▶│ PEM ↔ DER ↔ raw, fingerprint, text to register│
+//!  │ tether_provision_request ──────▶│ raw key + proof (sub = device) for first boot │
 //!  └──────────────────────┘          └──────────────────────────────────────────────┘
 //! ```
 //!
@@ -31,6 +32,7 @@ mod ffi;
 mod keys;
 pub mod mint;
 pub mod p256_key;
+pub mod provision;
 pub mod public_key;
 pub mod signer;
 pub mod sizes;
@@ -43,6 +45,7 @@ pub use mint::tether_jwt_mint;
 pub use p256_key::{
     tether_p256_key, tether_p256_key_init, tether_p256_key_signer, tether_p256_sign_digest,
 };
+pub use provision::tether_provision_request;
 pub use public_key::{tether_key_fingerprint, tether_key_registration, tether_public_key_convert};
 pub use signer::{tether_sign_fn, tether_signer};
 pub use status::{tether_status, tether_status_name};

@@ -13,6 +13,12 @@ pub const TETHER_JWT_ES256_MAX_LEN: usize = 381;
 /// A buffer this size (NUL included) holds any RS256 token for keys up to 4096 bits.
 pub const TETHER_JWT_RS256_MAX_LEN: usize = 978;
 
+/// A buffer this size (NUL included) holds any `tether_provision_request` (a 128-byte
+/// project id, a 255-character device id, every byte's worst-case escaping). A real
+/// request is about 450 bytes; the exact need is reported on
+/// `TETHER_ERR_BUFFER_TOO_SMALL`.
+pub const TETHER_PROVISION_REQUEST_MAX_LEN: usize = 3443;
+
 /// An ES256 signature: raw `r||s`.
 pub const TETHER_ES256_SIGNATURE_LEN: usize = 64;
 /// Longest DER ECDSA P-256 signature a signer may return.

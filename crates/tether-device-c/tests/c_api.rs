@@ -724,7 +724,7 @@ fn no_exported_function_can_unwind() {
             }
         }
     }
-    assert_eq!(exported, 10);
+    assert_eq!(exported, 11);
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -738,4 +738,89 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// `tether_provision_request` into `cap` bytes: status, text and reported length.
+fn provision_request(
+    signer: &tether_signer,
+    device: &std::ffi::CStr,
+    key: &[u8],
+    cap: usize,
+) -> (tether_status, String, usize) {
+    let mut out = vec![0x55u8; cap + 1];
+    let mut len = usize::MAX;
+    // SAFETY: every pointer is valid for the length given; `out` has `cap` bytes plus
+    // a canary.
+    let st = unsafe {
+        tether_provision_request(
+            signer,
+            c"acme".as_ptr(),
+            device.as_ptr(),
+            key.as_ptr(),
+            key.len(),
+            NOW,
+            out.as_mut_ptr().cast::<c_char>(),
+            cap,
+            &mut len,
+        )
+    };
+    assert_eq!(out[cap], 0x55, "nothing written past the buffer");
+    let text = CStr::from_bytes_until_nul(&out[..cap])
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (st, text, len)
+}
+
+#[test]
+fn a_provision_request_carries_the_raw_key_and_a_proof_the_server_accepts() {
+    let pkcs8 = p256_pkcs8();
+    let public = public_of(&pkcs8);
+    let key = load(&pkcs8).expect("loads");
+    let signer = soft_signer(&key);
+    let spki = public.spki_der();
+    let point = &spki[spki.len() - 65..];
+    for raw in [point, &point[1..]] {
+        let (st, text, len) = provision_request(
+            &signer,
+            c"sensor-0a1b2c3d",
+            raw,
+            TETHER_PROVISION_REQUEST_MAX_LEN,
+        );
+        assert_eq!(st, TETHER_OK, "{text}");
+        assert_eq!(len, text.len());
+        let body: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(body["publicKey"]["format"], "ES256_RAW");
+        let (decoded, _) =
+            tether_jwt::b64::decode(body["publicKey"]["key"].as_str().expect("key").as_bytes())
+                .expect("base64");
+        assert_eq!(decoded, point[1..], "the engine's x‖y");
+        let proof = body["proof"].as_str().expect("proof");
+        verifies(proof, &public);
+        let token = tether_jwt::Token::parse(proof).expect("parses");
+        assert_eq!(token.claims["sub"], "sensor-0a1b2c3d");
+    }
+    // Too small: refused before signing, with a size that suffices.
+    let (st, text, needed) = provision_request(&signer, c"sensor-0a1b2c3d", &point[1..], 100);
+    assert_eq!((st, text.as_str()), (TETHER_ERR_BUFFER_TOO_SMALL, ""));
+    let (st, _, _) = provision_request(&signer, c"sensor-0a1b2c3d", &point[1..], needed);
+    assert_eq!(st, TETHER_OK);
+    // Bad input, each with its status.
+    let cap = TETHER_PROVISION_REQUEST_MAX_LEN;
+    assert_eq!(
+        provision_request(&signer, c"sensor-1", &point[1..63], cap).0,
+        TETHER_ERR_KEY_FORMAT
+    );
+    let mut wrong_prefix = point.to_vec();
+    wrong_prefix[0] = 2;
+    assert_eq!(
+        provision_request(&signer, c"sensor-1", &wrong_prefix, cap).0,
+        TETHER_ERR_KEY_FORMAT
+    );
+    for bad in [c"s1", c"1sensor", c"sensor one", c"sensor\"1"] {
+        assert_eq!(
+            provision_request(&signer, bad, &point[1..], cap).0,
+            TETHER_ERR_BAD_ARGUMENT,
+            "{bad:?}"
+        );
+    }
 }

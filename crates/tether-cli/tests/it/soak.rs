@@ -147,12 +147,18 @@ fn memory_and_descriptors_stay_flat_under_load_and_churn_without_a_scraper() {
     // Descriptors hold steady under the load, and once it is over they are back to
     // where they were, plus what the SQLite pool opened under load (at most 8
     // connections of 3 files each, kept until idle).
+    // A leak persists; a burst that opens pool connections for a moment does not, so a
+    // transient rise is allowed up to the pool's size and the end must be back.
     let steady = &fds[WARM_UP_SAMPLES..];
     let (lo, hi) = (
         steady.iter().min().copied().unwrap_or(0),
         steady.iter().max().copied().unwrap_or(0),
     );
-    assert!(hi - lo <= 8, "descriptors moved from {lo} to {hi}: {fds:?}");
+    let last = steady.last().copied().unwrap_or(0);
+    assert!(
+        hi - lo <= 8 * 3 + 4 && last - lo <= 8,
+        "descriptors moved from {lo} to {hi} and ended at {last}: {fds:?}"
+    );
     std::thread::sleep(Duration::from_secs(2));
     let after = descriptors(pid).expect("descriptors");
     assert!(

@@ -212,9 +212,10 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
     let (writer, activity) =
         ActivityWriter::start(Arc::clone(&deps.store), options.activity_interval);
     let (stop, shutdown) = watch::channel(false);
-    // A claim list is trusted for at most a second (less when registries are re-read
-    // sooner): a new claim works almost at once on every node.
-    let claims_ttl = options.registry_refresh.min(Duration::from_secs(1));
+    // A claim list is trusted as long as a registry copy (10 s by default): a refused
+    // token flood costs one query per registry per period; a new claim works on every
+    // node within it, and revocation, expiry and counts are re-checked in the store.
+    let claims_ttl = options.registry_refresh;
     let shared = Arc::new(Shared {
         claims: crate::bridge::provision::claim::ClaimLists::new(claims_ttl),
         options,
