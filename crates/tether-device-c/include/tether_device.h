@@ -25,10 +25,12 @@
 #define TETHER_JWT_RS256_MAX_LEN 978
 
 // A buffer this size (NUL included) holds any `tether_provision_request` (a 128-byte
-// project id, a 255-character device id, every byte's worst-case escaping). A real
-// request is about 450 bytes; the exact need is reported on
-// `TETHER_ERR_BUFFER_TOO_SMALL`.
-#define TETHER_PROVISION_REQUEST_MAX_LEN 3443
+// project id, a 255-character device id, 20-digit `iat` and `exp`). A real request
+// is about 400 bytes; the exact need is reported on `TETHER_ERR_BUFFER_TOO_SMALL`.
+#define TETHER_PROVISION_REQUEST_MAX_LEN 877
+
+// Longest device id: IoT Core's ids are 3 to 255 characters.
+#define TETHER_MAX_DEVICE_ID_LEN 255
 
 // An ES256 signature: raw `r||s`.
 #define TETHER_ES256_SIGNATURE_LEN 64
@@ -112,7 +114,8 @@ typedef enum tether_status {
   // The project id is empty, longer than `TETHER_MAX_PROJECT_ID_LEN`, or has a
   // character other than printable ASCII (without `"` and `\`).
   TETHER_ERR_PROJECT_ID = 3,
-  // The lifetime is 0 or over 24 h (86400 s).
+  // The lifetime is 0 or over 24 h (86400 s); for `tether_provision_request`,
+  // `exp` is not after `iat` or more than 24 h after it.
   TETHER_ERR_LIFETIME = 4,
   // An unknown `TETHER_ALG_*`, `TETHER_SIGN_INPUT_*`, `TETHER_SIG_*` or
   // `TETHER_KEY_*` value, or one that does not fit the algorithm.
@@ -123,7 +126,8 @@ typedef enum tether_status {
   TETHER_ERR_SIGNATURE_LENGTH = 7,
   // The signer produced a DER ECDSA signature that does not parse as P-256.
   TETHER_ERR_SIGNATURE_DER = 8,
-  // The key is neither PEM, DER nor a raw key of 32, 64 or 65 bytes.
+  // The key is neither PEM, DER nor a raw key of 32, 64 or 65 bytes; for
+  // `tether_provision_request`, not 64 bytes `x||y` or 65 bytes `04||x||y`.
   TETHER_ERR_KEY_FORMAT = 9,
   // The private key is encrypted; store it decrypted.
   TETHER_ERR_KEY_ENCRYPTED = 10,
@@ -138,6 +142,9 @@ typedef enum tether_status {
   TETHER_ERR_TOKEN_REFUSED = 14,
   // `tether_jwt_check`: the token is longer than `TETHER_CHECK_MAX_TOKEN_LEN`.
   TETHER_ERR_TOKEN_TOO_LONG = 15,
+  // The device id is not 3 to `TETHER_MAX_DEVICE_ID_LEN` characters of
+  // `[a-zA-Z0-9-._+~%]` starting with a letter (IoT Core's rule).
+  TETHER_ERR_DEVICE_ID = 16,
 } tether_status;
 
 // What a finding of `tether_jwt_check` is about. `tether_finding_name` gives the
@@ -368,21 +375,26 @@ enum tether_status tether_p256_sign_digest(const struct tether_p256_key *key,
                                            size_t sig_cap);
 
 // Writes the provisioning request for device `device_id` of `project_id` into `out`
-// as a NUL-terminated JSON string, and its length (without the NUL) into `*out_len`.
+// as a NUL-terminated JSON string, and its length (without the NUL) into `*out_len`:
+//
+// `{"publicKey":{"format":"ES256_RAW","key":"<base64 of x||y>"},"proof":"<JWT>"}`
 //
 // `public_key` is the device's new P-256 public key as its engine returns it: 64
-// bytes `x‖y` or 65 bytes `04‖x‖y`. `signer` signs with the matching private key
-// (ES256; the same callback `tether_jwt_mint` takes): it signs the proof, a JWT with
-// `aud` = the project, `sub` = the device id, `iat` as given (seconds since 1970) and
-// `exp` 10 minutes later. Publish the result to `/devices/{device_id}/provision` on
-// a connection authenticated with the provisioning claim's token.
+// bytes `x||y` or 65 bytes `04||x||y` (sent as the 64 bytes `x||y`, standard base64
+// with padding). `signer` signs with the matching private key (ES256; the same
+// callback `tether_jwt_mint` takes): it signs the proof, a JWT with `aud` = the
+// project, `sub` = the device id, and `iat` and `exp` as given (seconds since 1970;
+// `exp` after `iat`, at most 24 h later). Publish the result to
+// `/devices/{device_id}/provision` on a connection authenticated with the
+// provisioning claim's token.
 //
-// `TETHER_PROVISION_REQUEST_MAX_LEN` always suffices for `out_cap`; if `out_cap` is
-// too small the result is `TETHER_ERR_BUFFER_TOO_SMALL` and `*out_len` is a size that
-// suffices (NUL included), known before the signer is called. `out_len` may be NULL.
-// A device id that IoT Core would refuse is `TETHER_ERR_BAD_ARGUMENT`; a key that is
-// not 64 or 65 (`0x04`-prefixed) bytes is `TETHER_ERR_KEY_FORMAT`; an RS256 signer is
-// `TETHER_ERR_KEY_UNSUPPORTED` (raw keys are P-256). On any error `out` holds "".
+// `TETHER_PROVISION_REQUEST_MAX_LEN` always suffices for `out_cap`. If `out_cap` is
+// too small the result is `TETHER_ERR_BUFFER_TOO_SMALL` and `*out_len` is the size
+// needed (NUL included), known before the signer is called. `out_len` may be NULL.
+// A device id IoT Core would refuse is `TETHER_ERR_DEVICE_ID`; a key that is not 64
+// or 65 (`0x04`-prefixed) bytes is `TETHER_ERR_KEY_FORMAT` (whether it is a point on
+// P-256 is the server's check); an RS256 signer is `TETHER_ERR_KEY_UNSUPPORTED`
+// (raw keys are P-256). On any error `out` holds "".
 //
 // # Safety
 // `signer` must point to a valid `tether_signer`, `project_id` and `device_id` to
@@ -395,6 +407,7 @@ enum tether_status tether_provision_request(const struct tether_signer *signer,
                                             const uint8_t *public_key,
                                             size_t public_key_len,
                                             uint64_t iat,
+                                            uint64_t exp,
                                             char *out,
                                             size_t out_cap,
                                             size_t *out_len);

@@ -14,10 +14,11 @@ pub const TETHER_JWT_ES256_MAX_LEN: usize = 381;
 pub const TETHER_JWT_RS256_MAX_LEN: usize = 978;
 
 /// A buffer this size (NUL included) holds any `tether_provision_request` (a 128-byte
-/// project id, a 255-character device id, every byte's worst-case escaping). A real
-/// request is about 450 bytes; the exact need is reported on
-/// `TETHER_ERR_BUFFER_TOO_SMALL`.
-pub const TETHER_PROVISION_REQUEST_MAX_LEN: usize = 3443;
+/// project id, a 255-character device id, 20-digit `iat` and `exp`). A real request
+/// is about 400 bytes; the exact need is reported on `TETHER_ERR_BUFFER_TOO_SMALL`.
+pub const TETHER_PROVISION_REQUEST_MAX_LEN: usize = 877;
+/// Longest device id: IoT Core's ids are 3 to 255 characters.
+pub const TETHER_MAX_DEVICE_ID_LEN: usize = 255;
 
 /// An ES256 signature: raw `r||s`.
 pub const TETHER_ES256_SIGNATURE_LEN: usize = 64;
@@ -73,6 +74,9 @@ pub const TETHER_KEY_RAW: u32 = 2;
 /// `tether_public_key_convert` output (P-256): 65 bytes `04||x||y`.
 pub const TETHER_KEY_RAW_UNCOMPRESSED: u32 = 3;
 
+/// eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9 (both algorithms' headers are 36 characters).
+const HEADER: usize = 36;
+
 /// Exact length (without NUL) of a token whose claims have `iat`/`exp` of the given
 /// digit counts, an `aud` of `aud_len` bytes that needs no escaping, and a signature
 /// of `sig_len` bytes.
@@ -82,11 +86,23 @@ pub(crate) const fn token_len(
     exp_digits: usize,
     sig_len: usize,
 ) -> usize {
-    // eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9 (both algorithms' headers are 36 characters)
-    const HEADER: usize = 36;
     // {"iat":N,"exp":N,"aud":"A"}
     let claims = 7 + iat_digits + 7 + exp_digits + 8 + aud_len + 2;
     HEADER + 1 + encoded_len(claims) + 1 + encoded_len(sig_len)
+}
+
+/// Exact length (without NUL) of an ES256 provisioning proof: a token as
+/// [`token_len`] whose claims also have `"sub":"S"` with an `S` of `sub_len` bytes
+/// that needs no escaping.
+pub(crate) const fn proof_len(
+    aud_len: usize,
+    sub_len: usize,
+    iat_digits: usize,
+    exp_digits: usize,
+) -> usize {
+    // {"iat":N,"exp":N,"aud":"A","sub":"S"}
+    let claims = 7 + iat_digits + 7 + exp_digits + 8 + aud_len + 9 + sub_len + 2;
+    HEADER + 1 + encoded_len(claims) + 1 + encoded_len(64)
 }
 
 /// Decimal digits of `v`.

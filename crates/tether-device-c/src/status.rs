@@ -19,7 +19,8 @@ pub enum tether_status {
     /// The project id is empty, longer than `TETHER_MAX_PROJECT_ID_LEN`, or has a
     /// character other than printable ASCII (without `"` and `\`).
     TETHER_ERR_PROJECT_ID = 3,
-    /// The lifetime is 0 or over 24 h (86400 s).
+    /// The lifetime is 0 or over 24 h (86400 s); for `tether_provision_request`,
+    /// `exp` is not after `iat` or more than 24 h after it.
     TETHER_ERR_LIFETIME = 4,
     /// An unknown `TETHER_ALG_*`, `TETHER_SIGN_INPUT_*`, `TETHER_SIG_*` or
     /// `TETHER_KEY_*` value, or one that does not fit the algorithm.
@@ -30,7 +31,8 @@ pub enum tether_status {
     TETHER_ERR_SIGNATURE_LENGTH = 7,
     /// The signer produced a DER ECDSA signature that does not parse as P-256.
     TETHER_ERR_SIGNATURE_DER = 8,
-    /// The key is neither PEM, DER nor a raw key of 32, 64 or 65 bytes.
+    /// The key is neither PEM, DER nor a raw key of 32, 64 or 65 bytes; for
+    /// `tether_provision_request`, not 64 bytes `x||y` or 65 bytes `04||x||y`.
     TETHER_ERR_KEY_FORMAT = 9,
     /// The private key is encrypted; store it decrypted.
     TETHER_ERR_KEY_ENCRYPTED = 10,
@@ -45,6 +47,9 @@ pub enum tether_status {
     TETHER_ERR_TOKEN_REFUSED = 14,
     /// `tether_jwt_check`: the token is longer than `TETHER_CHECK_MAX_TOKEN_LEN`.
     TETHER_ERR_TOKEN_TOO_LONG = 15,
+    /// The device id is not 3 to `TETHER_MAX_DEVICE_ID_LEN` characters of
+    /// `[a-zA-Z0-9-._+~%]` starting with a letter (IoT Core's rule).
+    TETHER_ERR_DEVICE_ID = 16,
 }
 
 impl tether_status {
@@ -68,12 +73,13 @@ impl tether_status {
             TETHER_ERR_KEY_NOT_PRIVATE => c"TETHER_ERR_KEY_NOT_PRIVATE",
             TETHER_ERR_TOKEN_REFUSED => c"TETHER_ERR_TOKEN_REFUSED",
             TETHER_ERR_TOKEN_TOO_LONG => c"TETHER_ERR_TOKEN_TOO_LONG",
+            TETHER_ERR_DEVICE_ID => c"TETHER_ERR_DEVICE_ID",
         }
     }
 }
 
 /// Every status, for tests and for `tether_status_name`.
-pub const ALL: [tether_status; 16] = {
+pub const ALL: [tether_status; 17] = {
     use tether_status::*;
     [
         TETHER_OK,
@@ -92,6 +98,7 @@ pub const ALL: [tether_status; 16] = {
         TETHER_ERR_KEY_NOT_PRIVATE,
         TETHER_ERR_TOKEN_REFUSED,
         TETHER_ERR_TOKEN_TOO_LONG,
+        TETHER_ERR_DEVICE_ID,
     ]
 };
 

@@ -740,14 +740,16 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// `tether_provision_request` into `cap` bytes: status, text and reported length.
-fn provision_request(
+/// `tether_provision_request` for `acme` into `cap` bytes (and a canary after them):
+/// status, text and reported length.
+fn provision_request_at(
     signer: &tether_signer,
-    device: &std::ffi::CStr,
+    device: &CStr,
     key: &[u8],
+    (iat, exp): (u64, u64),
     cap: usize,
 ) -> (tether_status, String, usize) {
-    let mut out = vec![0x55u8; cap + 1];
+    let mut out = vec![0x55u8; cap + 16];
     let mut len = usize::MAX;
     // SAFETY: every pointer is valid for the length given; `out` has `cap` bytes plus
     // a canary.
@@ -758,28 +760,69 @@ fn provision_request(
             device.as_ptr(),
             key.as_ptr(),
             key.len(),
-            NOW,
+            iat,
+            exp,
             out.as_mut_ptr().cast::<c_char>(),
             cap,
             &mut len,
         )
     };
-    assert_eq!(out[cap], 0x55, "nothing written past the buffer");
+    assert!(
+        out[cap..].iter().all(|&b| b == 0x55),
+        "wrote past the buffer: {st:?}"
+    );
     let text = CStr::from_bytes_until_nul(&out[..cap])
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_default();
     (st, text, len)
 }
 
-#[test]
-fn a_provision_request_carries_the_raw_key_and_a_proof_the_server_accepts() {
+/// [`provision_request_at`] with a proof valid for 10 minutes from `NOW`.
+fn provision_request(
+    signer: &tether_signer,
+    device: &CStr,
+    key: &[u8],
+    cap: usize,
+) -> (tether_status, String, usize) {
+    provision_request_at(signer, device, key, (NOW, NOW + 600), cap)
+}
+
+/// A P-256 key: its PKCS#8, its public key and its raw `04‖x‖y` point.
+fn p256_with_point() -> (Vec<u8>, PublicKey, Vec<u8>) {
     let pkcs8 = p256_pkcs8();
     let public = public_of(&pkcs8);
+    let spki = public.spki_der();
+    let point = spki[spki.len() - 65..].to_vec();
+    assert_eq!(point[0], 4);
+    (pkcs8, public, point)
+}
+
+/// The request's parts, checked against the JSON shape the server reads: the key
+/// (decoded) and the proof.
+fn request_parts(text: &str) -> (Vec<u8>, String) {
+    let body: serde_json::Value = serde_json::from_str(text).expect("JSON");
+    let object = body.as_object().expect("an object");
+    assert_eq!(object.len(), 2, "{text}");
+    let public_key = body["publicKey"].as_object().expect("publicKey");
+    assert_eq!(public_key.len(), 2, "{text}");
+    assert_eq!(public_key["format"], "ES256_RAW");
+    let key = public_key["key"].as_str().expect("key");
+    // Standard base64 with its padding: 64 bytes are 86 characters and `==`.
+    assert_eq!(key.len(), 88, "{key}");
+    assert!(key.ends_with("=="), "{key}");
+    assert!(!key.contains(['-', '_']), "{key}");
+    let (decoded, quirks) = tether_jwt::b64::decode(key.as_bytes()).expect("base64");
+    assert_eq!(quirks.padding_at, Some(86), "{key}");
+    let proof = body["proof"].as_str().expect("proof").to_owned();
+    (decoded, proof)
+}
+
+#[test]
+fn a_provision_request_carries_the_raw_key_and_a_proof_the_server_accepts() {
+    let (pkcs8, public, point) = p256_with_point();
     let key = load(&pkcs8).expect("loads");
     let signer = soft_signer(&key);
-    let spki = public.spki_der();
-    let point = &spki[spki.len() - 65..];
-    for raw in [point, &point[1..]] {
+    for raw in [&point[..], &point[1..]] {
         let (st, text, len) = provision_request(
             &signer,
             c"sensor-0a1b2c3d",
@@ -788,39 +831,249 @@ fn a_provision_request_carries_the_raw_key_and_a_proof_the_server_accepts() {
         );
         assert_eq!(st, TETHER_OK, "{text}");
         assert_eq!(len, text.len());
-        let body: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-        assert_eq!(body["publicKey"]["format"], "ES256_RAW");
-        let (decoded, _) =
-            tether_jwt::b64::decode(body["publicKey"]["key"].as_str().expect("key").as_bytes())
-                .expect("base64");
+        let (decoded, proof) = request_parts(&text);
         assert_eq!(decoded, point[1..], "the engine's x‖y");
-        let proof = body["proof"].as_str().expect("proof");
-        verifies(proof, &public);
-        let token = tether_jwt::Token::parse(proof).expect("parses");
+        verifies(&proof, &public);
+        let token = tether_jwt::Token::parse(&proof).expect("parses");
         assert_eq!(token.claims["sub"], "sensor-0a1b2c3d");
+        assert_eq!(token.claims["aud"], "acme");
+        assert_eq!(token.claims["iat"], NOW);
+        assert_eq!(token.claims["exp"], NOW + 600);
+        assert_eq!(token.header["alg"], "ES256");
     }
-    // Too small: refused before signing, with a size that suffices.
-    let (st, text, needed) = provision_request(&signer, c"sensor-0a1b2c3d", &point[1..], 100);
-    assert_eq!((st, text.as_str()), (TETHER_ERR_BUFFER_TOO_SMALL, ""));
-    let (st, _, _) = provision_request(&signer, c"sensor-0a1b2c3d", &point[1..], needed);
+}
+
+#[test]
+fn a_provision_request_signed_by_an_engine_that_returns_der() {
+    let (pkcs8, public, point) = p256_with_point();
+    let key = load(&pkcs8).expect("loads");
+    let mut calls = 0;
+    let mut engine = Engine {
+        f: |digest: &[u8], sig: &mut [u8]| {
+            calls += 1;
+            let mut raw = [0u8; 64];
+            // SAFETY: valid buffers.
+            let st = unsafe {
+                tether_p256_sign_digest(&key, digest.as_ptr(), digest.len(), raw.as_mut_ptr(), 64)
+            };
+            assert_eq!(st, TETHER_OK);
+            let mut der = [0u8; MAX_DER_LEN];
+            let n = raw_to_der(&raw, &mut der);
+            sig[..n].copy_from_slice(&der[..n]);
+            (0, n)
+        },
+    };
+    let signer = engine.signer(TETHER_ALG_ES256, TETHER_SIGN_INPUT_SHA256, TETHER_SIG_DER);
+    let (st, text, _) = provision_request(&signer, c"sensor-1", &point[1..], 1024);
+    assert_eq!(st, TETHER_OK, "{text}");
+    let (_, proof) = request_parts(&text);
+    verifies(&proof, &public);
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn a_provision_request_too_big_for_its_buffer_reports_the_exact_size_before_signing() {
+    let (pkcs8, _, point) = p256_with_point();
+    let key = load(&pkcs8).expect("loads");
+    let signer = soft_signer(&key);
+    let (st, text, len) = provision_request(&signer, c"sensor-0a1b2c3d", &point[1..], 1024);
     assert_eq!(st, TETHER_OK);
-    // Bad input, each with its status.
-    let cap = TETHER_PROVISION_REQUEST_MAX_LEN;
-    assert_eq!(
-        provision_request(&signer, c"sensor-1", &point[1..63], cap).0,
-        TETHER_ERR_KEY_FORMAT
-    );
-    let mut wrong_prefix = point.to_vec();
-    wrong_prefix[0] = 2;
-    assert_eq!(
-        provision_request(&signer, c"sensor-1", &wrong_prefix, cap).0,
-        TETHER_ERR_KEY_FORMAT
-    );
-    for bad in [c"s1", c"1sensor", c"sensor one", c"sensor\"1"] {
+    let exact = len + 1;
+    assert_eq!(text.len(), len);
+    for cap in [0, 1, 100, exact - 1] {
+        let (st, text, needed) = provision_request(&signer, c"sensor-0a1b2c3d", &point[1..], cap);
         assert_eq!(
-            provision_request(&signer, bad, &point[1..], cap).0,
-            TETHER_ERR_BAD_ARGUMENT,
+            (st, text.as_str(), needed),
+            (TETHER_ERR_BUFFER_TOO_SMALL, "", exact),
+            "cap {cap}"
+        );
+    }
+    let (st, again, len) = provision_request(&signer, c"sensor-0a1b2c3d", &point[1..], exact);
+    assert_eq!((st, len), (TETHER_OK, exact - 1));
+    assert_eq!(again, text, "RFC 6979: the same request again");
+    // The engine is not asked to sign a request that cannot fit.
+    let mut calls = 0;
+    let mut engine = Engine {
+        f: |_: &[u8], _: &mut [u8]| {
+            calls += 1;
+            (1, 0)
+        },
+    };
+    let s = engine.signer(TETHER_ALG_ES256, TETHER_SIGN_INPUT_SHA256, TETHER_SIG_RAW);
+    let (st, _, needed) = provision_request(&s, c"sensor-0a1b2c3d", &point[1..], exact - 1);
+    assert_eq!((st, needed), (TETHER_ERR_BUFFER_TOO_SMALL, exact));
+    assert_eq!(calls, 0);
+    // A failing engine is reported as such, with nothing written.
+    let (st, text, len) = provision_request(&s, c"sensor-0a1b2c3d", &point[1..], exact);
+    assert_eq!((st, text.as_str(), len), (TETHER_ERR_SIGNER_FAILED, "", 0));
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn the_longest_provision_request_fills_the_documented_size_exactly() {
+    let (pkcs8, _, point) = p256_with_point();
+    let key = load(&pkcs8).expect("loads");
+    let signer = soft_signer(&key);
+    let project = std::ffi::CString::new("p".repeat(TETHER_MAX_PROJECT_ID_LEN)).expect("no NUL");
+    let device = std::ffi::CString::new("d".repeat(TETHER_MAX_DEVICE_ID_LEN)).expect("no NUL");
+    // u64::MAX - 86400 still has 20 digits, as does exp.
+    let iat = u64::MAX - 86_400;
+    let mut out = vec![0u8; TETHER_PROVISION_REQUEST_MAX_LEN];
+    let mut len = 0;
+    // SAFETY: valid pointers and lengths.
+    let st = unsafe {
+        tether_provision_request(
+            &signer,
+            project.as_ptr(),
+            device.as_ptr(),
+            point.as_ptr(),
+            point.len(),
+            iat,
+            iat + 86_400,
+            out.as_mut_ptr().cast::<c_char>(),
+            out.len(),
+            &mut len,
+        )
+    };
+    assert_eq!((st, len + 1), (TETHER_OK, TETHER_PROVISION_REQUEST_MAX_LEN));
+    let text = std::str::from_utf8(&out[..len]).expect("UTF-8");
+    let (decoded, proof) = request_parts(text);
+    assert_eq!(decoded, point[1..]);
+    let token = tether_jwt::Token::parse(&proof).expect("parses");
+    assert_eq!(token.claims["sub"], "d".repeat(TETHER_MAX_DEVICE_ID_LEN));
+}
+
+#[test]
+fn bad_provision_request_input_has_its_own_status() {
+    let (pkcs8, _, point) = p256_with_point();
+    let key = load(&pkcs8).expect("loads");
+    let signer = soft_signer(&key);
+    let cap = TETHER_PROVISION_REQUEST_MAX_LEN;
+    let x_y = &point[1..];
+    // Keys: 64 bytes x‖y or 65 bytes 04‖x‖y, nothing else.
+    let mut wrong_prefix = point.clone();
+    wrong_prefix[0] = 2;
+    let mut too_long = point.clone();
+    too_long.push(0);
+    for bad in [&x_y[..63], &point[..33], &wrong_prefix, &too_long, &[][..]] {
+        let (st, text, len) = provision_request(&signer, c"sensor-1", bad, cap);
+        assert_eq!(
+            (st, text.as_str(), len),
+            (TETHER_ERR_KEY_FORMAT, "", 0),
+            "{} bytes",
+            bad.len()
+        );
+    }
+    // Device ids: IoT Core's rule.
+    let long = std::ffi::CString::new("d".repeat(TETHER_MAX_DEVICE_ID_LEN + 1)).expect("no NUL");
+    for bad in [
+        c"",
+        c"s1",
+        c"1sensor",
+        c"-sensor",
+        c"sensor one",
+        c"sensor\"1",
+        c"sensor/1",
+        c"sens\xc3\xa9",
+        long.as_c_str(),
+    ] {
+        assert_eq!(
+            provision_request(&signer, bad, x_y, cap).0,
+            TETHER_ERR_DEVICE_ID,
             "{bad:?}"
         );
+    }
+    for ok in [c"abc", c"A.b_c+d~e%f-9"] {
+        assert_eq!(
+            provision_request(&signer, ok, x_y, cap).0,
+            TETHER_OK,
+            "{ok:?}"
+        );
+    }
+    // Lifetimes: exp after iat, at most 24 h later.
+    for (iat, exp) in [
+        (NOW, NOW),
+        (NOW, NOW - 1),
+        (NOW, NOW + 86_401),
+        (u64::MAX, 0),
+    ] {
+        assert_eq!(
+            provision_request_at(&signer, c"sensor-1", x_y, (iat, exp), cap).0,
+            TETHER_ERR_LIFETIME,
+            "{iat} {exp}"
+        );
+    }
+    assert_eq!(
+        provision_request_at(&signer, c"sensor-1", x_y, (NOW, NOW + 86_400), cap).0,
+        TETHER_OK
+    );
+    // An RS256 signer cannot sign for a P-256 key; nor can a malformed signer.
+    let mut engine = Engine {
+        f: |_: &[u8], _: &mut [u8]| (1, 0),
+    };
+    let rs256 = engine.signer(TETHER_ALG_RS256, TETHER_SIGN_INPUT_MESSAGE, 0);
+    assert_eq!(
+        provision_request(&rs256, c"sensor-1", x_y, cap).0,
+        TETHER_ERR_KEY_UNSUPPORTED
+    );
+    let unknown = tether_signer { alg: 9, ..signer };
+    assert_eq!(
+        provision_request(&unknown, c"sensor-1", x_y, cap).0,
+        TETHER_ERR_BAD_ARGUMENT
+    );
+    // Project ids: as for tether_jwt_mint.
+    let mut out = vec![0u8; cap];
+    let mut len = usize::MAX;
+    // SAFETY: valid pointers and lengths, or NULL, which is reported.
+    unsafe {
+        let call = |signer: *const tether_signer,
+                    project: *const c_char,
+                    device: *const c_char,
+                    key: *const u8,
+                    out: *mut c_char,
+                    len: *mut usize| {
+            tether_provision_request(
+                signer,
+                project,
+                device,
+                key,
+                64,
+                NOW,
+                NOW + 600,
+                out,
+                cap,
+                len,
+            )
+        };
+        let o = out.as_mut_ptr().cast::<c_char>();
+        let (p, d, k) = (c"acme".as_ptr(), c"sensor-1".as_ptr(), x_y.as_ptr());
+        assert_eq!(
+            call(&signer, c"".as_ptr(), d, k, o, &mut len),
+            TETHER_ERR_PROJECT_ID
+        );
+        assert_eq!(len, 0);
+        assert_eq!(
+            call(&signer, c"a\"b".as_ptr(), d, k, o, &mut len),
+            TETHER_ERR_PROJECT_ID
+        );
+        use std::ptr::null;
+        assert_eq!(call(null(), p, d, k, o, &mut len), TETHER_ERR_NULL_POINTER);
+        assert_eq!(
+            call(&signer, null(), d, k, o, &mut len),
+            TETHER_ERR_NULL_POINTER
+        );
+        assert_eq!(
+            call(&signer, p, null(), k, o, &mut len),
+            TETHER_ERR_NULL_POINTER
+        );
+        assert_eq!(
+            call(&signer, p, d, null(), o, &mut len),
+            TETHER_ERR_NULL_POINTER
+        );
+        assert_eq!(
+            call(&signer, p, d, k, std::ptr::null_mut(), &mut len),
+            TETHER_ERR_NULL_POINTER
+        );
+        assert_eq!(call(&signer, p, d, k, o, std::ptr::null_mut()), TETHER_OK);
     }
 }
