@@ -9,14 +9,17 @@
 //!   Acknowledge ──▶ ledger.ack ──▶ catalog (committed before the answer)
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+mod jetstream;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tether_log::{Message, Record};
-use tether_route::{ReadLimits, Sink, TelemetryReader};
+use tether_route::durable::{Durable, Settle};
+use tether_route::{NatsSink, ReadLimits, Sink, TelemetryReader};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -230,6 +233,12 @@ pub struct Subscription {
     topic: String,
     settings: RwLock<Settings>,
     ledger: Mutex<Ledger>,
+    /// With `--nats`: the durable consumer that holds the leases and acks instead
+    /// of the ledger.
+    durable: Option<Durable>,
+    /// With `--nats`: the deliveries this node made, by ack id, with their stream
+    /// and lease end (for flow control only; JetStream holds the leases).
+    leases: Mutex<HashMap<String, (StreamId, Instant)>>,
     /// Woken when messages become due again (nack, expiry, seek) or settings change.
     changed: Notify,
     /// Woken when acks free room under a stream's flow control. Kept apart from
@@ -261,6 +270,13 @@ impl Subscription {
         self.settings().ack_deadline_s
     }
 
+    fn set_settings(&self, settings: Settings) {
+        match self.settings.write() {
+            Ok(mut s) => *s = settings,
+            Err(poisoned) => *poisoned.into_inner() = settings,
+        }
+    }
+
     fn info(&self) -> SubscriptionInfo {
         SubscriptionInfo {
             name: self.name.clone(),
@@ -277,6 +293,9 @@ impl Subscription {
 
     /// Messages out on a lease held by `stream`.
     pub fn outstanding(&self, stream: StreamId) -> usize {
+        if self.durable.is_some() {
+            return self.leased_on(stream);
+        }
         self.ledger().outstanding(stream)
     }
 
@@ -311,6 +330,8 @@ pub struct PubSub {
     /// Woken when a subscription is created, changed or deleted (push workers).
     push_notify: Notify,
     clock: Arc<dyn WallClock>,
+    /// With `--nats`: subscriptions are durable consumers of this sink's stream.
+    jetstream: Option<NatsSink>,
 }
 
 fn check_name(what: &str, name: &str, kind: Kind) -> PubSubResult<()> {
@@ -351,6 +372,7 @@ impl PubSub {
             next_stream: AtomicU64::new(1),
             push_notify: Notify::new(),
             clock,
+            jetstream: None,
         })
     }
 
@@ -367,6 +389,8 @@ impl PubSub {
                 },
             }),
             ledger: Mutex::new(Ledger::new(row.floor, acked)),
+            durable: None,
+            leases: Mutex::new(HashMap::new()),
             changed: Notify::new(),
             room: Notify::new(),
         }
@@ -500,6 +524,7 @@ impl PubSub {
     /// The subscriptions of `topic`.
     pub async fn topic_subscriptions(&self, topic: &str) -> PubSubResult<Vec<String>> {
         self.require_topic(topic).await?;
+        self.refresh().await?;
         Ok(self
             .subs
             .read()
@@ -586,18 +611,20 @@ impl PubSub {
     // ---- subscriptions ----
 
     /// The subscription called `name`.
-    pub fn subscription(&self, name: &str) -> PubSubResult<Arc<Subscription>> {
+    pub async fn subscription(&self, name: &str) -> PubSubResult<Arc<Subscription>> {
         check_name("subscription", name, Kind::Subscription)?;
-        self.subs
-            .read()
-            .ok()
-            .and_then(|s| s.get(name).cloned())
-            .ok_or_else(|| {
-                PubSubError::NotFound(format!(
-                    "subscription {name:?} does not exist: create it with CreateSubscription \
+        let known = self.subs.read().ok().and_then(|s| s.get(name).cloned());
+        let found = match known {
+            Some(sub) => Some(sub),
+            None if self.jetstream.is_some() => self.js_find(name).await?,
+            None => None,
+        };
+        found.ok_or_else(|| {
+            PubSubError::NotFound(format!(
+                "subscription {name:?} does not exist: create it with CreateSubscription \
                      (or `tether pubsub subscriptions create`)"
-                ))
-            })
+            ))
+        })
     }
 
     /// Creates a subscription that receives what is published from now on.
@@ -609,6 +636,9 @@ impl PubSub {
         self.require_topic(&new.topic).await?;
         let ack_deadline_s = ack_deadline(new.ack_deadline_s)?;
         check_push_endpoint(&new.push_endpoint)?;
+        if let Some(nats) = &self.jetstream {
+            return self.js_create(nats, new).await;
+        }
         if self.subs.read().is_ok_and(|s| s.contains_key(&new.name)) {
             return Err(PubSubError::AlreadyExists(format!(
                 "subscription {:?} already exists",
@@ -648,14 +678,19 @@ impl PubSub {
     }
 
     /// A subscription's settings.
-    pub fn get_subscription(&self, name: &str) -> PubSubResult<SubscriptionInfo> {
-        Ok(self.subscription(name)?.info())
+    pub async fn get_subscription(&self, name: &str) -> PubSubResult<SubscriptionInfo> {
+        if self.jetstream.is_some() {
+            // Another node may have changed or deleted it.
+            self.refresh().await?;
+        }
+        Ok(self.subscription(name).await?.info())
     }
 
     /// Every subscription of `project` (`projects/{p}`), sorted.
-    pub fn list_subscriptions(&self, project: &str) -> PubSubResult<Vec<SubscriptionInfo>> {
+    pub async fn list_subscriptions(&self, project: &str) -> PubSubResult<Vec<SubscriptionInfo>> {
         let id = names::parse_project(project)
             .map_err(|why| PubSubError::Invalid(format!("project {project:?} {why}")))?;
+        self.refresh().await?;
         let prefix = format!("projects/{id}/subscriptions/");
         Ok(self
             .subs
@@ -675,7 +710,7 @@ impl PubSub {
         name: &str,
         update: SubscriptionUpdate,
     ) -> PubSubResult<SubscriptionInfo> {
-        let sub = self.subscription(name)?;
+        let sub = self.subscription(name).await?;
         let mut settings = sub.settings();
         if let Some(d) = update.ack_deadline_s {
             settings.ack_deadline_s = ack_deadline(d)?;
@@ -687,22 +722,23 @@ impl PubSub {
         if let Some(b) = update.backoff {
             settings.backoff = b.unwrap_or(Backoff::DEFAULT);
         }
-        self.catalog
-            .update_subscription(&SubscriptionRow {
-                name: name.to_owned(),
-                topic: sub.topic.clone(),
-                ack_deadline_s: settings.ack_deadline_s,
-                push_endpoint: settings.push_endpoint.clone(),
-                min_backoff_ms: settings.backoff.min_ms,
-                max_backoff_ms: settings.backoff.max_ms,
-                floor: 0,
-                created_us: 0,
-            })
-            .await?;
-        match sub.settings.write() {
-            Ok(mut s) => *s = settings,
-            Err(poisoned) => *poisoned.into_inner() = settings,
+        if let Some(nats) = &self.jetstream {
+            self.js_update(nats, &sub, &settings).await?;
+        } else {
+            self.catalog
+                .update_subscription(&SubscriptionRow {
+                    name: name.to_owned(),
+                    topic: sub.topic.clone(),
+                    ack_deadline_s: settings.ack_deadline_s,
+                    push_endpoint: settings.push_endpoint.clone(),
+                    min_backoff_ms: settings.backoff.min_ms,
+                    max_backoff_ms: settings.backoff.max_ms,
+                    floor: 0,
+                    created_us: 0,
+                })
+                .await?;
         }
+        sub.set_settings(settings);
         sub.changed.notify_waiters();
         self.push_notify.notify_waiters();
         Ok(sub.info())
@@ -710,8 +746,13 @@ impl PubSub {
 
     /// Deletes a subscription and its ack state.
     pub async fn delete_subscription(&self, name: &str) -> PubSubResult<()> {
-        let sub = self.subscription(name)?;
-        self.catalog.delete_subscription(name).await?;
+        let sub = self.subscription(name).await?;
+        match &self.jetstream {
+            Some(nats) => self.js_delete(nats, name).await?,
+            None => {
+                self.catalog.delete_subscription(name).await?;
+            }
+        }
         if let Ok(mut s) = self.subs.write() {
             s.remove(name);
         }
@@ -758,6 +799,9 @@ impl PubSub {
         until: Option<Instant>,
     ) -> PubSubResult<Vec<Delivery>> {
         let max = max.clamp(1, MAX_PULL);
+        if let Some(d) = &sub.durable {
+            return self.js_pull(sub, d, max, stream, deadline_s, until).await;
+        }
         loop {
             let changed = sub.changed();
             tokio::pin!(changed);
@@ -882,6 +926,12 @@ impl PubSub {
         ack_ids: &[String],
         commit: Commit,
     ) -> PubSubResult<AckReport> {
+        if let Some(d) = &sub.durable {
+            let ids: Vec<&str> = ack_ids.iter().map(String::as_str).collect();
+            let report = self.js_settle(sub, d, &ids, Settle::Ack).await?;
+            count_refusals(&report);
+            return Ok(report);
+        }
         let mut report = AckReport::default();
         let mut outcome = AckOutcome::default();
         {
@@ -917,7 +967,7 @@ impl PubSub {
     }
 
     /// Sets the ack deadline of deliveries to `seconds` from now; 0 nacks them.
-    pub fn modify_ack_deadline(
+    pub async fn modify_ack_deadline(
         &self,
         sub: &Arc<Subscription>,
         ack_ids: &[String],
@@ -930,6 +980,13 @@ impl PubSub {
             )));
         }
         let seconds = u64::try_from(seconds).unwrap_or(0);
+        if let Some(d) = &sub.durable {
+            let ids: Vec<&str> = ack_ids.iter().map(String::as_str).collect();
+            let how = Settle::Redeliver(Duration::from_secs(seconds));
+            let report = self.js_settle(sub, d, &ids, how).await?;
+            count_refusals(&report);
+            return Ok(report);
+        }
         let deadline = (seconds > 0).then(|| self.now_ms().saturating_add(seconds * 1000));
         let mut report = AckReport::default();
         let mut nacked = false;
@@ -955,6 +1012,16 @@ impl PubSub {
 
     /// Acks a delivery made to a push endpoint (no ack id involved).
     pub async fn ack_delivery(&self, sub: &Arc<Subscription>, d: &Delivery) {
+        if let Some(durable) = &sub.durable {
+            if let Err(e) = self
+                .js_settle(sub, durable, &[d.ack_id.as_str()], Settle::Ack)
+                .await
+            {
+                // JetStream delivers it again after the deadline (at-least-once).
+                tracing::warn!(subscription = %sub.name, error = %e, "push: cannot record an ack");
+            }
+            return;
+        }
         let mut outcome = AckOutcome::default();
         let applied = sub.ledger().ack(d.record.offset, d.attempt, &mut outcome);
         if applied.is_err() || outcome.acked.is_empty() {
@@ -973,7 +1040,17 @@ impl PubSub {
     }
 
     /// Keeps a refused push leased for `wait_ms`, after which it is due again.
-    pub fn retry_later(&self, sub: &Arc<Subscription>, d: &Delivery, wait_ms: u64) {
+    pub async fn retry_later(&self, sub: &Arc<Subscription>, d: &Delivery, wait_ms: u64) {
+        if let Some(durable) = &sub.durable {
+            let how = Settle::Redeliver(Duration::from_millis(wait_ms));
+            if let Err(e) = self
+                .js_settle(sub, durable, &[d.ack_id.as_str()], how)
+                .await
+            {
+                tracing::warn!(subscription = %sub.name, error = %e, "push: cannot delay a retry");
+            }
+            return;
+        }
         let until = self.now_ms().saturating_add(wait_ms);
         let _ = sub.ledger().modify(d.record.offset, d.attempt, Some(until));
     }
@@ -1007,6 +1084,11 @@ impl PubSub {
                 lo
             }
         };
+        if let Some(nats) = &self.jetstream {
+            self.js_seek(nats, sub, target).await?;
+            sub.changed.notify_waiters();
+            return Ok(target);
+        }
         self.acks.reset(&sub.name, target).await?;
         sub.ledger().reset(target);
         sub.changed.notify_waiters();
@@ -1015,7 +1097,14 @@ impl PubSub {
 
     /// Gives deliveries back undelivered (the stream that pulled them closed before
     /// they could be sent): they are due again at once, for another subscriber.
-    pub fn give_back(&self, sub: &Arc<Subscription>, deliveries: &[Delivery]) {
+    pub async fn give_back(&self, sub: &Arc<Subscription>, deliveries: &[Delivery]) {
+        if let Some(d) = &sub.durable {
+            let ids: Vec<&str> = deliveries.iter().map(|d| d.ack_id.as_str()).collect();
+            let _ = self
+                .js_settle(sub, d, &ids, Settle::Redeliver(Duration::ZERO))
+                .await;
+            return;
+        }
         {
             let mut l = sub.ledger();
             for d in deliveries {
@@ -1034,6 +1123,9 @@ impl PubSub {
             .map(|s| {
                 s.values()
                     .map(|sub| {
+                        if sub.durable.is_some() {
+                            return sub.leased_here();
+                        }
                         let l = sub.ledger();
                         l.leased() + l.due()
                     })

@@ -72,8 +72,7 @@ impl Ledger {
         }
     }
 
-    /// The persisted floor.
-    #[cfg(test)]
+    /// The persisted floor: every message below it is acked.
     pub fn floor(&self) -> u64 {
         self.floor
     }

@@ -121,6 +121,10 @@ pub fn spawn(pubsub: Arc<PubSub>, options: PushOptions) -> JoinHandle<()> {
         let mut workers = Workers::default();
         loop {
             let changed = pubsub.push_changed();
+            // On JetStream another node may have made or changed a push subscription.
+            if let Err(e) = pubsub.refresh().await {
+                tracing::warn!(error = %e, "push: cannot read the subscriptions");
+            }
             for sub in pubsub.push_subscriptions() {
                 let running = workers.0.get(sub.name()).is_some_and(|w| !w.is_finished());
                 if !running {
@@ -209,7 +213,7 @@ async fn work(
                             wait_ms = wait,
                             "push refused: {why}"
                         );
-                        pubsub.retry_later(&sub, &d, wait);
+                        pubsub.retry_later(&sub, &d, wait).await;
                     }
                 }
             });

@@ -43,7 +43,7 @@ pub mod reader;
 pub mod routing;
 pub mod sink;
 
-pub use nats::{NatsConfig, NatsError, NatsSink};
+pub use nats::{NatsConfig, NatsError, NatsSink, durable};
 pub use reader::{ReadError, ReadLimits, TelemetryReader, TopicInfo};
 pub use routing::{EventNotificationConfig, NoTopic, Route, route_event, route_state};
 pub use sink::{Sink, SinkError};

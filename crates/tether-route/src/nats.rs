@@ -15,6 +15,7 @@
 //! The sink is also the stream's [`TelemetryReader`](crate::TelemetryReader)
 //! (`reader`): offsets are the stream's sequence numbers.
 
+pub mod durable;
 mod reader;
 
 use std::collections::BTreeMap;

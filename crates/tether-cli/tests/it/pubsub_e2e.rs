@@ -57,6 +57,7 @@ fn phase(name: &str, gw: &Served, env: &[(&str, String)]) {
 }
 
 fn suite(extra: &[&str]) {
+    let jetstream = if extra.contains(&"--nats") { "1" } else { "0" };
     let extra = [extra, &["--pubsub-push-authorization", PUSH_AUTHORIZATION]].concat();
     let extra = extra.as_slice();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -82,6 +83,7 @@ fn suite(extra: &[&str]) {
         ),
         ("MQTT_JWT", common::mint_jwt(tether, &private)),
         ("PUSH_AUTHORIZATION", PUSH_AUTHORIZATION.to_owned()),
+        ("PUBSUB_TEST_JETSTREAM", jetstream.to_owned()),
     ];
     phase("before", &gw, &env);
     gw.kill9();

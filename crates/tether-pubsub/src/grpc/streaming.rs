@@ -85,7 +85,9 @@ async fn apply(
         let end = (start..ids.len())
             .find(|&i| seconds[i] != seconds[start])
             .unwrap_or(ids.len());
-        pubsub.modify_ack_deadline(sub, &ids[start..end], seconds[start])?;
+        pubsub
+            .modify_ack_deadline(sub, &ids[start..end], seconds[start])
+            .await?;
         start = end;
     }
     Ok(())
@@ -104,7 +106,7 @@ pub(crate) async fn start(
             "the stream ended before its first request (which names the subscription)",
         )
     })?;
-    let sub = pubsub.subscription(&first.subscription)?;
+    let sub = pubsub.subscription(&first.subscription).await?;
     let deadline = stream_deadline(first.stream_ack_deadline_seconds)?;
     let permit = streams.try_acquire_owned().map_err(|_| {
         Status::resource_exhausted(format!(
@@ -232,11 +234,11 @@ async fn deliver(
         // The client may have gone while the pull waited: then the messages go to
         // another subscriber now, not after the ack deadline.
         let Ok(permit) = tx.reserve().await else {
-            pubsub.give_back(sub, &deliveries);
+            pubsub.give_back(sub, &deliveries).await;
             return;
         };
         if flow.closed.load(Ordering::Relaxed) {
-            pubsub.give_back(sub, &deliveries);
+            pubsub.give_back(sub, &deliveries).await;
             return;
         }
         permit.send(Ok(pb::StreamingPullResponse {

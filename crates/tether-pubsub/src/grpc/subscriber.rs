@@ -125,7 +125,8 @@ impl subscriber_server::Subscriber for Subscriber {
     ) -> Result<Response<pb::Subscription>, Status> {
         let info = self
             .pubsub
-            .get_subscription(&request.into_inner().subscription)?;
+            .get_subscription(&request.into_inner().subscription)
+            .await?;
         Ok(Response::new(convert::subscription(info)))
     }
 
@@ -172,7 +173,7 @@ impl subscriber_server::Subscriber for Subscriber {
         request: Request<pb::ListSubscriptionsRequest>,
     ) -> Result<Response<pb::ListSubscriptionsResponse>, Status> {
         let r = request.into_inner();
-        let all = self.pubsub.list_subscriptions(&r.project)?;
+        let all = self.pubsub.list_subscriptions(&r.project).await?;
         let (page, next_page_token) =
             convert::page(all, |s| s.name.as_str(), r.page_size, &r.page_token);
         Ok(Response::new(pb::ListSubscriptionsResponse {
@@ -196,9 +197,10 @@ impl subscriber_server::Subscriber for Subscriber {
         request: Request<pb::ModifyAckDeadlineRequest>,
     ) -> Result<Response<()>, Status> {
         let r = request.into_inner();
-        let sub = self.pubsub.subscription(&r.subscription)?;
+        let sub = self.pubsub.subscription(&r.subscription).await?;
         self.pubsub
-            .modify_ack_deadline(&sub, &r.ack_ids, r.ack_deadline_seconds)?
+            .modify_ack_deadline(&sub, &r.ack_ids, r.ack_deadline_seconds)
+            .await?
             .into_result("change the deadline of")?;
         Ok(Response::new(()))
     }
@@ -208,7 +210,7 @@ impl subscriber_server::Subscriber for Subscriber {
         request: Request<pb::AcknowledgeRequest>,
     ) -> Result<Response<()>, Status> {
         let r = request.into_inner();
-        let sub = self.pubsub.subscription(&r.subscription)?;
+        let sub = self.pubsub.subscription(&r.subscription).await?;
         if r.ack_ids.is_empty() {
             return Err(Status::invalid_argument(
                 "ack_ids is empty: name the messages to ack",
@@ -230,7 +232,7 @@ impl subscriber_server::Subscriber for Subscriber {
             let r = request.into_inner();
             (r.subscription, r.max_messages, r.return_immediately)
         };
-        let sub = self.pubsub.subscription(&name)?;
+        let sub = self.pubsub.subscription(&name).await?;
         let max = usize::try_from(max)
             .ok()
             .filter(|m| *m > 0)
@@ -323,7 +325,7 @@ impl subscriber_server::Subscriber for Subscriber {
         request: Request<pb::SeekRequest>,
     ) -> Result<Response<pb::SeekResponse>, Status> {
         let r = request.into_inner();
-        let sub = self.pubsub.subscription(&r.subscription)?;
+        let sub = self.pubsub.subscription(&r.subscription).await?;
         match r.target {
             Some(pb::seek_request::Target::Time(t)) => {
                 let micros = t

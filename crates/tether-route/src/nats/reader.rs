@@ -159,7 +159,7 @@ impl NatsSink {
     }
 
     /// Turns a client error into a [`ReadError`] naming the action and the stream.
-    fn failed<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    pub(super) fn failed<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
         &self,
         action: &str,
     ) -> impl FnOnce(E) -> ReadError {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tether_pubsub::grpc::Authorize;
 use tether_pubsub::{Catalog, GrpcLimits, PubSub, PushOptions, RegistryTopics, WallClock};
 use tether_registry::Store;
+use tether_route::NatsSink;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -97,6 +98,16 @@ impl PubSubApi {
         )
         .await
         .map_err(|e| ServeError::Sink(format!("the Pub/Sub catalog {}: {e}", path.display())))?;
+        // With NATS, a subscription is a durable consumer that every node serves.
+        let pubsub = match sink {
+            TelemetrySink::Nats(nats) => pubsub
+                .use_jetstream(NatsSink::clone(nats))
+                .await
+                .map_err(|e| {
+                    ServeError::Sink(format!("Pub/Sub subscriptions on JetStream: {e}"))
+                })?,
+            TelemetrySink::Embedded(_) => pubsub,
+        };
         Ok(Some(Self {
             plain: bind(settings.pubsub_addr, "Pub/Sub API").await?,
             tls: bind(settings.pubsub_tls_addr, "Pub/Sub API over TLS").await?,
