@@ -81,6 +81,12 @@ async fn refusals_messages_and_connections_are_counted() -> TestResult {
     let (client, mut events) =
         AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 4);
     connack(&mut events).await.expect("accepted");
+    // The refused connection counts until the server has closed its socket, which
+    // may be just after the second CONNACK.
+    let settle = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while metrics.gauge("tether_mqtt_connections{}") > 1.0 && tokio::time::Instant::now() < settle {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     assert_eq!(metrics.gauge("tether_mqtt_connections{}"), 1.0);
     client
         .publish(
