@@ -367,11 +367,7 @@ impl Durable {
         &self,
         action: &str,
     ) -> impl FnOnce(E) -> ReadError {
-        let action = format!("{action} {}", self.stream);
-        move |e| ReadError::Nats {
-            action,
-            source: e.into(),
-        }
+        super::reader::failed_on(&self.stream, action)
     }
 }
 

@@ -163,11 +163,19 @@ impl NatsSink {
         &self,
         action: &str,
     ) -> impl FnOnce(E) -> ReadError {
-        let action = format!("{action} {}", self.config.stream);
-        move |e| ReadError::Nats {
-            action,
-            source: e.into(),
-        }
+        failed_on(&self.config.stream, action)
+    }
+}
+
+/// Turns a client error into a [`ReadError`] naming the action and `stream`.
+pub(super) fn failed_on<E: Into<Box<dyn std::error::Error + Send + Sync>>>(
+    stream: &str,
+    action: &str,
+) -> impl FnOnce(E) -> ReadError {
+    let action = format!("{action} {stream}");
+    move |e| ReadError::Nats {
+        action,
+        source: e.into(),
     }
 }
 
