@@ -86,6 +86,38 @@ def mqtt():
     put("mqtt_decode", "connect-strict-small-max", bytes([0x03 | (16 << 2)]) + quirk)
 
 
+def props(*pairs):
+    body = b"".join(pairs)
+    return remaining(len(body)) + body
+
+
+def mqtt5():
+    connect = packet(0x10, s("MQTT") + bytes([5, 0b0000_0010, 0, 60])
+                     + props(b"\x15" + s("jwt"), b"\x16" + s("token"), b"\x21\x00\x10")
+                     + s("dev"))
+    seeds = {
+        "connect-jwt": connect,
+        "connack": packet(0x20, bytes([0, 0]) + props(b"\x24\x01", b"\x25\x00", b"\x22\x00\x10")),
+        "connack-refused": packet(0x20, bytes([0, 0x87]) + props(b"\x1f" + s("the JWT expired"))),
+        "publish-alias": packet(0x32, s("/devices/dev/events") + b"\x00\x07" + props(b"\x23\x00\x01") + b"x"),
+        "publish-by-alias": packet(0x30, s("") + props(b"\x23\x00\x01") + b"y"),
+        "publish-user": packet(0x30, s("/a") + props(b"\x26" + s("k") + s("v"), b"\x01\x01") + b"z"),
+        "puback-short": packet(0x40, b"\x00\x07"),
+        "puback-reason": packet(0x40, b"\x00\x07\x10" + props(b"\x1f" + s("none"))),
+        "subscribe": packet(0x82, b"\x00\x07" + props() + s("/devices/dev/config") + b"\x01"),
+        "suback": packet(0x90, b"\x00\x07" + props() + bytes([1, 0x87])),
+        "unsubscribe": packet(0xA2, b"\x00\x07" + props() + s("/a")),
+        "unsuback": packet(0xB0, b"\x00\x07" + props() + bytes([0])),
+        "disconnect": packet(0xE0, b""),
+        "disconnect-reason": packet(0xE0, b"\x8e" + props(b"\x1f" + s("taken over"))),
+        "auth-reauth": packet(0xF0, b"\x19" + props(b"\x15" + s("jwt"), b"\x16" + s("token2"))),
+        "pingreq": packet(0xC0, b""),
+    }
+    for name, data in seeds.items():
+        # The first byte is the target's options: 0 = a 1 MiB maximum.
+        put("mqtt5_decode", name, b"\x00" + data)
+
+
 # --- JWT (tether-jwt tests/common) ---------------------------------------------
 
 def b64(data):
@@ -276,6 +308,7 @@ def api():
 
 
 mqtt()
+mqtt5()
 jwts()
 keys()
 logs()

@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tether_iot::IotTopic;
+use tether_mqtt::codec::v5::{Connect5, PROTOCOL_LEVEL_5, Properties, ReasonCode};
 use tether_mqtt::session::Timestamp;
 use tether_mqtt::session::client::{ClientConfig, ClientEvent, ClientSession, CloseReason};
-use tether_mqtt::{Connect, PacketId, QoS, SubAckCode, TopicFilter, TopicName};
+use tether_mqtt::{Connect, ConnectReturnCode, PacketId, QoS, SubAckCode, TopicFilter, TopicName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::{Instant, sleep_until};
@@ -24,8 +25,11 @@ use crate::backoff::Backoff;
 use crate::endpoints::{Endpoint, Endpoints};
 use crate::error::{ConnectError, GatewayError, PublishError, Stage};
 use crate::messages::{Command, Config, Status, Streams};
-use crate::options::DeviceOptions;
+use crate::options::{DeviceOptions, MqttVersion};
 use crate::transport::{self, BoxIo};
+
+/// The Authentication Method under which the JWT travels in MQTT 5.
+const JWT_AUTH_METHOD: &str = "jwt";
 
 /// A connection that lasted this long counts as stable: losing it starts the backoff
 /// from the beginning; losing a shorter one keeps backing off (no tight loops when a
@@ -88,6 +92,11 @@ pub(crate) struct Conn {
     since: Instant,
     refresh_at: Instant,
     exp: u64,
+    /// MQTT 5 with the JWT as Authentication Data: refreshed with AUTH.
+    reauth: bool,
+    /// A re-authentication sent and not yet answered: the new token's `exp` and when
+    /// it was minted.
+    reauth_pending: Option<(u64, Instant)>,
 }
 
 enum Exit {
@@ -111,6 +120,9 @@ pub(crate) struct Driver {
     pending: HashMap<u16, Pending>,
     /// Attached devices and their attach payloads, re-sent after each reconnect.
     attached: BTreeMap<String, Vec<u8>>,
+    /// Whether the next CONNECT is MQTT 5 ([`MqttVersion::Auto`] turns it off for good
+    /// once a server refuses MQTT 5).
+    v5: bool,
 }
 
 impl Driver {
@@ -126,6 +138,7 @@ impl Driver {
         let (configs, configs_rx) = mpsc::channel(64);
         let (commands, commands_rx) = mpsc::channel(64);
         let (errors, errors_rx) = mpsc::channel(64);
+        let v5 = opts.mqtt_version != MqttVersion::V3_1_1;
         let driver = Driver {
             backoff: opts.backoff.clone(),
             opts,
@@ -140,6 +153,7 @@ impl Driver {
             errors,
             pending: HashMap::new(),
             attached: BTreeMap::new(),
+            v5,
         };
         let outputs = Outputs {
             status: status_rx,
@@ -165,6 +179,9 @@ impl Driver {
         loop {
             match self.serve(&mut conn).await {
                 Exit::Shutdown => return,
+                Exit::Refresh if conn.reauth && conn.reauth_pending.is_none() => {
+                    self.reauthenticate(&mut conn);
+                }
                 Exit::Refresh => self.refresh(&mut conn).await,
                 Exit::Lost(why) => {
                     info!(endpoint = %conn.endpoint.host, port = conn.endpoint.port, %why, "connection lost");
@@ -204,7 +221,17 @@ impl Driver {
                     endpoint: endpoint.clone(),
                 });
             }
-            match self.attempt(&endpoint).await {
+            let mut attempt = self.attempt(&endpoint).await;
+            if self.v5
+                && self.opts.mqtt_version == MqttVersion::Auto
+                && matches!(&attempt, Err(e) if refuses_mqtt5(e))
+            {
+                // The server knows no MQTT 5 (or not our method): 3.1.1 from now on.
+                info!(host = %endpoint.host, "the server refused MQTT 5; using MQTT 3.1.1");
+                self.v5 = false;
+                attempt = self.attempt(&endpoint).await;
+            }
+            match attempt {
                 Ok(conn) => {
                     self.endpoints.connected(Instant::now().into_std());
                     self.status.send_replace(Status::Connected {
@@ -253,12 +280,25 @@ impl Driver {
         let mut session = ClientSession::new(cfg);
         let mut connect = Connect::new(self.opts.device.client_id());
         connect.keep_alive = self.opts.keep_alive;
-        // IoT Core ignores the user name; some servers need one to read the password.
-        connect.username = Some("unused".into());
-        connect.password = Some(token.into_bytes());
-        session
-            .connect(&connect, self.now())
-            .map_err(|e| ConnectError::Protocol(e.to_string()))?;
+        let sent = if self.v5 {
+            connect.protocol_level = PROTOCOL_LEVEL_5;
+            let connect = Connect5 {
+                connect,
+                properties: Properties {
+                    auth_method: Some(JWT_AUTH_METHOD.into()),
+                    auth_data: Some(token.into_bytes()),
+                    ..Properties::default()
+                },
+                will_properties: Properties::default(),
+            };
+            session.connect_v5(&connect, self.now())
+        } else {
+            // IoT Core ignores the user name; some servers need one to read the password.
+            connect.username = Some("unused".into());
+            connect.password = Some(token.into_bytes());
+            session.connect(&connect, self.now())
+        };
+        sent.map_err(|e| ConnectError::Protocol(e.to_string()))?;
         self.handshake(&mut io, &mut session).await?;
         Ok(Conn {
             io,
@@ -267,6 +307,8 @@ impl Driver {
             since: Instant::now(),
             refresh_at: started + self.opts.refresh.reconnect_after(),
             exp,
+            reauth: self.v5,
+            reauth_pending: None,
         })
     }
 
@@ -289,6 +331,9 @@ impl Driver {
                     ClientEvent::Connected { .. } => return Ok(()),
                     ClientEvent::Closed(CloseReason::Refused(code)) => {
                         return Err(ConnectError::refused(code));
+                    }
+                    ClientEvent::Closed(CloseReason::RefusedV5 { code, reason }) => {
+                        return Err(ConnectError::refused_v5(code, reason.as_deref()));
                     }
                     ClientEvent::Closed(CloseReason::ConnAckTimeout) => {
                         return Err(ConnectError::Timeout {
@@ -498,6 +543,7 @@ impl Driver {
             ClientEvent::Subscribed { codes, .. } if codes.contains(&SubAckCode::Failure) => {
                 warn!(?codes, "the server refused a subscription");
             }
+            ClientEvent::Reauthenticated => self.reauthenticated(conn),
             ClientEvent::Closed(reason) => return Some(Exit::Lost(reason.to_string())),
             _ => {}
         }
@@ -607,6 +653,46 @@ impl Driver {
         self.status.send_replace(Status::Closed);
     }
 
+    /// The planned refresh on an MQTT 5 connection: AUTH with a fresh token. If the
+    /// answer does not come within the connect timeout, the next refresh reconnects.
+    fn reauthenticate(&mut self, conn: &mut Conn) {
+        let minted = self.mint();
+        let sent = minted.and_then(|(token, exp)| {
+            conn.session
+                .reauthenticate(token.into_bytes(), self.now())
+                .map(|()| exp)
+                .map_err(|e| ConnectError::Protocol(e.to_string()))
+        });
+        match sent {
+            Ok(exp) => {
+                conn.reauth_pending = Some((exp, Instant::now()));
+                conn.refresh_at = Instant::now() + self.opts.connect_timeout;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot re-authenticate; reconnecting to refresh instead");
+                conn.reauth = false;
+                conn.refresh_at = Instant::now();
+            }
+        }
+    }
+
+    /// AUTH Success: the connection lives on to the new token's `exp`.
+    fn reauthenticated(&mut self, conn: &mut Conn) {
+        let Some((exp, minted)) = conn.reauth_pending.take() else {
+            return;
+        };
+        conn.exp = exp;
+        conn.refresh_at = minted + self.opts.refresh.reconnect_after();
+        self.backoff.reset();
+        info!("re-authenticated with a fresh token (MQTT 5 AUTH)");
+        self.status.send_replace(Status::Connected {
+            endpoint: conn.endpoint.clone(),
+            since: conn.since,
+            token_expires: exp,
+            refresh_error: None,
+        });
+    }
+
     /// The planned reconnect with a fresh token, while the old connection still works.
     async fn refresh(&mut self, conn: &mut Conn) {
         self.endpoints.before_refresh(Instant::now().into_std());
@@ -684,6 +770,25 @@ impl Driver {
                 },
             }
         }
+    }
+}
+
+/// Whether a refusal says the server does not take MQTT 5 with the JWT as
+/// Authentication Data: 3.1.1's CONNACK 0x01, or MQTT 5's 0x84 or 0x8C.
+fn refuses_mqtt5(error: &ConnectError) -> bool {
+    match error {
+        ConnectError::Refused {
+            code: ConnectReturnCode::UnacceptableProtocolVersion,
+            ..
+        } => true,
+        ConnectError::Refused {
+            reason_code: Some(code),
+            ..
+        } => matches!(
+            *code,
+            ReasonCode::UNSUPPORTED_PROTOCOL_VERSION | ReasonCode::BAD_AUTHENTICATION_METHOD
+        ),
+        _ => false,
     }
 }
 

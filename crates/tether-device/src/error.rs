@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use tether_jwt::MintError;
 use tether_mqtt::ConnectReturnCode;
+use tether_mqtt::codec::v5::ReasonCode;
 
 use crate::endpoints::Endpoint;
 
@@ -124,14 +125,20 @@ pub enum ConnectError {
         detail: String,
     },
     /// The server refused the CONNECT.
-    #[error("refused with CONNACK {}: {meaning}; {hint}", code.as_u8())]
+    #[error("refused with CONNACK {}: {meaning}{}; {hint}", code.as_u8(), said(server_reason.as_deref()))]
     Refused {
-        /// The return code.
+        /// The return code (for an MQTT 5 refusal, the 3.1.1 code closest to its
+        /// reason code).
         code: ConnectReturnCode,
         /// What the code means.
         meaning: &'static str,
         /// What usually causes it with an IoT Core server, and the fix.
         hint: &'static str,
+        /// MQTT 5: the server's reason code and Reason String, e.g. `0x87 (Not
+        /// authorized): the JWT's aud is 'other', expected the project 'acme'`.
+        server_reason: Option<String>,
+        /// MQTT 5: the Connect Reason Code itself.
+        reason_code: Option<ReasonCode>,
     },
     /// The token could not be minted (key, signer or clock problem).
     #[error("cannot mint the token: {0}")]
@@ -142,6 +149,10 @@ pub enum ConnectError {
     /// Every endpoint failed; one error per endpoint, in order of preference.
     #[error("every endpoint failed: {}", list(.0))]
     AllEndpoints(Vec<(Endpoint, ConnectError)>),
+}
+
+fn said(reason: Option<&str>) -> String {
+    reason.map_or_else(String::new, |r| format!(" (the server says {r})"))
 }
 
 fn list(errors: &[(Endpoint, ConnectError)]) -> String {
@@ -160,6 +171,39 @@ impl ConnectError {
             code,
             meaning,
             hint,
+            server_reason: None,
+            reason_code: None,
+        }
+    }
+
+    /// A refusal by an MQTT 5 server: its reason code and Reason String, filed under
+    /// the closest 3.1.1 code.
+    pub fn refused_v5(code: ReasonCode, reason: Option<&str>) -> Self {
+        let closest = match code {
+            ReasonCode::UNSUPPORTED_PROTOCOL_VERSION => {
+                ConnectReturnCode::UnacceptableProtocolVersion
+            }
+            ReasonCode::CLIENT_IDENTIFIER_NOT_VALID => ConnectReturnCode::IdentifierRejected,
+            ReasonCode::BAD_USER_NAME_OR_PASSWORD | ReasonCode::BAD_AUTHENTICATION_METHOD => {
+                ConnectReturnCode::BadUserNameOrPassword
+            }
+            ReasonCode::SERVER_UNAVAILABLE
+            | ReasonCode::SERVER_BUSY
+            | ReasonCode::SERVER_SHUTTING_DOWN
+            | ReasonCode::CONNECTION_RATE_EXCEEDED => ConnectReturnCode::ServerUnavailable,
+            _ => ConnectReturnCode::NotAuthorized,
+        };
+        let (meaning, hint) = connack_meaning(closest);
+        let server_reason = match reason {
+            Some(text) => format!("{code}: {text}"),
+            None => code.to_string(),
+        };
+        ConnectError::Refused {
+            code: closest,
+            meaning,
+            hint,
+            server_reason: Some(server_reason),
+            reason_code: Some(code),
         }
     }
 

@@ -69,7 +69,7 @@ pub use error::{
 pub use http::{HttpConfig, HttpDevice, HttpError};
 pub use jitter::{FixedJitter, Jitter, SystemJitter};
 pub use messages::{Command, Config, Status};
-pub use options::{DeviceOptions, DevicePath, SharedSigner};
+pub use options::{DeviceOptions, DevicePath, MqttVersion, SharedSigner};
 pub use provision::{ProvisionError, Provisioned, provision};
 pub use refresh::RefreshPlan;
 pub use tether_mqtt::QoS;

@@ -99,6 +99,25 @@ pub struct DeviceOptions {
     pub clock: Arc<dyn Clock>,
     /// The backoff's random numbers.
     pub jitter: Arc<dyn Jitter>,
+    /// Which MQTT version to speak (default [`MqttVersion::Auto`]).
+    pub mqtt_version: MqttVersion,
+}
+
+/// The MQTT version the SDK speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum MqttVersion {
+    /// MQTT 5 with the JWT as Authentication Data (method `jwt`), so the token is
+    /// refreshed with AUTH on the live connection; against a server that refuses MQTT
+    /// 5 or the method (CONNACK 0x01 in 3.1.1, 0x84 or 0x8C), MQTT 3.1.1 from then on,
+    /// refreshing by reconnecting.
+    #[default]
+    Auto,
+    /// MQTT 3.1.1 only (IoT Core's protocol): the JWT as password, refreshed by
+    /// reconnecting.
+    V3_1_1,
+    /// MQTT 5 only, with AUTH re-authentication.
+    V5,
 }
 
 impl fmt::Debug for DeviceOptions {
@@ -130,6 +149,7 @@ impl DeviceOptions {
             gateway: false,
             clock: Arc::new(SystemClock),
             jitter: Arc::new(SystemJitter::new()),
+            mqtt_version: MqttVersion::Auto,
         }
     }
 

@@ -14,6 +14,7 @@ use core::fmt;
 
 use crate::codec::ConnectReturnCode;
 use crate::codec::PacketType;
+use crate::codec::v5::{PropertyError, PropertyPlace};
 
 /// Why bytes received from a peer are not a valid MQTT 3.1.1 packet.
 #[non_exhaustive]
@@ -151,6 +152,25 @@ pub enum DecodeError {
         /// The packet type received instead.
         packet: PacketType,
     },
+    /// MQTT 5: a property that is unknown, misplaced, repeated or out of range.
+    Property {
+        /// Where the property list is.
+        place: PropertyPlace,
+        /// What is wrong.
+        error: PropertyError,
+    },
+    /// MQTT 5: a reason code the packet may not carry.
+    InvalidReasonCode {
+        /// The packet.
+        packet: PacketType,
+        /// The byte received.
+        value: u8,
+    },
+    /// MQTT 5: SUBSCRIBE options with reserved bits set or Retain Handling 3.
+    SubscriptionOptions {
+        /// The byte received.
+        value: u8,
+    },
 }
 
 impl DecodeError {
@@ -203,6 +223,10 @@ impl DecodeError {
             Self::SessionPresentOnRefusal => "MQTT-3.2.2-4",
             Self::Topic { error, .. } => error.clause(),
             Self::NotConnect { .. } => "MQTT-3.1.0-1",
+            // MQTT 5 states these rules in its sections, not numbered statements.
+            Self::Property { .. } => "MQTT 5 §2.2.2.2",
+            Self::InvalidReasonCode { .. } => "MQTT 5 §2.4",
+            Self::SubscriptionOptions { .. } => "MQTT 5 §3.8.3.1",
         })
     }
 
@@ -308,6 +332,15 @@ impl fmt::Display for DecodeError {
             Self::NotConnect { packet } => {
                 write!(f, "the first packet must be CONNECT, found {packet}")
             }
+            Self::Property { place, error } => write!(f, "{place} properties: {error}"),
+            Self::InvalidReasonCode { packet, value } => {
+                write!(f, "{packet} reason code {value:#04x} is not defined for it")
+            }
+            Self::SubscriptionOptions { value } => write!(
+                f,
+                "SUBSCRIBE options {value:#010b}: the reserved bits 7-6 must be 0 and Retain \
+                 Handling must not be 3"
+            ),
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Sans-io MQTT 3.1.1 for Tether: one codec for the gateway, the device SDK and the
-//! simulator. Pure MQTT: IoT Core's client ids, topics and id rules are in `tether-iot`,
+//! Sans-io MQTT 3.1.1 and MQTT 5 for Tether: one codec for the gateway, the device SDK
+//! and the simulator. Pure MQTT: IoT Core's client ids, topics and id rules are in `tether-iot`,
 //! which this crate does not depend on.
 //!
 //! ```text
@@ -43,8 +43,10 @@
 //!   (CONNECT first and once, CONNECT timeout, keep-alive at 1.5×, QoS 1 in-flight
 //!   tracking) from `handle_input(bytes, now)`, `poll_transmit()`, `poll_event()` and
 //!   `poll_timeout()`; time is a [`Timestamp`] passed in, never read.
-//! * **MQTT 5 beside, not inside.** [`peek_connect_level`] reads the protocol level of
-//!   the first CONNECT so a server can choose this codec or a future MQTT 5 one.
+//! * **MQTT 5 beside, not inside.** [`codec::v5`] has its own `Packet5` with
+//!   properties and reason codes, and reuses the 3.1.1 types for what both versions
+//!   share; [`peek_connect_level`] reads the first CONNECT's level, and the sessions
+//!   speak the version the CONNECT asked for, reporting the same events either way.
 //!
 //! Why our own codec rather than rumqttc's internal `mqttbytes` (or another crate):
 //! see `docs/mqtt-codec.md` in the repository.

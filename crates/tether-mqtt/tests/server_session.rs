@@ -255,20 +255,23 @@ fn input_during_authentication_is_bounded() {
 
 #[test]
 fn unsupported_level_gets_connack_1() {
-    let mut v5 = connect(60);
-    v5[8] = 5; // protocol level byte
-    let mut server = ServerSession::new(ServerConfig::new(1024), t(0));
-    server.handle_input(&v5, t(0));
-    assert_eq!(
-        sent(&mut server),
-        vec![accepted(ConnectReturnCode::UnacceptableProtocolVersion)]
-    );
-    assert_eq!(
-        events(&mut server),
-        vec![Event::Closed(CloseReason::Protocol(
-            DecodeError::UnsupportedProtocolLevel { level: 5 }
-        ))]
-    );
+    // Level 3 is MQTT 3.1 under the wrong name, 6 does not exist; 5 is MQTT 5 (tests/v5.rs).
+    for level in [3, 6] {
+        let mut other = connect(60);
+        other[8] = level; // protocol level byte
+        let mut server = ServerSession::new(ServerConfig::new(1024), t(0));
+        server.handle_input(&other, t(0));
+        assert_eq!(
+            sent(&mut server),
+            vec![accepted(ConnectReturnCode::UnacceptableProtocolVersion)]
+        );
+        assert_eq!(
+            events(&mut server),
+            vec![Event::Closed(CloseReason::Protocol(
+                DecodeError::UnsupportedProtocolLevel { level }
+            ))]
+        );
+    }
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! Mosquitto's command-line clients (Debian `mosquitto-clients`) against the gateway,
 //! invoked the way IoT Core's docs showed: `--cafile`, `-i projects/...`, `-u unused`,
-//! `-P <jwt>`. Skipped with a notice when the tools are missing, unless
-//! `TETHER_TEST_REQUIRE_ALL=1`.
+//! `-P <jwt>`, in MQTT 3.1.1 and, for telemetry, config and commands, MQTT 5 (`-V 5`).
+//! Skipped with a notice when the tools are missing, unless `TETHER_TEST_REQUIRE_ALL=1`.
 
 mod mqtt_support;
 
@@ -14,29 +14,20 @@ use tether_registry::names::DeviceRef;
 use tether_server::bridge::hub::HubError;
 
 fn common(gw: &Gateway, client_id: &str, password: &str) -> Vec<String> {
-    [
-        "-h",
-        "localhost",
-        "-p",
-        &gw.port().to_string(),
-        "--cafile",
-        &gw.ca_path.to_string_lossy(),
-        "-V",
-        "mqttv311",
-        "-i",
-        client_id,
-        "-u",
-        "unused",
-        "-P",
-        password,
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
+    mosquitto_args(gw, "mqttv311", client_id, password)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_pub_telemetry_and_state() -> TestResult {
+    telemetry_and_state("mqttv311").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_pub_v5_telemetry_and_state() -> TestResult {
+    telemetry_and_state("5").await
+}
+
+async fn telemetry_and_state(version: &str) -> TestResult {
     if !tool_available("mosquitto_pub") {
         return Ok(());
     }
@@ -47,7 +38,7 @@ async fn mosquitto_pub_telemetry_and_state() -> TestResult {
         ("/devices/dev-1/events/alerts", "1", "m1"),
         ("/devices/dev-1/state", "1", "s1"),
     ] {
-        let mut args = common(&gw, &dev.client_id(), &dev.jwt());
+        let mut args = mosquitto_args(&gw, version, &dev.client_id(), &dev.jwt());
         args.extend(["-t", topic, "-q", qos, "-m", message].map(String::from));
         let (code, _, stderr) = run_tool("mosquitto_pub", args).await;
         assert_eq!(code, Some(0), "mosquitto_pub {topic}: {stderr}");
@@ -118,6 +109,15 @@ async fn mosquitto_sees_connack_codes() -> TestResult {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosquitto_sub_gets_config_and_commands() -> TestResult {
+    config_and_commands("mqttv311").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_sub_v5_gets_config_and_commands() -> TestResult {
+    config_and_commands("5").await
+}
+
+async fn config_and_commands(version: &str) -> TestResult {
     if !tool_available("mosquitto_sub") {
         return Ok(());
     }
@@ -133,7 +133,7 @@ async fn mosquitto_sub_gets_config_and_commands() -> TestResult {
         )
         .await?;
     // The latest config right after subscribing.
-    let mut args = common(&gw, &dev.client_id(), &dev.jwt());
+    let mut args = mosquitto_args(&gw, version, &dev.client_id(), &dev.jwt());
     args.extend(
         [
             "-t",
@@ -166,7 +166,7 @@ async fn mosquitto_sub_gets_config_and_commands() -> TestResult {
     assert!(acked, "config ack from mosquitto_sub");
 
     // A command while subscribed to commands/#.
-    let mut args = common(&gw, &dev.client_id(), &dev.jwt());
+    let mut args = mosquitto_args(&gw, version, &dev.client_id(), &dev.jwt());
     args.extend(
         [
             "-t",

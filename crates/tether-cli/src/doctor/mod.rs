@@ -44,6 +44,11 @@ pub struct DoctorArgs {
     /// Plain TCP, no TLS (a development broker only; IoT Core needs TLS).
     #[arg(long)]
     no_tls: bool,
+    /// Connect with MQTT 5 (the JWT as Authentication Data, method `jwt`) instead of
+    /// IoT Core's 3.1.1: a server that speaks it, as Tether does, says why it refuses
+    /// in a Reason String, which the report shows.
+    #[arg(long)]
+    mqtt5: bool,
     /// Project id.
     #[arg(long, required_unless_present = "client_id")]
     project: Option<String>,
@@ -283,7 +288,12 @@ async fn diagnose(a: &DoctorArgs, p: &Prepared, local_now: i64) -> Report {
     let key_hint = p.key.as_ref().map(|k| k.fingerprint().to_string());
     let client = mqtt::Client::new(io, limit);
     let mut refused = false;
-    let (mut step, client) = mqtt::connect(client, &p.path.client_id(), &p.token, limit, |code| {
+    let login = mqtt::Login {
+        client_id: &p.path.client_id(),
+        token: &p.token,
+        v5: a.mqtt5,
+    };
+    let (mut step, client) = mqtt::connect(client, &login, limit, |code| {
         refused = true;
         if p.provision.is_some() {
             claim_refusal(code, &p.path)

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use tether_device::connack_meaning;
+use tether_mqtt::codec::v5::{Connect5, PROTOCOL_LEVEL_5, Properties};
 use tether_mqtt::session::Timestamp;
 use tether_mqtt::session::client::{ClientConfig, ClientEvent, ClientSession, CloseReason};
 use tether_mqtt::{Connect, ConnectReturnCode, QoS, SubAckCode, TopicFilter, TopicName};
@@ -91,19 +92,44 @@ impl Client {
     }
 }
 
+/// Who connects, and how.
+#[derive(Debug, Clone, Copy)]
+pub struct Login<'a> {
+    /// The MQTT client id.
+    pub client_id: &'a str,
+    /// The JWT.
+    pub token: &'a str,
+    /// MQTT 5 with the JWT as Authentication Data, instead of 3.1.1 with it as password.
+    pub v5: bool,
+}
+
 /// What the CONNECT step reports, and the client if accepted.
 pub async fn connect(
     mut client: Client,
-    client_id: &str,
-    token: &str,
+    login: &Login<'_>,
     limit: Duration,
     refusal_context: impl FnOnce(ConnectReturnCode) -> (String, String),
 ) -> (Step, Option<Client>) {
-    let mut c = Connect::new(client_id);
-    c.username = Some("unused".into());
-    c.password = Some(token.as_bytes().to_vec());
+    let mut c = Connect::new(login.client_id);
     let now = client.now();
-    if let Err(e) = client.session.connect(&c, now) {
+    let sent = if login.v5 {
+        c.protocol_level = PROTOCOL_LEVEL_5;
+        let c = Connect5 {
+            connect: c,
+            properties: Properties {
+                auth_method: Some("jwt".into()),
+                auth_data: Some(login.token.as_bytes().to_vec()),
+                ..Properties::default()
+            },
+            will_properties: Properties::default(),
+        };
+        client.session.connect_v5(&c, now)
+    } else {
+        c.username = Some("unused".into());
+        c.password = Some(login.token.as_bytes().to_vec());
+        client.session.connect(&c, now)
+    };
+    if let Err(e) = sent {
         return (
             Step::fail("mqtt", "cannot encode CONNECT", e.to_string(), "-"),
             None,
@@ -132,6 +158,21 @@ pub async fn connect(
                         cause,
                         fix,
                     ),
+                    None,
+                );
+            }
+            Wait::Event(ClientEvent::Closed(CloseReason::RefusedV5 { code, reason })) => {
+                let closest = match tether_device::ConnectError::refused_v5(code, None) {
+                    tether_device::ConnectError::Refused { code, .. } => code,
+                    _ => ConnectReturnCode::NotAuthorized,
+                };
+                let (cause, fix) = refusal_context(closest);
+                let cause = match reason {
+                    Some(reason) => format!("the server says: {reason}; {cause}"),
+                    None => cause,
+                };
+                return (
+                    Step::fail("mqtt", format!("CONNACK {code} (MQTT 5)"), cause, fix),
                     None,
                 );
             }

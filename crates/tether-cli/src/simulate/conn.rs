@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use rustls_pki_types::ServerName;
 use serde_json::Value;
+use tether_mqtt::codec::v5::{Connect5, PROTOCOL_LEVEL_5, Properties};
 use tether_mqtt::session::Timestamp;
 use tether_mqtt::session::client::{ClientConfig, ClientEvent, ClientSession, CloseReason};
 use tether_mqtt::{Connect, QoS, TopicFilter, TopicName};
@@ -40,6 +41,8 @@ pub enum Phase {
     Publish(Instant),
     /// No more sends; outstanding PUBACKs are awaited; connections stay open.
     Hold,
+    /// (MQTT 5) Re-authenticate once, then stay idle.
+    Reauth,
     /// Disconnect.
     Close,
 }
@@ -68,6 +71,8 @@ pub struct Shared {
     pub phase: watch::Receiver<Phase>,
     /// Time base of the sans-io session.
     pub epoch: Instant,
+    /// MQTT 5 with the token as Authentication Data.
+    pub mqtt5: bool,
 }
 
 /// What one connection is.
@@ -81,6 +86,8 @@ pub struct Device {
     pub client_id: String,
     /// CONNECT password (the JWT).
     pub password: Vec<u8>,
+    /// The token a re-authentication sends (empty: the CONNECT's).
+    pub reauth: Vec<u8>,
     /// Local address to bind, if any.
     pub source: Option<IpAddr>,
     /// The e2e consumer rather than a device.
@@ -163,9 +170,25 @@ async fn handshake(shared: &Shared, device: &Device) -> Handshake {
     let mut session = ClientSession::new(cfg);
     let mut connect = Connect::new(device.client_id.as_str());
     connect.keep_alive = 120;
-    connect.username = Some("unused".into());
-    connect.password = Some(device.password.clone());
-    if let Err(e) = session.connect(&connect, ms(shared, Instant::now())) {
+    let now = ms(shared, Instant::now());
+    let sent = if shared.mqtt5 {
+        connect.protocol_level = PROTOCOL_LEVEL_5;
+        let connect = Connect5 {
+            connect,
+            properties: Properties {
+                auth_method: Some("jwt".into()),
+                auth_data: Some(device.password.clone()),
+                ..Properties::default()
+            },
+            will_properties: Properties::default(),
+        };
+        session.connect_v5(&connect, now)
+    } else {
+        connect.username = Some("unused".into());
+        connect.password = Some(device.password.clone());
+        session.connect(&connect, now)
+    };
+    if let Err(e) = sent {
         return Handshake::Failed(format!("CONNECT: {e}"));
     }
     let mut live = Live {
@@ -182,6 +205,10 @@ async fn handshake(shared: &Shared, device: &Device) -> Handshake {
                 ClientEvent::Connected { .. } => return Handshake::Up(Box::new(live)),
                 ClientEvent::Closed(CloseReason::Refused(code)) => {
                     return Handshake::Refused(format!("CONNACK {}", code.as_u8()));
+                }
+                ClientEvent::Closed(CloseReason::RefusedV5 { code, reason }) => {
+                    let why = reason.unwrap_or_default();
+                    return Handshake::Refused(format!("CONNACK {code}: {why}"));
                 }
                 ClientEvent::Closed(reason) => return Handshake::Failed(reason.to_string()),
                 _ => {}
@@ -348,8 +375,20 @@ async fn drive(
     let mut e2e: Option<Box<Histogram>> = None;
     let mut next_send: Option<Instant> = None;
     let mut payload = vec![0u8; shared.payload];
+    let mut reauth_sent = false;
     loop {
         let phase = *phase_rx.borrow_and_update();
+        if phase == Phase::Reauth && !reauth_sent && !device.consumer {
+            reauth_sent = true;
+            let token = if device.reauth.is_empty() {
+                &device.password
+            } else {
+                &device.reauth
+            };
+            live.session
+                .reauthenticate(token.clone(), ms(shared, Instant::now()))
+                .map_err(|e| format!("AUTH: {e}"))?;
+        }
         if phase == Phase::Close {
             live.session.disconnect();
             let _ = live.flush(counters).await;
@@ -417,6 +456,7 @@ async fn drive(
                         live.session.ack(id, ms(shared, Instant::now()));
                     }
                 }
+                ClientEvent::Reauthenticated => Counters::add(&counters.reauthed, 1),
                 ClientEvent::Closed(reason) => {
                     return Err(format!("closed by the session: {reason}"));
                 }

@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::conn::{self, Device, Phase, Shared};
 use super::plan::Plan;
 use super::procstat::{self, Sample};
-use super::report::{Measured, PhaseStats};
+use super::report::{Measured, PhaseStats, Reauth};
 use super::stats::{ConnResult, Counters, Histogram};
 
 /// Longest wait for outstanding PUBACKs after the publish phase.
@@ -60,6 +60,8 @@ pub struct Spec {
     pub client_id: String,
     /// CONNECT password.
     pub password: Vec<u8>,
+    /// The fresh token `--reauth` sends (empty: the CONNECT's).
+    pub reauth: Vec<u8>,
 }
 
 /// Inputs of a run besides the plan.
@@ -124,6 +126,7 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
         counters: Counters::default(),
         phase: phase_rx,
         epoch: Instant::now(),
+        mqtt5: plan.mqtt5,
     });
     let counters = &shared.counters;
     let gate = Arc::new(Semaphore::new(plan.concurrency));
@@ -141,6 +144,7 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
             id: "tether-sim-consumer".into(),
             client_id: "tether-sim-consumer".into(),
             password: Vec::new(),
+            reauth: Vec::new(),
             source: source(0),
             consumer: true,
         };
@@ -172,6 +176,7 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
             id: spec.id,
             client_id: spec.client_id,
             password: spec.password,
+            reauth: spec.reauth,
             source: source(index),
             consumer: false,
         };
@@ -237,6 +242,30 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
     }
     let server3 = sample(input.server_pid);
 
+    // Every live connection re-authenticates once: the server's CPU for it alone.
+    let reauth = if plan.reauth && connected > 0 {
+        let (s0, c0, start) = (
+            sample(input.server_pid),
+            procstat::sample(None),
+            Instant::now(),
+        );
+        let _ = phase_tx.send(Phase::Reauth);
+        // Until every connection still up has its answer (a refused one is dropped).
+        while Counters::get(&counters.reauthed)
+            < connected.saturating_sub(Counters::get(&counters.dropped))
+            && start.elapsed() < DRAIN
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (s1, c1) = (sample(input.server_pid), procstat::sample(None));
+        Some(Reauth {
+            done: Counters::get(&counters.reauthed),
+            phase: PhaseStats::new(start.elapsed(), s0, s1, c0, c1),
+        })
+    } else {
+        None
+    };
+
     let _ = phase_tx.send(Phase::Close);
     let mut connect = Histogram::default();
     let mut puback = Histogram::default();
@@ -286,6 +315,7 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
         e2e,
         stored: None,
         reconnect: None,
+        reauth,
         provision: None,
         pubsub: None,
         jetstream: None,

@@ -144,6 +144,14 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
                 keys
             };
             let tokens = provision::tokens(&signing, &fleet.project)?;
+            // --reauth sends fresh tokens, as a device refreshing its own does: a token
+            // the server verified before would skip its signature check.
+            let mut fresh = if args.reauth {
+                provision::tokens(&signing, &fleet.project)?
+            } else {
+                Vec::new()
+            }
+            .into_iter();
             // Where the telemetry lands, and where its topic ends before this run.
             let topic = provision::telemetry_topic(&fleet.project, &args.registry);
             let client = crate::admin::client::Client::new(&conn)?;
@@ -167,6 +175,7 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
                     client_id: format!("{}/devices/{id}", fleet.registry_path),
                     id,
                     password,
+                    reauth: fresh.next().unwrap_or_default(),
                 })
                 .collect();
             (specs, format!("tether {}", plan.addr))
@@ -188,6 +197,7 @@ async fn async_run(args: &SimulateArgs, plan: &plan::Plan) -> anyhow::Result<u8>
                         client_id: format!("{base}/devices/{id}"),
                         id,
                         password: token.clone(),
+                        reauth: Vec::new(),
                     }
                 })
                 .collect();

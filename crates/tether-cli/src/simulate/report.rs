@@ -43,6 +43,15 @@ impl PhaseStats {
     }
 }
 
+/// The `--reauth` phase.
+#[derive(Debug, Clone, Copy)]
+pub struct Reauth {
+    /// Re-authentications the server accepted.
+    pub done: u64,
+    /// Its CPU and wall time.
+    pub phase: PhaseStats,
+}
+
 /// Everything a run measured.
 #[derive(Debug)]
 pub struct Measured {
@@ -50,6 +59,8 @@ pub struct Measured {
     pub devices: u64,
     /// The `--reconnect` round: the same devices and tokens connecting again.
     pub reconnect: Option<Box<Measured>>,
+    /// The `--reauth` phase: every connection re-authenticating once (MQTT 5 AUTH).
+    pub reauth: Option<Reauth>,
     /// The `--provision` phase: the devices registering themselves first.
     pub provision: Option<Box<ProvisionRun>>,
     /// CONNACK 0.
@@ -191,8 +202,20 @@ impl Measured {
             "bytes_in": self.bytes_in,
             "errors": self.errors,
             "reconnect": self.reconnect.as_deref().map(Measured::reconnect_json),
+            "reauth": self.reauth_json(),
             "provision": self.provision.as_deref().map(provision_json),
         })
+    }
+
+    fn reauth_json(&self) -> Option<Value> {
+        let r = self.reauth?;
+        Some(json!({
+            "done": r.done,
+            "secs": r.phase.wall.as_secs_f64(),
+            "server_cpu_per_reauth_us": per_item_us(r.phase.server_cpu, r.done),
+            "client_cpu_per_reauth_us": per_item_us(r.phase.client_cpu, r.done),
+            "ratio_to_connect": reauth_ratio(self),
+        }))
     }
 
     fn reconnect_json(&self) -> Value {
@@ -208,6 +231,14 @@ impl Measured {
             "errors": self.errors,
         })
     }
+}
+
+/// Server CPU per re-authentication over server CPU per fresh connect (the ramp's).
+fn reauth_ratio(m: &Measured) -> Option<f64> {
+    let r = m.reauth?;
+    let reauth = per_item_us(r.phase.server_cpu, r.done)?;
+    let connect = per_item_us(m.ramp.server_cpu, m.connected + m.refused)?;
+    (connect > 0.0).then(|| reauth / connect)
 }
 
 fn provision_json(p: &ProvisionRun) -> Value {
@@ -397,6 +428,24 @@ pub fn table(m: &Measured, target: &str, qos1: bool) -> String {
                 per_item_us(r.ramp.server_cpu, r.connected + r.refused),
                 "µs",
             ),
+        ));
+    }
+    if let Some(r) = &m.reauth {
+        rows.push((
+            "re-auth (AUTH)",
+            format!(
+                "{} of {} connections in {:.2} s",
+                r.done,
+                m.connected,
+                r.phase.wall.as_secs_f64()
+            ),
+        ));
+        rows.push((
+            "server CPU / re-auth",
+            match (per_item_us(r.phase.server_cpu, r.done), reauth_ratio(m)) {
+                (Some(us), Some(ratio)) => format!("{us:.1} µs ({ratio:.2}× a connect)"),
+                (us, _) => opt(us, "µs"),
+            },
         ));
     }
     for e in m

@@ -164,6 +164,8 @@ pub async fn run(
         counters: Counters::default(),
         phase,
         epoch: Instant::now(),
+        // Provisioning speaks IoT Core's 3.1.1, as a factory-fresh device does.
+        mqtt5: false,
     });
     if progress {
         eprintln!("{} devices provision themselves through a claim", ids.len());
@@ -179,6 +181,7 @@ pub async fn run(
             id: id.clone(),
             client_id: format!("{registry_path}/devices/{id}"),
             password: claim_token.clone(),
+            reauth: Vec::new(),
             source: None,
             consumer: false,
         };

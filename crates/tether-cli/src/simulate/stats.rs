@@ -132,6 +132,8 @@ pub struct Counters {
     pub bytes_out: AtomicU64,
     /// MQTT bytes read (after TLS).
     pub bytes_in: AtomicU64,
+    /// MQTT 5 re-authentications the server accepted.
+    pub reauthed: AtomicU64,
 }
 
 impl Counters {

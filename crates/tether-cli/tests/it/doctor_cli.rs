@@ -484,4 +484,25 @@ async fn doctor_against_tether_serve_passes_then_quotes_the_servers_reason() {
     );
     assert!(cause.contains(recorded), "the cause quotes it: {cause}");
     assert!(fix.contains("register"), "{fix}");
+
+    // With --mqtt5 the refusal itself carries the reason, no admin API needed.
+    let mut v5 = args(&wrong);
+    let admin = v5.iter().position(|a| a == "--admin-url").unwrap();
+    v5.drain(admin..admin + 4);
+    v5.push("--mqtt5".into());
+    let (code, report) = doctor(v5).await;
+    assert_eq!(code, 1, "{report:#}");
+    let (step, cause, _) = failure(&report);
+    assert_eq!(step, "mqtt", "{report:#}");
+    let headline = report["steps"]
+        .as_array()
+        .and_then(|steps| steps.iter().find(|s| s["name"] == "mqtt"))
+        .map(|s| s["summary"].to_string())
+        .unwrap_or_default();
+    assert!(headline.contains("0x87"), "{report:#}");
+    assert!(
+        cause.contains("the server says: ")
+            && cause.contains("signature does not verify with the registered key"),
+        "{cause}"
+    );
 }

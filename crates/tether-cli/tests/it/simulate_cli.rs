@@ -93,6 +93,21 @@ fn simulate_against_tether_and_refusals() {
     let report = simulate(&args);
     assert_eq!(n(&report, "connected"), 0, "{report:#}");
     assert_eq!(n(&report, "refused"), 20, "{report:#}");
+
+    // The fleet on MQTT 5: every device re-authenticates once with AUTH, and the
+    // server's CPU for it is reported beside a connect's.
+    let mut args = tether_args(&url, &mqtt, token, ca);
+    args.extend(["--mqtt5", "--reauth", "--server-pid", pid.as_str()]);
+    let report = simulate(&args);
+    assert_eq!(n(&report, "connected"), 20, "{report:#}");
+    assert!(n(&report, "acked") > 0, "{report:#}");
+    assert_eq!(n(&report["reauth"], "done"), 20, "{report:#}");
+    assert!(
+        report["reauth"]["server_cpu_per_reauth_us"]
+            .as_f64()
+            .is_some(),
+        "{report:#}"
+    );
 }
 
 /// `--key-file` keeps one key across runs, and `--existing` then connects to the

@@ -9,4 +9,5 @@ mod errors;
 mod failover;
 mod gateway;
 mod mosquitto;
+mod mqtt5;
 mod refresh;

@@ -85,6 +85,46 @@ impl fmt::Display for Quirk {
     }
 }
 
+/// The CONNECT flags byte (§3.1.2.2–3.1.2.9), the same in MQTT 3.1.1 and 5, checked.
+pub(crate) struct ConnectFlags {
+    pub(crate) clean_session: bool,
+    pub(crate) will_flag: bool,
+    pub(crate) will_qos: QoS,
+    pub(crate) will_retain: bool,
+    pub(crate) has_password: bool,
+    pub(crate) has_username: bool,
+}
+
+impl ConnectFlags {
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let flags = r.u8("connect flags")?;
+        if flags & 0x01 != 0 {
+            return Err(DecodeError::ConnectReservedFlag);
+        }
+        let will_flag = flags & 0x04 != 0;
+        let will_qos = (flags >> 3) & 0b11;
+        let will_retain = flags & 0x20 != 0;
+        if !will_flag && will_qos != 0 {
+            return Err(DecodeError::WillQosWithoutWill);
+        }
+        if !will_flag && will_retain {
+            return Err(DecodeError::WillRetainWithoutWill);
+        }
+        let will_qos = QoS::from_u8(will_qos).ok_or(DecodeError::InvalidQos {
+            packet: PacketType::Connect,
+            value: will_qos,
+        })?;
+        Ok(Self {
+            clean_session: flags & 0x02 != 0,
+            will_flag,
+            will_qos,
+            will_retain,
+            has_password: flags & 0x40 != 0,
+            has_username: flags & 0x80 != 0,
+        })
+    }
+}
+
 impl Connect {
     /// A clean-session MQTT 3.1.1 CONNECT with a 60 s keep-alive, as IoT Core's samples
     /// send, and no will or credentials.
@@ -124,26 +164,14 @@ impl Connect {
             // MQTT 3.1 (`MQIsdp`, level 3) and MQTT 5 get CONNACK 0x01.
             _ => return Err(DecodeError::UnsupportedProtocolLevel { level }),
         }
-        let flags = r.u8("connect flags")?;
-        if flags & 0x01 != 0 {
-            return Err(DecodeError::ConnectReservedFlag);
-        }
-        let clean_session = flags & 0x02 != 0;
-        let will_flag = flags & 0x04 != 0;
-        let will_qos = (flags >> 3) & 0b11;
-        let will_retain = flags & 0x20 != 0;
-        let has_password = flags & 0x40 != 0;
-        let has_username = flags & 0x80 != 0;
-        if !will_flag && will_qos != 0 {
-            return Err(DecodeError::WillQosWithoutWill);
-        }
-        if !will_flag && will_retain {
-            return Err(DecodeError::WillRetainWithoutWill);
-        }
-        let will_qos = QoS::from_u8(will_qos).ok_or(DecodeError::InvalidQos {
-            packet: PacketType::Connect,
-            value: will_qos,
-        })?;
+        let ConnectFlags {
+            clean_session,
+            will_flag,
+            will_qos,
+            will_retain,
+            has_password,
+            has_username,
+        } = ConnectFlags::read(&mut r)?;
         if has_password && !has_username && options.strict_password_flag {
             return Err(DecodeError::PasswordWithoutUsername);
         }

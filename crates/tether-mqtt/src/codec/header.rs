@@ -8,8 +8,7 @@ use super::varint::{self, MAX_REMAINING_LENGTH, Varint};
 use crate::error::{DecodeError, EncodeError};
 use crate::qos::QoS;
 
-/// The fourteen MQTT 3.1.1 control packet types (§2.2.1). MQTT 5 adds AUTH, hence
-/// `non_exhaustive`.
+/// The fourteen MQTT 3.1.1 control packet types (§2.2.1) and MQTT 5's AUTH.
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PacketType {
@@ -39,8 +38,10 @@ pub enum PacketType {
     PingReq = 12,
     /// Server → client: ping response.
     PingResp = 13,
-    /// Client → server: clean disconnect.
+    /// Client → server: clean disconnect (MQTT 5: either way).
     Disconnect = 14,
+    /// MQTT 5 only: authentication exchange (reserved in 3.1.1).
+    Auth = 15,
 }
 
 impl PacketType {
@@ -84,6 +85,7 @@ impl PacketType {
             Self::PingReq => "PINGREQ",
             Self::PingResp => "PINGRESP",
             Self::Disconnect => "DISCONNECT",
+            Self::Auth => "AUTH",
         }
     }
 
@@ -131,11 +133,23 @@ pub(crate) fn parse(
     buf: &[u8],
     max_packet_size: usize,
 ) -> Result<Option<FixedHeader>, DecodeError> {
+    parse_versioned(buf, max_packet_size, false)
+}
+
+/// [`parse`], with MQTT 5's AUTH (type 15) allowed when `v5`.
+pub(crate) fn parse_versioned(
+    buf: &[u8],
+    max_packet_size: usize,
+    v5: bool,
+) -> Result<Option<FixedHeader>, DecodeError> {
     let Some((&first, rest)) = buf.split_first() else {
         return Ok(None);
     };
-    let packet_type = PacketType::from_nibble(first >> 4)
-        .ok_or(DecodeError::ReservedPacketType { value: first >> 4 })?;
+    let packet_type = match PacketType::from_nibble(first >> 4) {
+        Some(packet) => packet,
+        None if v5 && first >> 4 == 15 => PacketType::Auth,
+        None => return Err(DecodeError::ReservedPacketType { value: first >> 4 }),
+    };
     let flags = first & 0x0f;
     check_flags(packet_type, flags)?;
     match varint::decode(rest)? {

@@ -10,6 +10,7 @@ mod header;
 mod publish;
 mod read;
 mod subscribe;
+pub mod v5;
 mod varint;
 mod write;
 
@@ -214,6 +215,8 @@ pub fn decode_with(
         PacketType::UnsubAck => {
             Packet::UnsubAck(publish::decode_id_only(PacketType::UnsubAck, body)?)
         }
+        // `header::parse` refuses type 15 outside MQTT 5.
+        PacketType::Auth => return Err(DecodeError::ReservedPacketType { value: 15 }),
         PacketType::PingReq | PacketType::PingResp | PacketType::Disconnect => {
             if !body.is_empty() {
                 return Err(DecodeError::WrongRemainingLength {

@@ -15,6 +15,25 @@ impl<'a> Reader<'a> {
         Self { buf, packet }
     }
 
+    pub(crate) fn packet(&self) -> PacketType {
+        self.packet
+    }
+
+    /// The bytes left, without consuming them.
+    pub(crate) fn peek(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+        match *self.take(4, field)? {
+            [a, b, c, d] => Ok(u32::from_be_bytes([a, b, c, d])),
+            _ => Err(DecodeError::Truncated {
+                packet: self.packet,
+                field,
+            }),
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }

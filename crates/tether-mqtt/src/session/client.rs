@@ -27,6 +27,7 @@ use core::time::Duration;
 
 use super::Timestamp;
 use super::input::InputBuffer;
+use crate::codec::v5::{Connect5, ReasonCode};
 use crate::codec::{ConnAck, Connect, ConnectReturnCode, Delivery, Packet, Publish};
 use crate::codec::{SubAckCode, Subscribe, Subscription, Unsubscribe};
 use crate::error::{DecodeError, EncodeError};
@@ -78,6 +79,34 @@ pub enum CloseReason {
     Disconnected,
     /// The transport ended (reported by the driver).
     TransportClosed,
+    /// MQTT 5: the server refused the CONNECT with this reason code and, if it gave
+    /// one, its Reason String.
+    RefusedV5 {
+        /// The Connect Reason Code.
+        code: ReasonCode,
+        /// The server's explanation.
+        reason: Option<alloc::string::String>,
+    },
+    /// MQTT 5: the server ended the connection with DISCONNECT.
+    ServerDisconnected {
+        /// The Disconnect Reason Code.
+        code: ReasonCode,
+        /// The server's explanation.
+        reason: Option<alloc::string::String>,
+    },
+}
+
+impl CloseReason {
+    /// The server's Reason String, when it sent one (MQTT 5).
+    #[must_use]
+    pub fn reason_string(&self) -> Option<&str> {
+        match self {
+            Self::RefusedV5 { reason, .. } | Self::ServerDisconnected { reason, .. } => {
+                reason.as_deref()
+            }
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for CloseReason {
@@ -90,7 +119,22 @@ impl fmt::Display for CloseReason {
             Self::Unexpected(what) => write!(f, "the server sent {what}"),
             Self::Disconnected => f.write_str("disconnected by the client"),
             Self::TransportClosed => f.write_str("the connection was closed"),
+            Self::RefusedV5 { code, reason } => {
+                write!(f, "connection refused: CONNACK {code}")?;
+                reason_suffix(f, reason.as_deref())
+            }
+            Self::ServerDisconnected { code, reason } => {
+                write!(f, "the server disconnected: {code}")?;
+                reason_suffix(f, reason.as_deref())
+            }
         }
+    }
+}
+
+fn reason_suffix(f: &mut fmt::Formatter<'_>, reason: Option<&str>) -> fmt::Result {
+    match reason {
+        Some(reason) => write!(f, ": {reason}"),
+        None => Ok(()),
     }
 }
 
@@ -108,6 +152,9 @@ pub enum ClientError {
     QoS2,
     /// The packet cannot be encoded.
     Encode(EncodeError),
+    /// MQTT 5 re-authentication needs an MQTT 5 connection made with an
+    /// Authentication Method.
+    NoAuthMethod,
 }
 
 impl fmt::Display for ClientError {
@@ -118,6 +165,9 @@ impl fmt::Display for ClientError {
             Self::InflightFull => f.write_str("too many QoS 1 messages waiting for PUBACK"),
             Self::QoS2 => f.write_str("QoS 2 is not supported by IoT Core"),
             Self::Encode(e) => write!(f, "cannot encode: {e}"),
+            Self::NoAuthMethod => f.write_str(
+                "re-authentication needs an MQTT 5 connection with an Authentication Method",
+            ),
         }
     }
 }
@@ -162,6 +212,8 @@ pub enum ClientEvent {
     },
     /// UNSUBACK.
     Unsubscribed(PacketId),
+    /// MQTT 5: the server accepted [`ClientSession::reauthenticate`] (AUTH Success).
+    Reauthenticated,
     /// The session ended; the driver closes the transport.
     Closed(CloseReason),
 }
@@ -189,6 +241,17 @@ pub struct ClientSession {
     inflight: BTreeMap<u16, (Publish, bool)>,
     last_sent: Timestamp,
     ping_deadline: Option<Timestamp>,
+    /// Set by [`ClientSession::connect_v5`].
+    v5: Option<alloc::boxed::Box<ClientV5>>,
+}
+
+/// What an MQTT 5 client session keeps beyond a 3.1.1 one.
+#[derive(Debug)]
+struct ClientV5 {
+    auth_method: Option<alloc::string::String>,
+    reauth_pending: bool,
+    /// The server's Receive Maximum (our QoS 1 messages it takes unacknowledged).
+    receive_maximum: usize,
 }
 
 impl ClientSession {
@@ -206,6 +269,7 @@ impl ClientSession {
             inflight: BTreeMap::new(),
             last_sent: Timestamp::default(),
             ping_deadline: None,
+            v5: None,
         }
     }
 
@@ -241,6 +305,69 @@ impl ClientSession {
         self.state = State::AwaitingConnAck {
             deadline: now.saturating_add(self.config.connack_timeout),
         };
+        Ok(())
+    }
+
+    /// [`ClientSession::connect`] in MQTT 5: the CONNECT with its properties (an
+    /// Authentication Method makes [`ClientSession::reauthenticate`] possible). The
+    /// rest of the session speaks MQTT 5. A server that knows only 3.1.1 answers with
+    /// its CONNACK 0x01, reported as [`CloseReason::Refused`] with
+    /// `UnacceptableProtocolVersion`, so the caller can try again with 3.1.1.
+    ///
+    /// # Errors
+    /// As [`ClientSession::connect`].
+    pub fn connect_v5(&mut self, connect: &Connect5, now: Timestamp) -> Result<(), ClientError> {
+        if self.state != State::Idle {
+            return Err(ClientError::Closed);
+        }
+        crate::codec::v5::Packet5::Connect(alloc::boxed::Box::new(connect.clone()))
+            .encode(&mut self.tx)?;
+        self.v5 = Some(alloc::boxed::Box::new(ClientV5 {
+            auth_method: connect.properties.auth_method.clone(),
+            reauth_pending: false,
+            receive_maximum: usize::from(u16::MAX),
+        }));
+        self.keep_alive = Duration::from_secs(u64::from(connect.connect.keep_alive));
+        self.last_sent = now;
+        self.state = State::AwaitingConnAck {
+            deadline: now.saturating_add(self.config.connack_timeout),
+        };
+        Ok(())
+    }
+
+    /// Whether the session speaks MQTT 5.
+    #[must_use]
+    pub fn is_v5(&self) -> bool {
+        self.v5.is_some()
+    }
+
+    /// MQTT 5: re-authenticates on the live connection (AUTH, Re-authenticate) with
+    /// new Authentication Data under the CONNECT's method; the server answers
+    /// [`ClientEvent::Reauthenticated`], or a DISCONNECT that says why not.
+    ///
+    /// # Errors
+    /// [`ClientError::NotConnected`], [`ClientError::NoAuthMethod`].
+    pub fn reauthenticate(&mut self, data: Vec<u8>, now: Timestamp) -> Result<(), ClientError> {
+        if !self.is_connected() {
+            return Err(ClientError::NotConnected);
+        }
+        let Some(v5) = self.v5.as_mut() else {
+            return Err(ClientError::NoAuthMethod);
+        };
+        let Some(method) = v5.auth_method.clone() else {
+            return Err(ClientError::NoAuthMethod);
+        };
+        let auth = crate::codec::v5::Packet5::Auth(crate::codec::v5::ReasonPacket {
+            reason: ReasonCode::REAUTHENTICATE,
+            properties: crate::codec::v5::Properties {
+                auth_method: Some(method),
+                auth_data: Some(data),
+                ..crate::codec::v5::Properties::default()
+            },
+        });
+        auth.encode(&mut self.tx)?;
+        v5.reauth_pending = true;
+        self.last_sent = now;
         Ok(())
     }
 
@@ -290,7 +417,10 @@ impl ClientSession {
                 Ok(None)
             }
             QoS::AtLeastOnce => {
-                if self.inflight.len() >= self.config.max_inflight {
+                let limit = self.v5.as_ref().map_or(self.config.max_inflight, |v5| {
+                    self.config.max_inflight.min(v5.receive_maximum)
+                });
+                if self.inflight.len() >= limit {
                     return Err(ClientError::InflightFull);
                 }
                 let id = self.allocate_id();
@@ -367,7 +497,7 @@ impl ClientSession {
     /// Queues DISCONNECT (when connected) and ends the session.
     pub fn disconnect(&mut self) {
         if self.is_connected() {
-            let _ = Packet::Disconnect.encode(&mut self.tx);
+            let _ = self.encode(&Packet::Disconnect);
         }
         self.close(CloseReason::Disconnected);
     }
@@ -392,6 +522,15 @@ impl ClientSession {
     fn decode_from(&mut self, input: &[u8], now: Timestamp) -> usize {
         let mut used = 0;
         while !matches!(self.state, State::Closed(_)) {
+            if self.v5.is_some() {
+                match self.decode_v5(&input[used..], now) {
+                    Some(len) => {
+                        used += len;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
             match crate::codec::decode(&input[used..], self.config.max_packet_size) {
                 Ok(Some((packet, len))) => {
                     used += len;
@@ -467,9 +606,17 @@ impl ClientSession {
     }
 
     fn send(&mut self, packet: &Packet, now: Timestamp) -> Result<(), ClientError> {
-        packet.encode(&mut self.tx)?;
+        self.encode(packet)?;
         self.last_sent = now;
         Ok(())
+    }
+
+    /// Appends `packet` to the output in the session's protocol version.
+    fn encode(&mut self, packet: &Packet) -> Result<(), EncodeError> {
+        if self.v5.is_some() {
+            return v5_client::upgrade(packet).encode(&mut self.tx);
+        }
+        packet.encode(&mut self.tx)
     }
 
     fn close(&mut self, reason: CloseReason) {
@@ -544,10 +691,18 @@ impl ClientSession {
     fn resend_inflight(&mut self, now: Timestamp) {
         let mut out = core::mem::take(&mut self.tx);
         let before = out.len();
+        let v5 = self.v5.is_some();
         for (publish, sent) in self.inflight.values_mut() {
-            if !*sent && Packet::Publish(publish.clone()).encode(&mut out).is_ok() {
-                *sent = true;
+            if *sent {
+                continue;
             }
+            let packet = Packet::Publish(publish.clone());
+            let encoded = if v5 {
+                v5_client::upgrade(&packet).encode(&mut out)
+            } else {
+                packet.encode(&mut out)
+            };
+            *sent = encoded.is_ok();
         }
         if out.len() > before {
             self.last_sent = now;
@@ -555,6 +710,8 @@ impl ClientSession {
         self.tx = out;
     }
 }
+
+mod v5_client;
 
 #[cfg(test)]
 mod tests {

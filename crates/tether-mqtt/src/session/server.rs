@@ -21,6 +21,7 @@ use core::time::Duration;
 
 use super::Timestamp;
 use super::input::InputBuffer;
+use crate::codec::v5::ReasonCode;
 use crate::codec::{
     ConnAck, Connect, ConnectReturnCode, DecodeOptions, Delivery, Packet, PacketType, Publish,
     SubAck, Subscribe, Unsubscribe, decode_with,
@@ -28,6 +29,10 @@ use crate::codec::{
 use crate::error::{DecodeError, EncodeError};
 use crate::qos::{PacketId, QoS};
 use crate::topic::TopicName;
+
+mod v5;
+
+pub use v5::MAX_REASON_STRING;
 
 /// Settings of a server session.
 #[non_exhaustive]
@@ -39,6 +44,15 @@ pub struct ServerConfig {
     pub connect_timeout: Duration,
     /// How many outgoing QoS 1 messages may await PUBACK at once.
     pub max_inflight: u16,
+    /// MQTT 5: the Receive Maximum announced to clients (how many QoS 1 messages a
+    /// client may have unacknowledged).
+    pub receive_maximum: u16,
+    /// MQTT 5: the Topic Alias Maximum announced to clients (aliases kept per
+    /// connection; 0 turns aliases off).
+    pub topic_alias_maximum: u16,
+    /// Whether protocol level 5 is spoken; when off, an MQTT 5 CONNECT gets the 3.1.1
+    /// CONNACK 0x01 as from a server that only knows 3.1.1.
+    pub mqtt5: bool,
 }
 
 impl ServerConfig {
@@ -50,7 +64,31 @@ impl ServerConfig {
             decode: DecodeOptions::new(max_packet_size),
             connect_timeout: Duration::from_secs(10),
             max_inflight: 16,
+            receive_maximum: 64,
+            topic_alias_maximum: 16,
+            mqtt5: true,
         }
+    }
+
+    /// The same settings with MQTT 5 on or off.
+    #[must_use]
+    pub const fn mqtt5(mut self, on: bool) -> Self {
+        self.mqtt5 = on;
+        self
+    }
+
+    /// The same settings with another MQTT 5 Receive Maximum (at least 1).
+    #[must_use]
+    pub const fn receive_maximum(mut self, max: u16) -> Self {
+        self.receive_maximum = if max == 0 { 1 } else { max };
+        self
+    }
+
+    /// The same settings with another MQTT 5 Topic Alias Maximum.
+    #[must_use]
+    pub const fn topic_alias_maximum(mut self, max: u16) -> Self {
+        self.topic_alias_maximum = max;
+        self
     }
 
     /// The same settings with another CONNECT timeout.
@@ -92,6 +130,11 @@ pub enum Event {
     Delivered(PacketId),
     /// The client sent PINGREQ (already answered): IoT Core's `lastHeartbeatTime`.
     Heartbeat,
+    /// MQTT 5: the client asks to re-authenticate (AUTH, reason 0x19) with this
+    /// Authentication Data, under the CONNECT's Authentication Method. Answer with
+    /// [`ServerSession::reauthenticated`], or refuse with
+    /// [`ServerSession::close_with_reason`] (0x87 Not authorized).
+    Reauthenticate(Vec<u8>),
     /// The connection is over: send what [`ServerSession::poll_transmit`] still
     /// returns, then close the socket. Always the last event.
     Closed(CloseReason),
@@ -122,6 +165,14 @@ pub enum CloseReason {
     Refused(ConnectReturnCode),
     /// The gateway closed the session ([`ServerSession::close`]).
     ClosedByServer,
+    /// MQTT 5: the client broke a rule of the connection (a Topic Alias out of range,
+    /// an AUTH without a method…); the DISCONNECT with this code and text is queued.
+    Violation {
+        /// The DISCONNECT reason code.
+        code: ReasonCode,
+        /// What the client did wrong.
+        message: alloc::string::String,
+    },
 }
 
 impl fmt::Display for CloseReason {
@@ -144,6 +195,7 @@ impl fmt::Display for CloseReason {
             Self::ClientDisconnected => f.write_str("the client disconnected"),
             Self::Refused(code) => write!(f, "CONNECT refused with return code {}", code.as_u8()),
             Self::ClosedByServer => f.write_str("closed by the server"),
+            Self::Violation { code, message } => write!(f, "{message} (reason code {code})"),
         }
     }
 }
@@ -166,6 +218,16 @@ pub enum SessionError {
     UnknownPacketId,
     /// The packet cannot be encoded.
     Encode(EncodeError),
+    /// MQTT 5: the packet is larger than the client's Maximum Packet Size.
+    TooLargeForClient {
+        /// The packet's size in bytes.
+        size: usize,
+        /// The client's maximum.
+        max: usize,
+    },
+    /// MQTT 5: no re-authentication is pending, or the connection has no
+    /// Authentication Method.
+    NoPendingAuth,
 }
 
 impl fmt::Display for SessionError {
@@ -180,6 +242,11 @@ impl fmt::Display for SessionError {
                 f.write_str("no QoS 1 message with this identifier is in flight")
             }
             Self::Encode(e) => e.fmt(f),
+            Self::TooLargeForClient { size, max } => write!(
+                f,
+                "the packet is {size} bytes; the client's Maximum Packet Size is {max}"
+            ),
+            Self::NoPendingAuth => f.write_str("no re-authentication awaits an answer"),
         }
     }
 }
@@ -218,6 +285,8 @@ pub struct ServerSession {
     events: VecDeque<Event>,
     inflight: BTreeSet<PacketId>,
     next_id: PacketId,
+    /// Set when the CONNECT asked for MQTT 5 (boxed: 3.1.1 connections pay a pointer).
+    v5: Option<alloc::boxed::Box<v5::V5State>>,
 }
 
 /// Queued events a drained session keeps room for; past it the queue is released.
@@ -237,6 +306,7 @@ impl ServerSession {
             events: VecDeque::new(),
             inflight: BTreeSet::new(),
             next_id: PacketId::from(core::num::NonZeroU16::MIN),
+            v5: None,
         }
     }
 
@@ -261,7 +331,13 @@ impl ServerSession {
             Some(deadline) if now >= deadline => {
                 let reason = match self.state {
                     State::AwaitingConnect { .. } => CloseReason::ConnectTimeout,
-                    _ => CloseReason::KeepAliveTimeout,
+                    _ => {
+                        self.disconnect_v5(
+                            ReasonCode::KEEP_ALIVE_TIMEOUT,
+                            "nothing was received for 1.5 times the Keep Alive",
+                        );
+                        CloseReason::KeepAliveTimeout
+                    }
                 };
                 self.close_with(reason);
             }
@@ -332,18 +408,25 @@ impl ServerSession {
         let State::Authenticating { keep_alive } = self.state else {
             return Err(SessionError::NoPendingConnect);
         };
-        ConnAck {
-            session_present,
-            code: ConnectReturnCode::Accepted,
+        if self.v5.is_some() {
+            self.connack_v5(session_present, ReasonCode::SUCCESS, None);
+        } else {
+            ConnAck {
+                session_present,
+                code: ConnectReturnCode::Accepted,
+            }
+            .encode(&mut self.transmit);
         }
-        .encode(&mut self.transmit);
         self.state = State::Connected {
             keep_alive,
             last_received: now,
         };
+        // What is buffered was sent before the CONNACK (MQTT 5 forbids AUTH there).
+        self.set_before_connack(true);
         let mut received = core::mem::take(&mut self.received);
         received.resume(|input| self.decode_from(input, now));
         self.keep_unless_closed(received);
+        self.set_before_connack(false);
         Ok(())
     }
 
@@ -353,17 +436,38 @@ impl ServerSession {
     /// # Errors
     /// [`SessionError::NoPendingConnect`], or [`SessionError::RefuseWithAccepted`].
     pub fn refuse(&mut self, code: ConnectReturnCode) -> Result<(), SessionError> {
+        self.refuse_with(code, None, "")
+    }
+
+    /// [`ServerSession::refuse`] that tells an MQTT 5 client why: its CONNACK carries
+    /// `reason` (by default the 3.1.1 code's counterpart) and `message` as its Reason
+    /// String (cut to [`MAX_REASON_STRING`] bytes; empty: none). A 3.1.1 client gets
+    /// the CONNACK code alone, as MQTT 3.1.1 has nowhere to put more.
+    ///
+    /// # Errors
+    /// As [`ServerSession::refuse`].
+    pub fn refuse_with(
+        &mut self,
+        code: ConnectReturnCode,
+        reason: Option<ReasonCode>,
+        message: &str,
+    ) -> Result<(), SessionError> {
         if !matches!(self.state, State::Authenticating { .. }) {
             return Err(SessionError::NoPendingConnect);
         }
         if code == ConnectReturnCode::Accepted {
             return Err(SessionError::RefuseWithAccepted);
         }
-        ConnAck {
-            session_present: false,
-            code,
+        if self.v5.is_some() {
+            let reason = reason.unwrap_or_else(|| v5::connack_reason(code));
+            self.connack_v5(false, reason, Some(message));
+        } else {
+            ConnAck {
+                session_present: false,
+                code,
+            }
+            .encode(&mut self.transmit);
         }
-        .encode(&mut self.transmit);
         self.close_with(CloseReason::Refused(code));
         Ok(())
     }
@@ -373,6 +477,7 @@ impl ServerSession {
     /// # Errors
     /// [`SessionError::NotConnected`].
     pub fn puback(&mut self, id: PacketId) -> Result<(), SessionError> {
+        // A successful MQTT 5 PUBACK without properties is the 3.1.1 one, byte for byte.
         self.send(&Packet::PubAck(id))
     }
 
@@ -381,6 +486,9 @@ impl ServerSession {
     /// # Errors
     /// [`SessionError::NotConnected`], or an empty code list.
     pub fn suback(&mut self, ack: SubAck) -> Result<(), SessionError> {
+        if self.v5.is_some() {
+            return self.suback_v5(&ack);
+        }
         self.send(&Packet::SubAck(ack))
     }
 
@@ -401,11 +509,11 @@ impl ServerSession {
         }
         match qos {
             QoS::AtMostOnce => {
-                self.send(&Packet::Publish(Publish::at_most_once(topic, payload)))?;
+                self.send_publish(Publish::at_most_once(topic, payload))?;
                 Ok(None)
             }
             QoS::AtLeastOnce => {
-                if self.inflight.len() >= usize::from(self.config.max_inflight) {
+                if self.inflight.len() >= self.inflight_limit() {
                     return Err(SessionError::InflightFull);
                 }
                 let id = self.allocate_id();
@@ -413,7 +521,7 @@ impl ServerSession {
                     delivery: Delivery::AtLeastOnce(id),
                     ..Publish::at_most_once(topic, payload)
                 };
-                self.send(&Packet::Publish(publish))?;
+                self.send_publish(publish)?;
                 self.inflight.insert(id);
                 Ok(Some(id))
             }
@@ -441,7 +549,7 @@ impl ServerSession {
             dup: true,
             ..Publish::at_least_once(id, topic, payload)
         };
-        self.send(&Packet::Publish(publish))
+        self.send_publish(publish)
     }
 
     /// Stops waiting for the PUBACK of `id` (a newer message superseded it); a late
@@ -458,7 +566,16 @@ impl ServerSession {
 
     /// Ends the session from the server side (token expired, device blocked, shutdown).
     pub fn close(&mut self) {
+        self.close_with_reason(ReasonCode::UNSPECIFIED_ERROR, "");
+    }
+
+    /// [`ServerSession::close`] that tells an MQTT 5 client why: a DISCONNECT with
+    /// `code` and `message` as its Reason String (cut to [`MAX_REASON_STRING`] bytes;
+    /// empty: none). A 3.1.1 connection is closed without a packet, as 3.1.1 has none
+    /// for it.
+    pub fn close_with_reason(&mut self, code: ReasonCode, message: &str) {
         if self.state != State::Closed {
+            self.disconnect_v5(code, message);
             self.close_with(CloseReason::ClosedByServer);
         }
     }
@@ -471,6 +588,13 @@ impl ServerSession {
         let id = self.next_id;
         self.next_id = id.next();
         id
+    }
+
+    fn send_publish(&mut self, publish: Publish) -> Result<(), SessionError> {
+        if self.v5.is_some() {
+            return self.publish_v5(publish);
+        }
+        self.send(&Packet::Publish(publish))
     }
 
     fn send(&mut self, packet: &Packet) -> Result<(), SessionError> {
@@ -511,8 +635,25 @@ impl ServerSession {
                         self.close_with(CloseReason::FirstPacketNotConnect(packet));
                         return used;
                     }
+                    // Incomplete input and errors are the decoder's to report, below.
+                    if let Ok(Some(crate::codec::ProtocolLevel::V5)) =
+                        crate::codec::peek_connect_level(rest)
+                        && self.config.mqtt5
+                        && self.v5.is_none()
+                    {
+                        self.v5 = Some(alloc::boxed::Box::new(v5::V5State::new(&self.config)));
+                    }
                 }
                 State::Connected { .. } => {}
+            }
+            if self.v5.is_some() {
+                match self.decode_v5(rest, now) {
+                    Some(len) => {
+                        used += len;
+                        continue;
+                    }
+                    None => return used,
+                }
             }
             match decode_with(rest, &self.config.decode) {
                 Ok(None) => return used,

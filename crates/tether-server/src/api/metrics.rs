@@ -77,6 +77,12 @@ pub const METRICS: &[Metric] = &[
         at_start: &[],
     },
     Metric {
+        name: "tether_mqtt_reauth_total",
+        kind: Kind::Counter,
+        help: "MQTT 5 re-authentications (AUTH 0x19), by result (ok, refused, timeout).",
+        at_start: &[],
+    },
+    Metric {
         name: "tether_mqtt_messages_in_total",
         kind: Kind::Counter,
         help: "Device messages admitted, by kind (event, state).",

@@ -27,6 +27,7 @@ mod inbound;
 mod outbound;
 mod pipeline;
 mod provisioning;
+mod reauth;
 mod rotation;
 
 use std::future::pending;
@@ -260,7 +261,8 @@ where
     fn new(stream: S, shared: Arc<Shared>, conn_id: u64, peer: std::net::IpAddr) -> Self {
         let now = Timestamp::from_millis(shared.clock.unix_millis());
         let config = ServerConfig::new(shared.options.limits.max_packet_size())
-            .connect_timeout(shared.options.connect_timeout);
+            .connect_timeout(shared.options.connect_timeout)
+            .receive_maximum(u16::try_from(pipeline::DEFAULT_CAP).unwrap_or(u16::MAX));
         Self {
             stream,
             shutdown: shared.shutdown.clone(),
@@ -497,6 +499,7 @@ where
                         self.record_on(&live.address, ActivityKind::Heartbeat, self.instant());
                     }
                 }
+                Event::Reauthenticate(token) => self.on_reauthenticate(token).await,
                 Event::Closed(reason) => self.on_closed(reason),
             }
         }
@@ -505,10 +508,11 @@ where
     /// Ends the session from the server side; the reason is recorded when the
     /// session reports the close.
     fn close(&mut self, reason: Reason) {
+        self.session
+            .close_with_reason(super::reason_codes::disconnect(&reason), &reason.message);
         if self.close_reason.is_none() {
             self.close_reason = Some(reason);
         }
-        self.session.close();
     }
 
     fn record_on(&self, device: &DeviceAddress, kind: ActivityKind, now: Now) {

@@ -24,6 +24,7 @@ pub mod connections;
 mod driver;
 mod listener;
 mod read_buffer;
+pub mod reason_codes;
 mod registries;
 pub mod topics;
 

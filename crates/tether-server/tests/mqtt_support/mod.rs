@@ -477,6 +477,30 @@ impl RawClient {
     }
 }
 
+/// Mosquitto's client options for the gateway's TLS port, as IoT Core's docs showed
+/// them (`-u unused -P <jwt>`), with the protocol `version` (`mqttv311`, `5`).
+pub fn mosquitto_args(gw: &Gateway, version: &str, client_id: &str, password: &str) -> Vec<String> {
+    [
+        "-h",
+        "localhost",
+        "-p",
+        &gw.port().to_string(),
+        "--cafile",
+        &gw.ca_path.to_string_lossy(),
+        "-V",
+        version,
+        "-i",
+        client_id,
+        "-u",
+        "unused",
+        "-P",
+        password,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
 /// Whether an external tool is installed. Missing: a failure under
 /// `TETHER_TEST_REQUIRE_ALL=1`, otherwise a skip with a notice.
 pub fn tool_available(tool: &str) -> bool {

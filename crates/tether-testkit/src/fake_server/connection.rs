@@ -39,7 +39,9 @@ pub(super) async fn serve(
 ) {
     let epoch = Instant::now();
     // The fake does not limit what it sends; the SDK's own window is what tests probe.
-    let config = ServerConfig::new(MAX_PACKET).max_inflight(u16::MAX);
+    let config = ServerConfig::new(MAX_PACKET)
+        .max_inflight(u16::MAX)
+        .mqtt5(options.mqtt5);
     let mut conn = Connection {
         session: ServerSession::new(config, Timestamp::from_millis(0)),
         epoch,
@@ -145,8 +147,21 @@ impl Connection<'_> {
     }
 
     fn close(&mut self, why: Ended) {
+        use tether_mqtt::codec::v5::ReasonCode;
         self.ended = Some(why);
-        self.session.close();
+        // What the gateway tells an MQTT 5 device (3.1.1 gets no packet).
+        let (code, text) = match why {
+            Ended::Kicked => (
+                ReasonCode::SESSION_TAKEN_OVER,
+                "another connection with the same device ID took over",
+            ),
+            Ended::TokenExpired => (
+                ReasonCode::MAXIMUM_CONNECT_TIME,
+                "The authorization token expired.",
+            ),
+            Ended::KeepAliveTimeout | Ended::ClientClosed => (ReasonCode::UNSPECIFIED_ERROR, ""),
+        };
+        self.session.close_with_reason(code, text);
     }
 
     fn on_event(&mut self, event: Event) {
@@ -161,15 +176,56 @@ impl Connection<'_> {
                     lock(self.state).config_acks += 1;
                 }
             }
+            Event::Reauthenticate(token) => self.on_reauthenticate(token),
             Event::Heartbeat | Event::Closed(_) => {}
         }
     }
 
+    /// MQTT 5 AUTH: the new token must pass as at CONNECT; the cut moves to its `exp`.
+    fn on_reauthenticate(&mut self, token: Vec<u8>) {
+        let Some(live) = &mut self.live else {
+            return;
+        };
+        let mut connect = Connect::new(live.client_id.clone());
+        connect.password = Some(token);
+        match authenticate(&connect, self.options, self.state) {
+            Ok(exp) => {
+                let cut = u64::try_from(exp + self.options.skew_secs).unwrap_or(0);
+                live.cut_at = instant_at(&*self.options.clock, cut);
+                lock(self.state).reauths += 1;
+                let _ = self.session.reauthenticated();
+            }
+            Err(_) => {
+                let why = lock(self.state).last_error.get(&live.client_id).cloned();
+                self.session.close_with_reason(
+                    tether_mqtt::codec::v5::ReasonCode::NOT_AUTHORIZED,
+                    why.as_deref().unwrap_or("re-authentication refused"),
+                );
+            }
+        }
+    }
+
     fn on_connect(&mut self, connect: &Connect) {
+        // MQTT 5 with Authentication Method `jwt`: the token is the Authentication Data.
+        let mut connect = connect.clone();
+        if let Some(data) = self
+            .session
+            .connect_properties()
+            .filter(|p| p.auth_method.as_deref() == Some("jwt"))
+            .and_then(|p| p.auth_data.clone())
+        {
+            connect.password = Some(data);
+        }
+        let connect = &connect;
         let exp = match authenticate(connect, self.options, self.state) {
             Ok(exp) => exp,
             Err(code) => {
-                if self.session.refuse(code).is_err() {
+                let why = lock(self.state).last_error.get(&connect.client_id).cloned();
+                if self
+                    .session
+                    .refuse_with(code, None, why.as_deref().unwrap_or_default())
+                    .is_err()
+                {
                     self.session.close();
                 }
                 return;

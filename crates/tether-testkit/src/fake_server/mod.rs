@@ -44,6 +44,10 @@ pub struct FakeServerOptions {
     pub skew_secs: i64,
     /// The CONNACK code for a well-formed client id of an unknown device.
     pub unknown_device: ConnectReturnCode,
+    /// Speak MQTT 5 (with AUTH re-authentication under method `jwt`). Off by
+    /// default: the fake is then a 3.1.1 server, as IoT Core was, and answers an MQTT 5
+    /// CONNECT with the 3.1.1 CONNACK 0x01.
+    pub mqtt5: bool,
 }
 
 impl Default for FakeServerOptions {
@@ -53,6 +57,7 @@ impl Default for FakeServerOptions {
             clock: Arc::new(SystemClock),
             skew_secs: 0,
             unknown_device: ConnectReturnCode::IdentifierRejected,
+            mqtt5: false,
         }
     }
 }
@@ -118,6 +123,8 @@ struct State {
     received: Vec<Received>,
     config_acks: usize,
     refusals: Vec<(String, ConnectReturnCode)>,
+    /// MQTT 5 re-authentications accepted.
+    reauths: usize,
 }
 
 /// A connected byte stream, TLS or plain.
@@ -229,6 +236,11 @@ impl FakeServer {
     /// PUBACKs received for config messages.
     pub fn config_acks(&self) -> usize {
         self.state().config_acks
+    }
+
+    /// MQTT 5 re-authentications (AUTH) accepted.
+    pub fn reauths(&self) -> usize {
+        self.state().reauths
     }
 
     /// Refused CONNECTs: client id and code.

@@ -14,13 +14,17 @@ use crate::bridge::uplink::Routing;
 use crate::bridge::{Code, Reason, shown};
 use crate::mqtt::auth::{self, Principal};
 use crate::mqtt::config_push::ConfigPush;
+use crate::mqtt::reason_codes::{self, JWT_AUTH_METHOD};
 
 impl<S> Driver<S>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    pub(super) async fn on_connect(&mut self, connect: Connect) {
+    pub(super) async fn on_connect(&mut self, mut connect: Connect) {
         metrics::counter!("tether_mqtt_connect_attempts_total").increment(1);
+        if let Err(refused) = self.take_auth_data(&mut connect) {
+            return self.refuse(&connect, refused);
+        }
         let shared = Arc::clone(&self.shared);
         let now_secs = shared.clock.unix_secs();
         // A registry patched while this CONNECT is checked would notify connections
@@ -52,32 +56,7 @@ where
             })
         });
         match outcome {
-            Err(refused) => {
-                metrics::counter!("tether_mqtt_refusals_total", "reason" => refused.reason.label)
-                    .increment(1);
-                let budget = &self.shared.log_budget;
-                budget.refused();
-                // Per source address, then per device: a credential-stuffing client
-                // cannot fill the disk through the log.
-                let loggable = budget.allow(&format!("ip:{}", self.peer))
-                    && refused
-                        .device
-                        .as_deref()
-                        .is_none_or(|d| budget.allow(&super::device_key(d)));
-                if loggable {
-                    tracing::warn!(
-                        client_id = %shown(&connect.client_id),
-                        connack = refused.code.as_u8(),
-                        reason = refused.reason.label,
-                        "CONNECT refused: {}",
-                        refused.reason.message
-                    );
-                }
-                if let Some(device) = &refused.device {
-                    self.record_error(device, &refused.reason);
-                }
-                let _ = self.session.refuse(refused.code);
-            }
+            Err(refused) => self.refuse(&connect, refused),
             Ok(auth::Authenticated::Provisioning(session)) => self.accept_provisioning(session),
             Ok(auth::Authenticated::Device(principal)) => {
                 self.accept(*principal);
@@ -86,6 +65,76 @@ where
                 }
             }
         }
+    }
+
+    /// MQTT 5 enhanced authentication: with Authentication Method `jwt` the token is
+    /// the Authentication Data (a password, if also sent, must be the same token).
+    fn take_auth_data(&self, connect: &mut Connect) -> Result<(), auth::Refused> {
+        let Some(properties) = self.session.connect_properties() else {
+            return Ok(());
+        };
+        let refuse = |label, message: String| auth::Refused {
+            code: tether_mqtt::ConnectReturnCode::BadUserNameOrPassword,
+            reason: Reason::new(Code::Unauthenticated, label, message),
+            device: None,
+        };
+        match properties.auth_method.as_deref() {
+            None => Ok(()),
+            Some(JWT_AUTH_METHOD) => {
+                let data = properties.auth_data.clone().unwrap_or_default();
+                if connect.password.as_ref().is_some_and(|p| *p != data) {
+                    return Err(refuse(
+                        "auth_data",
+                        "CONNECT carries a password and different Authentication Data; with \
+                         Authentication Method 'jwt' send the JWT as Authentication Data \
+                         only"
+                            .to_owned(),
+                    ));
+                }
+                connect.password = Some(data);
+                Ok(())
+            }
+            Some(other) => Err(refuse(
+                "auth_method",
+                format!(
+                    "Authentication Method '{}' is not supported; use '{JWT_AUTH_METHOD}' \
+                     with the device's JWT as Authentication Data, or send the JWT as the \
+                     password",
+                    shown(other)
+                ),
+            )),
+        }
+    }
+
+    fn refuse(&mut self, connect: &Connect, refused: auth::Refused) {
+        metrics::counter!("tether_mqtt_refusals_total", "reason" => refused.reason.label)
+            .increment(1);
+        let budget = &self.shared.log_budget;
+        budget.refused();
+        // Per source address, then per device: a credential-stuffing client
+        // cannot fill the disk through the log.
+        let loggable = budget.allow(&format!("ip:{}", self.peer))
+            && refused
+                .device
+                .as_deref()
+                .is_none_or(|d| budget.allow(&super::device_key(d)));
+        if loggable {
+            tracing::warn!(
+                client_id = %shown(&connect.client_id),
+                connack = refused.code.as_u8(),
+                reason = refused.reason.label,
+                "CONNECT refused: {}",
+                refused.reason.message
+            );
+        }
+        if let Some(device) = &refused.device {
+            self.record_error(device, &refused.reason);
+        }
+        let _ = self.session.refuse_with(
+            refused.code,
+            reason_codes::connack(&refused.reason),
+            &refused.reason.message,
+        );
     }
 
     pub(super) fn accept(&mut self, principal: Principal) {
