@@ -15,6 +15,7 @@ use tether_mqtt::codec::v5::{
 use tether_mqtt::{
     Connect, Delivery, PacketId, QoS, Subscribe, Subscription, TopicFilter, TopicName,
 };
+use tether_registry::Store as _;
 use tether_server::bridge::hub::HubError;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -666,6 +667,46 @@ async fn bad_re_authentications_are_refused_with_a_reason() -> TestResult {
 
     // The server is still up.
     let _ = connected(addr, &dev, &dev.jwt()).await;
+    gw.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_authentication_accepts_a_key_added_since_the_connect() -> TestResult {
+    let (gw, addr, dev) = gateway(false).await?;
+    let other = gw.device("dev-2").await?;
+    let mut c = connected(addr, &dev, &dev.jwt()).await;
+    // A second key for dev-1 (dev-2's), added through the store and announced as the
+    // API does: the connection's copy of the device follows.
+    let mut device = gw.get_device("dev-1").await;
+    device
+        .credentials
+        .extend(gw.get_device(&other.id).await.credentials);
+    gw.store.update_device(&registry_path(), &device).await?;
+    gw.handle().hub().device_changed(&dev.address()).await;
+    // A token signed by the new key (dev-2's tokens are, and carry no device id).
+    let mut accepted = false;
+    for _ in 0..50 {
+        c.send(Packet5::Auth(ReasonPacket {
+            reason: ReasonCode::REAUTHENTICATE,
+            properties: jwt_auth(&other.jwt()),
+        }))
+        .await;
+        match c.recv_skipping_publish().await {
+            Some(Packet5::Auth(ok)) if ok.reason == ReasonCode::SUCCESS => {
+                accepted = true;
+                break;
+            }
+            Some(Packet5::Disconnect(d)) => {
+                // The change had not reached the connection yet: connect again.
+                assert_eq!(d.reason, ReasonCode::NOT_AUTHORIZED, "{d:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                c = connected(addr, &dev, &dev.jwt()).await;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(accepted, "the new key re-authenticates");
     gw.shutdown().await;
     Ok(())
 }

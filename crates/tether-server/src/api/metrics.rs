@@ -79,7 +79,7 @@ pub const METRICS: &[Metric] = &[
     Metric {
         name: "tether_mqtt_reauth_total",
         kind: Kind::Counter,
-        help: "MQTT 5 re-authentications (AUTH 0x19), by result (ok, refused, timeout).",
+        help: "MQTT 5 re-authentications (AUTH 0x19), by result (ok, refused).",
         at_start: &[],
     },
     Metric {

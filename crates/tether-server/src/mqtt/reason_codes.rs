@@ -29,7 +29,7 @@ pub fn disconnect(reason: &Reason) -> ReasonCode {
         "idle" | "keepalive" => ReasonCode::KEEP_ALIVE_TIMEOUT,
         "payload_too_large" => ReasonCode::PACKET_TOO_LARGE,
         "qos2" => ReasonCode::QOS_NOT_SUPPORTED,
-        "reauth_refused" | "reauth_unavailable" => ReasonCode::NOT_AUTHORIZED,
+        "reauth_refused" => ReasonCode::NOT_AUTHORIZED,
         "device_blocked" | "device_deleted" | "credential_removed" | "mqtt_disabled"
         | "device_unbound" => ReasonCode::ADMINISTRATIVE_ACTION,
         label if label.starts_with("topic_") || label == "no_telemetry_topic" => {

@@ -480,6 +480,7 @@ where
             .store
             .get_device(&address.registry, &DeviceRef::NumId(address.num_id))
             .await;
+        let mut fresh = None;
         let reason = match device {
             Err(StoreError::NotFound(_)) => Some(Reason::new(
                 Code::NotFound,
@@ -506,6 +507,7 @@ where
                     c.key == live.principal.key && c.expires_at.is_none_or(|exp| exp > now)
                 });
                 if still_valid {
+                    fresh = Some(device);
                     None
                 } else {
                     Some(Reason::new(
@@ -519,6 +521,10 @@ where
         };
         if let Some(reason) = reason {
             self.close(reason);
+        }
+        // The connection's copy stays current: a re-authentication checks against it.
+        if let (Some(device), Some(live)) = (fresh, &mut self.live) {
+            live.principal.device = device;
         }
     }
 }

@@ -6,13 +6,15 @@
 
 use std::sync::Arc;
 
-use tether_mqtt::{Connect, Timestamp};
+use tether_mqtt::Timestamp;
 use tether_registry::ActivityKind;
+use tether_registry::model::MqttState;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Driver;
+use super::{Live, Shared};
+use crate::bridge::auth::{self as device_auth, Verified};
 use crate::bridge::{Code, Reason};
-use crate::mqtt::auth;
 
 impl<S> Driver<S>
 where
@@ -27,37 +29,30 @@ where
                  with the new device's own token",
             ));
         };
-        let mut connect = Connect::new(live.address.registry.device_name(live.device_id()));
-        connect.password = Some(token);
+        // Checked against the connection's own copies of the device and its registry,
+        // which every change to either updates (or closes the connection for): no
+        // store read, only the signature (a key added since is in the key cache,
+        // which the same change refreshed).
         let shared = Arc::clone(&self.shared);
-        let checked = tokio::time::timeout(
-            shared.options.connect_timeout,
-            auth::authenticate(
-                &connect,
-                &*shared.store,
-                &*shared.credentials,
-                shared.options.jwt,
-                shared.clock.unix_secs(),
-            ),
-        )
-        .await;
-        let principal = match checked {
-            Ok(Ok(principal)) => principal,
-            Ok(Err(refused)) => {
+        let token = String::from_utf8(token).map_err(|_| {
+            Reason::new(
+                Code::Unauthenticated,
+                "password_not_text",
+                "the Authentication Data is not text, so it cannot be a JWT",
+            )
+        });
+        let checked = match token {
+            Ok(token) => check(&token, live, &shared).await,
+            Err(reason) => Err(reason),
+        };
+        let verified = match checked {
+            Ok(verified) => verified,
+            Err(reason) => {
                 metrics::counter!("tether_mqtt_reauth_total", "result" => "refused").increment(1);
                 return self.close(Reason::new(
-                    refused.reason.code,
+                    reason.code,
                     "reauth_refused",
-                    format!("re-authentication refused: {}", refused.reason.message),
-                ));
-            }
-            Err(_) => {
-                metrics::counter!("tether_mqtt_reauth_total", "result" => "timeout").increment(1);
-                return self.close(Reason::new(
-                    Code::Unavailable,
-                    "reauth_unavailable",
-                    "re-authentication took too long (the device registry did not answer); \
-                     reconnect with the new token",
+                    format!("re-authentication refused: {}", reason.message),
                 ));
             }
         };
@@ -66,20 +61,49 @@ where
         let Some(live) = &mut self.live else {
             return;
         };
-        let expires_secs = principal.token_exp.saturating_add(skew);
+        let expires_secs = verified.exp.saturating_add(skew);
         live.expires_at = Timestamp::from_millis(
             u64::try_from(expires_secs)
                 .unwrap_or(0)
                 .saturating_mul(1000),
         );
-        live.principal.key = principal.key;
-        live.principal.token_exp = principal.token_exp;
-        live.principal.warnings = principal.warnings;
+        live.principal.key = verified.key;
+        live.principal.token_exp = verified.exp;
+        live.principal.warnings = verified.warnings;
         let address = live.address.clone();
         if self.session.reauthenticated().is_ok() {
             metrics::counter!("tether_mqtt_reauth_total", "result" => "ok").increment(1);
             self.record_on(&address, ActivityKind::Heartbeat, now);
-            tracing::debug!(exp = principal.token_exp, "re-authenticated");
+            tracing::debug!(exp = verified.exp, "re-authenticated");
         }
     }
+}
+
+/// The new token, checked as at CONNECT against the connection's copies.
+async fn check(token: &str, live: &Live, shared: &Shared) -> Result<Verified, Reason> {
+    let address = &live.address;
+    if live.principal.registry.mqtt_state == MqttState::Disabled {
+        return Err(Reason::new(
+            Code::FailedPrecondition,
+            "mqtt_disabled",
+            format!(
+                "MQTT is disabled for registry '{}' (mqttConfig.mqttEnabledState is \
+                 MQTT_DISABLED)",
+                address.registry
+            ),
+        ));
+    }
+    let device = &live.principal.device;
+    device_auth::check_not_blocked(device, address).map_err(|d| d.reason)?;
+    device_auth::verify_token(
+        token,
+        &address.registry.project,
+        &address.registry,
+        device,
+        &*shared.credentials,
+        shared.options.jwt,
+        shared.clock.unix_secs(),
+    )
+    .await
+    .map_err(|d| d.reason)
 }
