@@ -710,3 +710,65 @@ async fn re_authentication_accepts_a_key_added_since_the_connect() -> TestResult
     gw.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_properties_become_telemetry_attributes() -> TestResult {
+    let (gw, addr, dev) = gateway(false).await?;
+    let mut c = connected(addr, &dev, &dev.jwt()).await;
+    let user = |pairs: &[(&str, &str)]| Properties {
+        user_properties: pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..Properties::default()
+    };
+    c.send(publish(
+        "/devices/dev-1/events/alerts",
+        1,
+        user(&[("firmware", "2.4.1"), ("unit", "°C")]),
+        b"21.5",
+    ))
+    .await;
+    assert!(matches!(
+        c.recv_skipping_publish().await,
+        Some(Packet5::PubAck(a)) if a.packet_id.get() == 1
+    ));
+    let record = &gw.wait_records(ALERTS_TOPIC, 1).await[0];
+    let attributes = &record.message.attributes;
+    assert_eq!(attributes["firmware"], "2.4.1");
+    assert_eq!(attributes["unit"], "°C");
+    assert_eq!(attributes["deviceId"], "dev-1", "IoT Core's own stay");
+    assert_eq!(attributes["subFolder"], "alerts");
+
+    // A User Property that would replace IoT Core's attribute: refused, and why.
+    c.send(publish(
+        "/devices/dev-1/events",
+        2,
+        user(&[("deviceId", "someone-else")]),
+        b"x",
+    ))
+    .await;
+    let d = c.expect_disconnect().await;
+    assert_eq!(d.reason, ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR);
+    let text = d.properties.reason_string.unwrap_or_default();
+    assert!(
+        text.contains("'deviceId'") && text.contains("IoT Core"),
+        "{text}"
+    );
+    gw.wait_error("dev-1", |s| s.message.contains("User Property 'deviceId'"))
+        .await;
+    // Pub/Sub's reserved prefix and a repeated name, likewise.
+    for pairs in [[("googFoo", "x"), ("a", "b")], [("k", "1"), ("k", "2")]] {
+        let mut c = connected(addr, &dev, &dev.jwt()).await;
+        c.send(publish("/devices/dev-1/events", 3, user(&pairs), b"x"))
+            .await;
+        let d = c.expect_disconnect().await;
+        assert_eq!(
+            d.reason,
+            ReasonCode::IMPLEMENTATION_SPECIFIC_ERROR,
+            "{pairs:?}"
+        );
+    }
+    gw.shutdown().await;
+    Ok(())
+}

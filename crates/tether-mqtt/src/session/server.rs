@@ -122,6 +122,10 @@ pub enum Event {
     /// An application message. For QoS 1 call [`ServerSession::puback`] once it is
     /// durably accepted.
     Publish(Publish),
+    /// MQTT 5: an application message with User Properties (name, value), in their
+    /// order; otherwise as [`Event::Publish`]. Without User Properties an MQTT 5
+    /// message is an [`Event::Publish`].
+    PublishWithProperties(Publish, Vec<(alloc::string::String, alloc::string::String)>),
     /// A subscribe request: answer with [`ServerSession::suback`].
     Subscribe(Subscribe),
     /// An unsubscribe request; the UNSUBACK has already been queued.

@@ -13,6 +13,7 @@ use tether_route::{EventNotificationConfig, Route, Sink, SinkError, route_event,
 use tracing::Instrument as _;
 
 use crate::bridge::hub::DeviceAddress;
+use crate::bridge::{Code, Reason};
 
 /// The routing coordinates (Pub/Sub attributes) of a device.
 pub fn coordinates(address: &DeviceAddress, device_id: &str) -> DeviceCoordinates {
@@ -56,6 +57,85 @@ impl Routing {
     pub fn state_topic(&self) -> Option<&str> {
         self.state_topic.as_deref()
     }
+}
+
+/// Most User Properties kept on one message: Pub/Sub allows 100 attributes, and IoT
+/// Core's own take six.
+pub const MAX_USER_ATTRIBUTES: usize = 94;
+/// Pub/Sub's limits on an attribute's key and value, in bytes.
+const MAX_ATTRIBUTE_KEY: usize = 256;
+const MAX_ATTRIBUTE_VALUE: usize = 1024;
+
+/// An MQTT 5 message's User Properties as telemetry attributes beside IoT Core's,
+/// within Pub/Sub's rules for attributes.
+///
+/// # Errors
+/// The first property that breaks a rule, and how to fix it: more than
+/// [`MAX_USER_ATTRIBUTES`], an empty or over-long key or value, a key that is not
+/// printable ASCII (or holds `:`), a value with control characters, a key Pub/Sub or
+/// the NATS sink reserves (`goog…`, `Nats-…`, `Tether-…`) or one of IoT Core's attribute
+/// names, a key given twice.
+pub fn user_attributes(
+    properties: Vec<(String, String)>,
+) -> Result<std::collections::BTreeMap<String, String>, Reason> {
+    let refuse =
+        |message: String| Err(Reason::new(Code::InvalidArgument, "user_property", message));
+    if properties.len() > MAX_USER_ATTRIBUTES {
+        return refuse(format!(
+            "The connection was closed because the PUBLISH has {} User Properties; at most \
+             {MAX_USER_ATTRIBUTES} are kept as telemetry attributes.",
+            properties.len()
+        ));
+    }
+    let reserved = [
+        tether_log::message::attr::DEVICE_ID,
+        tether_log::message::attr::DEVICE_NUM_ID,
+        tether_log::message::attr::DEVICE_REGISTRY_ID,
+        tether_log::message::attr::DEVICE_REGISTRY_LOCATION,
+        tether_log::message::attr::PROJECT_ID,
+        tether_log::message::attr::SUB_FOLDER,
+    ];
+    let mut attributes = std::collections::BTreeMap::new();
+    for (key, value) in properties {
+        let shown_key = crate::bridge::shown(&key);
+        let why = if key.is_empty() || key.len() > MAX_ATTRIBUTE_KEY {
+            Some(format!(
+                "its name is {} bytes (1 to {MAX_ATTRIBUTE_KEY})",
+                key.len()
+            ))
+        } else if value.len() > MAX_ATTRIBUTE_VALUE {
+            Some(format!(
+                "its value is {} bytes (at most {MAX_ATTRIBUTE_VALUE})",
+                value.len()
+            ))
+        } else if !key.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+            // The strictest sink's rule: with --nats attributes are NATS headers.
+            Some("names are printable ASCII without spaces or ':'".to_owned())
+        } else if value.chars().any(char::is_control) {
+            Some("values may not hold control characters (line breaks, tabs)".to_owned())
+        } else if key.starts_with("goog") {
+            Some("names starting with 'goog' are reserved by Pub/Sub".to_owned())
+        } else if ["nats-", "tether-"]
+            .iter()
+            .any(|p| key.to_ascii_lowercase().starts_with(p))
+        {
+            Some("names starting with 'Nats-' or 'Tether-' are reserved".to_owned())
+        } else if reserved.contains(&key.as_str()) {
+            Some("it would replace IoT Core's attribute of that name; rename it".to_owned())
+        } else if attributes.contains_key(&key) {
+            Some("it is given twice; attributes are a map".to_owned())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return refuse(format!(
+                "The connection was closed because User Property '{shown_key}' cannot be a \
+                 telemetry attribute: {why}."
+            ));
+        }
+        attributes.insert(key, value);
+    }
+    Ok(attributes)
 }
 
 /// The telemetry message for `subfolder`, routed by the registry's
@@ -154,4 +234,41 @@ pub async fn store_state(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod user_attribute_tests {
+    use super::*;
+
+    fn refused(pairs: &[(&str, &str)]) -> String {
+        let properties = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        match user_attributes(properties) {
+            Err(reason) => reason.message,
+            Ok(kept) => panic!("kept {kept:?}"),
+        }
+    }
+
+    #[test]
+    fn user_properties_follow_every_sink_s_rules() {
+        let kept = user_attributes(vec![("firmware".into(), "2.4.1".into())]);
+        assert_eq!(
+            kept.ok().map(|m| m["firmware"].clone()),
+            Some("2.4.1".into())
+        );
+        assert!(refused(&[("subFolder", "x")]).contains("IoT Core's attribute"));
+        assert!(refused(&[("googX", "x")]).contains("'goog'"));
+        assert!(refused(&[("Nats-Msg-Id", "x")]).contains("'Nats-'"));
+        assert!(refused(&[("bad name", "x")]).contains("printable ASCII"));
+        assert!(refused(&[("a:b", "x")]).contains("':'"));
+        assert!(refused(&[("k", "line\nbreak")]).contains("control characters"));
+        assert!(refused(&[("", "x")]).contains("0 bytes"));
+        let long = "v".repeat(1025);
+        assert!(refused(&[("k", &long)]).contains("1025 bytes"));
+        assert!(refused(&[("k", "1"), ("k", "2")]).contains("twice"));
+        let many: Vec<(String, String)> = (0..95).map(|i| (format!("k{i}"), "v".into())).collect();
+        assert!(user_attributes(many).is_err());
+    }
 }

@@ -207,11 +207,14 @@ impl Live {
     }
 }
 
+/// MQTT 5 User Properties of a PUBLISH (name, value), in order; empty for 3.1.1.
+type UserProperties = Vec<(String, String)>;
+
 /// A packet over the device's message rate, waiting for a token: the socket is not
 /// read meanwhile, so TCP slows the device down.
 #[derive(Debug)]
 enum Held {
-    Publish(Publish),
+    Publish(Publish, UserProperties),
     Subscribe(tether_mqtt::Subscribe),
 }
 
@@ -473,7 +476,9 @@ where
                         return;
                     }
                     match held {
-                        Held::Publish(publish) => self.on_publish(publish, now).await,
+                        Held::Publish(publish, properties) => {
+                            self.on_publish(publish, properties, now).await;
+                        }
                         Held::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
                     }
                     continue;
@@ -489,7 +494,11 @@ where
                 Event::Connect(connect) => self.on_connect(connect).await,
                 Event::Publish(publish) => {
                     let now = self.instant();
-                    self.on_publish(publish, now).await;
+                    self.on_publish(publish, Vec::new(), now).await;
+                }
+                Event::PublishWithProperties(publish, properties) => {
+                    let now = self.instant();
+                    self.on_publish(publish, properties, now).await;
                 }
                 Event::Subscribe(subscribe) => self.on_subscribe(subscribe).await,
                 Event::Unsubscribe(unsubscribe) => self.on_unsubscribe(&unsubscribe),

@@ -167,7 +167,9 @@ impl Connection<'_> {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Connect(connect) => self.on_connect(&connect),
-            Event::Publish(publish) => self.on_publish(publish),
+            Event::Publish(publish) | Event::PublishWithProperties(publish, _) => {
+                self.on_publish(publish);
+            }
             Event::Subscribe(subscribe) => self.on_subscribe(subscribe),
             Event::Unsubscribe(u) => self.subs.retain(|(f, _)| !u.filters.contains(f)),
             Event::Delivered(id) => {

@@ -396,7 +396,7 @@ impl ServerSession {
         }
     }
 
-    fn on_publish5(&mut self, publish: Publish5) {
+    fn on_publish5(&mut self, mut publish: Publish5) {
         let max = self.config.topic_alias_maximum;
         let topic = match (publish.properties.topic_alias, publish.topic.clone()) {
             (None, Some(topic)) => topic,
@@ -443,8 +443,13 @@ impl ServerSession {
                 );
             }
         };
-        self.events
-            .push_back(Event::Publish(publish.into_publish(topic)));
+        let user_properties = core::mem::take(&mut publish.properties.user_properties);
+        let publish = publish.into_publish(topic);
+        self.events.push_back(if user_properties.is_empty() {
+            Event::Publish(publish)
+        } else {
+            Event::PublishWithProperties(publish, user_properties)
+        });
     }
 
     fn on_auth(&mut self, auth: ReasonPacket) {

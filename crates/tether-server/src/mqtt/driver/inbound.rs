@@ -34,7 +34,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
     /// One PUBLISH from the device: classify → admit → submit.
-    pub(super) async fn on_publish(&mut self, publish: Publish, now: Now) {
+    pub(super) async fn on_publish(
+        &mut self,
+        publish: Publish,
+        properties: super::UserProperties,
+        now: Now,
+    ) {
         if self.provisioning.is_some() {
             return self.on_provision_publish(publish).await;
         }
@@ -80,7 +85,7 @@ where
         }
         if let Err(at) = self.take_tokens(target.device, inbound, now.mqtt()) {
             metrics::counter!("tether_mqtt_throttled_total", "kind" => kind.label()).increment(1);
-            self.held = Some((Held::Publish(publish), at));
+            self.held = Some((Held::Publish(publish, properties), at));
             return;
         }
         // Submit.
@@ -106,7 +111,7 @@ where
         let task = match subfolder {
             Some(subfolder) => {
                 match self
-                    .event_task(&subfolder, &coords, publish.payload, now)
+                    .event_task(&subfolder, &coords, publish.payload, properties, now)
                     .await
                 {
                     Ok(task) => task,
@@ -247,13 +252,15 @@ where
         subfolder: &str,
         coords: &DeviceCoordinates,
         payload: Vec<u8>,
+        properties: super::UserProperties,
         now: Now,
     ) -> Result<AppendTask, Reason> {
         self.fresh_registry(now.mqtt())?;
+        let extra = uplink::user_attributes(properties)?;
         let Some(live) = &self.live else {
             return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
         };
-        let message = uplink::event_message(
+        let mut message = uplink::event_message(
             &live.routing,
             coords,
             subfolder,
@@ -270,6 +277,7 @@ where
                 ),
             )
         })?;
+        message.attributes.extend(extra);
         let shared = Arc::clone(&self.shared);
         Ok(tokio::spawn(
             async move {
