@@ -399,6 +399,33 @@ async fn server_closes_carry_their_reason() -> TestResult {
             .reason_string
             .is_some_and(|t| t.contains("another active connection"))
     );
+
+    // The device is blocked through the API: Administrative action.
+    let mut c = connected(addr, &dev, &dev.jwt()).await;
+    let mut device = gw.get_device("dev-1").await;
+    device.blocked = true;
+    gw.store.update_device(&registry_path(), &device).await?;
+    gw.handle().hub().device_changed(&dev.address()).await;
+    let d = c.expect_disconnect().await;
+    assert_eq!(d.reason, ReasonCode::ADMINISTRATIVE_ACTION);
+    assert!(
+        d.properties
+            .reason_string
+            .is_some_and(|t| t.contains("blocked"))
+    );
+    // And a blocked device's CONNECT: Banned, with the fix.
+    let mut c = Client5::open(addr).await;
+    c.send(connect5(dev.client_id(), jwt_auth(&dev.jwt())))
+        .await;
+    let Some(Packet5::ConnAck(ack)) = c.recv().await else {
+        panic!("CONNACK");
+    };
+    assert_eq!(ack.reason, ReasonCode::BANNED);
+    assert!(
+        ack.properties
+            .reason_string
+            .is_some_and(|t| t.contains("set blocked to false"))
+    );
     gw.shutdown().await;
     Ok(())
 }
