@@ -187,8 +187,14 @@ impl Driver {
                     info!(endpoint = %conn.endpoint.host, port = conn.endpoint.port, %why, "connection lost");
                     if conn.since.elapsed() >= STABLE {
                         self.backoff.reset();
-                    } else if self.wait_backoff(None).await {
-                        return self.finish(conn.session);
+                    } else {
+                        // Why it dropped (an MQTT 5 server says why) is the status's.
+                        let why = ConnectError::Protocol(format!(
+                            "the connection dropped right after it was made: {why}"
+                        ));
+                        if self.wait_backoff(Some(Arc::new(why))).await {
+                            return self.finish(conn.session);
+                        }
                     }
                     match self.reconnect().await {
                         Some(mut new) => {

@@ -122,3 +122,26 @@ async fn a_refusal_carries_the_server_s_reason() {
     assert!(reason.contains(&recorded), "{reason} vs {recorded}");
     assert!(err.to_string().contains("the server says"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_server_s_disconnect_reason_reaches_the_status() {
+    let key = common::key();
+    let (server, clock) = mqtt5_server(&key).await;
+    let first = Device::connect(common::options(&key, server.addr().port(), clock.clone()))
+        .await
+        .expect("connects");
+    // The same device id connects again: the server takes the first connection over
+    // with DISCONNECT 0x8E and says so.
+    let second = Device::connect(common::options(&key, server.addr().port(), clock))
+        .await
+        .expect("connects");
+    let status = common::wait_for(&first, |s| matches!(s, Status::Backoff { .. })).await;
+    let Status::Backoff { last_error, .. } = status else {
+        unreachable!()
+    };
+    let said = last_error.to_string();
+    assert!(said.contains("Session taken over"), "{said}");
+    assert!(said.contains("another connection"), "{said}");
+    first.disconnect().await;
+    second.disconnect().await;
+}
