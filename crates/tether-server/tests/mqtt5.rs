@@ -514,6 +514,20 @@ async fn malformed_mqtt5_gets_a_reason_code_and_the_server_stays_up() -> TestRes
             vec![0xf0, 0x01, 0x19],
             ReasonCode::PROTOCOL_ERROR,
         ),
+        // A QoS 2 PUBLISH (Maximum QoS is 1, as IoT Core's).
+        (
+            "QoS 2",
+            Packet5::Publish(Publish5 {
+                dup: false,
+                delivery: Delivery::ExactlyOnce(PacketId::new(1).ok_or("id")?),
+                retain: false,
+                topic: Some(TopicName::new("/devices/dev-1/events")?),
+                properties: Properties::default(),
+                payload: b"x".to_vec(),
+            })
+            .to_vec()?,
+            ReasonCode::QOS_NOT_SUPPORTED,
+        ),
         // A SUBSCRIBE with Retain Handling 3.
         (
             "subscription options",
