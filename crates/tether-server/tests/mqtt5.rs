@@ -780,6 +780,21 @@ async fn user_properties_become_telemetry_attributes() -> TestResult {
     assert_eq!(attributes["unit"], "°C");
     assert_eq!(attributes["deviceId"], "dev-1", "IoT Core's own stay");
     assert_eq!(attributes["subFolder"], "alerts");
+    // On state too: the state notification carries them.
+    c.send(publish(
+        "/devices/dev-1/state",
+        4,
+        user(&[("firmware", "2.4.1")]),
+        b"ok",
+    ))
+    .await;
+    assert!(matches!(
+        c.recv_skipping_publish().await,
+        Some(Packet5::PubAck(a)) if a.packet_id.get() == 4
+    ));
+    let state = &gw.wait_records(STATE_TOPIC, 1).await[0];
+    assert_eq!(state.message.attributes["firmware"], "2.4.1");
+    assert_eq!(state.message.data, b"ok");
 
     // A User Property that would replace IoT Core's attribute: refused, and why.
     c.send(publish(

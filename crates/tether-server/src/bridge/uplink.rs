@@ -217,13 +217,15 @@ pub async fn store_state(
     coords: &DeviceCoordinates,
     address: &DeviceAddress,
     payload: Vec<u8>,
+    attributes: std::collections::BTreeMap<String, String>,
     now: Timestamp,
 ) -> Result<(), UplinkError> {
     store
         .record_state(&address.registry, address.num_id, &payload, now)
         .await?;
     if let Route::Topic(topic) = route_state(state_topic) {
-        let message = Message::state(topic, coords, payload, now.0);
+        let mut message = Message::state(topic, coords, payload, now.0);
+        message.attributes.extend(attributes);
         tokio::spawn(
             async move {
                 if let Err(e) = sink.publish(vec![message]).await {

@@ -194,6 +194,7 @@ async fn set_state(
         &coords,
         &caller.address,
         data,
+        std::collections::BTreeMap::new(),
         Timestamp(bridge.inner.clock.unix_micros()),
     )
     .await

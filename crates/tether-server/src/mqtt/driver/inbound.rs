@@ -118,7 +118,10 @@ where
                     Err(reason) => return self.close(reason),
                 }
             }
-            None => self.state_task(&address, &coords, publish.payload, now),
+            None => match self.state_task(&address, &coords, publish.payload, properties, now) {
+                Ok(task) => task,
+                Err(reason) => return self.close(reason),
+            },
         };
         if let Some(live) = &mut self.live {
             live.pipeline.submit(ack, kind, task);
@@ -293,8 +296,10 @@ where
         address: &DeviceAddress,
         coords: &DeviceCoordinates,
         payload: Vec<u8>,
+        properties: super::UserProperties,
         now: Now,
-    ) -> AppendTask {
+    ) -> Result<AppendTask, Reason> {
+        let attributes = uplink::user_attributes(properties)?;
         let shared = Arc::clone(&self.shared);
         let state_topic = self
             .live
@@ -302,7 +307,7 @@ where
             .and_then(|l| l.routing.state_topic().map(str::to_owned));
         let address = address.clone();
         let coords = coords.clone();
-        tokio::spawn(
+        Ok(tokio::spawn(
             async move {
                 Ok(uplink::store_state(
                     &*shared.store,
@@ -311,12 +316,13 @@ where
                     &coords,
                     &address,
                     payload,
+                    attributes,
                     now.registry(),
                 )
                 .await?)
             }
             .in_current_span(),
-        )
+        ))
     }
 
     /// The oldest append finished: settle what can be settled.
