@@ -205,6 +205,17 @@ pub async fn publish(
     }
 }
 
+/// Where a state report's notification goes and what it carries beside the state.
+#[derive(Debug)]
+pub struct StateNotice<'a> {
+    /// The registry's state notification topic, if it has one.
+    pub topic: Option<&'a str>,
+    /// The device's coordinates (IoT Core's attributes).
+    pub coords: &'a DeviceCoordinates,
+    /// More attributes (an MQTT 5 message's User Properties).
+    pub attributes: std::collections::BTreeMap<String, String>,
+}
+
 /// Stores a state report, then publishes the state notification best-effort (as IoT
 /// Core: the state is stored either way).
 ///
@@ -213,19 +224,17 @@ pub async fn publish(
 pub async fn store_state(
     store: &dyn Store,
     sink: Arc<dyn Sink>,
-    state_topic: Option<&str>,
-    coords: &DeviceCoordinates,
+    notice: StateNotice<'_>,
     address: &DeviceAddress,
     payload: Vec<u8>,
-    attributes: std::collections::BTreeMap<String, String>,
     now: Timestamp,
 ) -> Result<(), UplinkError> {
     store
         .record_state(&address.registry, address.num_id, &payload, now)
         .await?;
-    if let Route::Topic(topic) = route_state(state_topic) {
-        let mut message = Message::state(topic, coords, payload, now.0);
-        message.attributes.extend(attributes);
+    if let Route::Topic(topic) = route_state(notice.topic) {
+        let mut message = Message::state(topic, notice.coords, payload, now.0);
+        message.attributes.extend(notice.attributes);
         tokio::spawn(
             async move {
                 if let Err(e) = sink.publish(vec![message]).await {

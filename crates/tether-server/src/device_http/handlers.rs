@@ -190,11 +190,13 @@ async fn set_state(
     uplink::store_state(
         &*bridge.inner.store,
         std::sync::Arc::clone(&bridge.inner.sink),
-        Routing::of(&caller.registry).state_topic(),
-        &coords,
+        uplink::StateNotice {
+            topic: Routing::of(&caller.registry).state_topic(),
+            coords: &coords,
+            attributes: std::collections::BTreeMap::new(),
+        },
         &caller.address,
         data,
-        std::collections::BTreeMap::new(),
         Timestamp(bridge.inner.clock.unix_micros()),
     )
     .await

@@ -312,11 +312,13 @@ where
                 Ok(uplink::store_state(
                     &*shared.store,
                     Arc::clone(&shared.sink),
-                    state_topic.as_deref(),
-                    &coords,
+                    uplink::StateNotice {
+                        topic: state_topic.as_deref(),
+                        coords: &coords,
+                        attributes,
+                    },
                     &address,
                     payload,
-                    attributes,
                     now.registry(),
                 )
                 .await?)
