@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use tether_jwt::time::{Span, Utc, parse_time};
 use tether_jwt::{
-    Claims, Context, Credential, Diagnosis, EncodingPolicy, Finding, PublicKey, Rules, Severity,
-    Token, max_token_len, mint,
+    Claims, Context, Credential, Diagnosis, EncodingPolicy, PublicKey, Rules, Severity, Token,
+    max_token_len, mint,
 };
 
 use crate::clock::unix_secs;
@@ -354,7 +354,7 @@ fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
     };
     let d = tether_jwt::diagnose(&token, &ctx);
     if a.json {
-        println!("{:#}", diagnosis_json(&d));
+        println!("{:#}", tether_server::api::console::diagnosis_json(&d));
     } else {
         print_diagnosis(&d, &keys, ctx.project.is_some());
     }
@@ -362,28 +362,6 @@ fn run_diagnose(a: DiagnoseArgs) -> anyhow::Result<u8> {
         exit::OK
     } else {
         exit::INVALID
-    })
-}
-
-fn finding_json(f: &Finding) -> Value {
-    json!({
-        "code": f.code.as_str(),
-        "severity": f.severity.as_str(),
-        "segment": f.segment.map(|s| s.as_str()),
-        "offset": f.offset,
-        "message": f.message,
-        "fix": f.fix,
-    })
-}
-
-fn diagnosis_json(d: &Diagnosis) -> Value {
-    json!({
-        "valid": d.is_valid(),
-        "algorithm": d.algorithm.map(|a| a.as_str()),
-        "header": d.header,
-        "claims": d.claims,
-        "verified_with_key": d.verified_with.map(|i| i + 1),
-        "findings": d.findings.iter().map(finding_json).collect::<Vec<_>>(),
     })
 }
 

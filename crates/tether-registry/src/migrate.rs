@@ -29,6 +29,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         include_str!("../migrations/sqlite/20261205000001_provisioning_claims.sql"),
         include_str!("../migrations/postgres/20261205000001_provisioning_claims.sql"),
     ),
+    (
+        20261206000001,
+        "devices_by_registry",
+        include_str!("../migrations/sqlite/20261206000001_devices_by_registry.sql"),
+        include_str!("../migrations/postgres/20261206000001_devices_by_registry.sql"),
+    ),
 ];
 
 /// The migrator of a dialect.

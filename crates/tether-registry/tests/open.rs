@@ -46,7 +46,7 @@ async fn sqlite_file_reopens_with_its_data_and_migrates_once() {
         .fetch_one(&raw)
         .await
         .expect("migrations table");
-    assert_eq!(applied, 2, "every migration applied once");
+    assert_eq!(applied, 3, "every migration applied once");
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
         .fetch_one(&raw)
         .await
@@ -147,7 +147,7 @@ async fn postgres_reconnect_migrates_once() {
     drop_schema(&raw, &schema).await;
     raw.close().await;
     assert!(kept.is_ok());
-    assert_eq!(applied.expect("migrations table"), 2);
+    assert_eq!(applied.expect("migrations table"), 3);
     assert!(matches!(
         PostgresStore::connect_with_schema(&url, Some("bad; drop")).await,
         Err(StoreError::InvalidArgument(_))

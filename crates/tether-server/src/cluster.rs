@@ -100,6 +100,10 @@ struct CommandRequest {
     payload: String,
     /// Unix ms after which the caller has given up: the holder drops it then.
     deadline_ms: u64,
+    /// Only asks whether the device is connected there (the console's online state):
+    /// the holder answers [`CommandReply::Present`] and delivers nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    probe: bool,
 }
 
 /// The holding node's answer.
@@ -115,6 +119,8 @@ enum CommandReply {
     },
     /// It reached the holder after its deadline: not delivered.
     Expired,
+    /// The answer to a probe: the device is connected there.
+    Present,
 }
 
 /// Where the cluster's NATS is and how this node is named.
@@ -422,6 +428,7 @@ impl DeviceHub for ClusterHub {
             payload: STANDARD.encode(&payload),
             deadline_ms: give_up
                 .saturating_sub(u64::try_from(REPLY_MARGIN.as_millis()).unwrap_or(0)),
+            probe: false,
         };
         let body = serde_json::to_vec(&request)
             .map_err(|e| HubError::Unavailable(format!("cannot encode the command: {e}")))?;
@@ -445,6 +452,11 @@ impl DeviceHub for ClusterHub {
                 Err(HubError::NotSubscribed(device_id))
             }
             Some(CommandReply::Unavailable { message }) => Err(HubError::Unavailable(message)),
+            Some(CommandReply::Present) => Err(HubError::Unavailable(
+                "the node holding the device answered a command with a probe's answer; \
+                 the command was not delivered; retry"
+                    .into(),
+            )),
             Some(CommandReply::Expired) => Err(HubError::LinkDown(
                 "the command reached the node holding the device too late (frozen or \
                  overloaded); it was not delivered; retry"
@@ -471,6 +483,27 @@ impl DeviceHub for ClusterHub {
             num_id: device.num_id,
         })
         .await;
+    }
+
+    async fn is_connected(&self, device: &DeviceAddress) -> Result<bool, HubError> {
+        if self.local.contains(device) {
+            return Ok(true);
+        }
+        if !self.link_up() {
+            return Err(self.link_down());
+        }
+        let probe = CommandRequest {
+            registry: device.registry.to_string(),
+            device_id: String::new(),
+            subfolder: String::new(),
+            payload: String::new(),
+            deadline_ms: 0,
+            probe: true,
+        };
+        let body = serde_json::to_vec(&probe)
+            .map_err(|e| HubError::Unavailable(format!("cannot encode the probe: {e}")))?;
+        // Any answer means a node holds the device; none means no node does.
+        Ok(self.ask(device, body).await?.is_some())
     }
 
     async fn registry_changed(&self, registry: &RegistryPath) {
@@ -814,6 +847,9 @@ impl Relay {
         let device = DeviceAddress { registry, num_id };
         if !self.local.contains(&device) {
             return None;
+        }
+        if request.probe {
+            return Some(CommandReply::Present);
         }
         // The requester's deadline, on this node's clocks: past it the command is
         // dropped, here or in the connection, so it is never delivered after the

@@ -78,6 +78,10 @@ impl DeviceHub for FakeHub {
             c.push(registry.to_string());
         }
     }
+
+    async fn is_connected(&self, _: &DeviceAddress) -> Result<bool, HubError> {
+        Ok(false)
+    }
 }
 
 struct Api {

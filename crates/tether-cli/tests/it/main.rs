@@ -6,6 +6,7 @@ mod admin_cli;
 mod cluster_e2e;
 mod common;
 mod connect_flood;
+mod console_e2e;
 mod crash_recovery;
 mod device_gateway_e2e;
 mod doctor_cli;

@@ -16,6 +16,7 @@
 pub mod auth;
 mod claims;
 mod config;
+pub mod console;
 mod credentials;
 mod devices;
 pub mod error;

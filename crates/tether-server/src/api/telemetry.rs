@@ -63,6 +63,12 @@ pub fn install_recorder() {
     let _ = metrics_handle();
 }
 
+/// The Prometheus text `/metrics` serves, or `None` when another recorder is installed
+/// in this process.
+pub(crate) fn render_metrics() -> Option<String> {
+    metrics_handle().map(PrometheusHandle::render)
+}
+
 /// Runs the recorder's upkeep every few seconds, so memory stays flat whether or not
 /// anything scrapes `/metrics`.
 pub fn spawn_metrics_upkeep() -> tokio::task::JoinHandle<()> {
@@ -132,7 +138,7 @@ fn reader(
 }
 
 /// A failed read: the caller's topic name, or the store behind the reader.
-fn read_error(e: ReadError) -> ApiError {
+pub(crate) fn read_error(e: ReadError) -> ApiError {
     let code = match &e {
         ReadError::InvalidTopic { .. } => Code::InvalidArgument,
         ReadError::Nats { .. } => Code::Unavailable,

@@ -60,6 +60,11 @@ pub trait DeviceHub: Send + Sync + std::fmt::Debug {
     /// The registry was changed (MQTT disabled, routing or log level changed): every
     /// connection in it re-reads the registry now, and closes if MQTT was disabled.
     async fn registry_changed(&self, registry: &RegistryPath);
+
+    /// Whether the device has an open connection, here or (in a cluster) on any node:
+    /// what the console shows as online. `Err` when that cannot be known now (the
+    /// cluster link is down).
+    async fn is_connected(&self, device: &DeviceAddress) -> Result<bool, HubError>;
 }
 
 /// The hub of a server with no device connections: every command fails with
@@ -84,4 +89,8 @@ impl DeviceHub for Disconnected {
     async fn device_changed(&self, _: &DeviceAddress) {}
 
     async fn registry_changed(&self, _: &RegistryPath) {}
+
+    async fn is_connected(&self, _: &DeviceAddress) -> Result<bool, HubError> {
+        Ok(false)
+    }
 }

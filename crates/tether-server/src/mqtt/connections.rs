@@ -395,6 +395,10 @@ impl DeviceHub for Connections {
         }
     }
 
+    async fn is_connected(&self, device: &DeviceAddress) -> Result<bool, HubError> {
+        Ok(self.contains(device))
+    }
+
     async fn registry_changed(&self, registry: &RegistryPath) {
         self.registry_changes.fetch_add(1, Ordering::AcqRel);
         let map = self.lock();

@@ -538,7 +538,9 @@ pub async fn serve(
         .metrics_token
         .as_deref()
         .map(|t| AdminAuth::from_token(t, "the --metrics-token given to `tether serve`"));
-    let routes = api::telemetry::routes(server.admin(), metrics_token, Some(sink.reader()));
+    let routes = api::telemetry::routes(server.admin(), metrics_token, Some(sink.reader())).merge(
+        api::console::routes(server.api_state(Arc::clone(&hub)), Some(sink.reader())),
+    );
     let retention = spawn_retention(&sink, clock);
     let upkeep = api::telemetry::spawn_metrics_upkeep();
     let log_summary = log_budget.spawn_summary();

@@ -1,0 +1,130 @@
+//! What the device list and the device page need beside the Device Manager API:
+//! which devices are connected, and each key as the gateway reads it.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use serde_json::{Map, Value, json};
+use tether_registry::model::DeviceCredential;
+use tether_registry::names::{parse_device, parse_registry};
+
+use super::ConsoleState;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::json::time;
+use crate::bridge::hub::DeviceAddress;
+
+/// Most numIds one presence call answers for (a page of the device list is 50).
+pub const PRESENCE_MAX: usize = 500;
+
+fn required<'a>(q: &'a HashMap<String, String>, key: &str, example: &str) -> ApiResult<&'a str> {
+    q.get(key)
+        .map(String::as_str)
+        .ok_or_else(|| ApiError::invalid(format!("{key} is required, e.g. ?{key}={example}")))
+}
+
+/// `?registry=projects/p/locations/l/registries/r&numIds=1,2,3`:
+/// `{"online": {"1": true, …}}`, or `{"unknown": "why"}` when the cluster link is down.
+pub(super) async fn presence(
+    State(state): State<ConsoleState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let registry = parse_registry(required(
+        &q,
+        "registry",
+        "projects/p/locations/l/registries/r",
+    )?)?;
+    let ids = required(&q, "numIds", "1,2,3")?;
+    let num_ids = ids
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<u64>()
+                .map_err(|_| ApiError::invalid(format!("numIds: '{s}' is not a device numId")))
+        })
+        .collect::<ApiResult<Vec<u64>>>()?;
+    if num_ids.len() > PRESENCE_MAX {
+        return Err(ApiError::invalid(format!(
+            "numIds names {} devices; at most {PRESENCE_MAX} per call",
+            num_ids.len()
+        )));
+    }
+    let mut online = Map::new();
+    for num_id in num_ids {
+        let address = DeviceAddress {
+            registry: registry.clone(),
+            num_id,
+        };
+        match state.api.hub.is_connected(&address).await {
+            Ok(up) => {
+                online.insert(num_id.to_string(), Value::Bool(up));
+            }
+            Err(e) => return Ok(Json(json!({ "unknown": e.to_string() }))),
+        }
+    }
+    Ok(Json(json!({ "online": online })))
+}
+
+/// `?name=projects/p/locations/l/registries/r/devices/d`: whether it is connected and
+/// each credential as the gateway reads it (algorithm, fingerprint, expiry, or why the
+/// gateway cannot use it).
+pub(super) async fn device(
+    State(state): State<ConsoleState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let (registry, device_ref) = parse_device(required(
+        &q,
+        "name",
+        "projects/p/locations/l/registries/r/devices/d",
+    )?)?;
+    let device = state.api.store.get_device(&registry, &device_ref).await?;
+    let address = DeviceAddress {
+        registry,
+        num_id: device.num_id,
+    };
+    let (online, unknown) = match state.api.hub.is_connected(&address).await {
+        Ok(up) => (Value::Bool(up), Value::Null),
+        Err(e) => (Value::Null, Value::String(e.to_string())),
+    };
+    let now = state.api.now().secs();
+    let credentials: Vec<Value> = device
+        .credentials
+        .iter()
+        .enumerate()
+        .map(|(i, c)| credential(i, c, now))
+        .collect();
+    Ok(Json(json!({
+        "online": online,
+        "onlineUnknown": unknown,
+        "credentials": credentials,
+    })))
+}
+
+fn credential(index: usize, c: &DeviceCredential, now: i64) -> Value {
+    let mut o = Map::new();
+    o.insert("index".into(), json!(index));
+    o.insert("format".into(), json!(c.public_key.format.name()));
+    if let Some(t) = c.expiration_time {
+        o.insert("expirationTime".into(), json!(time::format(t)));
+        o.insert("expired".into(), json!(t.secs() <= now));
+    }
+    let parsed = tether_keys::parse(c.public_key.key.as_bytes())
+        .map_err(|e| e.to_string())
+        .and_then(|p| {
+            p.public_key()
+                .ok_or_else(|| "the stored text holds no public key".to_string())
+        });
+    match parsed {
+        Ok(key) => {
+            o.insert("label".into(), json!(key.label()));
+            o.insert("fingerprint".into(), json!(key.fingerprint().to_string()));
+        }
+        Err(why) => {
+            o.insert(
+                "error".into(),
+                json!(format!("the gateway cannot use this key: {why}")),
+            );
+        }
+    }
+    Value::Object(o)
+}
