@@ -162,9 +162,20 @@ fn bench(c: &mut Criterion) {
     });
 }
 
+/// What a refused ES256 token costs beyond its failed verification: the two public
+/// keys recovered from its signature, named in the refusal (tether-server's
+/// `bridge::auth`).
+fn recovery(c: &mut Criterion) {
+    let signer = P256Signer::from_scalar(&[9u8; 32]).expect("scalar");
+    let token = tether_token(&signer);
+    c.bench_function("es256/refused/recover_signers", |b| {
+        b.iter(|| tether_jwt::token_es256_signers(black_box(&token)))
+    });
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(60).measurement_time(std::time::Duration::from_secs(3));
-    targets = bench
+    targets = bench, recovery
 }
 criterion_main!(benches);

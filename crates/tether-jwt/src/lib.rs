@@ -62,6 +62,8 @@ pub use signer::{SignError, Signer};
 
 #[cfg(feature = "alloc")]
 pub use diagnose::{Context, Diagnosis, Finding, FindingCode, Severity, diagnose};
+#[cfg(feature = "p256")]
+pub use diagnose::{es256_signers, token_es256_signers};
 #[cfg(feature = "alloc")]
 pub use key::{Fingerprint, KeyError, PublicKey};
 pub use rules::{DEFAULT_MAX_LIFETIME_SECS, DEFAULT_SKEW_SECS, EncodingPolicy, Rules};

@@ -433,3 +433,19 @@ fn damaged_structure_is_reported_as_damage() {
     expect(&d, C::InvalidJson, "claims");
     expect(&d, C::TokenDamaged, "damaged");
 }
+
+#[test]
+fn the_signers_of_an_es256_token_are_recovered_from_it() {
+    let (_, k) = es256();
+    let t = token(&k, "acme", NOW, 1200);
+    let signers = tether_jwt::token_es256_signers(&t);
+    assert_eq!(signers.len(), 2, "{signers:?}");
+    assert!(signers.contains(&k.public_key().fingerprint()));
+    // Padded base64 and surrounding whitespace are looked through, as the verifier does.
+    let padded = tether_jwt::token_es256_signers(&format!(" {t}== "));
+    assert_eq!(padded, signers);
+    // Not an ES256 signature: nothing is claimed.
+    for bad in ["", "a.b", "a.b.!!!", "a.b.c2lnbmF0dXJl"] {
+        assert!(tether_jwt::token_es256_signers(bad).is_empty(), "{bad}");
+    }
+}

@@ -154,6 +154,16 @@ async fn token_signed_with_another_key_is_5() -> TestResult {
             .contains("ES256 signature does not verify with the registered key (ES256 sha256:"),
         "{status:?}"
     );
+    // Both sides of the mismatch: the impostor's key is among the two the signature
+    // was recovered to.
+    let signer = impostor.key.public_key().fingerprint().short().to_string();
+    assert!(
+        status
+            .message
+            .contains("if intact, the token was signed by the key sha256:")
+            && status.message.contains(&signer),
+        "{signer} not named in {status:?}"
+    );
     gw.shutdown().await;
     Ok(())
 }

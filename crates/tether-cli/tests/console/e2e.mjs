@@ -201,6 +201,7 @@ try {
     const text = await box.innerText();
     assert.match(text, /signature does not verify with the registered key \(ES256 sha256:[0-9a-f]{8}…\)/);
     assert.match(text, /another private key/);
+    assert.match(text, /the token was signed by the key sha256:[0-9a-f]{8}… or sha256:[0-9a-f]{8}…/);
   });
 
   await step('a padded token in the debugger gets the padding warning', async () => {

@@ -46,6 +46,45 @@ pub(super) fn open_rsa_signature(key: &PublicKey, signature: &[u8]) -> Option<Op
         .map(|(_, name)| Opened::OtherHash(name))
 }
 
+/// The fingerprints of the public keys an ES256 signature (raw `r‖s`) over
+/// `signing_input` can come from (ECDSA public key recovery): two candidates, one of
+/// which made it if the token is intact. Empty when the signature is not one.
+#[cfg(feature = "p256")]
+pub fn es256_signers(
+    signing_input: &[u8],
+    signature: &[u8],
+) -> alloc::vec::Vec<crate::Fingerprint> {
+    use p256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+    use sha2::{Digest, Sha256};
+
+    let Ok(sig) = Signature::from_slice(signature) else {
+        return alloc::vec::Vec::new();
+    };
+    let prehash = Sha256::digest(signing_input);
+    [false, true]
+        .into_iter()
+        .filter_map(|odd| {
+            VerifyingKey::recover_from_prehash(&prehash, &sig, RecoveryId::new(odd, false)).ok()
+        })
+        .filter_map(|vk| PublicKey::from_p256_point(vk.to_sec1_point(false).as_bytes()).ok())
+        .map(|k| k.fingerprint())
+        .collect()
+}
+
+/// [`es256_signers`] of a compact token `header.claims.signature` (the signature in
+/// base64url, padded or not). Empty when the token has no such signature.
+#[cfg(feature = "p256")]
+pub fn token_es256_signers(token: &str) -> alloc::vec::Vec<crate::Fingerprint> {
+    let token = token.trim();
+    let Some((signing_input, signature)) = token.rsplit_once('.') else {
+        return alloc::vec::Vec::new();
+    };
+    match crate::b64::decode(signature.as_bytes()) {
+        Ok((signature, _)) => es256_signers(signing_input.as_bytes(), &signature),
+        Err(_) => alloc::vec::Vec::new(),
+    }
+}
+
 /// Reports the fingerprints of the public keys an ES256 signature over `message`
 /// can come from (ECDSA public key recovery).
 #[cfg(feature = "p256")]
@@ -58,22 +97,11 @@ pub(super) fn recovered_signers(
     use alloc::string::{String, ToString};
     use alloc::vec::Vec;
 
-    use p256::ecdsa::{RecoveryId, Signature, VerifyingKey};
-    use sha2::{Digest, Sha256};
-
     use super::finding::{FindingCode, Severity};
 
-    let Ok(sig) = Signature::from_slice(signature) else {
-        return;
-    };
-    let prehash = Sha256::digest(message);
-    let fps: Vec<String> = [false, true]
-        .into_iter()
-        .filter_map(|odd| {
-            VerifyingKey::recover_from_prehash(&prehash, &sig, RecoveryId::new(odd, false)).ok()
-        })
-        .filter_map(|vk| PublicKey::from_p256_point(vk.to_sec1_point(false).as_bytes()).ok())
-        .map(|k| k.fingerprint().to_string())
+    let fps: Vec<String> = es256_signers(message, signature)
+        .iter()
+        .map(ToString::to_string)
         .collect();
     if fps.is_empty() {
         return;

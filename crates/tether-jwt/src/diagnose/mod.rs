@@ -29,6 +29,8 @@ use alloc::vec::Vec;
 use serde_json::{Map, Value};
 
 pub use finding::{Finding, FindingCode, Severity};
+#[cfg(feature = "p256")]
+pub use key_recovery::{es256_signers, token_es256_signers};
 
 use claims::{check_claims, check_header};
 use envelope::{decode_segment, json, segment_count, unwrap_token};

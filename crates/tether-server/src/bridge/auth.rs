@@ -14,7 +14,9 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use tether_jwt::{Credential, EncodingPolicy, EncodingWarning, PublicKey, Refusal, Rules};
+use tether_jwt::{
+    Algorithm, Credential, EncodingPolicy, EncodingWarning, PublicKey, Refusal, Rules,
+};
 use tether_registry::model::{Device, DeviceRegistry};
 use tether_registry::names::{DeviceRef, RegistryPath};
 use tether_registry::provisioning::ProvisioningClaim;
@@ -290,6 +292,9 @@ pub async fn verify_token(
         }
         Err(refusal) => {
             let mut denied = jwt_denied(&refusal);
+            if let Some(signers) = signed_by(token, &refusal) {
+                denied.reason.message = format!("{}; {signers}", denied.reason.message);
+            }
             let skipped = keys.skipped(registry, device).await;
             if !skipped.is_empty() {
                 denied.reason.message = format!(
@@ -325,6 +330,31 @@ fn token_digest(token: &str) -> [u8; 32] {
     let mut digest = [0; 32];
     digest.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
     digest
+}
+
+/// For an ES256 token that no registered key verifies: the keys that signed it,
+/// recovered from the signature, so the refusal names both sides of the mismatch. The
+/// two recoveries cost about what one verification does, and only refused tokens pay.
+fn signed_by(token: &str, refusal: &Refusal) -> Option<String> {
+    let Refusal::SignatureMismatch {
+        alg: Algorithm::Es256,
+        ..
+    } = refusal
+    else {
+        return None;
+    };
+    let signers: Vec<String> = tether_jwt::token_es256_signers(token)
+        .iter()
+        .map(|f| f.short().to_string())
+        .collect();
+    (!signers.is_empty()).then(|| {
+        format!(
+            "if intact, the token was signed by the key {} (an ES256 signature names two \
+             candidates; `tether keys inspect` on the device's private key shows its \
+             fingerprint)",
+            signers.join(" or ")
+        )
+    })
 }
 
 fn jwt_denied(refusal: &Refusal) -> Denied {
