@@ -124,6 +124,25 @@ try {
     assert.match(await alert.innerText(), /Bad id!/);
   });
 
+  await step('edit the registry\'s telemetry routes and state topic', async () => {
+    const settings = page.locator('section', { has: page.getByRole('heading', { name: 'Settings' }) });
+    await settings.getByRole('button', { name: 'Add a route' }).click();
+    await settings.getByLabel('Subfolder (empty: every event)').last().fill('alerts');
+    await settings.getByLabel('Pub/Sub topic').last().fill('projects/acme/topics/console-alerts');
+    await settings.getByLabel('State topic').fill('projects/acme/topics/console-state');
+    await settings.getByRole('button', { name: 'Save settings' }).click();
+    await settings.getByText('Saved.').waitFor();
+    const reg = await page.evaluate(async (name) => {
+      const res = await fetch(`/v1/${name}`, { headers: { Authorization: `Bearer ${sessionStorage.getItem('tether.token')}` } });
+      return res.json();
+    }, `projects/acme/locations/us-central1/registries/${REGISTRY}`);
+    assert.deepEqual(reg.eventNotificationConfigs, [
+      { pubsubTopicName: TOPIC },
+      { subfolderMatches: 'alerts', pubsubTopicName: 'projects/acme/topics/console-alerts' },
+    ]);
+    assert.equal(reg.stateNotificationConfig.pubsubTopicName, 'projects/acme/topics/console-state');
+  });
+
   for (const device of ['dev-1', 'dev-wrong']) {
     await step(`create device ${device} with a key`, async () => {
       await page.goto(`${url}#/r/${REGISTRY}`);
@@ -242,6 +261,34 @@ try {
     await page.goto(`${url}#/r/${REGISTRY}/d/dev-1`);
     await page.locator('#presence').waitFor();
     await shot(page, 'device-360px');
+  });
+
+  await step('the keyboard reaches every control of the device page, with a visible focus', async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${url}#/r/${REGISTRY}/d/dev-1`);
+    await page.locator('#presence').waitFor();
+    await page.locator('.fingerprint').first().waitFor();
+    const controls = await page.evaluate(() => Array.from(
+      document.querySelectorAll('a[href], button, input, select, textarea'),
+    ).filter((e) => e.offsetParent !== null && !e.disabled).length);
+    const reached = new Set();
+    await page.locator('body').focus();
+    // A date field takes a Tab per part (month, day, year, hours, minutes, AM/PM).
+    for (let i = 0; i < controls * 2 + 10; i++) {
+      await page.keyboard.press('Tab');
+      const seen = await page.evaluate(() => {
+        const e = document.activeElement;
+        if (!e || e === document.body) return null;
+        const all = Array.from(document.querySelectorAll('a[href], button, input, select, textarea'));
+        const style = getComputedStyle(e);
+        return { index: all.indexOf(e), what: `${e.tagName} ${e.type || ''} ${e.name || e.textContent.slice(0, 30)} focus=${e.matches(':focus')} outline=${style.outlineStyle}/${style.outlineWidth}`, outlined: style.outlineStyle !== 'none' && style.outlineWidth !== '0px' };
+      });
+      if (seen && seen.index >= 0) {
+        assert.ok(seen.outlined, `control #${seen.index} (${seen.what}) has no visible focus`);
+        reached.add(seen.index);
+      }
+    }
+    assert.ok(reached.size >= controls, `Tab reached ${reached.size} of ${controls} controls`);
   });
 
   await step('log out: the login form and no data', async () => {

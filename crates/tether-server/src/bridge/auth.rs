@@ -292,7 +292,7 @@ pub async fn verify_token(
         }
         Err(refusal) => {
             let mut denied = jwt_denied(&refusal);
-            if let Some(signers) = signed_by(token, &refusal) {
+            if let Some(signers) = signed_by(token, &refusal, now) {
                 denied.reason.message = format!("{}; {signers}", denied.reason.message);
             }
             let skipped = keys.skipped(registry, device).await;
@@ -332,10 +332,34 @@ fn token_digest(token: &str) -> [u8; 32] {
     digest
 }
 
+/// Most signer recoveries per second in this process: each costs about six ES256
+/// verifications (~460 µs; `es256/refused/recover_signers` in BENCHMARKS.md), so a
+/// flood of wrong-key tokens must not buy one per refusal. Past the budget the refusal
+/// omits the signers; the console's token debugger always shows them.
+pub const SIGNER_RECOVERIES_PER_SEC: u32 = 10;
+
+/// The current second and the recoveries spent in it.
+static RECOVERY_BUDGET: std::sync::Mutex<(i64, u32)> = std::sync::Mutex::new((0, 0));
+
+/// Whether a signer recovery fits this second's budget (spends it if so).
+fn recovery_allowed(now: i64) -> bool {
+    let mut budget = RECOVERY_BUDGET
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if budget.0 != now {
+        *budget = (now, 0);
+    }
+    if budget.1 >= SIGNER_RECOVERIES_PER_SEC {
+        return false;
+    }
+    budget.1 += 1;
+    true
+}
+
 /// For an ES256 token that no registered key verifies: the keys that signed it,
-/// recovered from the signature, so the refusal names both sides of the mismatch. The
-/// two recoveries cost about what one verification does, and only refused tokens pay.
-fn signed_by(token: &str, refusal: &Refusal) -> Option<String> {
+/// recovered from the signature, so the refusal names both sides of the mismatch
+/// (within [`SIGNER_RECOVERIES_PER_SEC`]).
+fn signed_by(token: &str, refusal: &Refusal, now: i64) -> Option<String> {
     let Refusal::SignatureMismatch {
         alg: Algorithm::Es256,
         ..
@@ -343,6 +367,9 @@ fn signed_by(token: &str, refusal: &Refusal) -> Option<String> {
     else {
         return None;
     };
+    if !recovery_allowed(now) {
+        return None;
+    }
     let signers: Vec<String> = tether_jwt::token_es256_signers(token)
         .iter()
         .map(|f| f.short().to_string())
@@ -378,4 +405,20 @@ pub fn unavailable(error: &StoreError) -> Denied {
             format!("the device registry is not available ({error}); try again later"),
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signer_recoveries_are_budgeted_per_second() {
+        // A second no real clock reads, so a refusal elsewhere cannot spend it.
+        let second = -7;
+        for _ in 0..SIGNER_RECOVERIES_PER_SEC {
+            assert!(recovery_allowed(second));
+        }
+        assert!(!recovery_allowed(second), "the budget is spent");
+        assert!(recovery_allowed(second + 1), "a new second, a new budget");
+    }
 }
