@@ -62,7 +62,7 @@ pub use signer::{SignError, Signer};
 
 #[cfg(feature = "alloc")]
 pub use diagnose::{Context, Diagnosis, Finding, FindingCode, Severity, diagnose};
-#[cfg(feature = "p256")]
+#[cfg(all(feature = "alloc", feature = "p256"))]
 pub use diagnose::{es256_signers, token_es256_signers};
 #[cfg(feature = "alloc")]
 pub use key::{Fingerprint, KeyError, PublicKey};

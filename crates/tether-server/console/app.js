@@ -13,11 +13,33 @@ const session = {
 };
 
 // What the current view runs in the background (timers, streams); stopped on leave.
-let running = [];
-function onLeave(stop) { running.push(stop); }
+// What the current view runs in the background (timers, streams). A view takes the
+// scope when it starts (synchronously): one still loading when the user moves on
+// finds its scope left, and stops what it starts at once.
+let rendered = 0;
+let activeScope = { left: false, stops: [] };
+function viewScope() { return activeScope; }
+function onLeave(scope, stop) {
+  if (scope.left) { stop(); return; }
+  scope.stops.push(stop);
+}
 function leave() {
-  for (const stop of running) { try { stop(); } catch (_) { /* already stopped */ } }
-  running = [];
+  activeScope.left = true;
+  for (const stop of activeScope.stops) { try { stop(); } catch (_) { /* already stopped */ } }
+  activeScope = { left: false, stops: [] };
+}
+
+// Runs `task` every `ms` after the previous run ends (never two at once), until the
+// view is left.
+function every(scope, ms, task) {
+  let timer = null;
+  let stopped = false;
+  const next = () => {
+    if (stopped) return;
+    timer = setTimeout(() => { Promise.resolve().then(task).catch(() => {}).finally(next); }, ms);
+  };
+  onLeave(scope, () => { stopped = true; clearTimeout(timer); });
+  next();
 }
 
 // ---------------------------------------------------------------- DOM helpers
@@ -172,10 +194,22 @@ async function call(method, path, body, signal) {
   return data || {};
 }
 
-const v1 = (method, name, body) => call(method, `/v1/${name}`, body);
-const parent = () => `projects/${encodeURIComponent(session.project)}/locations/${encodeURIComponent(session.location)}`;
-const registryName = (r) => `${parent()}/registries/${encodeURIComponent(r)}`;
-const deviceName = (r, d) => `${registryName(r)}/devices/${encodeURIComponent(d)}`;
+// A resource name (`projects/p/…/devices/d[:verb][?query]`) as a URL path: each
+// segment percent-encoded (ids may hold `%` and `+`), the `:verb` and query kept.
+function resourcePath(name) {
+  const at = name.indexOf('?');
+  const path = at < 0 ? name : name.slice(0, at);
+  const encoded = path.split('/').map((seg) => {
+    const colon = seg.indexOf(':');
+    return colon < 0 ? encodeURIComponent(seg) : encodeURIComponent(seg.slice(0, colon)) + seg.slice(colon);
+  }).join('/');
+  return at < 0 ? encoded : encoded + name.slice(at);
+}
+
+const v1 = (method, name, body) => call(method, `/v1/${resourcePath(name)}`, body);
+const parent = () => `projects/${session.project}/locations/${session.location}`;
+const registryName = (r) => `${parent()}/registries/${r}`;
+const deviceName = (r, d) => `${registryName(r)}/devices/${d}`;
 const query = (params) => new URLSearchParams(Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== '')).toString();
 
 // ---------------------------------------------------------------- routing
@@ -183,7 +217,9 @@ const query = (params) => new URLSearchParams(Object.entries(params).filter(([, 
 function route() {
   const hash = location.hash.replace(/^#/, '') || '/';
   const [path, qs] = hash.split('?');
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = path.split('/').filter(Boolean).map((p) => {
+    try { return decodeURIComponent(p); } catch (_) { return p; }
+  });
   return { parts, params: new URLSearchParams(qs || '') };
 }
 
@@ -194,6 +230,8 @@ function go(hash) {
 
 async function render() {
   leave();
+  rendered += 1;
+  const generation = rendered;
   clearError();
   const main = document.getElementById('main');
   const nav = document.getElementById('nav');
@@ -215,6 +253,7 @@ async function render() {
   const view = h('div', { class: 'view' }, h('p', { class: 'muted' }, 'Loading…'));
   replace(main, view);
   try {
+    if (generation !== rendered) return;
     let content;
     if (parts[0] === 'r' && parts.length === 2) content = await registryView(parts[1]);
     else if (parts[0] === 'r' && parts[2] === 'd' && parts.length === 4) content = await deviceView(parts[1], parts[3]);
@@ -222,7 +261,7 @@ async function render() {
     else if (parts[0] === 'fleet') content = fleetView();
     else if (parts[0] === 'debugger') content = debuggerView(params);
     else content = await registriesView();
-    replace(view, content);
+    if (generation === rendered) replace(view, content);
   } catch (e) {
     if (e.status === 401 || e.status === 403) return;
     replace(view, h('div', { class: 'card failed' },
@@ -327,11 +366,12 @@ function pager(page, hasNext, load) {
 // ---------------------------------------------------------------- one registry
 
 async function registryView(rid) {
+  const scope = viewScope();
   const reg = await v1('GET', registryName(rid));
   return [
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/' }, 'Registries'), ' / ', rid),
     h('h1', {}, `Registry ${rid}`),
-    section('Devices', await deviceList(reg)),
+    section('Devices', await deviceList(reg, scope)),
     section('Create a device', createDeviceForm(rid)),
     section('Settings', registrySettings(reg)),
   ];
@@ -379,7 +419,7 @@ function registrySettings(reg) {
 
 const LIST_FIELDS = 'id,num_id,blocked,last_heartbeat_time,last_event_time,last_state_time,last_config_ack_time,last_error_time,last_error_status,gateway_config';
 
-async function deviceList(reg) {
+async function deviceList(reg, scope) {
   const rid = reg.id;
   const ids = h('input', { type: 'search', name: 'deviceIds', placeholder: 'dev-1, dev-2' });
   const kind = h('select', { name: 'type' },
@@ -421,7 +461,10 @@ async function deviceList(reg) {
 
   async function refreshPresence() {
     if (!devices.length) return;
+    const asked = devices;
     const r = await call('GET', `/console/api/presence?${query({ registry: reg.name, numIds: devices.map((d) => d.numId).join(',') })}`);
+    // Another page was loaded meanwhile: this answer is not about it.
+    if (asked !== devices) return;
     online = r.online || {};
     presenceNote = r.unknown ? `Online state unknown: ${r.unknown}` : '';
     draw();
@@ -447,9 +490,11 @@ async function deviceList(reg) {
     attempt(() => load(0));
   });
   show.addEventListener('change', draw);
+  // Page tokens belong to the filter they were issued for.
+  kind.addEventListener('change', () => { tokens = ['']; attempt(() => load(0)); });
+  ids.addEventListener('input', () => { tokens = ['']; page = 0; draw(); });
   await load(0);
-  const timer = setInterval(() => { refreshPresence().catch(() => {}); }, 3000);
-  onLeave(() => clearInterval(timer));
+  every(scope, 3000, refreshPresence);
   return [filters, out];
 }
 
@@ -493,6 +538,7 @@ function createDeviceForm(rid) {
 // ---------------------------------------------------------------- one device
 
 async function deviceView(rid, did) {
+  const scope = viewScope();
   const name = deviceName(rid, did);
   const [reg, device] = await Promise.all([v1('GET', registryName(rid)), v1('GET', name)]);
   const badge = h('span', { id: 'presence', class: 'badge', role: 'status' }, '…');
@@ -503,6 +549,21 @@ async function deviceView(rid, did) {
   const states = h('div', {});
   const mode = h('select', { 'aria-label': 'Show payloads as' }, h('option', { value: 'text' }, 'text'), h('option', { value: 'hex' }, 'hex'));
   let current = device;
+  // Bumped by every change made here: a refresh that started before one is stale and
+  // must not put the older device back.
+  let changes = 0;
+
+  // Changes the device from its latest version (read now, not the page's copy, so a
+  // key rotated or a field set elsewhere meanwhile is kept), then redraws.
+  async function change(mask, edit) {
+    changes += 1;
+    const fresh = await v1('GET', name);
+    current = await v1('PATCH', `${name}?updateMask=${mask}`, edit(fresh));
+    changes += 1;
+    drawBlocked();
+    await drawKeys();
+    return current;
+  }
 
   function drawActivity(d) {
     replace(activity,
@@ -519,15 +580,15 @@ async function deviceView(rid, did) {
   }
 
   async function drawKeys() {
-    const info = await call('GET', `/console/api/device?${query({ name: current.name })}`);
+    const [d, info] = await Promise.all([v1('GET', name), call('GET', `/console/api/device?${query({ name })}`)]);
     const rows = info.credentials.map((c) => [
       c.format,
       c.error ? h('span', { class: 'error-text' }, c.error) : h('span', {}, h('div', {}, c.label), h('code', { class: 'fingerprint' }, c.fingerprint)),
       c.expirationTime ? h('span', { class: c.expired ? 'error-text' : '' }, when(c.expirationTime), c.expired ? ' (expired)' : '') : 'never',
-      button('Remove', () => attempt(async () => {
-        const creds = (current.credentials || []).filter((_, i) => i !== c.index);
-        current = await v1('PATCH', `${current.name}?updateMask=credentials`, { credentials: creds });
-        await drawKeys();
+      // Removed by its text, not its position: positions move when keys change.
+      button('Remove', () => attempt(() => {
+        const text = d.credentials?.[c.index]?.publicKey?.key;
+        return change('credentials', (fresh) => ({ credentials: (fresh.credentials || []).filter((k) => k.publicKey?.key !== text) }));
       }), 'link'),
     ]);
     replace(keys, table(['Format', 'Key', 'Expires', ''], rows, 'No keys: this device cannot connect.'));
@@ -541,7 +602,7 @@ async function deviceView(rid, did) {
   }
 
   async function drawConfigs() {
-    const r = await v1('GET', `${current.name}/configVersions`);
+    const r = await v1('GET', `${name}/configVersions`);
     const rows = (r.deviceConfigs || []).map((c) => [
       h('span', { class: 'version' }, c.version), when(c.cloudUpdateTime),
       c.deviceAckTime ? h('span', { class: 'acked' }, 'acknowledged ', when(c.deviceAckTime)) : h('span', { class: 'muted' }, 'not acknowledged'),
@@ -551,64 +612,70 @@ async function deviceView(rid, did) {
   }
 
   async function drawStates() {
-    const r = await v1('GET', `${current.name}/states?numStates=10`);
+    const r = await v1('GET', `${name}/states?numStates=10`);
     const rows = (r.deviceStates || []).map((s) => [when(s.updateTime), payload(s.binaryData, mode.value)]);
     replace(states, table(['Reported', 'Data'], rows, 'No state reported yet.'));
   }
 
   async function refresh() {
-    const [d, info] = await Promise.all([v1('GET', current.name), call('GET', `/console/api/device?${query({ name: current.name })}`)]);
+    const seen = changes;
+    const d = await v1('GET', name);
+    if (seen !== changes) return;
     current = d;
     drawActivity(d);
-    presence(info);
-    await Promise.all([drawConfigs(), drawStates()]);
+    drawBlocked();
+    meta.draw();
+    await Promise.all([drawKeys(), drawConfigs(), drawStates()]);
   }
 
-  drawActivity(device);
-  await Promise.all([drawKeys(), drawConfigs(), drawStates()]);
-  mode.addEventListener('change', () => attempt(() => Promise.all([drawConfigs(), drawStates()])));
-  const timer = setInterval(() => { refresh().catch(() => {}); }, 3000);
-  onLeave(() => clearInterval(timer));
-
-  const blocked = button(device.blocked ? 'Unblock' : 'Block', () => attempt(async () => {
-    current = await v1('PATCH', `${current.name}?updateMask=blocked`, { blocked: !current.blocked });
+  const blockedState = h('span', {});
+  // The label says what a click does to the device as last read.
+  const blocked = button('Block', () => attempt(() => change('blocked', () => ({ blocked: !current.blocked }))), 'secondary');
+  function drawBlocked() {
     replace(blocked, current.blocked ? 'Unblock' : 'Block');
     replace(blockedState, current.blocked ? 'Blocked: the gateway refuses this device.' : 'Not blocked.');
-  }), 'secondary');
-  const blockedState = h('span', {}, device.blocked ? 'Blocked: the gateway refuses this device.' : 'Not blocked.');
+  }
+  const meta = metadataEditor(() => current, change);
+
+  drawActivity(device);
+  drawBlocked();
+  await Promise.all([drawKeys(), drawConfigs(), drawStates()]);
+  mode.addEventListener('change', () => attempt(() => Promise.all([drawConfigs(), drawStates()])));
+  every(scope, 3000, refresh);
 
   const addKey = keyFields();
   const keyForm = h('form', { class: 'grid' }, addKey.fields, h('button', { type: 'submit' }, 'Add key'));
   keyForm.addEventListener('submit', (ev) => {
     ev.preventDefault();
     attempt(async () => {
-      const creds = [...(current.credentials || []), addKey.value()];
-      current = await v1('PATCH', `${current.name}?updateMask=credentials`, { credentials: creds });
+      const key = addKey.value();
+      await change('credentials', (fresh) => ({ credentials: [...(fresh.credentials || []), key] }));
       keyForm.reset();
-      await drawKeys();
     });
   });
 
-  const topic = (reg.eventNotificationConfigs || []).map((c) => c.pubsubTopicName).find(Boolean);
+  // The default route's topic (no subfolder) holds most of a device's events.
+  const routes = (reg.eventNotificationConfigs || []).filter((c) => c.pubsubTopicName);
+  const topic = (routes.find((c) => !c.subfolderMatches) || routes[0])?.pubsubTopicName;
   return [
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '#/' }, 'Registries'), ' / ',
       h('a', { href: `#/r/${encodeURIComponent(rid)}` }, rid), ' / ', did),
     h('h1', {}, `Device ${did} `, badge),
     h('div', { class: 'columns' },
       section('Activity', activity, lastError,
-        topic ? h('p', {}, h('a', { href: `#/telemetry?${query({ topic, device: did })}` }, 'Live telemetry of this device')) : null,
+        topic ? h('p', {}, h('a', { href: `#/telemetry?${query({ topic, registry: rid, device: did })}` }, 'Live telemetry of this device')) : null,
         h('p', {}, h('a', { href: `#/debugger?${query({ registry: rid, device: did })}` }, 'Check a token of this device'))),
       section('Blocked', h('p', {}, blockedState, ' ', blocked))),
     section('Keys', keys, h('h3', {}, 'Add a key'), keyForm),
-    section('Metadata', metadataEditor(() => current, (d) => { current = d; })),
+    section('Metadata', meta.view),
     section('Config', h('div', { class: 'inline' }, field('Show payloads as', mode)), configs,
       h('h3', {}, 'Push a new config'), payloadForm('Push config', async (data) => {
-        await v1('POST', `${current.name}:modifyCloudToDeviceConfig`, { binaryData: data });
+        await v1('POST', `${name}:modifyCloudToDeviceConfig`, { binaryData: data });
         await drawConfigs();
       })),
     section('State history', states),
     section('Send a command', payloadForm('Send command', async (data, subfolder) => {
-      await v1('POST', `${current.name}:sendCommandToDevice`, subfolder ? { binaryData: data, subfolder } : { binaryData: data });
+      await v1('POST', `${name}:sendCommandToDevice`, subfolder ? { binaryData: data, subfolder } : { binaryData: data });
     }, true)),
     section('Gateway bindings', await bindings(reg, device)),
   ];
@@ -633,19 +700,20 @@ function payloadForm(label, send, withSubfolder) {
   return form;
 }
 
-function metadataEditor(get, set) {
+// `change(mask, edit)` applies an edit to the device's latest version.
+function metadataEditor(get, change) {
   const out = h('div', {});
   function draw() {
     const meta = get().metadata || {};
     const rows = Object.keys(meta).sort().map((k) => [
       h('code', {}, k), h('span', { class: 'meta-value' }, meta[k]),
-      button('Remove', () => save(Object.fromEntries(Object.entries(meta).filter(([key]) => key !== k))), 'link'),
+      button('Remove', () => save((fresh) => Object.fromEntries(Object.entries(fresh).filter(([key]) => key !== k))), 'link'),
     ]);
     replace(out, table(['Key', 'Value', ''], rows, 'No metadata.'));
   }
-  async function save(metadata) {
+  async function save(edit) {
     await attempt(async () => {
-      set(await v1('PATCH', `${get().name}?updateMask=metadata`, { metadata }));
+      await change('metadata', (fresh) => ({ metadata: edit(fresh.metadata || {}) }));
       draw();
     });
   }
@@ -654,10 +722,12 @@ function metadataEditor(get, set) {
   const form = h('form', { class: 'grid' }, field('Key', key), field('Value', value), h('button', { type: 'submit' }, 'Set metadata'));
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
-    save({ ...(get().metadata || {}), [key.value.trim()]: value.value }).then(() => form.reset());
+    const k = key.value.trim();
+    const v = value.value;
+    save((fresh) => ({ ...fresh, [k]: v })).then(() => form.reset());
   });
   draw();
-  return [out, form];
+  return { view: [out, form], draw };
 }
 
 async function bindings(reg, device) {
@@ -695,6 +765,7 @@ async function bindings(reg, device) {
 // ---------------------------------------------------------------- live telemetry
 
 async function telemetryView(params) {
+  const scope = viewScope();
   let known = [];
   try { known = (await call('GET', '/v1/telemetry/topics')).topics || []; } catch (e) { if (e.status === 401 || e.status === 403) throw e; }
   const topic = h('input', { type: 'text', name: 'topic', list: 'topics', required: true, value: params.get('topic') || known[0]?.topic || '' });
@@ -709,14 +780,14 @@ async function telemetryView(params) {
   let controller = null;
   const form = h('form', { class: 'filters' }, field('Topic', topic), topics, field('Device id (optional)', device), field('Payload as', mode), start);
   const stop = () => { if (controller) controller.abort(); controller = null; replace(start, 'Start'); };
-  onLeave(stop);
+  onLeave(scope, stop);
   form.addEventListener('submit', (ev) => {
     ev.preventDefault();
     if (controller) { stop(); notice(status, 'Stopped.'); return; }
     controller = new AbortController();
     replace(start, 'Stop');
     const signal = controller.signal;
-    stream(topic.value.trim(), device.value.trim(), signal, {
+    stream(topic.value.trim(), device.value.trim() ? params.get('registry') : '', device.value.trim(), signal, {
       open(from) { notice(status, `Live from offset ${from}: new messages appear at the top.`, true); },
       message(m) {
         const a = m.attributes || {};
@@ -733,8 +804,8 @@ async function telemetryView(params) {
 
 // Reads the server-sent events of /console/api/stream with fetch (an EventSource
 // cannot send the admin token).
-async function stream(topic, device, signal, on) {
-  const res = await fetch(`/console/api/stream?${query({ topic, device })}`, { headers: { Authorization: `Bearer ${session.token}` }, signal });
+async function stream(topic, registry, device, signal, on) {
+  const res = await fetch(`/console/api/stream?${query({ topic, registry, device })}`, { headers: { Authorization: `Bearer ${session.token}` }, signal });
   if (!res.ok) {
     const text = await res.text();
     let message = text;
@@ -748,7 +819,7 @@ async function stream(topic, device, signal, on) {
   for (;;) {
     const { value, done } = await reader.read();
     if (done) { on.failure('the server closed the stream'); return; }
-    buffer += decoder.decode(value, { stream: true });
+    buffer = (buffer + decoder.decode(value, { stream: true })).replace(/\r\n/g, '\n');
     let end;
     while ((end = buffer.indexOf('\n\n')) >= 0) {
       const chunk = buffer.slice(0, end);
@@ -756,8 +827,11 @@ async function stream(topic, device, signal, on) {
       let kind = 'message';
       let data = '';
       for (const line of chunk.split('\n')) {
-        if (line.startsWith('event: ')) kind = line.slice(7);
-        else if (line.startsWith('data: ')) data += line.slice(6);
+        const colon = line.indexOf(':');
+        if (colon <= 0) continue;
+        const value = line.slice(colon + 1).replace(/^ /, '');
+        if (line.startsWith('event:')) kind = value;
+        else if (line.startsWith('data:')) data += value;
       }
       if (!data) continue;
       const parsed = JSON.parse(data);
@@ -771,9 +845,11 @@ async function stream(topic, device, signal, on) {
 // ---------------------------------------------------------------- fleet
 
 const WINDOW = 150; // samples: five minutes at one every two seconds
-const samples = [];
 
 function fleetView() {
+  const scope = viewScope();
+  // This visit's samples: rates never span a time the page was closed.
+  const samples = [];
   const cards = h('div', { class: 'stats', 'aria-live': 'polite' });
   const chart = h('div', { class: 'chart' });
   const refusals = h('div', {});
@@ -808,8 +884,7 @@ function fleetView() {
   }
   const tick = () => poll().catch((e) => { if (e.status !== 401 && e.status !== 403) showError(e); });
   tick();
-  const timer = setInterval(tick, 2000);
-  onLeave(() => clearInterval(timer));
+  every(scope, 2000, tick);
   return [h('h1', {}, 'Fleet'), section('Now', cards),
     section('Last minutes', h('p', { class: 'muted' }, 'From the same counters as /metrics, sampled every 2 s while this page is open.'), chart),
     section('Refusals by reason', refusals)];
@@ -876,13 +951,16 @@ function diagnosis(d) {
   const verdict = d.valid
     ? h('p', { class: 'verdict ok' }, `The gateway accepts this token${warnings ? ` (${warnings} warning${warnings > 1 ? 's' : ''})` : ''}.`)
     : h('p', { class: 'verdict bad' }, `The gateway refuses this token: ${errors} error${errors > 1 ? 's' : ''}.`);
-  const keys = (d.keys || []).map((k, i) => [`#${i + 1}`, k.label, h('code', { class: 'fingerprint' }, k.fingerprint), d.verified_with_key === i + 1 ? h('strong', { class: 'acked' }, 'verifies the signature') : '']);
+  const keys = (d.keys || []).map((k, i) => [`credentials[${k.credential}]`, k.label, h('code', { class: 'fingerprint' }, k.fingerprint), d.verified_with_key === i + 1 ? h('strong', { class: 'acked' }, 'verifies the signature') : '']);
+  const skipped = (d.skippedKeys || []).map((why) => h('li', { class: 'error-text' }, why));
   return [
     section('Verdict', verdict,
       h('dl', { class: 'facts' },
         h('dt', {}, 'Algorithm'), h('dd', {}, d.algorithm || 'unknown'),
         h('dt', {}, 'Expected aud'), h('dd', {}, d.project || 'not checked')),
-      d.keys ? table(['', 'Registered key', 'Fingerprint', ''], keys, 'No device named: the signature was not checked against registered keys.') : null),
+      !d.device ? h('p', { class: 'muted' }, 'No device named: the signature was not checked against registered keys.') : null,
+      keys.length ? table(['', 'Registered key', 'Fingerprint', ''], keys) : null,
+      skipped.length ? h('div', {}, h('h3', {}, 'Keys not checked'), h('ul', {}, skipped)) : null),
     section('Findings', h('ol', { class: 'findings' }, d.findings.map((f) => h('li', { class: `finding ${f.severity}`, 'data-code': f.code },
       h('span', { class: `badge ${f.severity}` }, f.severity), ' ', h('code', {}, f.code),
       f.segment ? h('span', { class: 'muted' }, ` in the ${f.segment}${f.offset !== null && f.offset !== undefined ? ` at byte ${f.offset}` : ''}`) : '',
@@ -894,5 +972,10 @@ function diagnosis(d) {
 // ---------------------------------------------------------------- start
 
 document.getElementById('logout').addEventListener('click', () => { store.removeItem('tether.token'); go('#/'); });
-window.addEventListener('hashchange', () => { render(); document.getElementById('main').focus({ preventScroll: true }); });
+window.addEventListener('hashchange', () => {
+  // `#main` is the skip link's target, not a route.
+  if (!location.hash.startsWith('#/') && location.hash !== '') return;
+  render();
+  document.getElementById('main').focus({ preventScroll: true });
+});
 render();

@@ -263,6 +263,36 @@ try {
     await shot(page, 'device-360px');
   });
 
+  await step('block and unblock; add a key and remove the right one', async () => {
+    await page.goto(`${url}#/r/${REGISTRY}/d/dev-wrong`);
+    await page.getByRole('button', { name: 'Block', exact: true }).click();
+    await page.getByText('Blocked: the gateway refuses this device.').waitFor();
+    await page.getByRole('button', { name: 'Unblock' }).click();
+    await page.getByText('Not blocked.').waitFor();
+    const keys = page.locator('section', { has: page.getByRole('heading', { name: 'Keys' }) });
+    await keys.getByLabel('Public key (PEM)').fill(env.TETHER_OTHER_PUBLIC_KEY);
+    await keys.getByRole('button', { name: 'Add key' }).click();
+    await keys.locator('.fingerprint').nth(1).waitFor();
+    const first = await keys.locator('.fingerprint').first().innerText();
+    await keys.getByRole('button', { name: 'Remove' }).first().click();
+    await page.waitForFunction((fp) => {
+      const all = Array.from(document.querySelectorAll('.fingerprint'), (e) => e.textContent);
+      return all.length === 1 && all[0] !== fp;
+    }, first);
+  });
+
+  await step('the skip link moves focus to the content and stays on the page', async () => {
+    // A fresh load: the first Tab goes to the first control of the page.
+    await page.reload();
+    await page.getByRole('heading', { name: 'Device dev-wrong' }).waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Device dev-wrong' }).waitFor();
+    assert.equal(await page.evaluate(() => location.hash), '#main');
+    await page.goBack();
+  });
+
   await step('the keyboard reaches every control of the device page, with a visible focus', async () => {
     await page.setViewportSize({ width: 1280, height: 900 });
     await page.goto(`${url}#/r/${REGISTRY}/d/dev-1`);

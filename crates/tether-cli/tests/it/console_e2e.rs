@@ -73,6 +73,10 @@ fn the_console_in_a_real_browser() {
         .env("TETHER_MQTT", &served.mqtt)
         .env("TETHER_CA", &served.ca)
         .env("TETHER_PUBLIC_KEY", public_key)
+        .env(
+            "TETHER_OTHER_PUBLIC_KEY",
+            std::fs::read_to_string(dir.path().join("other.pub.pem")).expect("public key"),
+        )
         .env("TETHER_JWT", &jwt)
         .env("TETHER_JWT_OTHER", &other)
         .env("TETHER_SHOTS", &shots)

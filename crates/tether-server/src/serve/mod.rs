@@ -539,7 +539,14 @@ pub async fn serve(
         .as_deref()
         .map(|t| AdminAuth::from_token(t, "the --metrics-token given to `tether serve`"));
     let routes = api::telemetry::routes(server.admin(), metrics_token, Some(sink.reader())).merge(
-        api::console::routes(server.api_state(Arc::clone(&hub)), Some(sink.reader())),
+        api::console::routes(
+            server.api_state(Arc::clone(&hub)),
+            Some(sink.reader()),
+            JwtPolicy {
+                encoding: settings.jwt_encoding,
+                ..JwtPolicy::default()
+            },
+        ),
     );
     let retention = spawn_retention(&sink, clock);
     let upkeep = api::telemetry::spawn_metrics_upkeep();

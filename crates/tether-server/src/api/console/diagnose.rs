@@ -5,7 +5,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use serde_json::{Value, json};
-use tether_jwt::{Context, Diagnosis, EncodingPolicy, Finding, PublicKey};
+use tether_jwt::{Context, Diagnosis, Finding, PublicKey};
 use tether_registry::names::parse_device;
 
 use super::ConsoleState;
@@ -80,7 +80,17 @@ pub(super) async fn diagnose(
         let (registry, device_ref) = parse_device(name)?;
         let device = state.api.store.get_device(&registry, &device_ref).await?;
         project = Some(registry.project.clone());
+        let now = state.api.now().secs();
         for (i, c) in device.credentials.iter().enumerate() {
+            // The gateway ignores an expired key: so does the debugger.
+            if let Some(expired) = c.expiration_time.filter(|t| t.secs() <= now) {
+                skipped.push(format!(
+                    "credentials[{i}] ({}) expired at {}: the gateway no longer accepts it",
+                    c.public_key.format.name(),
+                    crate::api::json::time::format(expired)
+                ));
+                continue;
+            }
             match tether_keys::parse(c.public_key.key.as_bytes())
                 .ok()
                 .and_then(|p| p.public_key())
@@ -104,13 +114,15 @@ pub(super) async fn diagnose(
         project: project.as_deref(),
         now: Some(state.api.now().secs()),
         keys: &keys,
-        encoding: EncodingPolicy::Lenient,
+        skew_secs: state.jwt.skew_secs,
+        encoding: state.jwt.encoding,
         ..Context::default()
     };
     let d = tether_jwt::diagnose(token, &ctx);
     let mut out = diagnosis_json(&d);
     if let Value::Object(o) = &mut out {
         o.insert("project".into(), json!(project));
+        o.insert("device".into(), json!(text(&body, "device")?));
         o.insert("keys".into(), Value::Array(listed));
         o.insert("skippedKeys".into(), json!(skipped));
     }

@@ -33,17 +33,21 @@ use tether_route::TelemetryReader;
 pub use self::diagnose::diagnosis_json;
 use super::ApiState;
 use super::auth::require_admin;
+use crate::bridge::auth::JwtPolicy;
 
 /// What the console's calls share.
 #[derive(Clone)]
 struct ConsoleState {
     api: ApiState,
     reader: Option<Arc<dyn TelemetryReader>>,
+    /// The gateway's token rules, so the debugger judges a token as the gateway does.
+    jwt: JwtPolicy,
 }
 
 /// The console's page, its assets and its calls; `reader` is where live telemetry
-/// comes from (`None`: the stream says there is none).
-pub fn routes(api: ApiState, reader: Option<Arc<dyn TelemetryReader>>) -> Router {
+/// comes from (`None`: the stream says there is none); `jwt` is the gateway's token
+/// policy, which the debugger applies.
+pub fn routes(api: ApiState, reader: Option<Arc<dyn TelemetryReader>>, jwt: JwtPolicy) -> Router {
     let calls = Router::new()
         .route("/console/api/presence", get(device::presence))
         .route("/console/api/device", get(device::device))
@@ -54,7 +58,7 @@ pub fn routes(api: ApiState, reader: Option<Arc<dyn TelemetryReader>>) -> Router
             api.clone(),
             require_admin,
         ))
-        .with_state(ConsoleState { api, reader });
+        .with_state(ConsoleState { api, reader, jwt });
     Router::new()
         .route("/console", get(assets::to_index))
         .route("/console/", get(assets::index))

@@ -1,5 +1,6 @@
-//! Live telemetry as server-sent events: `GET /console/api/stream?topic=T[&device=D]`
-//! streams every new message of topic `T` (of device `D` only, when given) as
+//! Live telemetry as server-sent events: `GET /console/api/stream?topic=T[&registry=R]
+//! [&device=D]` streams every new message of topic `T` (of registry `R` and device `D`
+//! only, when given) as
 //! `event: message` with the JSON of `/v1/telemetry/messages`, and a comment every
 //! [`IDLE`] so proxies keep the stream open. The page reads it with `fetch` (an
 //! `EventSource` cannot send the admin token).
@@ -33,7 +34,8 @@ const BATCH: usize = 100;
 struct Cursor {
     reader: Arc<dyn TelemetryReader>,
     topic: String,
-    device: Option<String>,
+    /// Only messages with these attributes (`deviceRegistryId`, `deviceId`).
+    only: Vec<(&'static str, String)>,
     next: u64,
     ended: bool,
 }
@@ -61,6 +63,8 @@ impl Cursor {
     /// The next chunk of the stream: new messages, a keep-alive, or the failure that
     /// ends it.
     async fn step(&mut self) -> String {
+        // Silent for at most IDLE, also while every message read is filtered out.
+        let silent_until = tokio::time::Instant::now() + IDLE;
         loop {
             let records = match self
                 .reader
@@ -78,18 +82,22 @@ impl Cursor {
                 let chunk: String = records
                     .iter()
                     .filter(|r| {
-                        self.device.as_deref().is_none_or(|d| {
-                            r.message.attributes.get("deviceId").map(String::as_str) == Some(d)
+                        self.only.iter().all(|(key, want)| {
+                            r.message.attributes.get(*key).is_some_and(|v| v == want)
                         })
                     })
                     .map(event)
                     .collect();
-                if chunk.is_empty() {
-                    continue;
+                if !chunk.is_empty() {
+                    return chunk;
                 }
-                return chunk;
+                if tokio::time::Instant::now() >= silent_until {
+                    return ": idle\n\n".into();
+                }
+                continue;
             }
-            match self.reader.wait(&self.topic, self.next, IDLE).await {
+            let left = silent_until.saturating_duration_since(tokio::time::Instant::now());
+            match self.reader.wait(&self.topic, self.next, left).await {
                 Ok(true) => {}
                 Ok(false) => return ": idle\n\n".into(),
                 Err(e) => {
@@ -113,10 +121,10 @@ pub(super) async fn stream(
     })?;
     if let Some(unknown) = q
         .keys()
-        .find(|k| !matches!(k.as_str(), "topic" | "device" | "from"))
+        .find(|k| !matches!(k.as_str(), "topic" | "registry" | "device" | "from"))
     {
         return Err(ApiError::invalid(format!(
-            "unknown query parameter '{unknown}' (known: topic, device, from)"
+            "unknown query parameter '{unknown}' (known: topic, registry, device, from)"
         )));
     }
     let topic = q
@@ -139,7 +147,14 @@ pub(super) async fn stream(
     let cursor = Cursor {
         reader,
         topic,
-        device: q.get("device").filter(|d| !d.is_empty()).cloned(),
+        only: [("deviceRegistryId", "registry"), ("deviceId", "device")]
+            .into_iter()
+            .filter_map(|(attribute, param)| {
+                q.get(param)
+                    .filter(|v| !v.is_empty())
+                    .map(|v| (attribute, v.clone()))
+            })
+            .collect(),
         next,
         ended: false,
     };
@@ -164,6 +179,11 @@ pub(super) async fn stream(
                 HeaderValue::from_static("text/event-stream; charset=utf-8"),
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            // A reverse proxy (nginx) must pass events on as they come.
+            (
+                header::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
         ],
         body,
     )

@@ -19,6 +19,7 @@ use tower::ServiceExt as _;
 
 use super::*;
 use crate::api::auth::AdminAuth;
+use crate::bridge::auth::JwtPolicy;
 use crate::bridge::hub::Disconnected;
 use crate::bridge::{Clock as _, SystemClock};
 
@@ -37,7 +38,7 @@ async fn console(reader: Option<Arc<dyn TelemetryReader>>) -> (Router, Arc<dyn S
         admin: AdminAuth::from_token(TOKEN, "the file ./tether-data/admin-token"),
         clock: Arc::new(SystemClock),
     };
-    (routes(state, reader), store)
+    (routes(state, reader, JwtPolicy::default()), store)
 }
 
 async fn send(
@@ -314,6 +315,36 @@ async fn the_debugger_diagnoses_against_the_devices_keys() {
     assert_eq!(v["valid"], false);
     assert_eq!(v["project"], "acme");
     assert_eq!(v["keys"][0]["credential"], 0);
+    assert_eq!(v["device"], name);
+
+    // An expired key is left out, as the gateway leaves it out.
+    let mut device = store
+        .get_device(
+            &registry,
+            &tether_registry::names::DeviceRef::Id("dev-1".into()),
+        )
+        .await
+        .expect("device");
+    let mut expired = device.credentials[0].clone();
+    expired.expiration_time = Some(tether_registry::model::Timestamp::from_secs(1));
+    device.credentials.push(expired);
+    store
+        .update_device(&registry, &device)
+        .await
+        .expect("update");
+    let (_, v) = json_call(
+        &router,
+        "POST",
+        "/console/api/diagnose",
+        Some(json!({"token": token, "device": name})),
+    )
+    .await;
+    assert_eq!(v["keys"].as_array().map(Vec::len), Some(1), "{v}");
+    let skipped = v["skippedKeys"][0].as_str().unwrap_or_default();
+    assert!(
+        skipped.starts_with("credentials[1] (ES256_PEM) expired at 1970-01-01T00:00:01"),
+        "{skipped}"
+    );
 
     for (body, status, message) in [
         (json!({}), StatusCode::BAD_REQUEST, "token is required"),
@@ -408,10 +439,12 @@ async fn the_stream_sends_new_messages_of_a_device() {
         assert!(text.contains(message), "{text}");
     }
 
-    let req = Request::get(format!("/console/api/stream?topic={topic}&device=dev-1"))
-        .header("authorization", format!("Bearer {TOKEN}"))
-        .body(Body::empty())
-        .expect("request");
+    let req = Request::get(format!(
+        "/console/api/stream?topic={topic}&registry=fleet&device=dev-1"
+    ))
+    .header("authorization", format!("Bearer {TOKEN}"))
+    .body(Body::empty())
+    .expect("request");
     let resp = router.oneshot(req).await.expect("infallible");
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(
@@ -435,12 +468,21 @@ async fn the_stream_sends_new_messages_of_a_device() {
         "{seen}"
     );
     let other = tether_log::Message::event(topic, &coordinates("dev-2"), "", b"x".to_vec(), 2);
+    let mut elsewhere = coordinates("dev-1");
+    elsewhere.registry_id = "another".into();
+    let same_id = tether_log::Message::event(topic, &elsewhere, "", b"y".to_vec(), 2);
     let mine = tether_log::Message::event(topic, &coordinates("dev-1"), "a", b"<b>".to_vec(), 3);
-    log.append(vec![other, mine]).await.expect("append");
+    log.append(vec![other, same_id, mine])
+        .await
+        .expect("append");
     while !seen.contains("event: message") {
         seen.push_str(&next().await);
     }
-    assert!(seen.contains("id: 2\n"), "{seen}");
+    assert!(seen.contains("id: 3\n"), "{seen}");
+    assert!(
+        !seen.contains("id: 2\n"),
+        "another registry's dev-1: {seen}"
+    );
     assert!(
         !seen.contains("id: 1\n") && !seen.contains("\"old\""),
         "{seen}"
