@@ -124,6 +124,10 @@ async fn commands_configs_and_takeovers_cross_nodes() -> TestResult {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(sent, Ok(()), "command delivered across nodes");
+    // The console's online state: node A finds the device on node B, and nowhere the
+    // device that is not connected.
+    assert_eq!(hub_a.is_connected(&dev.address()).await, Ok(true));
+    assert_eq!(hub_a.is_connected(&idle.address()).await, Ok(false));
     let malformed = raw
         .request(
             format!("{prefix}.dev.{}.command", dev.address().num_id),
