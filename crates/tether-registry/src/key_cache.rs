@@ -194,7 +194,9 @@ impl KeyCache {
 /// Past this many claim keys the table starts afresh, so it cannot grow without bound.
 const MAX_CLAIM_KEYS: usize = 10_000;
 
-fn parse_key(text: &str) -> Result<tether_jwt::PublicKey, String> {
+/// A stored credential's key text as the gateway reads it, or why it cannot be used
+/// (also what the console shows for each key).
+pub fn parse_key(text: &str) -> Result<tether_jwt::PublicKey, String> {
     tether_keys::parse(text.as_bytes())
         .map_err(|e| e.to_string())
         .and_then(|p| {

@@ -34,7 +34,7 @@ mod sqlite;
 mod store;
 
 pub use copy::{CopyProgress, CopyReport, copy_database};
-pub use key_cache::{DeviceKeys, KeyCache};
+pub use key_cache::{DeviceKeys, KeyCache, parse_key};
 pub use open::{SQLITE_FILE, open_any, open_store, sqlite_path};
 pub use postgres::{PostgresStore, redact};
 pub use sql::SqlStore;

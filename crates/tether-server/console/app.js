@@ -933,9 +933,7 @@ function debuggerView(params) {
     ev.preventDefault();
     attempt(async () => {
       const body = { token: token.value };
-      if (registry.value.trim() && device.value.trim()) {
-        body.device = `projects/${session.project}/locations/${session.location}/registries/${registry.value.trim()}/devices/${device.value.trim()}`;
-      }
+      if (registry.value.trim() && device.value.trim()) body.device = deviceName(registry.value.trim(), device.value.trim());
       else body.project = session.project;
       if (Boolean(registry.value.trim()) !== Boolean(device.value.trim())) throw new Error('name both the registry and the device, or neither');
       const d = await call('POST', '/console/api/diagnose', body);

@@ -184,6 +184,16 @@ fn number<T: std::str::FromStr>(
     }
 }
 
+/// A stored message as the telemetry reads and the console's stream show it.
+pub(crate) fn record_json(r: &tether_log::Record) -> Value {
+    json!({
+        "offset": r.offset.to_string(),
+        "data": base64::engine::general_purpose::STANDARD.encode(&r.message.data),
+        "attributes": r.message.attributes,
+        "publishTime": time::format(tether_registry::model::Timestamp(r.message.publish_time)),
+    })
+}
+
 /// `?topic=T&from=N&max=M&wait=S`: messages from offset N; with `wait`, blocks up to S
 /// seconds for the first new message (how `tether events tail --follow` streams).
 async fn messages(
@@ -232,17 +242,7 @@ async fn messages(
             .map_err(read_error)?
             .map_or(from, |o| o.next.max(from)),
     };
-    let messages: Vec<Value> = records
-        .into_iter()
-        .map(|r| {
-            json!({
-                "offset": r.offset.to_string(),
-                "data": base64::engine::general_purpose::STANDARD.encode(&r.message.data),
-                "attributes": r.message.attributes,
-                "publishTime": time::format(tether_registry::model::Timestamp(r.message.publish_time)),
-            })
-        })
-        .collect();
+    let messages: Vec<Value> = records.iter().map(record_json).collect();
     Ok(
         axum::Json(json!({ "topic": topic, "messages": messages, "nextOffset": next.to_string() }))
             .into_response(),

@@ -125,13 +125,7 @@ fn credential(index: usize, c: &DeviceCredential, now: i64) -> Value {
         o.insert("expirationTime".into(), json!(time::format(t)));
         o.insert("expired".into(), json!(t.secs() <= now));
     }
-    let parsed = tether_keys::parse(c.public_key.key.as_bytes())
-        .map_err(|e| e.to_string())
-        .and_then(|p| {
-            p.public_key()
-                .ok_or_else(|| "the stored text holds no public key".to_string())
-        });
-    match parsed {
+    match tether_registry::parse_key(&c.public_key.key) {
         Ok(key) => {
             o.insert("label".into(), json!(key.label()));
             o.insert("fingerprint".into(), json!(key.fingerprint().to_string()));

@@ -91,11 +91,8 @@ pub(super) async fn diagnose(
                 ));
                 continue;
             }
-            match tether_keys::parse(c.public_key.key.as_bytes())
-                .ok()
-                .and_then(|p| p.public_key())
-            {
-                Some(key) => {
+            match tether_registry::parse_key(&c.public_key.key) {
+                Ok(key) => {
                     listed.push(json!({
                         "credential": i,
                         "label": key.label(),
@@ -103,8 +100,8 @@ pub(super) async fn diagnose(
                     }));
                     keys.push(key);
                 }
-                None => skipped.push(format!(
-                    "credentials[{i}] ({}) holds no usable public key",
+                Err(why) => skipped.push(format!(
+                    "credentials[{i}] ({}) cannot be used: {why}",
                     c.public_key.format.name()
                 )),
             }

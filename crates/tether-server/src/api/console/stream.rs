@@ -14,15 +14,13 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use serde_json::json;
 use tether_log::Record;
 use tether_route::{ReadLimits, TelemetryReader};
 
 use super::ConsoleState;
 use crate::api::error::{ApiError, ApiResult};
-use crate::api::json::time;
-use crate::api::telemetry::read_error;
+use crate::api::telemetry::{read_error, record_json};
 use crate::bridge::Code;
 
 /// Longest the stream stays silent: a keep-alive comment follows.
@@ -42,13 +40,11 @@ struct Cursor {
 
 /// One message as an SSE event (`id` is its offset).
 fn event(record: &Record) -> String {
-    let body = json!({
-        "offset": record.offset.to_string(),
-        "data": base64::engine::general_purpose::STANDARD.encode(&record.message.data),
-        "attributes": record.message.attributes,
-        "publishTime": time::format(tether_registry::model::Timestamp(record.message.publish_time)),
-    });
-    format!("event: message\nid: {}\ndata: {body}\n\n", record.offset)
+    format!(
+        "event: message\nid: {}\ndata: {}\n\n",
+        record.offset,
+        record_json(record)
+    )
 }
 
 /// A failure as the stream's last event.
