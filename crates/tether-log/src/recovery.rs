@@ -2,7 +2,8 @@
 //! and tell each segment's record format.
 
 use std::collections::HashMap;
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
@@ -121,20 +122,26 @@ fn recover_topic(
         // the file at the first bad one (a torn write from a crash).
         let scan = segment::scan(src, max_body, true).map_err(read_err)?;
         let file = OpenOptions::new()
-            .append(true)
+            .read(true)
+            .write(true)
             .open(&path)
             .map_err(read_err)?;
         if let Some((position, reason)) = scan.stopped_at {
             let cut = |e| LogError::append(name, path.clone(), "truncate the torn tail of", e);
+            // Zeros are what the writer wrote ahead of its data, not a torn
+            // write: they are cut (the writer writes them again) but not reported.
+            let written_ahead = all_zero(&file, position, scan.file_len).map_err(read_err)?;
             file.set_len(position).map_err(cut)?;
             file.sync_data().map_err(cut)?;
-            truncations.push(Truncation {
-                topic: name.to_owned(),
-                segment: path.clone(),
-                position,
-                removed_bytes: scan.file_len - position,
-                reason,
-            });
+            if !written_ahead {
+                truncations.push(Truncation {
+                    topic: name.to_owned(),
+                    segment: path.clone(),
+                    position,
+                    removed_bytes: scan.file_len - position,
+                    reason,
+                });
+            }
         }
         let mut meta: SegmentMeta = scan.meta;
         next = meta.next;
@@ -151,6 +158,7 @@ fn recover_topic(
             path,
             base,
             durable_len: meta.len,
+            file_len: meta.len,
         });
         metas.push(meta);
     }
@@ -159,4 +167,22 @@ fn recover_topic(
     *state.write_segments() = metas;
     state.next.send_replace(next);
     Ok(TopicWriter::new(state, active, next))
+}
+
+/// True when every byte of `file` from `from` to `to` is zero.
+fn all_zero(file: &File, from: u64, to: u64) -> std::io::Result<bool> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = from;
+    while at < to {
+        let want = (to - at).min(buf.len() as u64) as usize;
+        let n = file.read_at(&mut buf[..want], at)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
 }

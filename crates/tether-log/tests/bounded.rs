@@ -14,10 +14,12 @@ const THIRD: &str = "projects/acme/topics/third";
 const SEGMENT: u64 = 4096;
 
 /// The default limits scaled down: small segments and a 64 KiB total cap
-/// (the default age limit stays).
+/// (the default age limit stays). No zeros written ahead: usage, the bytes of
+/// records, is compared with the bytes on disk.
 fn scaled_down(dir: &Path, cap: u64) -> LogConfig {
     LogConfig {
         segment_bytes: SEGMENT,
+        write_ahead_bytes: 0,
         retention: RetentionPolicy {
             max_total_bytes: TotalCap::Bytes(cap),
             ..RetentionPolicy::default()

@@ -4,11 +4,11 @@
 mod common;
 
 use std::io::{Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{ALERTS, TOPIC, event, labels};
+use common::{ALERTS, TOPIC, TOPIC_DIR, event, labels, segments};
 use tether_log::{
     CorruptReason, EmbeddedLog, LogConfig, LogError, Message, RetentionPolicy, TopicOffsets,
 };
@@ -29,19 +29,6 @@ fn small_segments(dir: &Path) -> LogConfig {
         ..LogConfig::new(dir)
     }
 }
-
-/// The segment files of `topic`, oldest first.
-fn segments(log_root: &Path, topic_dir: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(log_root.join(topic_dir))
-        .expect("topic dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    files.sort();
-    files
-}
-
-const TOPIC_DIR: &str = "projects%2Facme%2Ftopics%2Ftelemetry";
 
 async fn read_labels(log: &EmbeddedLog, topic: &str, from: u64) -> Vec<(u64, String)> {
     let records = log.read(topic, from, 10_000).await.expect("read");

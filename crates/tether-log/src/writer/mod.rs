@@ -112,6 +112,17 @@ pub(crate) fn run(
         }
         if !appends.is_empty() {
             writer.group_commit(appends);
+            // The commit interval: what arrives meanwhile waits and shares the
+            // next group's fsync. (A pause, not a clock: this crate reads none.)
+            if !writer.config.commit_interval.is_zero() {
+                std::thread::sleep(writer.config.commit_interval);
+            }
+        }
+    }
+    // Closed: a cleanly closed log ends in data, not in zeros written ahead.
+    for topic in writer.topics.values_mut() {
+        if let Err(e) = topic.seal() {
+            tracing::warn!(error = %e, "telemetry log: could not cut the zeros written ahead");
         }
     }
 }
@@ -179,7 +190,7 @@ impl Writer {
         }
 
         for (name, writer) in self.topics.iter_mut() {
-            if let Err(e) = writer.commit(&self.shared) {
+            if let Err(e) = writer.commit(&self.shared, &self.config) {
                 failed.entry(name.clone()).or_insert(e);
             }
         }

@@ -2,7 +2,7 @@
 //! rolling segments, and committing (write, fsync, publish to readers).
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -22,6 +22,9 @@ pub(crate) struct Active {
     pub base: u64,
     /// Bytes fsynced (and visible to readers).
     pub durable_len: u64,
+    /// The file's length. Past the data it holds zeros written ahead
+    /// ([`LogConfig::write_ahead_bytes`]), which the next appends overwrite.
+    pub file_len: u64,
 }
 
 /// The writer's view of one topic: the visible state plus what is staged.
@@ -97,7 +100,8 @@ impl TopicWriter {
             self.create_segment(shared)?;
         } else if written > Format::V2.header_len() && written + frame_len > config.segment_bytes {
             // Seal the full segment: what is staged for it becomes durable first.
-            self.commit(shared)?;
+            self.commit(shared, config)?;
+            self.seal()?;
             self.create_segment(shared)?;
             rolled = true;
         }
@@ -137,7 +141,7 @@ impl TopicWriter {
         }
         let file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(&path)
             .map_err(|e| fail("create", e))?;
         // The new file's directory entry must be durable before records in it are acked.
@@ -150,26 +154,46 @@ impl TopicWriter {
             path,
             base,
             durable_len: 0,
+            file_len: 0,
         });
         self.last_indexed = None;
+        Ok(())
+    }
+
+    /// Cuts the active segment's zeros written ahead, durably: before the next
+    /// segment exists (only the last segment of a topic may end in zeros), and
+    /// when the log closes.
+    pub(crate) fn seal(&mut self) -> Result<(), LogError> {
+        let Some(active) = self.active.as_mut() else {
+            return Ok(());
+        };
+        if active.file_len > active.durable_len {
+            let cut = |e| LogError::append(&self.state.name, active.path.clone(), "seal", e);
+            active.file.set_len(active.durable_len).map_err(cut)?;
+            active.file.sync_data().map_err(cut)?;
+            active.file_len = active.durable_len;
+        }
         Ok(())
     }
 
     /// Writes and fsyncs what is staged, then publishes it to readers. On
     /// failure the file is cut back to its durable length, so a failed batch
     /// leaves nothing behind.
-    pub(crate) fn commit(&mut self, shared: &Shared) -> Result<(), LogError> {
+    pub(crate) fn commit(&mut self, shared: &Shared, config: &LogConfig) -> Result<(), LogError> {
         if self.pending.is_empty() {
             return Ok(());
         }
         let Some(active) = self.active.as_mut() else {
             return Ok(());
         };
+        let data_end = active.durable_len + self.pending.len() as u64;
         let result = active
             .file
-            .write_all(&self.pending)
+            .write_all_at(&self.pending, active.durable_len)
             .map_err(|e| ("append to", e))
             .and_then(|()| {
+                active.file_len = active.file_len.max(data_end);
+                write_ahead(active, data_end, config);
                 shared.syncs.fetch_add(1, Ordering::Relaxed);
                 active.file.sync_data().map_err(|e| ("fsync", e))
             });
@@ -213,5 +237,35 @@ impl TopicWriter {
                 self.unavailable = Some(format!("{err}; truncating back failed too: {e}"));
             }
         }
+        if let Some(active) = &mut self.active {
+            active.file_len = active.durable_len;
+        }
+    }
+}
+
+/// Most zeros written by one call: a static buffer, no allocation.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+
+/// Writes zeros ahead of `data_end` once the data has reached the zeros'
+/// end, up to [`LogConfig::write_ahead_bytes`] and the segment size; the
+/// fsync that follows makes the new length durable once per chunk. Best
+/// effort: on a full disk the file is cut back to the data, and appends go on
+/// growing it as they would without.
+fn write_ahead(active: &mut Active, data_end: u64, config: &LogConfig) {
+    if config.write_ahead_bytes == 0 || active.file_len > data_end {
+        return;
+    }
+    let end = (data_end + config.write_ahead_bytes).min(config.segment_bytes);
+    let mut at = data_end;
+    while at < end {
+        let n = (end - at).min(ZEROS.len() as u64) as usize;
+        if active.file.write_all_at(&ZEROS[..n], at).is_err() {
+            if active.file.set_len(data_end).is_ok() {
+                active.file_len = data_end;
+            }
+            return;
+        }
+        at += n as u64;
+        active.file_len = at;
     }
 }

@@ -7,6 +7,19 @@ use tether_log::{DeviceCoordinates, Message};
 
 pub const TOPIC: &str = "projects/acme/topics/telemetry";
 pub const ALERTS: &str = "projects/acme/topics/alerts";
+/// [`TOPIC`]'s directory in the log.
+pub const TOPIC_DIR: &str = "projects%2Facme%2Ftopics%2Ftelemetry";
+
+/// The segment files in `topic_dir` of the log at `log_root`, oldest first.
+pub fn segments(log_root: &std::path::Path, topic_dir: &str) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(log_root.join(topic_dir))
+        .expect("topic dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    files.sort();
+    files
+}
 
 pub fn device(n: u64) -> DeviceCoordinates {
     DeviceCoordinates {

@@ -39,6 +39,11 @@ pub const DEFAULT_PUBSUB_ADDR: &str = "127.0.0.1:8085";
 pub const DEFAULT_GRPC_ADDR: &str = "127.0.0.1:8081";
 /// Shortest admin token accepted from `--admin-token`.
 pub const MIN_TOKEN_LEN: usize = 16;
+/// Least microseconds between two fsyncs of the embedded log, unless configured:
+/// none. An fsync's own time already groups what arrives during it; an interval
+/// only pays once it is several times longer (BENCHMARKS.md, "The embedded log's
+/// fsync"), at that much more PUBACK latency, which is the operator's call.
+pub const DEFAULT_TELEMETRY_COMMIT_INTERVAL_US: u64 = 0;
 
 /// Options of `tether serve`, from flags or from the config file; with none it runs the
 /// embedded default in ./tether-data.
@@ -216,6 +221,13 @@ pub struct ServeOptions {
     /// as the total cap; 0 for none [default: none].
     #[arg(long, value_name = "BYTES")]
     pub telemetry_max_bytes: Option<u64>,
+    /// Least time between two fsyncs of the embedded log, in microseconds: QoS 1
+    /// telemetry arriving meanwhile waits (at most this long) and shares the next
+    /// fsync, whose CPU a steady stream then pays once per interval instead of once
+    /// per message or two. 0 syncs as soon as the previous fsync is done; at most
+    /// 100000 [default: 0].
+    #[arg(long, value_name = "MICROS")]
+    pub telemetry_commit_interval_us: Option<u64>,
 }
 
 /// The settings in force after flags, file and defaults are merged.
@@ -246,6 +258,8 @@ pub struct Settings {
     pub cluster: Option<ClusterConfig>,
     /// Embedded log limits: age, total size, size per topic.
     pub retention: RetentionPolicy,
+    /// Least time between two fsyncs of the embedded log.
+    pub telemetry_commit_interval: Duration,
     /// Most device connections at once.
     pub max_connections: usize,
     /// TLS handshake, and again CONNECT with authentication.
@@ -386,6 +400,17 @@ impl ServeOptions {
             nats: self.nats,
             cluster: cluster_config(self.cluster_nats, self.node_name),
             retention,
+            telemetry_commit_interval: match self.telemetry_commit_interval_us {
+                Some(us) if us > 100_000 => {
+                    return Err(ServeError::Config(format!(
+                        "telemetry_commit_interval_us = {us}: at most 100000 (100 ms), since \
+                         every QoS 1 PUBACK may wait that long"
+                    )));
+                }
+                given => {
+                    Duration::from_micros(given.unwrap_or(DEFAULT_TELEMETRY_COMMIT_INTERVAL_US))
+                }
+            },
             max_connections: self.max_connections.unwrap_or(10_000),
             connect_timeout: secs(self.connect_timeout_secs, "connect_timeout_secs", 10)?,
             idle_timeout: secs(self.idle_timeout_secs, "idle_timeout_secs", 20 * 60)?,
@@ -698,6 +723,30 @@ mod tests {
         assert!(
             matches!(&e, Err(ServeError::Config(m)) if m.contains("connect_timeout_secs = 0")),
             "{e:?}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_log_commit_interval_defaults_to_none_and_is_at_most_100_ms() -> Result<(), ServeError> {
+        let s = ServeOptions::default().resolve()?;
+        assert_eq!(s.telemetry_commit_interval, Duration::ZERO);
+        let s = ServeOptions {
+            telemetry_commit_interval_us: Some(3_000),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        assert_eq!(s.telemetry_commit_interval, Duration::from_millis(3));
+        let e = ServeOptions {
+            telemetry_commit_interval_us: Some(100_001),
+            ..ServeOptions::default()
+        }
+        .resolve()
+        .expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("telemetry_commit_interval_us = 100001: at most 100000"),
+            "{e}"
         );
         Ok(())
     }

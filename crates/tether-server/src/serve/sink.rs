@@ -133,6 +133,7 @@ pub async fn open_sink(settings: &Settings) -> Result<TelemetrySink, ServeError>
     }
     let mut config = LogConfig::new(settings.data_dir.clone());
     config.retention = settings.retention;
+    config.commit_interval = settings.telemetry_commit_interval;
     let log = EmbeddedLog::open(config)
         .await
         .map_err(|e| ServeError::Sink(e.to_string()))?;
