@@ -36,3 +36,6 @@ pub mod listen;
 pub mod mqtt;
 pub mod serve;
 pub mod tls;
+
+#[cfg(test)]
+mod testing;

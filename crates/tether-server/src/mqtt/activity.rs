@@ -1,6 +1,6 @@
 //! Batched writes of device activity (last*-times, `lastErrorStatus`): connections
-//! hand records to a channel; one task coalesces them (latest per device and kind)
-//! and writes a batch every `interval`, and everything left on shutdown. IoT Core's
+//! add records to a shared batch that keeps the latest per device and kind; one
+//! task writes it every `interval`, and everything left on shutdown. IoT Core's
 //! times were "stale by a few minutes" as well. Errors are the exception: someone is
 //! usually looking at a failing device right now (`tether doctor` reads the error the
 //! moment its CONNECT is refused), so a batch holding one is written within
@@ -8,32 +8,82 @@
 
 use std::collections::HashMap;
 use std::mem::discriminant;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tether_registry::names::RegistryPath;
 use tether_registry::{Activity, ActivityKind, Store};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-/// Records waiting in the channel before new ones are dropped (and counted).
-const CHANNEL: usize = 65_536;
+/// Most distinct records (device and kind) waiting for a write; past it new
+/// ones are dropped (and counted).
+const MAX_PENDING: usize = 65_536;
 /// Longest time an error waits before it is written.
 pub const ERROR_DELAY: Duration = Duration::from_millis(100);
 
 type Key = (RegistryPath, u64, std::mem::Discriminant<ActivityKind>);
 
+/// What waits for the next write. Connections add to it under a short lock and
+/// wake nobody (the writer comes by on its tick), except for a batch's first
+/// error: a wake per record was a task switch per message, and from the
+/// admission threads a write to the runtime's eventfd and a thread wake-up.
+#[derive(Debug, Default)]
+struct Pending {
+    batch: Mutex<Batch>,
+    /// Rung when an error joins a batch that held none.
+    error: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Batch {
+    records: HashMap<Key, Activity>,
+    has_error: bool,
+}
+
 /// The sending side, cloned into every connection.
 #[derive(Debug, Clone)]
-pub struct ActivitySender(mpsc::Sender<Activity>);
+pub struct ActivitySender(Arc<Pending>);
 
 impl ActivitySender {
-    /// Queues a record; never waits. A full queue drops it (counted in
-    /// `tether_mqtt_activity_dropped_total`).
+    /// Adds a record (the latest per device and kind is kept); never waits. A
+    /// full batch drops it (counted in `tether_mqtt_activity_dropped_total`).
     pub fn record(&self, activity: Activity) {
-        if self.0.try_send(activity).is_err() {
-            metrics::counter!("tether_mqtt_activity_dropped_total").increment(1);
+        // Code 0 is a warning on an accepted connection (a padded JWT): nobody
+        // is waiting on it.
+        let error = matches!(&activity.kind, ActivityKind::Error(s) if s.code != 0);
+        let first_error = {
+            let mut batch = self.0.batch.lock().unwrap_or_else(PoisonError::into_inner);
+            let key = (
+                activity.registry.clone(),
+                activity.num_id,
+                discriminant(&activity.kind),
+            );
+            if batch.records.len() >= MAX_PENDING && !batch.records.contains_key(&key) {
+                drop(batch);
+                metrics::counter!("tether_mqtt_activity_dropped_total").increment(1);
+                return;
+            }
+            match batch.records.get(&key) {
+                Some(old) if old.at > activity.at => {}
+                _ => {
+                    batch.records.insert(key, activity);
+                }
+            }
+            let first = error && !batch.has_error;
+            batch.has_error |= error;
+            first
+        };
+        if first_error {
+            self.0.error.notify_one();
         }
+    }
+
+    /// Takes what waits.
+    fn take(&self) -> Vec<Activity> {
+        let mut batch = self.0.batch.lock().unwrap_or_else(PoisonError::into_inner);
+        batch.has_error = false;
+        batch.records.drain().map(|(_, a)| a).collect()
     }
 }
 
@@ -47,13 +97,13 @@ pub struct ActivityWriter {
 impl ActivityWriter {
     /// Starts the writer.
     pub fn start(store: Arc<dyn Store>, interval: Duration) -> (Self, ActivitySender) {
-        let (tx, rx) = mpsc::channel(CHANNEL);
+        let sender = ActivitySender(Arc::new(Pending::default()));
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(run(store, interval, rx, stopped));
-        (Self { task, stop }, ActivitySender(tx))
+        let task = tokio::spawn(run(store, interval, sender.clone(), stopped));
+        (Self { task, stop }, sender)
     }
 
-    /// Writes what is queued and stops.
+    /// Writes what is waiting and stops.
     pub async fn shutdown(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
@@ -63,13 +113,12 @@ impl ActivityWriter {
 async fn run(
     store: Arc<dyn Store>,
     interval: Duration,
-    mut rx: mpsc::Receiver<Activity>,
+    pending: ActivitySender,
     mut stopped: tokio::sync::oneshot::Receiver<()>,
 ) {
-    let mut pending: HashMap<Key, Activity> = HashMap::new();
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Set while the pending batch holds an error: when it must be written.
+    // Set while the batch holds an error: when it must be written.
     let mut error_due: Option<tokio::time::Instant> = None;
     loop {
         let error_timer = async {
@@ -79,50 +128,27 @@ async fn run(
             }
         };
         tokio::select! {
-            record = rx.recv() => match record {
-                Some(a) => {
-                    // Code 0 is a warning on an accepted connection (a padded JWT):
-                    // nobody is waiting on it.
-                    let error = matches!(&a.kind, ActivityKind::Error(s) if s.code != 0);
-                    if error_due.is_none() && error {
-                        error_due = Some(tokio::time::Instant::now() + ERROR_DELAY);
-                    }
-                    add(&mut pending, a);
-                }
-                None => break,
-            },
+            () = pending.0.error.notified(), if error_due.is_none() => {
+                error_due = Some(tokio::time::Instant::now() + ERROR_DELAY);
+            }
             () = error_timer => {
                 error_due = None;
-                flush(&*store, &mut pending).await;
+                flush(&*store, pending.take()).await;
             }
             _ = tick.tick() => {
                 error_due = None;
-                flush(&*store, &mut pending).await;
+                flush(&*store, pending.take()).await;
             }
             _ = &mut stopped => break,
         }
     }
-    while let Ok(a) = rx.try_recv() {
-        add(&mut pending, a);
-    }
-    flush(&*store, &mut pending).await;
+    flush(&*store, pending.take()).await;
 }
 
-fn add(pending: &mut HashMap<Key, Activity>, a: Activity) {
-    let key = (a.registry.clone(), a.num_id, discriminant(&a.kind));
-    match pending.get(&key) {
-        Some(old) if old.at > a.at => {}
-        _ => {
-            pending.insert(key, a);
-        }
-    }
-}
-
-async fn flush(store: &dyn Store, pending: &mut HashMap<Key, Activity>) {
-    if pending.is_empty() {
+async fn flush(store: &dyn Store, batch: Vec<Activity>) {
+    if batch.is_empty() {
         return;
     }
-    let batch: Vec<Activity> = pending.drain().map(|(_, a)| a).collect();
     match store.record_activity(&batch).await {
         Ok(()) => {
             metrics::counter!("tether_mqtt_activity_written_total").increment(batch.len() as u64)
@@ -131,5 +157,123 @@ async fn flush(store: &dyn Store, pending: &mut HashMap<Key, Activity>) {
             metrics::counter!("tether_mqtt_activity_dropped_total").increment(batch.len() as u64);
             tracing::warn!(error = %e, records = batch.len(), "could not record device activity");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tether_registry::model::{Device, Status, Timestamp};
+    use tether_registry::names::DeviceRef;
+
+    use super::*;
+
+    async fn device() -> (Arc<dyn Store>, RegistryPath, u64) {
+        let (store, path) = crate::testing::store_with_registry().await;
+        let device = Device {
+            id: "d".into(),
+            ..Device::default()
+        };
+        let device = store
+            .create_device(&path, &device, Timestamp(1))
+            .await
+            .expect("device");
+        (store, path, device.num_id)
+    }
+
+    fn activity(path: &RegistryPath, num_id: u64, kind: ActivityKind, at: i64) -> Activity {
+        Activity {
+            registry: path.clone(),
+            num_id,
+            kind,
+            at: Timestamp(at),
+        }
+    }
+
+    async fn read(store: &Arc<dyn Store>, path: &RegistryPath) -> Device {
+        store
+            .get_device(path, &DeviceRef::Id("d".into()))
+            .await
+            .expect("read")
+    }
+
+    #[tokio::test]
+    async fn the_latest_record_per_kind_is_written_on_the_tick_and_on_shutdown() {
+        let (store, path, num_id) = device().await;
+        let (writer, sender) = ActivityWriter::start(Arc::clone(&store), Duration::from_secs(3600));
+        // Let the first tick (at once) pass.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        sender.record(activity(&path, num_id, ActivityKind::Heartbeat, 30));
+        sender.record(activity(&path, num_id, ActivityKind::Heartbeat, 10));
+        sender.record(activity(&path, num_id, ActivityKind::Event, 20));
+        // Nothing wakes the writer for these: they wait for its tick.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        assert_eq!(read(&store, &path).await.last_event_time, None);
+        writer.shutdown().await;
+        let device = read(&store, &path).await;
+        assert_eq!(
+            device.last_heartbeat_time,
+            Some(Timestamp(30)),
+            "the latest"
+        );
+        assert_eq!(device.last_event_time, Some(Timestamp(20)));
+    }
+
+    #[tokio::test]
+    async fn an_error_is_written_within_the_error_delay_whatever_the_interval() {
+        let (store, path, num_id) = device().await;
+        let (writer, sender) = ActivityWriter::start(Arc::clone(&store), Duration::from_secs(3600));
+        // Let the first tick (at once) pass.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let status = Status {
+            code: 16,
+            message: "the token expired".into(),
+        };
+        sender.record(activity(
+            &path,
+            num_id,
+            ActivityKind::Error(status.clone()),
+            5,
+        ));
+        let mut written = None;
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            written = read(&store, &path).await.last_error_status;
+            if written.is_some() {
+                break;
+            }
+        }
+        assert_eq!(written, Some(status));
+        writer.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_full_batch_drops_new_devices_but_still_updates_waiting_ones() {
+        let (store, path, num_id) = device().await;
+        let (writer, sender) = ActivityWriter::start(Arc::clone(&store), Duration::from_secs(3600));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        sender.record(activity(&path, num_id, ActivityKind::Heartbeat, 1));
+        for other in 0..MAX_PENDING as u64 {
+            sender.record(activity(
+                &path,
+                1_000_000 + other,
+                ActivityKind::Heartbeat,
+                1,
+            ));
+        }
+        assert_eq!(
+            sender.0.batch.lock().expect("lock").records.len(),
+            MAX_PENDING
+        );
+        // The waiting device's newer record still replaces its old one.
+        sender.record(activity(&path, num_id, ActivityKind::Heartbeat, 7));
+        assert_eq!(
+            sender.0.batch.lock().expect("lock").records.len(),
+            MAX_PENDING
+        );
+        writer.shutdown().await;
+        assert_eq!(
+            read(&store, &path).await.last_heartbeat_time,
+            Some(Timestamp(7))
+        );
     }
 }

@@ -161,26 +161,12 @@ impl Registries {
 
 #[cfg(test)]
 mod tests {
-    use tether_registry::SqliteStore;
     use tether_registry::model::MqttState;
 
     use super::*;
 
     async fn store() -> (Arc<dyn Store>, RegistryPath) {
-        let store = SqliteStore::in_memory().await.expect("store");
-        let path = RegistryPath {
-            project: "p".into(),
-            location: "l".into(),
-            registry: "r".into(),
-        };
-        store
-            .create_registry(&DeviceRegistry {
-                path: path.clone(),
-                ..DeviceRegistry::default()
-            })
-            .await
-            .expect("registry");
-        (Arc::new(store), path)
+        crate::testing::store_with_registry().await
     }
 
     async fn disable_mqtt(store: &Arc<dyn Store>, path: &RegistryPath) {
