@@ -65,12 +65,7 @@ pub trait CredentialSource: Send + Sync + Debug {
 
     /// A provisioning claim's key, or why its stored key cannot be used.
     fn claim_key(&self, claim: &ProvisioningClaim) -> Result<Credential, String> {
-        let parsed =
-            tether_keys::parse(claim.credential.key.as_bytes()).map_err(|e| e.to_string())?;
-        parsed
-            .public_key()
-            .map(Credential::new)
-            .ok_or_else(|| "the stored text holds no public key".into())
+        tether_registry::parse_key(&claim.credential.key).map(Credential::new)
     }
 }
 

@@ -109,9 +109,7 @@ pub fn claim_state(claim: &ProvisioningClaim, now: Timestamp) -> &'static str {
 
 /// A whole claim, with its state at `now`.
 pub fn render_claim(claim: &ProvisioningClaim, enc: Enc, now: Timestamp) -> Value {
-    let fingerprint = tether_keys::parse(claim.credential.key.as_bytes())
-        .ok()
-        .and_then(|p| p.public_key())
+    let fingerprint = tether_registry::parse_key(&claim.credential.key)
         .map(|k| k.fingerprint().to_string())
         .unwrap_or_default();
     let key = Out::new(enc)
