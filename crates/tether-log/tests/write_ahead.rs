@@ -14,12 +14,15 @@ use tether_log::{EmbeddedLog, LogConfig, LogError};
 
 const AHEAD: u64 = 4096;
 
-fn config(dir: &Path, segment_bytes: u64) -> LogConfig {
-    LogConfig {
+/// The log at `dir` with zeros written ahead and `segment_bytes` segments.
+async fn open(dir: &Path, segment_bytes: u64) -> EmbeddedLog {
+    EmbeddedLog::open(LogConfig {
         segment_bytes,
         write_ahead_bytes: AHEAD,
         ..LogConfig::new(dir)
-    }
+    })
+    .await
+    .expect("open the log")
 }
 
 async fn append(log: &EmbeddedLog, range: std::ops::Range<usize>) -> Vec<u64> {
@@ -64,9 +67,7 @@ fn crash_copy(root: &Path, to: &Path) -> PathBuf {
 #[tokio::test]
 async fn appends_overwrite_the_zeros_written_ahead_and_the_file_keeps_its_length() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = EmbeddedLog::open(config(dir.path(), 1 << 20))
-        .await
-        .expect("open");
+    let log = open(dir.path(), 1 << 20).await;
     append(&log, 0..1).await;
     let seg = segments(log.root()).pop().expect("segment");
     let first = file_len(&seg);
@@ -101,9 +102,7 @@ async fn appends_overwrite_the_zeros_written_ahead_and_the_file_keeps_its_length
 async fn sealed_segments_end_at_their_data_and_read_back_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Segments of 1 KiB, so each is sealed with zeros still ahead of it.
-    let log = EmbeddedLog::open(config(dir.path(), 1024))
-        .await
-        .expect("open");
+    let log = open(dir.path(), 1024).await;
     for i in 0..300 {
         append(&log, i..i + 1).await;
     }
@@ -116,23 +115,17 @@ async fn sealed_segments_end_at_their_data_and_read_back_whole() {
     let last = segs.last().expect("last");
     assert!(file_len(last) <= 1024, "zeros stop at the segment size");
     assert_eq!(labels(&log).await, expected(0..300));
-    let root = log.root().to_path_buf();
     log.close().await;
 
-    let log = EmbeddedLog::open(config(dir.path(), 1024))
-        .await
-        .expect("reopen");
+    let log = open(dir.path(), 1024).await;
     assert!(log.truncations().is_empty(), "{:?}", log.truncations());
     assert_eq!(labels(&log).await, expected(0..300));
-    drop(root);
 }
 
 #[tokio::test]
 async fn after_a_crash_the_zeros_are_cut_without_a_truncation_and_appends_go_on() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = EmbeddedLog::open(config(dir.path(), 1 << 20))
-        .await
-        .expect("open");
+    let log = open(dir.path(), 1 << 20).await;
     append(&log, 0..10).await;
     let crashed = tempfile::tempdir().expect("tempdir");
     let copy = crash_copy(log.root(), crashed.path());
@@ -142,9 +135,7 @@ async fn after_a_crash_the_zeros_are_cut_without_a_truncation_and_appends_go_on(
         "the copy holds the zeros"
     );
 
-    let recovered = EmbeddedLog::open(config(&copy, 1 << 20))
-        .await
-        .expect("recover");
+    let recovered = open(&copy, 1 << 20).await;
     assert!(
         recovered.truncations().is_empty(),
         "zeros are not a torn write: {:?}",
@@ -159,9 +150,7 @@ async fn after_a_crash_the_zeros_are_cut_without_a_truncation_and_appends_go_on(
 #[tokio::test]
 async fn a_torn_record_in_the_zeros_is_still_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let log = EmbeddedLog::open(config(dir.path(), 1 << 20))
-        .await
-        .expect("open");
+    let log = open(dir.path(), 1 << 20).await;
     append(&log, 0..10).await;
     let data = log.usage().bytes;
     let crashed = tempfile::tempdir().expect("tempdir");
@@ -172,9 +161,7 @@ async fn a_torn_record_in_the_zeros_is_still_reported() {
     bytes[data as usize..data as usize + 6].copy_from_slice(&[0x20, 0x11, 0x22, 0x33, 0x44, 0x01]);
     std::fs::write(&seg, &bytes).expect("write");
 
-    let recovered = EmbeddedLog::open(config(&copy, 1 << 20))
-        .await
-        .expect("recover");
+    let recovered = open(&copy, 1 << 20).await;
     let truncations = recovered.truncations();
     assert_eq!(truncations.len(), 1, "{truncations:?}");
     assert_eq!(truncations[0].position, data);

@@ -7,6 +7,7 @@
 //! [`ERROR_DELAY`]; a refusal storm still coalesces into one write per delay.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::mem::discriminant;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -52,22 +53,29 @@ impl ActivitySender {
         // Code 0 is a warning on an accepted connection (a padded JWT): nobody
         // is waiting on it.
         let error = matches!(&activity.kind, ActivityKind::Error(s) if s.code != 0);
+        let key = (
+            activity.registry.clone(),
+            activity.num_id,
+            discriminant(&activity.kind),
+        );
         let first_error = {
             let mut batch = self.0.batch.lock().unwrap_or_else(PoisonError::into_inner);
-            let key = (
-                activity.registry.clone(),
-                activity.num_id,
-                discriminant(&activity.kind),
-            );
-            if batch.records.len() >= MAX_PENDING && !batch.records.contains_key(&key) {
-                drop(batch);
-                metrics::counter!("tether_mqtt_activity_dropped_total").increment(1);
-                return;
-            }
-            match batch.records.get(&key) {
-                Some(old) if old.at > activity.at => {}
-                _ => {
-                    batch.records.insert(key, activity);
+            let full = batch.records.len() >= MAX_PENDING;
+            // One lookup: a waiting record is replaced by a newer one, a new one
+            // is added unless the batch is full.
+            match batch.records.entry(key) {
+                Entry::Occupied(mut waiting) => {
+                    if waiting.get().at <= activity.at {
+                        waiting.insert(activity);
+                    }
+                }
+                Entry::Vacant(_) if full => {
+                    drop(batch);
+                    metrics::counter!("tether_mqtt_activity_dropped_total").increment(1);
+                    return;
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(activity);
                 }
             }
             let first = error && !batch.has_error;
@@ -180,6 +188,13 @@ mod tests {
         (store, path, device.num_id)
     }
 
+    /// A writer with an hour-long interval, past its first tick (which comes at once).
+    async fn started(store: &Arc<dyn Store>) -> (ActivityWriter, ActivitySender) {
+        let started = ActivityWriter::start(Arc::clone(store), Duration::from_secs(3600));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        started
+    }
+
     fn activity(path: &RegistryPath, num_id: u64, kind: ActivityKind, at: i64) -> Activity {
         Activity {
             registry: path.clone(),
@@ -199,9 +214,7 @@ mod tests {
     #[tokio::test]
     async fn the_latest_record_per_kind_is_written_on_the_tick_and_on_shutdown() {
         let (store, path, num_id) = device().await;
-        let (writer, sender) = ActivityWriter::start(Arc::clone(&store), Duration::from_secs(3600));
-        // Let the first tick (at once) pass.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (writer, sender) = started(&store).await;
         sender.record(activity(&path, num_id, ActivityKind::Heartbeat, 30));
         sender.record(activity(&path, num_id, ActivityKind::Heartbeat, 10));
         sender.record(activity(&path, num_id, ActivityKind::Event, 20));
@@ -221,9 +234,7 @@ mod tests {
     #[tokio::test]
     async fn an_error_is_written_within_the_error_delay_whatever_the_interval() {
         let (store, path, num_id) = device().await;
-        let (writer, sender) = ActivityWriter::start(Arc::clone(&store), Duration::from_secs(3600));
-        // Let the first tick (at once) pass.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (writer, sender) = started(&store).await;
         let status = Status {
             code: 16,
             message: "the token expired".into(),
@@ -249,8 +260,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_batch_drops_new_devices_but_still_updates_waiting_ones() {
         let (store, path, num_id) = device().await;
-        let (writer, sender) = ActivityWriter::start(Arc::clone(&store), Duration::from_secs(3600));
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        let (writer, sender) = started(&store).await;
         sender.record(activity(&path, num_id, ActivityKind::Heartbeat, 1));
         for other in 0..MAX_PENDING as u64 {
             sender.record(activity(
