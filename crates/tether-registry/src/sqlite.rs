@@ -43,6 +43,9 @@ fn file_url(path: &Path) -> StoreResult<String> {
     Ok(url)
 }
 
+/// Connections to a SQLite file: each runs on a thread of its own.
+const POOL_SIZE: u32 = 8;
+
 impl SqlStore {
     /// Opens (creating if needed) the database file and its directory, switches it to
     /// WAL mode and applies pending migrations.
@@ -53,8 +56,16 @@ impl SqlStore {
             })?;
         }
         sqlx::any::install_default_drivers();
+        // Every connection is opened here and kept: sqlx runs each SQLite connection on
+        // a thread of its own, spawned by whichever thread opens it, and a thread
+        // inherits its creator's scheduling priority. Opened on demand, a connection
+        // could be born on a low-priority admission thread and then serve device
+        // traffic at that priority.
         let pool = AnyPoolOptions::new()
-            .max_connections(8)
+            .max_connections(POOL_SIZE)
+            .min_connections(POOL_SIZE)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     // sqlx already turns foreign keys on and waits 5 s on a busy file;
@@ -76,6 +87,12 @@ impl SqlStore {
                     e,
                 )
             })?;
+        // Open the rest now, on this thread, rather than in the background.
+        let mut opened = Vec::with_capacity(POOL_SIZE as usize);
+        for _ in 0..POOL_SIZE {
+            opened.push(pool.acquire().await.map_err(db)?);
+        }
+        drop(opened);
         // WAL is a property of the file: readers no longer block the writer.
         sqlx::query("PRAGMA journal_mode = WAL")
             .execute(&pool)

@@ -137,9 +137,7 @@ pub async fn authenticate_or_claim(
         ClaimCheck::NoClaims => Err(refused),
         ClaimCheck::NotClaimed if !exists => {
             let mut refused = refused;
-            refused.reason.message.push_str(
-                "; the token is not signed by any of the registry's provisioning claims                  either",
-            );
+            refused.reason.message.push_str(NOT_CLAIMED_EITHER);
             Err(refused)
         }
         ClaimCheck::NotClaimed => Err(refused),
@@ -154,13 +152,7 @@ pub async fn authenticate_or_claim(
         }),
         ClaimCheck::Session(_) if registry.mqtt_state == MqttState::Disabled => Err(Refused {
             code: ConnectReturnCode::NotAuthorized,
-            reason: Reason::new(
-                Code::FailedPrecondition,
-                "mqtt_disabled",
-                format!(
-                    "MQTT is disabled for registry '{path}' (mqttConfig.mqttEnabledState is                      MQTT_DISABLED)"
-                ),
-            ),
+            reason: mqtt_disabled(&path),
             device: None,
         }),
         ClaimCheck::Session(session) => Ok(Authenticated::Provisioning(session)),
@@ -195,19 +187,9 @@ pub async fn authenticate(
         num_id: device.num_id,
     };
     if registry.mqtt_state == MqttState::Disabled {
-        return Err(Denied::new(
-            DeniedKind::Forbidden,
-            Reason::new(
-                Code::FailedPrecondition,
-                "mqtt_disabled",
-                format!(
-                    "MQTT is disabled for registry '{path}' (mqttConfig.mqttEnabledState is \
-                     MQTT_DISABLED)"
-                ),
-            ),
-        )
-        .on(&address)
-        .into());
+        return Err(Denied::new(DeniedKind::Forbidden, mqtt_disabled(&path))
+            .on(&address)
+            .into());
     }
     device_auth::check_not_blocked(&device, &address)?;
     let token = password(connect).map_err(|d| Refused::from(d.on(&address)))?;
@@ -220,6 +202,22 @@ pub async fn authenticate(
         token_exp: verified.exp,
         warnings: verified.warnings,
     })
+}
+
+/// Appended to an unknown device's refusal when no claim signed its token either.
+const NOT_CLAIMED_EITHER: &str =
+    "; the token is not signed by any of the registry's provisioning claims either";
+
+/// Why a CONNECT (or a re-authentication) is refused while the registry's MQTT is off.
+pub(crate) fn mqtt_disabled(path: &RegistryPath) -> Reason {
+    Reason::new(
+        Code::FailedPrecondition,
+        "mqtt_disabled",
+        format!(
+            "MQTT is disabled for registry '{path}' (mqttConfig.mqttEnabledState is \
+             MQTT_DISABLED)"
+        ),
+    )
 }
 
 fn password(connect: &Connect) -> Result<&str, Denied> {
@@ -243,5 +241,30 @@ fn password(connect: &Connect) -> Result<&str, Denied> {
                  JWT as the password",
             )
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A message wrapped across source lines keeps single spaces (a lost `\` once put
+    /// twenty spaces into two of them).
+    #[test]
+    fn refusal_texts_read_as_one_sentence() {
+        let path = RegistryPath {
+            project: "p".into(),
+            location: "us-central1".into(),
+            registry: "r".into(),
+        };
+        let disabled = mqtt_disabled(&path).message;
+        assert_eq!(
+            disabled,
+            "MQTT is disabled for registry 'projects/p/locations/us-central1/registries/r' \
+             (mqttConfig.mqttEnabledState is MQTT_DISABLED)"
+        );
+        for text in [disabled.as_str(), NOT_CLAIMED_EITHER] {
+            assert!(!text.contains("  "), "double space in {text:?}");
+        }
     }
 }

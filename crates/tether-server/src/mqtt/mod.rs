@@ -72,6 +72,11 @@ pub struct MqttOptions {
     /// Where TLS handshakes and CONNECT authentication run (see
     /// [`crate::listen::admission`]).
     pub admission: Admission,
+    /// What CONNECT authentication reads (registry, device, claims) from; `None`: the
+    /// devices' store. `tether serve` on SQLite opens the file again on the admission
+    /// threads, so that a flood's lookups run on SQLite threads at their priority and
+    /// not on the ones connected devices use.
+    pub admission_store: Option<Arc<dyn Store>>,
     /// Rates and sizes.
     pub limits: Limits,
     /// Re-send an unacknowledged QoS 1 config after this long.
@@ -99,6 +104,7 @@ impl Default for MqttOptions {
             max_connections: 10_000,
             connect_rate_per_ip: None,
             admission: Admission::inline(),
+            admission_store: None,
             limits: Limits::default(),
             config_resend_interval: Duration::from_secs(20),
             activity_interval: Duration::from_secs(5),
@@ -156,6 +162,8 @@ impl HotCounters {
 pub(crate) struct Shared {
     pub(crate) options: MqttOptions,
     pub(crate) store: Arc<dyn Store>,
+    /// Read by CONNECT authentication ([`MqttOptions::admission_store`]).
+    pub(crate) admission_store: Arc<dyn Store>,
     pub(crate) sink: Arc<dyn Sink>,
     pub(crate) credentials: Arc<dyn CredentialSource>,
     pub(crate) clock: Arc<dyn Clock>,
@@ -217,10 +225,15 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
     // token flood costs one query per registry per period; a new claim works on every
     // node within it, and revocation, expiry and counts are re-checked in the store.
     let claims_ttl = options.registry_refresh;
+    let admission_store = options
+        .admission_store
+        .clone()
+        .unwrap_or_else(|| Arc::clone(&deps.store));
     let shared = Arc::new(Shared {
         claims: crate::bridge::provision::claim::ClaimLists::new(claims_ttl),
         options,
         store: deps.store,
+        admission_store,
         sink: deps.sink,
         credentials: deps.credentials,
         clock: deps.clock,

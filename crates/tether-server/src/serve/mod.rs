@@ -377,6 +377,29 @@ fn device_banner(mqtt: &MqttHandle, tls: Option<&TlsSetup>, sink: &TelemetrySink
 /// flushes.
 ///
 /// # Errors
+/// With admission threads and a SQLite file, the file opened again from those threads:
+/// sqlx gives each SQLite connection a thread, which inherits the priority of the
+/// thread that opens it, so a connect flood's lookups then yield to connected devices
+/// as its handshakes do. PostgreSQL connections have no thread: `None`, the devices'
+/// store serves.
+async fn admission_store(
+    settings: &Settings,
+    admission: &Admission,
+) -> Result<Option<Arc<dyn Store>>, ServeError> {
+    let Some(path) = tether_registry::sqlite_path(settings.database.as_deref(), &settings.data_dir)
+    else {
+        return Ok(None);
+    };
+    if !admission.is_pooled() {
+        return Ok(None);
+    }
+    let opened = admission
+        .run(async move { tether_registry::SqlStore::open(&path).await })
+        .await
+        .map_err(|_| ServeError::Config("the admission threads stopped".into()))??;
+    Ok(Some(Arc::new(opened)))
+}
+
 /// A [`ServeError`] naming what could not start, or the listener that failed.
 pub async fn serve(
     options: ServeOptions,
@@ -413,6 +436,7 @@ pub async fn serve(
         Admission::inline()
     };
     let mut mqtt_options = mqtt_options(&settings, tls.as_ref(), per_ip.clone());
+    mqtt_options.admission_store = admission_store(&settings, &admission).await?;
     mqtt_options.admission = admission.clone();
     // One key cache, one clock and one policy for both device bridges.
     let deps = BridgeDeps::new(server.store(), sink.measured()).with_clock(Arc::clone(&clock));

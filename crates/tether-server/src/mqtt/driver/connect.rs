@@ -35,7 +35,7 @@ where
             shared.options.connect_timeout,
             auth::authenticate_or_claim(
                 &connect,
-                &*shared.store,
+                &*shared.admission_store,
                 &*shared.credentials,
                 &shared.claims,
                 shared.options.jwt,

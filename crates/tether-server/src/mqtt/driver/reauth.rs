@@ -83,15 +83,7 @@ where
 async fn check(token: &str, live: &Live, shared: &Shared) -> Result<Verified, Reason> {
     let address = &live.address;
     if live.principal.registry.mqtt_state == MqttState::Disabled {
-        return Err(Reason::new(
-            Code::FailedPrecondition,
-            "mqtt_disabled",
-            format!(
-                "MQTT is disabled for registry '{}' (mqttConfig.mqttEnabledState is \
-                 MQTT_DISABLED)",
-                address.registry
-            ),
-        ));
+        return Err(crate::mqtt::auth::mqtt_disabled(&address.registry));
     }
     let device = &live.principal.device;
     device_auth::check_not_blocked(device, address).map_err(|d| d.reason)?;
