@@ -60,7 +60,8 @@ impl SqlStore {
         // a thread of its own, spawned by whichever thread opens it, and a thread
         // inherits its creator's scheduling priority. Opened on demand, a connection
         // could be born on a low-priority admission thread and then serve device
-        // traffic at that priority.
+        // traffic at that priority. (One closed after a failed write, see `Write`, is
+        // still reopened by the next caller that needs it.)
         let pool = AnyPoolOptions::new()
             .max_connections(POOL_SIZE)
             .min_connections(POOL_SIZE)
