@@ -11,29 +11,6 @@ use tether_registry::model::DeviceRegistry;
 use tether_registry::names::RegistryPath;
 use tether_registry::{SqliteStore, Store};
 
-/// `(thread id, nice)` of every thread of this process whose name starts with `prefix`.
-fn threads_named(prefix: &str) -> Vec<(String, i64)> {
-    let mut found = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").expect("/proc/self/task") {
-        let task = task.expect("task entry").path();
-        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
-        if !comm.trim_end().starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.join("stat")).expect("stat");
-        // After the parenthesised name: state is field 3, nice field 19 (proc(5)).
-        let after_name = &stat[stat.rfind(')').expect("stat has a name") + 2..];
-        let nice = after_name
-            .split(' ')
-            .nth(16)
-            .and_then(|n| n.parse().ok())
-            .expect("nice field");
-        let tid = task.file_name().map(|n| n.to_string_lossy().into_owned());
-        found.push((tid.unwrap_or_default(), nice));
-    }
-    found
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_used_from_a_low_priority_thread_keep_normal_priority() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -57,9 +34,14 @@ async fn connections_used_from_a_low_priority_thread_keep_normal_priority() {
 
     // Many reads at once from a thread at nice 19, as the admission threads are: each
     // needs a connection of its own.
+    // Its runtime stays up until the threads are counted: a connection checked out on a
+    // runtime goes back to the pool through a task on that runtime, and one dropped
+    // with the runtime is closed (its thread ends) instead.
     let low = Arc::clone(&store);
     let reader = path.clone();
-    std::thread::spawn(move || {
+    let (read_tx, read) = std::sync::mpsc::channel();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let low_thread = std::thread::spawn(move || {
         rustix::process::nice(19).expect("lower this thread's priority");
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -67,19 +49,27 @@ async fn connections_used_from_a_low_priority_thread_keep_normal_priority() {
             .expect("runtime");
         runtime.block_on(async move {
             let reads = (0..32).map(|_| low.get_registry(&reader));
-            for read in futures_util::future::join_all(reads).await {
-                read.expect("read");
-            }
+            let all_read = futures_util::future::join_all(reads)
+                .await
+                .into_iter()
+                .all(|read| read.is_ok());
+            let _ = read_tx.send(all_read);
+            let _ = stop_rx.await;
         });
-    })
-    .join()
-    .expect("low-priority reader");
+    });
+    assert_eq!(read.recv(), Ok(true), "every low-priority read succeeded");
 
-    let workers = threads_named("sqlx-sqlite");
-    assert!(!workers.is_empty(), "no SQLite connection threads found");
+    let workers = tether_testkit::threads::thread_nices(None, "sqlx-sqlite");
+    assert!(
+        !workers.is_empty(),
+        "no SQLite connection threads found among {:?}",
+        tether_testkit::threads::thread_nices(None, "")
+    );
     let lowered: Vec<_> = workers.iter().filter(|(_, nice)| *nice != 0).collect();
     assert!(
         lowered.is_empty(),
         "connection threads inherited a low priority: {lowered:?} of {workers:?}"
     );
+    let _ = stop.send(());
+    low_thread.join().expect("low-priority reader");
 }

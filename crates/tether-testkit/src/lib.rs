@@ -7,6 +7,7 @@
 //!  FakeServer ─ an IoT Core-like MQTT server on a real socket, for the device SDK and
 //!              `tether doctor`; its protocol core is tether-mqtt's ServerSession
 //!  TestPki ─── a throwaway CA and a server certificate (rustls config and PEM files)
+//!  threads ─── the nice value of a process's threads, from /proc (Linux)
 //! ```
 //!
 //! `FakeServer` and `TestPki` need the default feature `fake-server` (TLS, tokio and
@@ -14,6 +15,8 @@
 
 pub mod needs;
 pub mod pair;
+#[cfg(target_os = "linux")]
+pub mod threads;
 
 #[cfg(feature = "fake-server")]
 pub mod fake_server;

@@ -175,7 +175,11 @@ fn devices_keep_publishing_through_a_connect_flood() {
     // while the devices' store kept all of its threads at normal priority.
     #[cfg(target_os = "linux")]
     {
-        let nices = sqlite_thread_nices(served.child.id());
+        let nices: Vec<i64> =
+            tether_testkit::threads::thread_nices(Some(served.child.id()), "sqlx-sqlite")
+                .into_iter()
+                .map(|(_, nice)| nice)
+                .collect();
         let normal = nices.iter().filter(|n| **n == 0).count();
         let low = nices.iter().filter(|n| **n == 19).count();
         // Eight connections each; other users of the file (the Pub/Sub catalog) have
@@ -185,29 +189,4 @@ fn devices_keep_publishing_through_a_connect_flood() {
             "SQLite threads' nice values: {nices:?}"
         );
     }
-}
-
-/// The `nice` of each of `pid`'s SQLite connection threads (sqlx names them).
-#[cfg(target_os = "linux")]
-fn sqlite_thread_nices(pid: u32) -> Vec<i64> {
-    let mut nices = Vec::new();
-    for task in std::fs::read_dir(format!("/proc/{pid}/task")).expect("the server's threads") {
-        let task = task.expect("thread entry").path();
-        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
-        if !comm.starts_with("sqlx-sqlite") {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(task.join("stat")) else {
-            continue;
-        };
-        // After the parenthesised name: state is field 3, nice field 19 (proc(5)).
-        let nice = stat
-            .rfind(')')
-            .and_then(|end| stat.get(end + 2..))
-            .and_then(|fields| fields.split(' ').nth(16))
-            .and_then(|n| n.parse().ok())
-            .expect("a nice value in /proc/PID/task/TID/stat");
-        nices.push(nice);
-    }
-    nices
 }
