@@ -8,6 +8,8 @@
 #   cargo build --release -p tether-cli && cp target/release/tether /tmp/tether-before
 #   ... change, rebuild ...
 #   bench/ab.sh /tmp/tether-before target/release/tether 3 -n 2000 --rate 1 --duration 20 --payload 100
+#   bench/ab.sh /tmp/tether-before target/release/tether 3 -n 2000 --rate 0 --duration 0
+#                                   (connects only: the server's CPU per connect)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { echo "usage: bench/ab.sh BEFORE AFTER ROUNDS SIMULATE-ARGS..." >&2; exit 2; }
@@ -17,6 +19,8 @@ LOAD_CORE=${LOAD_CORE:-0}
 OUT=${OUT:-/tmp/tether-ab}
 export TETHER_ADMIN_TOKEN=ab-bench-admin-token
 ulimit -n 20000
+TPID=
+trap '[ -n "$TPID" ] && kill "$TPID" 2>/dev/null' EXIT
 for _ in $(seq 1 "$ROUNDS"); do
   for T in "$A" "$B"; do
     rm -rf "$OUT"; mkdir -p "$OUT"; DATA=$OUT/data
@@ -35,8 +39,13 @@ for _ in $(seq 1 "$ROUNDS"); do
 import json, sys
 d = json.load(open(sys.argv[1]))
 p = d["puback_latency"]
-print(f"{sys.argv[2]:<40} CPU/msg {d['server_cpu_per_message_us']:6.1f} µs  "
-      f"{d['messages_per_sec']:9.0f} msg/s  PUBACK p50 {p['p50_us']} µs  p99 {p['p99_us']} µs")
+if d["sent"]:
+    print(f"{sys.argv[2]:<40} CPU/msg {d['server_cpu_per_message_us']:6.1f} µs  "
+          f"{d['messages_per_sec']:9.0f} msg/s  PUBACK p50 {p['p50_us']} µs  p99 {p['p99_us']} µs")
+else:  # a connect-only run (--rate 0 --duration 0)
+    c = d["connect_latency"]
+    print(f"{sys.argv[2]:<40} CPU/connect {d['server_cpu_per_connect_us']:7.1f} µs  "
+          f"{d['connects_per_sec']:7.0f} connects/s  p50 {c['p50_us']} µs  p99 {c['p99_us']} µs")
 PY
   done
 done

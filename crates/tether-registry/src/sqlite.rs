@@ -67,6 +67,10 @@ impl SqlStore {
             .min_connections(POOL_SIZE)
             .idle_timeout(None)
             .max_lifetime(None)
+            // sqlx pings a pooled connection before handing it out, a round trip to its
+            // thread on every read: for a local file that cannot hang up, a cost with
+            // nothing to detect (a connection that failed a write is closed, see `Write`).
+            .test_before_acquire(false)
             .after_connect(|conn, _| {
                 Box::pin(async move {
                     // sqlx already turns foreign keys on and waits 5 s on a busy file;

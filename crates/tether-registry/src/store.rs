@@ -214,6 +214,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Device>;
     /// Reads a device with its latest config and state.
     async fn get_device(&self, registry: &RegistryPath, device: &DeviceRef) -> StoreResult<Device>;
+    /// Reads a registry and one of its devices (`None` if it has no such device) in
+    /// one go: what a CONNECT needs, without a second trip for the device. `NotFound`
+    /// only for the registry.
+    async fn get_registry_and_device(
+        &self,
+        path: &RegistryPath,
+        device: &DeviceRef,
+    ) -> StoreResult<(DeviceRegistry, Option<Device>)>;
     /// Replaces a device's mutable fields: credentials, blocked, metadata, log level and
     /// gateway auth method (identified by `device.num_id`).
     async fn update_device(&self, registry: &RegistryPath, device: &Device) -> StoreResult<Device>;

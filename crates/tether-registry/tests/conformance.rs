@@ -415,6 +415,33 @@ async fn check_device_crud(store: DynStore) {
         Err(not_found_err("nope"))
     );
 
+    // The registry and a device in one read (CONNECT's lookup): the same values as
+    // the two reads; a missing device is `None`, only a missing registry an error.
+    let fleet = store.get_registry(&r).await.expect("registry");
+    for by in [id("dev-1"), DeviceRef::NumId(created.num_id)] {
+        assert_eq!(
+            store.get_registry_and_device(&r, &by).await,
+            Ok((fleet.clone(), Some(expected.clone())))
+        );
+    }
+    let fleet_2 = store.get_registry(&r2).await.expect("registry");
+    for missing in [
+        id("dev-9"),
+        DeviceRef::NumId(created.num_id),
+        DeviceRef::NumId(u64::MAX),
+    ] {
+        assert_eq!(
+            store.get_registry_and_device(&r2, &missing).await,
+            Ok((fleet_2.clone(), None))
+        );
+    }
+    assert_eq!(
+        store
+            .get_registry_and_device(&reg_path("nope"), &id("dev-1"))
+            .await,
+        Err(not_found_err("nope"))
+    );
+
     // update_device: mutable fields change; id, gateway type, config and times do not.
     let patch = Device {
         id: "ignored".into(),
@@ -908,6 +935,11 @@ async fn check_states(store: DynStore) {
         vec![b"s12".to_vec(), b"s11".to_vec()]
     );
     let got = store.get_device(&r, &dev).await.expect("get");
+    let (_, joined) = store
+        .get_registry_and_device(&r, &dev)
+        .await
+        .expect("get with registry");
+    assert_eq!(joined.as_ref(), Some(&got));
     assert_eq!(got.state.map(|s| s.binary_data), Some(b"s12".to_vec()));
     assert_eq!(got.last_state_time, Some(at(12)));
     // Two states at the same time are both kept, in arrival order.

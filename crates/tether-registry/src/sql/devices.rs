@@ -99,6 +99,42 @@ async fn load(conn: &mut AnyConnection, path: &RegistryPath, num_id: i64) -> Sto
     device_from_row(&row)
 }
 
+/// A device of the registry `pk` with its latest config and state, in one query;
+/// `None` if there is no such device.
+pub(super) async fn find_loaded(
+    conn: &mut AnyConnection,
+    pk: i64,
+    device: &DeviceRef,
+) -> StoreResult<Option<Device>> {
+    let row = match device {
+        DeviceRef::Id(id) => {
+            sqlx::query(concat!(
+                device_select!(),
+                " WHERE d.registry_pk = $1 AND d.id = $2"
+            ))
+            .bind(pk)
+            .bind(id.clone())
+            .fetch_optional(conn)
+            .await
+        }
+        DeviceRef::NumId(n) => {
+            let Some(n) = to_db_num_id(*n) else {
+                return Ok(None);
+            };
+            sqlx::query(concat!(
+                device_select!(),
+                " WHERE d.registry_pk = $1 AND d.num_id = $2"
+            ))
+            .bind(pk)
+            .bind(n)
+            .fetch_optional(conn)
+            .await
+        }
+    }
+    .map_err(db)?;
+    row.as_ref().map(device_from_row).transpose()
+}
+
 pub(super) async fn create(
     conn: &mut AnyConnection,
     dialect: Dialect,

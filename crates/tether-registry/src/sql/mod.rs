@@ -275,6 +275,17 @@ impl Store for SqlStore {
         devices::get_one(&mut *self.read().await?, registry, device).await
     }
 
+    async fn get_registry_and_device(
+        &self,
+        path: &RegistryPath,
+        device: &DeviceRef,
+    ) -> StoreResult<(DeviceRegistry, Option<Device>)> {
+        let mut conn = self.read().await?;
+        let (pk, registry) = registries::get_with_pk(&mut conn, path).await?;
+        let device = devices::find_loaded(&mut conn, pk, device).await?;
+        Ok((registry, device))
+    }
+
     async fn update_device(&self, registry: &RegistryPath, device: &Device) -> StoreResult<Device> {
         self.transact(async |conn| devices::update(conn, registry, device).await)
             .await

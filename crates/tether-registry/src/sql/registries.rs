@@ -128,6 +128,14 @@ pub(super) async fn get_one(
     conn: &mut AnyConnection,
     path: &RegistryPath,
 ) -> StoreResult<DeviceRegistry> {
+    Ok(get_with_pk(conn, path).await?.1)
+}
+
+/// A registry and its key, in one query.
+pub(super) async fn get_with_pk(
+    conn: &mut AnyConnection,
+    path: &RegistryPath,
+) -> StoreResult<(i64, DeviceRegistry)> {
     let row = with_path(
         sqlx::query(AssertSqlSafe(format!("{REGISTRY_SELECT} {BY_PATH}"))),
         path,
@@ -136,7 +144,7 @@ pub(super) async fn get_one(
     .await
     .map_err(db)?
     .ok_or_else(|| not_found(path))?;
-    registry_from_row(&row)
+    Ok((get(&row, "pk")?, registry_from_row(&row)?))
 }
 
 pub(super) async fn update(

@@ -57,7 +57,8 @@ macro_rules! device_select {
 }
 pub(super) use device_select;
 
-pub(super) const REGISTRY_SELECT: &str = "SELECT id, project, location, \
+/// The columns of a registry, with its key (`pk`) for a following device query.
+pub(super) const REGISTRY_SELECT: &str = "SELECT pk, id, project, location, \
      event_notification_configs, state_notification_topic, mqtt_state, http_state, \
      log_level, credentials FROM registries";
 

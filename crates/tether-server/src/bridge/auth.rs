@@ -193,21 +193,23 @@ pub async fn lookup(
     path: &RegistryPath,
     device: &DeviceRef,
 ) -> Result<(DeviceRegistry, Device), Denied> {
-    let registry = store.get_registry(path).await.map_err(|e| match e {
-        StoreError::NotFound(_) => Denied::new(
-            DeniedKind::UnknownDevice,
-            Reason::new(
-                Code::NotFound,
-                "unknown_registry",
-                format!(
-                    "registry '{path}' does not exist (check the project, region and registry)"
+    let (registry, found) = store.get_registry_and_device(path, device).await.map_err(
+        |e| match e {
+            StoreError::NotFound(_) => Denied::new(
+                DeniedKind::UnknownDevice,
+                Reason::new(
+                    Code::NotFound,
+                    "unknown_registry",
+                    format!(
+                        "registry '{path}' does not exist (check the project, region and registry)"
+                    ),
                 ),
             ),
-        ),
-        other => unavailable(&other),
-    })?;
-    let found = store.get_device(path, device).await.map_err(|e| match e {
-        StoreError::NotFound(_) => Denied::new(
+            other => unavailable(&other),
+        },
+    )?;
+    let found = found.ok_or_else(|| {
+        Denied::new(
             DeniedKind::UnknownDevice,
             Reason::new(
                 Code::NotFound,
@@ -218,8 +220,7 @@ pub async fn lookup(
                     device_label(device)
                 ),
             ),
-        ),
-        other => unavailable(&other),
+        )
     })?;
     Ok((registry, found))
 }
