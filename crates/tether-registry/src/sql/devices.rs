@@ -1,6 +1,7 @@
 //! Devices: create (with a fresh numId), read, update, delete and list with IoT Core's
 //! filters, and the lookups the config, state and binding calls share.
 
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, AssertSqlSafe};
 
 use super::query::{Arg, Built};
@@ -45,33 +46,10 @@ async fn find_locked(
     device: &DeviceRef,
     suffix: &str,
 ) -> StoreResult<(i64, GatewayType)> {
-    let row = match device {
-        DeviceRef::Id(id) => {
-            sqlx::query(AssertSqlSafe(format!(
-                "SELECT num_id, gateway_type FROM devices \
-                 WHERE registry_pk = $1 AND id = $2{suffix}"
-            )))
-            .bind(pk)
-            .bind(id.clone())
-            .fetch_optional(conn)
-            .await
-        }
-        DeviceRef::NumId(n) => {
-            let Some(n) = to_db_num_id(*n) else {
-                return Err(not_found(path, device));
-            };
-            sqlx::query(AssertSqlSafe(format!(
-                "SELECT num_id, gateway_type FROM devices \
-                 WHERE registry_pk = $1 AND num_id = $2{suffix}"
-            )))
-            .bind(pk)
-            .bind(n)
-            .fetch_optional(conn)
-            .await
-        }
-    }
-    .map_err(db)?
-    .ok_or_else(|| not_found(path, device))?;
+    let select = "SELECT num_id, gateway_type FROM devices";
+    let row = one_of_registry(conn, select, "", pk, device, suffix)
+        .await?
+        .ok_or_else(|| not_found(path, device))?;
     Ok((
         get(&row, "num_id")?,
         enum_num(get(&row, "gateway_type")?, GatewayType::from_number),
@@ -99,6 +77,33 @@ async fn load(conn: &mut AnyConnection, path: &RegistryPath, num_id: i64) -> Sto
     device_from_row(&row)
 }
 
+/// Runs `select` (columns of the devices table aliased `alias`) for the device of the
+/// registry `pk` that `device` names, with a row lock `suffix`; `None` if there is none.
+async fn one_of_registry(
+    conn: &mut AnyConnection,
+    select: &str,
+    alias: &str,
+    pk: i64,
+    device: &DeviceRef,
+    suffix: &str,
+) -> StoreResult<Option<AnyRow>> {
+    let column = match device {
+        DeviceRef::Id(_) => "id",
+        DeviceRef::NumId(_) => "num_id",
+    };
+    let sql = format!("{select} WHERE {alias}registry_pk = $1 AND {alias}{column} = $2{suffix}");
+    let query = sqlx::query(AssertSqlSafe(sql)).bind(pk);
+    let query = match device {
+        DeviceRef::Id(id) => query.bind(id.clone()),
+        DeviceRef::NumId(n) => match to_db_num_id(*n) {
+            Some(n) => query.bind(n),
+            // Beyond what the column holds: no row has it.
+            None => return Ok(None),
+        },
+    };
+    query.fetch_optional(conn).await.map_err(db)
+}
+
 /// A device of the registry `pk` with its latest config and state, in one query;
 /// `None` if there is no such device.
 pub(super) async fn find_loaded(
@@ -106,32 +111,7 @@ pub(super) async fn find_loaded(
     pk: i64,
     device: &DeviceRef,
 ) -> StoreResult<Option<Device>> {
-    let row = match device {
-        DeviceRef::Id(id) => {
-            sqlx::query(concat!(
-                device_select!(),
-                " WHERE d.registry_pk = $1 AND d.id = $2"
-            ))
-            .bind(pk)
-            .bind(id.clone())
-            .fetch_optional(conn)
-            .await
-        }
-        DeviceRef::NumId(n) => {
-            let Some(n) = to_db_num_id(*n) else {
-                return Ok(None);
-            };
-            sqlx::query(concat!(
-                device_select!(),
-                " WHERE d.registry_pk = $1 AND d.num_id = $2"
-            ))
-            .bind(pk)
-            .bind(n)
-            .fetch_optional(conn)
-            .await
-        }
-    }
-    .map_err(db)?;
+    let row = one_of_registry(conn, device_select!(), "d.", pk, device, "").await?;
     row.as_ref().map(device_from_row).transpose()
 }
 
