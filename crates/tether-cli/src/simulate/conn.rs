@@ -73,6 +73,8 @@ pub struct Shared {
     pub epoch: Instant,
     /// MQTT 5 with the token as Authentication Data.
     pub mqtt5: bool,
+    /// PUBACK latency split by send time (from, to after the publish start).
+    pub latency_window: Option<(Duration, Duration)>,
 }
 
 /// What one connection is.
@@ -373,6 +375,7 @@ async fn drive(
     // Allocated on first use: idle connections stay small.
     let mut puback: Option<Box<Histogram>> = None;
     let mut e2e: Option<Box<Histogram>> = None;
+    let mut split = LatencySplit::new(shared.latency_window);
     let mut next_send: Option<Instant> = None;
     let mut payload = vec![0u8; shared.payload];
     let mut reauth_sent = false;
@@ -398,6 +401,7 @@ async fn drive(
         let publishing = matches!(phase, Phase::Publish(_)) && !device.consumer;
         match (phase, shared.publish_gap, next_send) {
             (Phase::Publish(start), Some(gap), None) if publishing => {
+                split.started(start);
                 // Spread the devices' first sends evenly over one gap.
                 let offset = gap.mul_f64(device.index as f64 / shared.devices.max(1) as f64);
                 next_send = Some(start + offset);
@@ -440,7 +444,9 @@ async fn drive(
                 ClientEvent::Published(id) => {
                     Counters::add(&counters.acked, 1);
                     if let Some(at) = sent_at.remove(&id.get()) {
-                        puback.get_or_insert_default().record(at.elapsed());
+                        let took = at.elapsed();
+                        puback.get_or_insert_default().record(took);
+                        split.record(at, took);
                     }
                 }
                 ClientEvent::Message { payload, ack, .. } => {
@@ -497,6 +503,76 @@ async fn drive(
         }
     }
     result.puback = puback;
+    (result.puback_in_window, result.puback_outside_window) = (split.inside, split.outside);
     result.e2e = e2e;
     Ok(())
+}
+
+/// PUBACK latency by whether the message was sent inside `--latency-window`.
+#[derive(Debug)]
+struct LatencySplit {
+    window: Option<(Duration, Duration)>,
+    start: Option<Instant>,
+    inside: Option<Box<Histogram>>,
+    outside: Option<Box<Histogram>>,
+}
+
+impl LatencySplit {
+    fn new(window: Option<(Duration, Duration)>) -> Self {
+        Self {
+            window,
+            start: None,
+            inside: None,
+            outside: None,
+        }
+    }
+
+    /// The publish phase's common start, that the window counts from.
+    fn started(&mut self, start: Instant) {
+        self.start = Some(start);
+    }
+
+    fn record(&mut self, sent_at: Instant, took: Duration) {
+        let (Some((from, to)), Some(start)) = (self.window, self.start) else {
+            return;
+        };
+        let at = sent_at.saturating_duration_since(start);
+        let side = if from <= at && at < to {
+            &mut self.inside
+        } else {
+            &mut self.outside
+        };
+        side.get_or_insert_default().record(took);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(h: Option<&Histogram>) -> u64 {
+        h.map_or(0, Histogram::count)
+    }
+
+    #[test]
+    fn latency_splits_by_send_time_from_the_publish_start() {
+        let start = Instant::now();
+        let secs = Duration::from_secs;
+        let mut split = LatencySplit::new(Some((secs(9), secs(21))));
+        // Nothing counts before the publish phase has started.
+        split.record(start, Duration::from_millis(1));
+        assert_eq!(count(split.inside.as_deref()), 0);
+        assert_eq!(count(split.outside.as_deref()), 0);
+        split.started(start);
+        for at in [0, 8, 9, 20, 21, 29] {
+            split.record(start + secs(at), Duration::from_millis(1));
+        }
+        assert_eq!(count(split.inside.as_deref()), 2, "9 and 20 s");
+        assert_eq!(count(split.outside.as_deref()), 4, "0, 8, 21 and 29 s");
+
+        let mut none = LatencySplit::new(None);
+        none.started(start);
+        none.record(start, Duration::from_millis(1));
+        assert!(none.inside.is_none() && none.outside.is_none());
+    }
 }

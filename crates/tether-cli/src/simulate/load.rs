@@ -127,6 +127,7 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
         phase: phase_rx,
         epoch: Instant::now(),
         mqtt5: plan.mqtt5,
+        latency_window: plan.latency_window,
     });
     let counters = &shared.counters;
     let gate = Arc::new(Semaphore::new(plan.concurrency));
@@ -269,6 +270,8 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
     let _ = phase_tx.send(Phase::Close);
     let mut connect = Histogram::default();
     let mut puback = Histogram::default();
+    let mut puback_in_window = Histogram::default();
+    let mut puback_outside_window = Histogram::default();
     let mut e2e = Histogram::default();
     let mut errors: Vec<String> = Vec::new();
     let close_deadline = Instant::now() + Duration::from_secs(30);
@@ -279,6 +282,12 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
         }
         if let Some(h) = &r.puback {
             puback.merge(h);
+        }
+        if let Some(h) = &r.puback_in_window {
+            puback_in_window.merge(h);
+        }
+        if let Some(h) = &r.puback_outside_window {
+            puback_outside_window.merge(h);
         }
         if let Some(h) = &r.e2e {
             e2e.merge(h);
@@ -312,6 +321,8 @@ pub async fn run(plan: &Plan, input: RunInput) -> anyhow::Result<Measured> {
         bytes_in: Counters::get(&counters.bytes_in),
         connect,
         puback,
+        puback_in_window,
+        puback_outside_window,
         e2e,
         stored: None,
         reconnect: None,

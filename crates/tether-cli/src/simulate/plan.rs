@@ -135,6 +135,12 @@ pub struct SimulateArgs {
         conflicts_with_all = ["existing", "wrong_key", "key_file", "shared_key", "target"]
     )]
     pub provision: bool,
+    /// Split the PUBACK latency by when each message was sent: `FROM..TO`, seconds
+    /// from the start of publishing. The report adds the latency of the messages
+    /// sent in that window and of those sent outside it, e.g. to set a disturbance
+    /// (a connect flood) against the same run's quiet seconds.
+    #[arg(long, value_name = "FROM..TO", value_parser = parse_window)]
+    pub latency_window: Option<(Duration, Duration)>,
     /// Keep the connections open (idle) this many seconds after publishing, e.g. to
     /// look at the server's memory.
     #[arg(long, default_value_t = 0.0)]
@@ -211,10 +217,30 @@ pub struct Plan {
     pub source_ips: Vec<IpAddr>,
     /// Idle time after publishing.
     pub hold: Duration,
+    /// PUBACK latency split by send time (from, to after the publish start).
+    pub latency_window: Option<(Duration, Duration)>,
     /// MQTT 5 with the token as Authentication Data.
     pub mqtt5: bool,
     /// Re-authenticate every connection once after the run.
     pub reauth: bool,
+}
+
+/// `FROM..TO` in seconds, `FROM < TO`.
+fn parse_window(text: &str) -> Result<(Duration, Duration), String> {
+    let usage = || format!("'{text}' is not a window: use FROM..TO in seconds, e.g. 9..21");
+    let (from, to) = text.split_once("..").ok_or_else(usage)?;
+    let secs = |s: &str| {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|v| Duration::try_from_secs_f64(v).ok())
+            .ok_or_else(usage)
+    };
+    let (from, to) = (secs(from)?, secs(to)?);
+    if from >= to {
+        return Err(format!("'{text}': the window must end after it starts"));
+    }
+    Ok((from, to))
 }
 
 fn seconds(what: &str, value: f64) -> anyhow::Result<Duration> {
@@ -304,6 +330,7 @@ impl SimulateArgs {
             e2e: self.e2e,
             source_ips,
             hold: seconds("--hold", self.hold)?,
+            latency_window: self.latency_window,
             mqtt5: self.mqtt5,
             reauth: self.reauth,
         })
@@ -313,6 +340,30 @@ impl SimulateArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latency_windows_parse_and_bad_ones_say_why() {
+        assert_eq!(
+            parse_window("9..21"),
+            Ok((Duration::from_secs(9), Duration::from_secs(21)))
+        );
+        assert_eq!(
+            parse_window("0.5..2"),
+            Ok((Duration::from_millis(500), Duration::from_secs(2)))
+        );
+        assert_eq!(
+            parse_window("9-21"),
+            Err("'9-21' is not a window: use FROM..TO in seconds, e.g. 9..21".to_owned())
+        );
+        assert_eq!(
+            parse_window("-1..2"),
+            Err("'-1..2' is not a window: use FROM..TO in seconds, e.g. 9..21".to_owned())
+        );
+        assert_eq!(
+            parse_window("5..5"),
+            Err("'5..5': the window must end after it starts".to_owned())
+        );
+    }
 
     #[test]
     fn targets_parse() {

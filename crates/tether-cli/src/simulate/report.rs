@@ -99,6 +99,10 @@ pub struct Measured {
     pub connect: Histogram,
     /// PUBLISH → PUBACK.
     pub puback: Histogram,
+    /// PUBACK latency of the messages sent inside `--latency-window` (empty without).
+    pub puback_in_window: Histogram,
+    /// PUBACK latency of the messages sent outside it.
+    pub puback_outside_window: Histogram,
     /// PUBLISH → consumer.
     pub e2e: Histogram,
     /// Messages read back from Tether's stored telemetry.
@@ -187,6 +191,8 @@ impl Measured {
             "received": self.received,
             "messages_per_sec": self.messages_per_sec(qos1),
             "puback_latency": hist(&self.puback),
+            "puback_latency_in_window": hist(&self.puback_in_window),
+            "puback_latency_outside_window": hist(&self.puback_outside_window),
             "e2e_latency": hist(&self.e2e),
             "stored": self.stored,
             "pubsub_consumer": self.pubsub.as_ref().map(consumed),

@@ -166,6 +166,7 @@ pub async fn run(
         epoch: Instant::now(),
         // Provisioning speaks IoT Core's 3.1.1, as a factory-fresh device does.
         mqtt5: false,
+        latency_window: None,
     });
     if progress {
         eprintln!("{} devices provision themselves through a claim", ids.len());

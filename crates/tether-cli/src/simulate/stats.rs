@@ -155,6 +155,10 @@ pub struct ConnResult {
     pub connect: Option<Duration>,
     /// PUBLISH → PUBACK.
     pub puback: Option<Box<Histogram>>,
+    /// PUBLISH → PUBACK of the messages sent inside `--latency-window`.
+    pub puback_in_window: Option<Box<Histogram>>,
+    /// PUBLISH → PUBACK of the messages sent outside it.
+    pub puback_outside_window: Option<Box<Histogram>>,
     /// Publish → delivery to the e2e consumer.
     pub e2e: Option<Box<Histogram>>,
     /// The first refusal or failure, for the report.
