@@ -183,8 +183,10 @@ pub(super) async fn get_one(
     registry: &RegistryPath,
     device: &DeviceRef,
 ) -> StoreResult<Device> {
-    let num_id = num_id(conn, registry, device).await?;
-    load(conn, registry, num_id).await
+    let pk = registries::pk(conn, registry).await?;
+    find_loaded(conn, pk, device)
+        .await?
+        .ok_or_else(|| not_found(registry, device))
 }
 
 pub(super) async fn update(
