@@ -3,6 +3,8 @@
 //! [`Principal`] or a [`Refused`] with the CONNACK code (spec §1.3 recommendation)
 //! and the reason to store as `lastErrorStatus`.
 
+use std::sync::Arc;
+
 use tether_iot::ClientId;
 use tether_jwt::{EncodingWarning, PublicKey};
 use tether_mqtt::{Connect, ConnectReturnCode};
@@ -19,9 +21,10 @@ use crate::bridge::{Code, Reason};
 /// An authenticated device.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// Its registry (as read at CONNECT).
-    pub registry: DeviceRegistry,
-    /// The device (as read at CONNECT).
+    /// Its registry (as read at CONNECT; later the node's shared copy).
+    pub registry: Arc<DeviceRegistry>,
+    /// The device as read at CONNECT, without what a connection never reads (see
+    /// [`connection_copy`]).
     pub device: Device,
     /// The key that verified the token.
     pub key: PublicKey,
@@ -196,12 +199,26 @@ pub async fn authenticate(
     let verified =
         device_auth::verify_token(token, id.project, &path, &device, keys, policy, now).await?;
     Ok(Principal {
-        registry,
-        device,
+        registry: Arc::new(registry),
+        device: connection_copy(device),
         key: verified.key,
         token_exp: verified.exp,
         warnings: verified.warnings,
     })
+}
+
+/// What a live connection keeps of its device: the fields its later checks read (id,
+/// numId, keys, blocked, gateway settings). The config, state and metadata (up to 64
+/// KB, 64 KB and 256 KB) are read from the store when needed; kept per connection they
+/// would make a fleet's memory grow with their size.
+pub fn connection_copy(device: Device) -> Device {
+    Device {
+        config: tether_registry::model::DeviceConfig::default(),
+        state: None,
+        metadata: std::collections::BTreeMap::new(),
+        last_error_status: None,
+        ..device
+    }
 }
 
 /// Appended to an unknown device's refusal when no claim signed its token either.
@@ -246,7 +263,57 @@ fn password(connect: &Connect) -> Result<&str, Denied> {
 
 #[cfg(test)]
 mod tests {
+    use tether_registry::model::{
+        DeviceConfig, DeviceCredential, DeviceState, GatewayConfig, GatewayType,
+        PublicKeyCredential,
+    };
+
     use super::*;
+
+    /// A connection keeps what its re-checks read, not the config, state and metadata.
+    #[test]
+    fn a_connection_keeps_its_device_without_config_state_and_metadata() {
+        let device = Device {
+            id: "d".into(),
+            num_id: 7,
+            credentials: vec![DeviceCredential {
+                public_key: PublicKeyCredential {
+                    key: "PEM".into(),
+                    ..PublicKeyCredential::default()
+                },
+                ..DeviceCredential::default()
+            }],
+            blocked: true,
+            config: DeviceConfig {
+                version: 3,
+                binary_data: vec![1; 64 * 1024],
+                ..DeviceConfig::default()
+            },
+            state: Some(DeviceState {
+                binary_data: vec![2; 64 * 1024],
+                ..DeviceState::default()
+            }),
+            metadata: [("k".to_owned(), "v".repeat(1000))].into(),
+            gateway_config: GatewayConfig {
+                gateway_type: GatewayType::Gateway,
+                ..GatewayConfig::default()
+            },
+            ..Device::default()
+        };
+        let kept = connection_copy(device.clone());
+        assert_eq!(
+            (
+                kept.id.as_str(),
+                kept.num_id,
+                &kept.credentials,
+                kept.blocked
+            ),
+            ("d", 7, &device.credentials, true)
+        );
+        assert!(kept.is_gateway());
+        assert!(kept.config.binary_data.is_empty() && kept.state.is_none());
+        assert!(kept.metadata.is_empty());
+    }
 
     /// A message wrapped across source lines keeps single spaces (a lost `\` once put
     /// twenty spaces into two of them).

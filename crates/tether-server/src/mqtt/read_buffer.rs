@@ -1,9 +1,12 @@
-//! The per-connection read buffer: small while a device is quiet, larger while it sends.
+//! The per-connection read buffer: none while a device is quiet, small while it sends a
+//! little, larger while it sends a lot.
 //!
 //! Most connections are idle devices that send a two-byte PINGREQ every few minutes, and
 //! a fixed 16 KiB buffer was the largest part of an idle connection's memory. The buffer
 //! starts small (a CONNECT with an RS256 token fits), doubles while reads fill it (a large
-//! PUBLISH arriving), and halves with each read that used a quarter of it or less.
+//! PUBLISH arriving), and halves with each read that used a quarter of it or less. A
+//! connection that waits for its socket to become readable releases it
+//! ([`ReadBuffer::release`]) and gets one of the same size back for the read.
 
 /// Fits a CONNECT carrying an RS256 JWT (about 900 bytes) in one read.
 const SMALL: usize = 2 * 1024;
@@ -12,15 +15,20 @@ const LARGE: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct ReadBuffer {
+    /// Empty while released.
     buf: Vec<u8>,
+    /// The size the next read gets.
+    size: usize,
     /// Bytes the last read returned, until the next [`ReadBuffer::space`] adapts to it.
     last: Option<usize>,
 }
 
 impl Default for ReadBuffer {
+    /// Released: nothing is allocated before the first read.
     fn default() -> Self {
         Self {
-            buf: vec![0; SMALL],
+            buf: Vec::new(),
+            size: SMALL,
             last: None,
         }
     }
@@ -30,13 +38,21 @@ impl ReadBuffer {
     /// Where the next read goes, sized by what the previous read returned.
     pub(crate) fn space(&mut self) -> &mut [u8] {
         if let Some(n) = self.last.take() {
-            let len = self.buf.len();
+            let len = self.size;
             if n == len && len < LARGE {
-                self.buf.resize(len.saturating_mul(2).min(LARGE), 0);
+                self.size = len.saturating_mul(2).min(LARGE);
             } else if len > SMALL && n <= len / 4 {
                 // Halve per small read (a fresh allocation, so the large one is returned
                 // to the allocator); a burst of small messages brings it back to SMALL.
-                self.buf = vec![0; (len / 2).max(SMALL)];
+                self.size = (len / 2).max(SMALL);
+                self.buf = Vec::new();
+            }
+        }
+        if self.buf.len() != self.size {
+            if self.buf.is_empty() {
+                self.buf = vec![0; self.size];
+            } else {
+                self.buf.resize(self.size, 0);
             }
         }
         &mut self.buf
@@ -48,10 +64,17 @@ impl ReadBuffer {
         self.buf.get(..n).unwrap_or_default()
     }
 
+    /// Returns the memory while the connection waits; the next [`ReadBuffer::space`]
+    /// allocates the same size again. Bytes already read were handed on by
+    /// [`ReadBuffer::filled`]'s caller, so nothing is lost.
+    pub(crate) fn release(&mut self) {
+        self.buf = Vec::new();
+    }
+
     /// Bytes held for reads.
     #[cfg(test)]
-    fn capacity(&self) -> usize {
-        self.buf.len()
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.capacity()
     }
 }
 
@@ -101,6 +124,40 @@ mod tests {
         b.filled(10);
         assert_eq!(b.space().len(), SMALL, "never below SMALL");
         assert_eq!(b.capacity(), SMALL);
+    }
+
+    #[test]
+    fn holds_nothing_before_the_first_read_and_while_released() {
+        let mut b = ReadBuffer::default();
+        assert_eq!(b.capacity(), 0, "nothing before the first read");
+        b.space();
+        b.filled(10);
+        b.release();
+        assert_eq!(b.capacity(), 0, "released");
+        assert_eq!(b.space().len(), SMALL);
+    }
+
+    #[test]
+    fn a_released_buffer_comes_back_at_the_size_reads_grew_it_to() {
+        let mut b = ReadBuffer::default();
+        let n = b.space().len();
+        b.filled(n);
+        let n = b.space().len();
+        b.filled(n);
+        b.release();
+        assert_eq!(b.capacity(), 0);
+        assert_eq!(
+            b.space().len(),
+            8192,
+            "grown twice, then released: still 8 KiB"
+        );
+        b.filled(100);
+        b.release();
+        assert_eq!(
+            b.space().len(),
+            4096,
+            "a small read before the release halves it"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tether_log::DeviceCoordinates;
 use tether_mqtt::{PacketId, Publish};
 use tether_registry::ActivityKind;
-use tether_registry::model::{DeviceRegistry, MqttState};
+use tether_registry::model::MqttState;
 use tether_registry::names::RegistryPath;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::JoinHandle;
@@ -41,7 +41,7 @@ where
         now: Now,
     ) {
         if self.provisioning.is_some() {
-            return self.on_provision_publish(publish).await;
+            return Box::pin(self.on_provision_publish(publish)).await;
         }
         let Some(live) = &self.live else {
             return;
@@ -64,9 +64,11 @@ where
         }
         let inbound = target.kind;
         match inbound {
-            Inbound::Attach => return self.on_attach(target.device, &publish).await,
+            // Rare and large: boxed, so that every connection's future is not as
+            // large as theirs.
+            Inbound::Attach => return Box::pin(self.on_attach(target.device, &publish)).await,
             Inbound::Detach => return self.on_detach(target.device, &publish),
-            Inbound::RotateKey => return self.on_rotate_key(&publish).await,
+            Inbound::RotateKey => return Box::pin(self.on_rotate_key(&publish)).await,
             Inbound::Event { .. } | Inbound::State => {}
         }
         if let Some(device) = target.device
@@ -242,7 +244,7 @@ where
             &self.shared.store,
         ) {
             live.registry_copy_at = copy.read_at;
-            live.set_registry(DeviceRegistry::clone(&copy.registry));
+            live.set_registry(Arc::clone(&copy.registry));
         }
         match live.principal.registry.mqtt_state {
             MqttState::Disabled => Err(mqtt_disabled(&live.address.registry)),

@@ -9,7 +9,7 @@ use tether_mqtt::session::SessionError;
 use tether_mqtt::{
     PacketId, QoS, ServerSession, SubAck, SubAckCode, Subscribe, Timestamp, TopicName, Unsubscribe,
 };
-use tether_registry::model::{DeviceConfig, DeviceRegistry, MqttState, Timestamp as RegistryTime};
+use tether_registry::model::{DeviceConfig, MqttState, Timestamp as RegistryTime};
 use tether_registry::names::DeviceRef;
 use tether_registry::{Activity, ActivityKind, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -460,7 +460,7 @@ where
         let disabled = copy.registry.mqtt_state == MqttState::Disabled;
         if copy.read_at > live.registry_copy_at {
             live.registry_copy_at = copy.read_at;
-            live.set_registry(DeviceRegistry::clone(&copy.registry));
+            live.set_registry(Arc::clone(&copy.registry));
         }
         live.registry_read_at = now;
         if disabled {
@@ -524,7 +524,7 @@ where
         }
         // The connection's copy stays current: a re-authentication checks against it.
         if let (Some(device), Some(live)) = (fresh, &mut self.live) {
-            live.principal.device = device;
+            live.principal.device = crate::mqtt::auth::connection_copy(device);
         }
     }
 }
