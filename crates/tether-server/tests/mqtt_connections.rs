@@ -624,3 +624,47 @@ async fn a_second_tls_listener_serves_the_same_devices() -> TestResult {
     gw.shutdown().await;
     Ok(())
 }
+
+/// With admission threads (`--connect-priority low`), a device that connects and then
+/// stays silent leaves them once it has settled (2 s), not at its next packet: it must
+/// not wait there, at the flood's priority, in admission's larger task.
+#[tokio::test]
+async fn a_silent_device_leaves_the_admission_threads_once_settled() -> TestResult {
+    let gw = Gateway::start(|o| {
+        with_plain(o);
+        o.admission =
+            tether_server::listen::admission::Admission::start(1).expect("admission threads");
+    })
+    .await?;
+    let dev = gw.device("quiet").await?;
+    let mut client = RawClient::connect_device(gw.plain_addr.ok_or("plain")?, &dev, 600).await;
+    assert_eq!(
+        gw.handle().admitting_connections(),
+        1,
+        "just connected: still where admission runs"
+    );
+    let mut waited = Duration::ZERO;
+    while gw.handle().admitting_connections() != 0 && waited < Duration::from_secs(6) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += Duration::from_millis(100);
+    }
+    assert_eq!(
+        gw.handle().admitting_connections(),
+        0,
+        "a silent device settles after 2 s"
+    );
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "not before it settled: {waited:?}"
+    );
+    assert_eq!(gw.handle().connected_devices(), 1, "still connected");
+    client.send(tether_mqtt::Packet::PingReq).await;
+    assert!(
+        matches!(
+            client.recv(Duration::from_secs(5)).await,
+            Some(tether_mqtt::Packet::PingResp)
+        ),
+        "served on the device threads"
+    );
+    Ok(())
+}

@@ -41,6 +41,12 @@ pub const METRICS: &[Metric] = &[
         at_start: NONE,
     },
     Metric {
+        name: "tether_mqtt_connections_admitting",
+        kind: Kind::Gauge,
+        help: "MQTT sockets on the admission threads (--connect-priority low): handshaking, authenticating, or in their device's first 2 s.",
+        at_start: NONE,
+    },
+    Metric {
         name: "tether_mqtt_accepted_total",
         kind: Kind::Counter,
         help: "MQTT sockets accepted, by transport (tls, tcp).",

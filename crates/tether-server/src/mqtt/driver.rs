@@ -136,8 +136,7 @@ fn conn_span(shared: &Shared, peer: SocketAddr) -> (u64, tracing::Span) {
 /// How long [`Driver::run`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Until {
-    /// Until the device has been connected for [`SETTLE`] (checked after each wake):
-    /// the driver is handed back.
+    /// Until the device has been connected for [`SETTLE`]: the driver is handed back.
     Settled,
     /// Until the connection ends.
     Closed,
@@ -311,15 +310,17 @@ where
             if self.session.is_closed() {
                 break;
             }
-            if until == Until::Settled
-                && self
-                    .live
-                    .as_ref()
-                    .is_some_and(|l| self.now() >= l.connected_at.saturating_add(SETTLE))
-            {
+            // When a device that is admitted settles; it is woken for it even if it
+            // sends nothing (an idle device would stay where admission runs, at its
+            // priority and in its larger task, until its next packet).
+            let settles_at = match (until, &self.live) {
+                (Until::Settled, Some(l)) => Some(l.connected_at.saturating_add(SETTLE)),
+                _ => None,
+            };
+            if settles_at.is_some_and(|at| self.now() >= at) {
                 return Some(self);
             }
-            match self.wait().await {
+            match self.wait(settles_at).await {
                 Wake::Read(Ok(0)) => {
                     self.finish_abruptly("eof");
                     break;
@@ -369,9 +370,12 @@ where
     }
 
     /// Waits for the next thing to do.
-    async fn wait(&mut self) -> Wake {
+    async fn wait(&mut self, settles_at: Option<Timestamp>) -> Wake {
         let now = self.now();
-        let deadline = self.deadline();
+        let deadline = match (self.deadline(), settles_at) {
+            (Some(d), Some(s)) => Some(d.min(s)),
+            (d, s) => d.or(s),
+        };
         let can_read =
             self.held.is_none() && self.live.as_ref().is_none_or(|l| l.pipeline.can_accept());
         let Self {

@@ -30,6 +30,26 @@ impl Drop for OpenGuard {
     }
 }
 
+/// Counts a socket while it is on the admission threads (the
+/// `tether_mqtt_connections_admitting` gauge and
+/// [`super::MqttHandle::admitting_connections`]).
+struct AdmittingGuard(Arc<Shared>);
+
+impl AdmittingGuard {
+    fn new(shared: Arc<Shared>) -> Self {
+        shared.admitting.fetch_add(1, Ordering::AcqRel);
+        metrics::gauge!("tether_mqtt_connections_admitting").increment(1.0);
+        Self(shared)
+    }
+}
+
+impl Drop for AdmittingGuard {
+    fn drop(&mut self) {
+        self.0.admitting.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!("tether_mqtt_connections_admitting").decrement(1.0);
+    }
+}
+
 /// Accepts devices on `listener` until shutdown. With admission threads, the accept
 /// loop runs on them too: a connection that never gets connected (a flood's bad
 /// tokens, a port scan) costs the device threads nothing, not even its accept.
@@ -75,6 +95,7 @@ async fn connection(incoming: Incoming, shared: Arc<Shared>) {
 /// reactor); then the settled device's traffic moves to the device threads.
 async fn admitted(incoming: Incoming, shared: Arc<Shared>, devices: tokio::runtime::Handle) {
     let guard = accepted(&incoming, &shared);
+    let admitting = AdmittingGuard::new(Arc::clone(&shared));
     let accepted = match incoming.handshake_here().await {
         Ok(accepted) => accepted,
         Err(_) => {
@@ -83,7 +104,9 @@ async fn admitted(incoming: Incoming, shared: Arc<Shared>, devices: tokio::runti
         }
     };
     let permit = accepted.permit;
-    if let Some(admitted) = driver::admit(accepted.conn, accepted.peer, shared).await {
+    let admitted = driver::admit(accepted.conn, accepted.peer, shared).await;
+    drop(admitting);
+    if let Some(admitted) = admitted {
         devices.spawn(async move {
             let _held = (guard, permit);
             admitted.serve().await;

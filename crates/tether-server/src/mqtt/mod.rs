@@ -175,6 +175,9 @@ pub(crate) struct Shared {
     pub(crate) claims: crate::bridge::provision::claim::ClaimLists,
     pub(crate) activity: ActivitySender,
     pub(crate) open: AtomicUsize,
+    /// Sockets on the admission threads: handshaking, authenticating, or in their
+    /// device's first seconds.
+    pub(crate) admitting: AtomicUsize,
     pub(crate) closed: Notify,
     pub(crate) next_conn_id: AtomicU64,
     pub(crate) shutdown: watch::Receiver<bool>,
@@ -243,6 +246,7 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
         registries: Arc::default(),
         activity,
         open: AtomicUsize::new(0),
+        admitting: AtomicUsize::new(0),
         closed: Notify::new(),
         next_conn_id: AtomicU64::new(1),
         shutdown,
@@ -318,6 +322,12 @@ impl MqttHandle {
     /// Open device sockets, authenticated or not.
     pub fn open_connections(&self) -> usize {
         self.shared.open.load(Ordering::Acquire)
+    }
+
+    /// Sockets where admission runs (`--connect-priority low`): from accept through the
+    /// handshake and CONNECT to the device's first 2 s.
+    pub fn admitting_connections(&self) -> usize {
+        self.shared.admitting.load(Ordering::Acquire)
     }
 
     /// Authenticated, connected devices.
