@@ -530,3 +530,25 @@ fn a_drained_burst_gives_its_memory_back() {
         "{after} bytes kept after the burst (steady: {steady}, during: {during})"
     );
 }
+
+/// A connection that waits for input gives back its drained event queue: the one its
+/// CONNECT made would otherwise stay for the connection's lifetime.
+#[test]
+fn an_idle_session_releases_its_drained_event_queue() {
+    let mut server = connected(60);
+    assert!(
+        server.buffered_bytes() > 0,
+        "the CONNECT's queue is still held"
+    );
+    server.release_idle_memory();
+    assert_eq!(server.buffered_bytes(), 0);
+    let topic = TopicName::new("/devices/dev/events").expect("topic");
+    server.handle_input(
+        &bytes(Publish::at_least_once(id(1), topic, vec![1; 10])),
+        t(1),
+    );
+    server.release_idle_memory();
+    assert_eq!(events(&mut server).len(), 1, "a queued event is kept");
+    server.release_idle_memory();
+    assert_eq!(server.buffered_bytes(), 0);
+}

@@ -370,6 +370,15 @@ impl ServerSession {
         event
     }
 
+    /// Gives back the event queue's memory if it is empty: for a gateway whose
+    /// connection waits for input (most connections are idle devices, and the queue
+    /// that held their CONNECT would otherwise stay for the connection's lifetime).
+    pub fn release_idle_memory(&mut self) {
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+    }
+
     /// Bytes this session holds in its queues and input buffer (their capacity):
     /// small while it is idle or steady, larger only during a burst.
     #[must_use]

@@ -381,6 +381,7 @@ where
         let Self {
             stream,
             read_buf,
+            session,
             live,
             shutdown,
             ..
@@ -413,7 +414,7 @@ where
             result = oldest(pipeline) => Wake::Settled(result),
             control = recv(control) => Wake::Control(control),
             open = changed(config) => Wake::Config(open),
-            read = read_or_release(stream, read_buf), if can_read => Wake::Read(read),
+            read = read_or_release(stream, read_buf, session), if can_read => Wake::Read(read),
         }
     }
 
@@ -701,9 +702,14 @@ async fn oldest(
 }
 
 /// Reads into `buf`; while nothing can be read the buffer goes back to the allocator
-/// (and comes back, the same size, with the next poll): most connections are idle
-/// devices, and a read buffer held across the wait was a tenth of one.
-async fn read_or_release<S>(stream: &mut S, buf: &mut ReadBuffer) -> std::io::Result<usize>
+/// (and comes back, the same size, with the next poll), and so does the session's
+/// empty event queue: most connections are idle devices, and a read buffer held
+/// across the wait was a tenth of one.
+async fn read_or_release<S>(
+    stream: &mut S,
+    buf: &mut ReadBuffer,
+    session: &mut ServerSession,
+) -> std::io::Result<usize>
 where
     S: AsyncRead + Unpin,
 {
@@ -714,6 +720,7 @@ where
             // Pending put nothing into the buffer (rustls keeps what it has read).
             Poll::Pending => {
                 buf.release();
+                session.release_idle_memory();
                 Poll::Pending
             }
         }
@@ -778,9 +785,14 @@ mod idle_reads {
 
     /// Polls a read once: it must wait, as nothing was sent.
     fn poll_once<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut ReadBuffer) {
-        let read = std::pin::pin!(read_or_release(stream, buf));
+        let mut session = session();
+        let read = std::pin::pin!(read_or_release(stream, buf, &mut session));
         let mut cx = Context::from_waker(std::task::Waker::noop());
         assert!(read.poll(&mut cx).is_pending(), "nothing was sent");
+    }
+
+    fn session() -> ServerSession {
+        ServerSession::new(ServerConfig::new(64 * 1024), Timestamp::from_millis(0))
     }
 
     async fn tcp_pair() -> (TcpStream, TcpStream) {
@@ -799,7 +811,9 @@ mod idle_reads {
         poll_once(&mut server, &mut buf);
         assert_eq!(buf.capacity(), 0, "released while waiting");
         client.write_all(b"ping").await.expect("write");
-        let n = read_or_release(&mut server, &mut buf).await.expect("read");
+        let n = read_or_release(&mut server, &mut buf, &mut session())
+            .await
+            .expect("read");
         assert_eq!(buf.filled(n), b"ping");
         poll_once(&mut server, &mut buf);
         assert_eq!(buf.capacity(), 0, "released again once read");
@@ -853,7 +867,7 @@ mod idle_reads {
         while got.len() < 6000 {
             let n = tokio::time::timeout(
                 Duration::from_secs(5),
-                read_or_release(&mut server, &mut buf),
+                read_or_release(&mut server, &mut buf, &mut session()),
             )
             .await
             .expect("bytes within 5 s")
