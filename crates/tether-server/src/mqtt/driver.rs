@@ -188,7 +188,7 @@ struct Live {
     messages: TokenBucket,
     states: TokenBucket,
     /// The registry's notification configs, converted when the registry is read.
-    routing: Routing,
+    routing: Arc<Routing>,
     /// When message activity was last recorded (µs).
     activity_at: Option<i64>,
     pipeline: AckPipeline<AppendTask>,
@@ -201,10 +201,11 @@ impl Live {
         &self.principal.device.id
     }
 
-    /// Takes a freshly read copy of the registry (and its routing).
-    fn set_registry(&mut self, registry: Arc<tether_registry::model::DeviceRegistry>) {
-        self.routing = Routing::of(&registry);
-        self.principal.registry = registry;
+    /// Takes the node's fresher copy of the registry and its routing (shared by every
+    /// connection of the registry).
+    fn set_registry(&mut self, copy: &super::registries::Copy) {
+        self.routing = Arc::clone(&copy.routing);
+        self.principal.registry = Arc::clone(&copy.registry);
     }
 }
 

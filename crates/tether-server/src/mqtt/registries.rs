@@ -19,6 +19,8 @@ use tether_registry::model::DeviceRegistry;
 use tether_registry::names::RegistryPath;
 use tokio::time::Instant;
 
+use crate::bridge::uplink::Routing;
+
 /// One read of a registry.
 #[derive(Debug, Clone)]
 pub(crate) struct Copy {
@@ -28,6 +30,8 @@ pub(crate) struct Copy {
     pub(crate) read_at: Instant,
     /// What it read.
     pub(crate) registry: Arc<DeviceRegistry>,
+    /// Its routing, converted once for every connection of the registry.
+    pub(crate) routing: Arc<Routing>,
 }
 
 /// The shared copies.
@@ -105,6 +109,11 @@ impl Registries {
         newer
     }
 
+    /// The latest shared copy, if any, without reading anything.
+    pub(crate) fn latest(&self, path: &RegistryPath) -> Option<Copy> {
+        self.lock().get(path).and_then(|e| e.copy.clone())
+    }
+
     /// A copy read after the hub counted `changes` registry changes: the shared one
     /// if it is that recent, or one read now (once for all the callers waiting).
     ///
@@ -151,6 +160,7 @@ impl Registries {
         let copy = Copy {
             number: entry.copy.as_ref().map_or(0, |c| c.number) + 1,
             read_at: started,
+            routing: Arc::new(Routing::of(&registry)),
             registry: Arc::new(registry),
         };
         entry.copy = Some(copy.clone());

@@ -169,6 +169,31 @@ where
                 .saturating_mul(1000),
         );
         let coords = crate::bridge::uplink::coordinates(&address, &principal.device.id);
+        // The node's copy of the registry when it says the same as this CONNECT's read:
+        // an idle device keeps it for hours, and a copy each is memory per device.
+        // Without one, a background read makes one for the next connections.
+        let mut principal = principal;
+        let shared_copy = self
+            .shared
+            .registries
+            .latest(&address.registry)
+            .filter(|c| *c.registry == *principal.registry);
+        let routing = match shared_copy {
+            Some(copy) => {
+                principal.registry = copy.registry;
+                copy.routing
+            }
+            None => {
+                let _ = self.shared.registries.periodic(
+                    &address.registry,
+                    tokio::time::Instant::now(),
+                    self.shared.connections.registry_changes(),
+                    options.registry_refresh,
+                    &self.shared.store,
+                );
+                Arc::new(Routing::of(&principal.registry))
+            }
+        };
         self.live = Some(Live {
             coords,
             address,
@@ -189,7 +214,7 @@ where
             messages: TokenBucket::new(options.limits.messages_per_sec, now),
             states: TokenBucket::new(options.limits.state_per_sec, now),
             pipeline: AckPipeline::new(DEFAULT_CAP),
-            routing: Routing::of(&principal.registry),
+            routing,
             activity_at: None,
             gateway: super::gateway::GatewayLive::of(&principal.device),
             principal,

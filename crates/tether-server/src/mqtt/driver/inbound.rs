@@ -244,7 +244,7 @@ where
             &self.shared.store,
         ) {
             live.registry_copy_at = copy.read_at;
-            live.set_registry(Arc::clone(&copy.registry));
+            live.set_registry(&copy);
         }
         match live.principal.registry.mqtt_state {
             MqttState::Disabled => Err(mqtt_disabled(&live.address.registry)),

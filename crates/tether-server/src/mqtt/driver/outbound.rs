@@ -460,7 +460,7 @@ where
         let disabled = copy.registry.mqtt_state == MqttState::Disabled;
         if copy.read_at > live.registry_copy_at {
             live.registry_copy_at = copy.read_at;
-            live.set_registry(Arc::clone(&copy.registry));
+            live.set_registry(&copy);
         }
         live.registry_read_at = now;
         if disabled {
