@@ -373,10 +373,7 @@ where
     /// Waits for the next thing to do.
     async fn wait(&mut self, settles_at: Option<Timestamp>) -> Wake {
         let now = self.now();
-        let deadline = match (self.deadline(), settles_at) {
-            (Some(d), Some(s)) => Some(d.min(s)),
-            (d, s) => d.or(s),
-        };
+        let deadline = self.deadline().into_iter().chain(settles_at).min();
         let can_read =
             self.held.is_none() && self.live.as_ref().is_none_or(|l| l.pipeline.can_accept());
         let Self {

@@ -49,11 +49,7 @@ impl ReadBuffer {
             }
         }
         if self.buf.len() != self.size {
-            if self.buf.is_empty() {
-                self.buf = vec![0; self.size];
-            } else {
-                self.buf.resize(self.size, 0);
-            }
+            self.buf.resize(self.size, 0);
         }
         &mut self.buf
     }

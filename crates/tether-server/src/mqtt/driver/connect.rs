@@ -137,7 +137,7 @@ where
         );
     }
 
-    pub(super) fn accept(&mut self, principal: Principal) {
+    pub(super) fn accept(&mut self, mut principal: Principal) {
         let now = self.now();
         let options = &self.shared.options;
         let address = principal.address();
@@ -172,7 +172,6 @@ where
         // The node's copy of the registry when it says the same as this CONNECT's read:
         // an idle device keeps it for hours, and a copy each is memory per device.
         // Without one, a background read makes one for the next connections.
-        let mut principal = principal;
         let shared_copy = self
             .shared
             .registries
