@@ -1,7 +1,7 @@
 //! Mint and verify, ES256 and RS256: tether beside the `jsonwebtoken` crate (on the
 //! same ring crypto) and beside the raw ring operation, in one run.
 //!
-//! Run with: cargo bench -p tether-jwt --bench jwt
+//! Run with: cargo bench -p tether-jwt --bench jwt --features p256-table
 
 #[path = "../tests/common/jsonwebtoken_ring.rs"]
 mod jsonwebtoken_ring;
@@ -162,6 +162,44 @@ fn bench(c: &mut Criterion) {
     });
 }
 
+/// The bare ES256 signature over a token's signing input, on each P-256 signer in one
+/// run: ring (the floor), the `p256` crate's own (generic multiplication), and
+/// `P256Signer` (with `--features p256-table`, the fixed-base table).
+fn sign(c: &mut Criterion) {
+    use p256::ecdsa::signature::Signer as _;
+    let input = tether_token(&P256Signer::from_scalar(&[7u8; 32]).expect("scalar"));
+    let input = input
+        .rsplit_once('.')
+        .expect("three parts")
+        .0
+        .as_bytes()
+        .to_vec();
+    let rng = SystemRandom::new();
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&rs::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("gen");
+    let pair = EcdsaKeyPair::from_pkcs8(&rs::ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+        .expect("ec");
+    let crate_key = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).expect("scalar");
+    let ours = P256Signer::from_scalar(&[7u8; 32]).expect("scalar");
+    let mut g = c.benchmark_group("es256/sign");
+    g.bench_function("ring", |b| {
+        b.iter(|| pair.sign(&rng, black_box(&input)).expect("sign"))
+    });
+    g.bench_function("p256_crate", |b| {
+        b.iter(|| -> p256::ecdsa::Signature { crate_key.sign(black_box(&input)) })
+    });
+    let name = if cfg!(feature = "p256-table") {
+        "tether_p256_table"
+    } else {
+        "tether_p256"
+    };
+    g.bench_function(name, |b| {
+        let mut out = [0u8; 64];
+        b.iter(|| ours.sign(black_box(&input), &mut out).expect("sign"))
+    });
+    g.finish();
+}
+
 /// What a refused ES256 token costs beyond its failed verification: the two public
 /// keys recovered from its signature, named in the refusal (tether-server's
 /// `bridge::auth`).
@@ -176,6 +214,6 @@ fn recovery(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(60).measurement_time(std::time::Duration::from_secs(3));
-    targets = bench, recovery
+    targets = bench, sign, recovery
 }
 criterion_main!(benches);

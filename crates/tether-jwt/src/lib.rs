@@ -22,7 +22,8 @@
 //!
 //! Features: `alloc` (decode, verify, diagnose), `std`, `ring` (fast software signers
 //! and verifiers for servers and tools), `p256` (RustCrypto P-256 signer and verifier
-//! that needs neither `std` nor an allocator).
+//! that needs neither `std` nor an allocator), `p256-table` (that signer with a 33 KB
+//! precomputed table in read-only data: about 6× faster, still `no_std`).
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -6,6 +6,8 @@ use core::fmt;
 
 #[cfg(feature = "p256")]
 mod p256;
+#[cfg(feature = "p256-table")]
+mod p256_fixed_base;
 #[cfg(feature = "ring")]
 mod ring;
 

@@ -1,11 +1,12 @@
-use p256::ecdsa::signature::Signer as _;
-use p256::ecdsa::{Signature, SigningKey};
+use p256::ecdsa::SigningKey;
 
 use super::KeyRejected;
 use crate::{Algorithm, SignError, Signer};
 
 /// ES256 with the RustCrypto `p256` crate: deterministic (RFC 6979) signatures, no
-/// `std`, no allocator. About 5× slower than ring; right for devices, not servers.
+/// `std`, no allocator; right for devices, not servers. With the `p256-table` feature
+/// the generator multiplication reads a 33 KB precomputed table (read-only data) and
+/// signing is about six times faster; the signatures are the same bytes either way.
 #[derive(Clone)]
 pub struct P256Signer {
     key: SigningKey,
@@ -34,6 +35,26 @@ impl P256Signer {
     }
 }
 
+impl P256Signer {
+    /// `r‖s`: through the precomputed table when the `p256-table` feature is on.
+    #[cfg(feature = "p256-table")]
+    fn sign_raw(&self, message: &[u8]) -> Result<[u8; 64], SignError> {
+        super::p256_fixed_base::sign(self.key.as_nonzero_scalar(), message)
+            .ok_or(SignError::Failed("P-256 signing failed"))
+    }
+
+    #[cfg(not(feature = "p256-table"))]
+    fn sign_raw(&self, message: &[u8]) -> Result<[u8; 64], SignError> {
+        use p256::ecdsa::Signature;
+        use p256::ecdsa::signature::Signer as _;
+        let sig: Signature = self
+            .key
+            .try_sign(message)
+            .map_err(|_| SignError::Failed("P-256 signing failed"))?;
+        Ok(sig.to_bytes().into())
+    }
+}
+
 impl Signer for P256Signer {
     fn algorithm(&self) -> Algorithm {
         Algorithm::Es256
@@ -43,11 +64,7 @@ impl Signer for P256Signer {
         let out = out
             .get_mut(..64)
             .ok_or(SignError::BufferTooSmall { needed: 64 })?;
-        let sig: Signature = self
-            .key
-            .try_sign(message)
-            .map_err(|_| SignError::Failed("P-256 signing failed"))?;
-        out.copy_from_slice(&sig.to_bytes());
+        out.copy_from_slice(&self.sign_raw(message)?);
         Ok(64)
     }
 }
