@@ -19,6 +19,7 @@ pub mod admission;
 pub mod http;
 pub mod rate;
 pub mod tcp;
+pub mod tls;
 
 use std::future::Future;
 use std::io;
@@ -33,7 +34,6 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 use tracing::Instrument as _;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
@@ -288,8 +288,9 @@ async fn tls_accept(
     acceptor: TlsAcceptor,
     tcp: tcp::Tcp,
     limit: Duration,
-) -> Result<TlsStream<tcp::Tcp>, Option<io::Error>> {
-    match tokio::time::timeout(limit, acceptor.accept(tcp)).await {
+) -> Result<tls::TlsConn<tcp::Tcp>, Option<io::Error>> {
+    let accept = tls::TlsConn::accept(Arc::clone(acceptor.config()), tcp);
+    match tokio::time::timeout(limit, accept).await {
         Ok(accepted) => accepted.map_err(Some),
         Err(_) => Err(None),
     }
@@ -406,8 +407,8 @@ async fn accept_loop<F, Fut>(
 pub enum Conn {
     /// Plain TCP.
     Plain(tcp::Tcp),
-    /// TLS over TCP.
-    Tls(TlsStream<tcp::Tcp>),
+    /// TLS over TCP (rustls' unbuffered API: an idle connection holds no buffers).
+    Tls(tls::TlsConn<tcp::Tcp>),
 }
 
 impl Conn {
@@ -418,7 +419,7 @@ impl Conn {
     pub fn rehome(&mut self) -> io::Result<()> {
         match self {
             Conn::Plain(tcp) => tcp.rehome(),
-            Conn::Tls(tls) => tls.get_mut().0.rehome(),
+            Conn::Tls(tls) => tls.get_mut().rehome(),
         }
     }
 
@@ -426,7 +427,7 @@ impl Conn {
     pub fn alpn(&self) -> Option<&[u8]> {
         match self {
             Conn::Plain(_) => None,
-            Conn::Tls(tls) => tls.get_ref().1.alpn_protocol(),
+            Conn::Tls(tls) => tls.alpn_protocol(),
         }
     }
 }

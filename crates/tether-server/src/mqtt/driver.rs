@@ -715,7 +715,7 @@ where
         let mut space = ReadBuf::new(buf.space());
         match Pin::new(&mut *stream).poll_read(cx, &mut space) {
             Poll::Ready(read) => Poll::Ready(read.map(|()| space.filled().len())),
-            // Pending put nothing into the buffer (rustls keeps what it has read).
+            // Pending put nothing into the buffer (TLS keeps what it has read).
             Poll::Pending => {
                 buf.release();
                 session.release_idle_memory();
@@ -774,12 +774,10 @@ mod idle_reads {
     use std::future::Future as _;
     use std::task::Context;
 
-    use rustls::pki_types::pem::PemObject as _;
-    use rustls::pki_types::{CertificateDer, ServerName};
     use tokio::io::AsyncWriteExt as _;
-    use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
+    use crate::listen::tls::testing::tcp_pair;
 
     /// Polls a read once: it must wait, as nothing was sent.
     fn poll_once<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut ReadBuffer) {
@@ -791,15 +789,6 @@ mod idle_reads {
 
     fn session() -> ServerSession {
         ServerSession::new(ServerConfig::new(64 * 1024), Timestamp::from_millis(0))
-    }
-
-    async fn tcp_pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let client = TcpStream::connect(listener.local_addr().expect("addr"))
-            .await
-            .expect("connect");
-        let (server, _) = listener.accept().await.expect("accept");
-        (client, server)
     }
 
     #[tokio::test]
@@ -821,41 +810,19 @@ mod idle_reads {
     /// buffer goes back all the same, and the record's bytes arrive whole.
     #[tokio::test]
     async fn over_tls_releasing_between_partial_records_loses_nothing() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let setup = crate::tls::setup(
-            &crate::tls::TlsSource::Embedded {
-                data_dir: dir.path().to_path_buf(),
-                host_names: vec!["localhost".into()],
-            },
-            crate::bridge::Clock::unix_secs(&crate::bridge::SystemClock),
-        )
-        .expect("TLS setup");
-        let mut roots = rustls::RootCertStore::empty();
-        let ca = setup.ca_path.expect("embedded CA");
-        for cert in CertificateDer::pem_file_iter(&ca).expect("CA file") {
-            roots.add(cert.expect("CA cert")).expect("CA");
-        }
-        let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let (client, server) = tcp_pair().await;
-        let acceptor = tokio_rustls::TlsAcceptor::from(setup.config);
-        let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
-        let name = ServerName::try_from("localhost").expect("name");
-        let (client, server) =
-            tokio::join!(connector.connect(name, client), acceptor.accept(server));
-        let (mut client, mut server) = (client.expect("client"), server.expect("server"));
+        let crate::listen::tls::testing::Peers {
+            mut client,
+            mut server,
+            _dir,
+        } = crate::listen::tls::testing::handshake(client, server, &[]).await;
 
         let mut buf = ReadBuffer::default();
         poll_once(&mut server, &mut buf);
         assert_eq!(buf.capacity(), 0);
         let sent: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
         let writer = tokio::spawn(async move {
-            // One record of 6,000 bytes: rustls reads a socket 4 KiB at a time, so the
+            // One record of 6,000 bytes: TLS reads a socket 4 KiB at a time, so the
             // first read finds part of it.
             client.write_all(&sent).await.expect("write");
             client.flush().await.expect("flush");
