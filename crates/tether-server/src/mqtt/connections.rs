@@ -4,9 +4,9 @@
 //!
 //! ```text
 //!  API ──send_command──▶ Connections ──control (mpsc)──▶ driver ──PUBLISH──▶ device
-//!      ──config_updated─▶      │      ──config (watch, latest wins)──▶
+//!      ──config_updated─▶      │      ──notice: config (watch, latest wins)──▶
 //!      ──device_changed─▶      │      ──Recheck──▶ driver re-reads the device
-//!  new CONNECT ─register─▶     └──────close (watch)──▶ old driver ends
+//!  new CONNECT ─register─▶     └──────notice: close (same watch)──▶ old driver ends
 //!  gateway attach ─attach─▶ entry of the attached device sharing the gateway's
 //!                           control queue; messages name the device's numId
 //! ```
@@ -72,19 +72,21 @@ struct Entry {
     /// Boxed: the channel allocates its first block of slots up front, and a slot the
     /// size of a pointer keeps that small on every idle connection.
     control: mpsc::Sender<Box<Control>>,
-    config: watch::Sender<Option<DeviceConfig>>,
-    /// `None` for a device attached through a gateway (it is detached instead).
-    close: Option<watch::Sender<Option<Reason>>>,
+    notice: watch::Sender<Notice>,
+    /// A device on a connection of its own; false for one attached through a gateway
+    /// (it is detached instead of closed).
+    direct: bool,
     commands: Arc<AtomicBool>,
 }
 
 impl Entry {
     fn end(&self, device: &DeviceAddress, reason: Reason) {
-        match &self.close {
-            Some(close) => {
-                close.send_replace(Some(reason));
+        match self.direct {
+            true => {
+                self.notice
+                    .send_modify(|notice| notice.close = Some(reason));
             }
-            None => {
+            false => {
                 // A full queue means the gateway is stuck; it is detached when its
                 // connection ends.
                 let _ = self.control.try_send(Box::new(Control::Detach {
@@ -96,12 +98,23 @@ impl Entry {
     }
 }
 
+/// What the table tells a connection besides API messages, in one watch (a second
+/// watch cost every idle connection about 0.4 KB).
+#[derive(Debug, Default, Clone)]
+pub struct Notice {
+    /// The newest config version stored while connected (or attached).
+    pub config: Option<DeviceConfig>,
+    /// Set when the server closes this connection, with the reason (never for an
+    /// attached device: it is detached through its gateway's control queue).
+    pub close: Option<Reason>,
+}
+
 /// What a gateway's driver receives when it attaches a device.
 #[derive(Debug)]
 pub struct AttachedRegistration {
     /// The newest config version stored while attached (a [`Control::Config`] says
     /// when to look).
-    pub config: watch::Receiver<Option<DeviceConfig>>,
+    pub notice: watch::Receiver<Notice>,
     /// Whether the gateway subscribed to the device's commands (the driver sets it).
     pub commands: Arc<AtomicBool>,
 }
@@ -111,10 +124,8 @@ pub struct AttachedRegistration {
 pub struct Registration {
     /// API messages.
     pub control: mpsc::Receiver<Box<Control>>,
-    /// The newest config version stored while connected.
-    pub config: watch::Receiver<Option<DeviceConfig>>,
-    /// Set when the server closes this connection, with the reason.
-    pub close: watch::Receiver<Option<Reason>>,
+    /// The newest config, and the close with its reason.
+    pub notice: watch::Receiver<Notice>,
     /// Whether the device is subscribed to its commands (the driver sets it).
     pub commands: Arc<AtomicBool>,
 }
@@ -262,14 +273,13 @@ impl Connections {
     /// device is told to close.
     pub fn register(&self, device: &DeviceAddress, conn_id: u64) -> Registration {
         let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
-        let (config_tx, config) = watch::channel(None);
-        let (close_tx, close) = watch::channel(None);
+        let (notice_tx, notice) = watch::channel(Notice::default());
         let commands = Arc::new(AtomicBool::new(false));
         let entry = Entry {
             conn_id,
             control: control_tx,
-            config: config_tx,
-            close: Some(close_tx),
+            notice: notice_tx,
+            direct: true,
             commands: Arc::clone(&commands),
         };
         let mut map = self.lock();
@@ -280,8 +290,7 @@ impl Connections {
         drop(map);
         Registration {
             control,
-            config,
-            close,
+            notice,
             commands,
         }
     }
@@ -301,22 +310,22 @@ impl Connections {
             .filter(|e| e.conn_id == conn_id)?
             .control
             .clone();
-        let (config_tx, config) = watch::channel(None);
+        let (notice_tx, notice) = watch::channel(Notice::default());
         let commands = Arc::new(AtomicBool::new(false));
         let entry = Entry {
             conn_id,
             control,
-            config: config_tx,
-            close: None,
+            notice: notice_tx,
+            direct: false,
             commands: Arc::clone(&commands),
         };
         if let Some(old) = map.insert(device.clone(), entry)
-            && !(old.conn_id == conn_id && old.close.is_none())
+            && (old.conn_id != conn_id || old.direct)
         {
             old.end(device, another_connection());
         }
         self.arrived(device);
-        Some(AttachedRegistration { config, commands })
+        Some(AttachedRegistration { notice, commands })
     }
 
     /// Removes connection `conn_id` unless a newer one took its place.
@@ -369,14 +378,15 @@ impl DeviceHub for Connections {
 
     async fn config_updated(&self, device: &DeviceAddress, config: &DeviceConfig) {
         if let Some(entry) = self.lock().get(device) {
-            let newer = entry.config.send_if_modified(|latest| {
+            let newer = entry.notice.send_if_modified(|notice| {
+                let latest = &mut notice.config;
                 let newer = latest.as_ref().is_none_or(|l| l.version < config.version);
                 if newer {
                     *latest = Some(config.clone());
                 }
                 newer
             });
-            if newer && entry.close.is_none() {
+            if newer && !entry.direct {
                 // A gateway's driver watches its own config; it learns of an attached
                 // device's through the queue (and looks at all of them on any wake).
                 let _ = entry
@@ -406,7 +416,7 @@ impl DeviceHub for Connections {
         // entry carries the message once.
         let own = map
             .iter()
-            .filter(|(address, entry)| address.registry == *registry && entry.close.is_some());
+            .filter(|(address, entry)| address.registry == *registry && entry.direct);
         for (_, entry) in own {
             // A full queue already holds work; the periodic refresh catches up.
             let _ = entry.control.try_send(Box::new(Control::RegistryChanged));
@@ -435,10 +445,10 @@ mod tests {
         let first = hub.register(&device(), 1);
         let second = hub.register(&device(), 2);
         assert_eq!(
-            first.close.borrow().as_ref().map(|r| r.label),
+            first.notice.borrow().close.as_ref().map(|r| r.label),
             Some("superseded")
         );
-        assert!(second.close.borrow().is_none());
+        assert!(second.notice.borrow().close.is_none());
         hub.deregister(&device(), 1);
         assert_eq!(
             hub.len(),

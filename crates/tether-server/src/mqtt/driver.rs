@@ -41,7 +41,7 @@ use std::time::Duration;
 use tether_log::DeviceCoordinates;
 use tether_mqtt::session::{CloseReason, Event};
 use tether_mqtt::{Publish, QoS, ServerConfig, ServerSession, Timestamp};
-use tether_registry::model::{DeviceConfig, Timestamp as RegistryTime};
+use tether_registry::model::Timestamp as RegistryTime;
 use tether_registry::{Activity, ActivityKind};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::sync::{mpsc, watch};
@@ -52,7 +52,7 @@ use self::pipeline::{AckPipeline, AppendError};
 use super::Shared;
 use super::auth::Principal;
 use super::config_push::ConfigPush;
-use super::connections::{Control, Registration};
+use super::connections::{Control, Notice, Registration};
 use super::read_buffer::ReadBuffer;
 use crate::bridge::hub::DeviceAddress;
 use crate::bridge::limits::TokenBucket;
@@ -171,7 +171,6 @@ struct Live {
     coords: DeviceCoordinates,
     reg: Registration,
     control_open: bool,
-    config_open: bool,
     registry_read_at: Timestamp,
     /// When the read behind `principal.registry` started (or, for the CONNECT's own
     /// read, a moment after): only later shared copies replace it.
@@ -228,7 +227,7 @@ enum Wake {
     Shutdown,
     Close(Option<Reason>),
     Control(Option<Box<Control>>),
-    Config(bool),
+    Config,
     Settled(Result<Result<(), AppendError>, tokio::task::JoinError>),
 }
 
@@ -362,7 +361,7 @@ where
                         live.control_open = false;
                     }
                 }
-                Wake::Config(open) => self.on_config_changed(open),
+                Wake::Config => self.on_config_changed(),
                 Wake::Settled(result) => self.on_appended(result),
             }
         }
@@ -393,25 +392,23 @@ where
                 None => pending::<()>().await,
             }
         };
-        let (control, config, close, pipeline) = match live {
+        let (control, notice, pipeline) = match live {
             Some(l) => (
                 l.control_open.then_some(&mut l.reg.control),
-                l.config_open.then_some(&mut l.reg.config),
-                Some(&mut l.reg.close),
+                Some(&mut l.reg.notice),
                 Some(&mut l.pipeline),
             ),
-            None => (None, None, None, None),
+            None => (None, None, None),
         };
         tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => Wake::Shutdown,
-            reason = closed(close) => Wake::Close(reason),
+            wake = noticed(notice) => wake,
             // Timers before input, so a client that keeps sending cannot starve the
             // expiry, keep-alive and redelivery timers.
             () = sleep => Wake::Timer,
             result = oldest(pipeline) => Wake::Settled(result),
             control = recv(control) => Wake::Control(control),
-            open = changed(config) => Wake::Config(open),
             read = read_or_release(stream, read_buf, session), if can_read => Wake::Read(read),
         }
     }
@@ -669,21 +666,20 @@ where
     }
 }
 
-async fn closed(close: Option<&mut watch::Receiver<Option<Reason>>>) -> Option<Reason> {
-    let Some(close) = close else {
+/// A close (first) or a newer config from the connections table.
+async fn noticed(notice: Option<&mut watch::Receiver<Notice>>) -> Wake {
+    let Some(notice) = notice else {
         return pending().await;
     };
-    loop {
-        if let Some(reason) = close.borrow_and_update().clone() {
-            return Some(reason);
-        }
-        if close.changed().await.is_err() {
-            // The entry is gone without a reason: treat it as replaced.
-            return close.borrow().clone();
-        }
+    let open = notice.changed().await.is_ok();
+    let close = notice.borrow().close.clone();
+    match close {
+        Some(reason) => Wake::Close(Some(reason)),
+        None if open => Wake::Config,
+        // The entry is gone without a reason: treat it as replaced.
+        None => Wake::Close(None),
     }
 }
-
 /// The log budget's key for a device.
 fn device_key(device: &DeviceAddress) -> String {
     format!("device:{}/{}", device.registry, device.num_id)
@@ -733,13 +729,6 @@ async fn recv(control: Option<&mut mpsc::Receiver<Box<Control>>>) -> Option<Box<
     }
 }
 
-async fn changed(config: Option<&mut watch::Receiver<Option<DeviceConfig>>>) -> bool {
-    match config {
-        Some(rx) => rx.changed().await.is_ok(),
-        None => pending().await,
-    }
-}
-
 #[cfg(test)]
 mod future_sizes {
     use super::*;
@@ -766,6 +755,56 @@ mod future_sizes {
         // key rotation, re-authentication) were awaited inline: a future is as large
         // as its largest await.
         assert!(run <= 1536, "run() future is {run} bytes");
+    }
+}
+
+#[cfg(test)]
+mod notice_wakes {
+    use super::*;
+
+    fn reason() -> Reason {
+        crate::mqtt::connections::another_connection()
+    }
+
+    fn wake_now(rx: &mut watch::Receiver<Notice>) -> Option<Wake> {
+        let wake = std::pin::pin!(noticed(Some(rx)));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match std::future::Future::poll(wake, &mut cx) {
+            Poll::Ready(wake) => Some(wake),
+            Poll::Pending => None,
+        }
+    }
+
+    /// One watch carries both; a close is never lost behind a config, whichever came
+    /// first and whatever the driver read in between.
+    #[test]
+    fn a_config_wakes_for_config_and_a_close_always_wins() {
+        let (tx, mut rx) = watch::channel(Notice::default());
+        assert!(wake_now(&mut rx).is_none(), "nothing yet");
+
+        tx.send_modify(|n| n.config = None);
+        assert!(matches!(wake_now(&mut rx), Some(Wake::Config)));
+        assert!(wake_now(&mut rx).is_none(), "seen");
+
+        // A config, then a close before the driver looks: the close.
+        tx.send_modify(|n| n.config = None);
+        tx.send_modify(|n| n.close = Some(reason()));
+        assert!(matches!(wake_now(&mut rx), Some(Wake::Close(Some(_)))));
+
+        // A config seen, the config read (as on_config_changed reads it), then a close:
+        // the next wait still sees the close.
+        let (tx, mut rx) = watch::channel(Notice::default());
+        tx.send_modify(|n| n.config = None);
+        assert!(matches!(wake_now(&mut rx), Some(Wake::Config)));
+        tx.send_modify(|n| n.close = Some(reason()));
+        let _ = rx.borrow().config.clone();
+        assert!(matches!(wake_now(&mut rx), Some(Wake::Close(Some(_)))));
+
+        // The table dropped the entry without a reason: closed as replaced.
+        drop(tx);
+        let (tx, mut rx) = watch::channel(Notice::default());
+        drop(tx);
+        assert!(matches!(wake_now(&mut rx), Some(Wake::Close(None))));
     }
 }
 

@@ -198,7 +198,6 @@ where
             address,
             reg,
             control_open: true,
-            config_open: true,
             registry_read_at: now,
             registry_copy_at: tokio::time::Instant::now(),
             expires_at,

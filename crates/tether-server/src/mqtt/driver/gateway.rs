@@ -405,8 +405,8 @@ where
             return;
         };
         for attached in g.attached.values_mut() {
-            if attached.reg.config.has_changed().unwrap_or(false) {
-                let latest = attached.reg.config.borrow_and_update().clone();
+            if attached.reg.notice.has_changed().unwrap_or(false) {
+                let latest = attached.reg.notice.borrow_and_update().config.clone();
                 if let Some(config) = latest {
                     attached.config.update(config);
                 }

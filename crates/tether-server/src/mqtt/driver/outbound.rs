@@ -288,15 +288,13 @@ where
         );
     }
 
-    pub(super) fn on_config_changed(&mut self, open: bool) {
+    pub(super) fn on_config_changed(&mut self) {
         let Some(live) = &mut self.live else {
             return;
         };
-        if !open {
-            live.config_open = false;
-            return;
-        }
-        let latest = live.reg.config.borrow_and_update().clone();
+        // `borrow`, not `borrow_and_update`: a close that came with a newer version
+        // must still wake `noticed` (the version it saw is marked already).
+        let latest = live.reg.notice.borrow().config.clone();
         if let Some(config) = latest {
             live.config.update(config);
         }
