@@ -370,7 +370,7 @@ impl ServerSession {
         event
     }
 
-    /// Gives back the event queue's memory if it is empty: for a gateway whose
+    /// Gives back the event queue's memory if it is empty, for a server whose
     /// connection waits for input (most connections are idle devices, and the queue
     /// that held their CONNECT would otherwise stay for the connection's lifetime).
     pub fn release_idle_memory(&mut self) {

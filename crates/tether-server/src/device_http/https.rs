@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 use crate::listen::http::{self, HttpPolicy};
 use crate::listen::{Cap, DeviceGate, ListenPolicy};
@@ -36,7 +35,7 @@ pub async fn serve_https(
     let listen = ListenPolicy {
         name: "https",
         cap,
-        tls: Some(TlsAcceptor::from(Arc::new(config))),
+        tls: Some(Arc::new(config)),
         handshake_timeout: HANDSHAKE_TIMEOUT,
         per_ip: gate.per_ip,
         admission: gate.admission,

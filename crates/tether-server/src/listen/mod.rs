@@ -33,7 +33,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tracing::Instrument as _;
 
 /// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
@@ -76,7 +75,7 @@ pub struct ListenPolicy {
     /// The connection cap (shared by the listeners of one service).
     pub cap: Cap,
     /// TLS, or plain TCP when `None`.
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Time allowed for the TLS handshake.
     pub handshake_timeout: Duration,
     /// Connects per second allowed from one source address, checked before any TLS
@@ -116,7 +115,7 @@ pub struct Incoming {
     pub peer: SocketAddr,
     permit: OwnedSemaphorePermit,
     name: &'static str,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     handshake_timeout: Duration,
     admission: admission::Admission,
 }
@@ -249,7 +248,7 @@ struct Detached {
     peer: SocketAddr,
     permit: OwnedSemaphorePermit,
     name: &'static str,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<rustls::ServerConfig>>,
     handshake_timeout: Duration,
     admission: admission::Admission,
 }
@@ -285,12 +284,11 @@ fn failed(name: &'static str, peer: Option<SocketAddr>, e: &io::Error) -> Handsh
 
 /// The TLS handshake under `limit`: the stream, or the error (`None`: timed out).
 async fn tls_accept(
-    acceptor: TlsAcceptor,
+    config: Arc<rustls::ServerConfig>,
     tcp: tcp::Tcp,
     limit: Duration,
 ) -> Result<tls::TlsConn<tcp::Tcp>, Option<io::Error>> {
-    let accept = tls::TlsConn::accept(Arc::clone(acceptor.config()), tcp);
-    match tokio::time::timeout(limit, accept).await {
+    match tokio::time::timeout(limit, tls::TlsConn::accept(config, tcp)).await {
         Ok(accepted) => accepted.map_err(Some),
         Err(_) => Err(None),
     }

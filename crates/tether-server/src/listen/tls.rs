@@ -159,8 +159,7 @@ where
                 .process_tls_records(&mut self.incoming[..self.filled]);
             let stop = match state {
                 Err(error) => {
-                    self.incoming.copy_within(discard..self.filled, 0);
-                    self.filled -= discard;
+                    self.discard(discard);
                     return Err(self.fail(error, cx));
                 }
                 Ok(ConnectionState::ReadTraffic(mut traffic)) => {
@@ -199,7 +198,6 @@ where
                     }
                     Action::CloseNotify => {
                         append(&mut self.outgoing, |out| traffic.queue_close_notify(out))?;
-                        self.close_notify_queued = true;
                         Some(Stop::Done)
                     }
                 },
@@ -209,12 +207,17 @@ where
                     ));
                 }
             };
-            self.incoming.copy_within(discard..self.filled, 0);
-            self.filled -= discard;
+            self.discard(discard);
             if let Some(stop) = stop {
                 return Ok(stop);
             }
         }
+    }
+
+    /// Drops the first `n` bytes of `incoming`, which rustls has finished with.
+    fn discard(&mut self, n: usize) {
+        self.incoming.copy_within(n..self.filled, 0);
+        self.filled -= n;
     }
 
     /// After a TLS error: takes the alert rustls queued (if any) and tries to send it.

@@ -81,19 +81,16 @@ struct Entry {
 
 impl Entry {
     fn end(&self, device: &DeviceAddress, reason: Reason) {
-        match self.direct {
-            true => {
-                self.notice
-                    .send_modify(|notice| notice.close = Some(reason));
-            }
-            false => {
-                // A full queue means the gateway is stuck; it is detached when its
-                // connection ends.
-                let _ = self.control.try_send(Box::new(Control::Detach {
-                    num_id: device.num_id,
-                    reason,
-                }));
-            }
+        if self.direct {
+            self.notice
+                .send_modify(|notice| notice.close = Some(reason));
+        } else {
+            // A full queue means the gateway is stuck; it is detached when its
+            // connection ends.
+            let _ = self.control.try_send(Box::new(Control::Detach {
+                num_id: device.num_id,
+                reason,
+            }));
         }
     }
 }

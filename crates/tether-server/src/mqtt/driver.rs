@@ -680,6 +680,7 @@ async fn noticed(notice: Option<&mut watch::Receiver<Notice>>) -> Wake {
         None => Wake::Close(None),
     }
 }
+
 /// The log budget's key for a device.
 fn device_key(device: &DeviceAddress) -> String {
     format!("device:{}/{}", device.registry, device.num_id)

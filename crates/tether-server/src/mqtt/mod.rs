@@ -200,7 +200,7 @@ pub struct MqttHandle {
 /// [`MqttError`] when a listener cannot be bound or TLS is missing.
 pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle, MqttError> {
     let acceptor = match (&options.tls, options.tls_addrs.is_empty()) {
-        (Some(config), _) => Some(tokio_rustls::TlsAcceptor::from(Arc::clone(config))),
+        (Some(config), _) => Some(Arc::clone(config)),
         (None, true) => None,
         (None, false) => return Err(MqttError::NoTlsConfig),
     };

@@ -12,7 +12,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::listen::{self, Accepted, Cap, ListenPolicy};
@@ -88,7 +87,7 @@ pub fn incoming(
     let policy = ListenPolicy {
         name,
         cap: Cap::new(cap),
-        tls: Some(TlsAcceptor::from(Arc::new(config))),
+        tls: Some(Arc::new(config)),
         handshake_timeout: HANDSHAKE,
         per_ip: None,
         admission: listen::admission::Admission::inline(),
