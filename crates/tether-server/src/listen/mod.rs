@@ -16,6 +16,7 @@
 //! so a listener can never hold more descriptors than its cap.
 
 pub mod admission;
+pub(crate) mod buffer_pool;
 pub mod http;
 pub mod rate;
 pub mod tcp;

@@ -4,8 +4,9 @@
 //! rustls' buffered `ServerConnection` keeps a 4 KiB record buffer for the whole life of
 //! a connection, however long it sits idle; with 19,000 idle devices that is 76 MB of
 //! nothing. Here the ciphertext read from the socket, the plaintext not yet read and the
-//! ciphertext not yet written are three `Vec`s that [`TlsConn`] frees whenever a read
-//! finds the socket empty with nothing half-received, so an idle connection holds none.
+//! ciphertext not yet written are three `Vec`s that [`TlsConn`] gives back (to the
+//! thread's [`buffer_pool`], which a busy server reuses them from) whenever a read finds
+//! the socket empty with nothing half-received, so an idle connection holds none.
 //!
 //! ```text
 //!  socket ─read─▶ incoming (ciphertext) ─rustls: decrypt─▶ plaintext ─poll_read─▶ caller
@@ -25,6 +26,8 @@ use rustls::unbuffered::{
     ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::buffer_pool;
 
 /// Bytes asked of the socket per read (rustls' buffered connection reads the same).
 const READ_SIZE: usize = 4096;
@@ -165,7 +168,12 @@ where
                 Ok(ConnectionState::ReadTraffic(mut traffic)) => {
                     while let Some(record) = traffic.next_record() {
                         match record {
-                            Ok(record) => self.plaintext.extend_from_slice(record.payload),
+                            Ok(record) => {
+                                if self.plaintext.capacity() == 0 {
+                                    self.plaintext = buffer_pool::take(record.payload.len());
+                                }
+                                self.plaintext.extend_from_slice(record.payload);
+                            }
                             Err(error) => {
                                 self.error = Some(Box::new(error.clone()));
                                 return Err(io::Error::new(io::ErrorKind::InvalidData, error));
@@ -257,6 +265,9 @@ where
         if self.eof {
             return Poll::Ready(Err(unexpected_eof()));
         }
+        if self.incoming.capacity() == 0 {
+            self.incoming = buffer_pool::take(READ_SIZE);
+        }
         if self.incoming.len() < self.filled + READ_SIZE {
             self.incoming.resize(self.filled + READ_SIZE, 0);
         }
@@ -279,16 +290,17 @@ where
         }
     }
 
+    /// Gives every buffer that holds nothing back to the thread's pool.
     fn release_idle_buffers(&mut self) {
         if self.filled == 0 {
-            self.incoming = Vec::new();
+            buffer_pool::release(&mut self.incoming);
         }
         if self.taken == self.plaintext.len() {
-            self.plaintext = Vec::new();
+            buffer_pool::release(&mut self.plaintext);
             self.taken = 0;
         }
         if self.sent == self.outgoing.len() {
-            self.outgoing = Vec::new();
+            buffer_pool::release(&mut self.outgoing);
             self.sent = 0;
         }
     }
@@ -333,6 +345,9 @@ fn append<E: NeedsRoom>(
     out: &mut Vec<u8>,
     mut write: impl FnMut(&mut [u8]) -> Result<usize, E>,
 ) -> io::Result<()> {
+    if out.capacity() == 0 {
+        *out = buffer_pool::take(512);
+    }
     let start = out.len();
     let mut want = 512;
     loop {

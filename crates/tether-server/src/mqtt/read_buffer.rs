@@ -6,7 +6,10 @@
 //! starts small (a CONNECT with an RS256 token fits), doubles while reads fill it (a large
 //! PUBLISH arriving), and halves with each read that used a quarter of it or less. A
 //! connection that waits for its socket to become readable releases it
-//! ([`ReadBuffer::release`]) and gets one of the same size back for the read.
+//! ([`ReadBuffer::release`]) and gets one of the same size back for the read, from the
+//! thread's [`buffer_pool`], where the buffers of waiting connections go.
+
+use crate::listen::buffer_pool;
 
 /// Fits a CONNECT carrying an RS256 JWT (about 900 bytes) in one read.
 const SMALL: usize = 2 * 1024;
@@ -42,11 +45,14 @@ impl ReadBuffer {
             if n == len && len < LARGE {
                 self.size = len.saturating_mul(2).min(LARGE);
             } else if len > SMALL && n <= len / 4 {
-                // Halve per small read (a fresh allocation, so the large one is returned
-                // to the allocator); a burst of small messages brings it back to SMALL.
+                // Halve per small read; a burst of small messages brings it back to
+                // SMALL.
                 self.size = (len / 2).max(SMALL);
-                self.buf = Vec::new();
+                buffer_pool::release(&mut self.buf);
             }
+        }
+        if self.buf.capacity() == 0 {
+            self.buf = buffer_pool::take(self.size);
         }
         if self.buf.len() != self.size {
             self.buf.resize(self.size, 0);
@@ -64,7 +70,7 @@ impl ReadBuffer {
     /// allocates the same size again. Bytes already read were handed on by
     /// [`ReadBuffer::filled`]'s caller, so nothing is lost.
     pub(crate) fn release(&mut self) {
-        self.buf = Vec::new();
+        buffer_pool::release(&mut self.buf);
     }
 
     /// Bytes held for reads.
@@ -119,7 +125,6 @@ mod tests {
         assert_eq!(b.space().len(), SMALL);
         b.filled(10);
         assert_eq!(b.space().len(), SMALL, "never below SMALL");
-        assert_eq!(b.capacity(), SMALL);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use futures_util::FutureExt as _;
 use tether_log::DeviceCoordinates;
 use tether_mqtt::{PacketId, Publish};
 use tether_registry::ActivityKind;
@@ -334,9 +335,8 @@ where
         &mut self,
         result: Result<Result<(), AppendError>, tokio::task::JoinError>,
     ) {
-        let result = result.unwrap_or_else(|e| Err(AppendError::Task(e.to_string())));
         if let Some(live) = &mut self.live {
-            live.pipeline.finish_oldest(result);
+            live.pipeline.finish_oldest(flatten(result));
         }
         self.settle();
     }
@@ -345,10 +345,12 @@ where
     /// not be made durable closes the connection: the device reconnects and sends it
     /// again (and every message after it that was not acknowledged), instead of
     /// waiting for a PUBACK that will never come.
+    ///
+    /// Appends that finished meanwhile are taken here too, without waiting: one group
+    /// commit makes a device's messages durable together, and their PUBACKs then leave
+    /// in one TLS record and one write instead of one each.
     pub(super) fn settle(&mut self) {
-        while let Some(Settled { ack, kind, result }) =
-            self.live.as_mut().and_then(|l| l.pipeline.next_settled())
-        {
+        while let Some(Settled { ack, kind, result }) = self.next_settled() {
             match result {
                 Ok(()) => {
                     if let Some(id) = ack {
@@ -378,6 +380,18 @@ where
         }
     }
 
+    /// The oldest message once it has settled, taking the result of its append if
+    /// that has finished.
+    fn next_settled(&mut self) -> Option<Settled> {
+        let pipeline = &mut self.live.as_mut()?.pipeline;
+        pipeline.next_settled_or(|task| {
+            if !task.is_finished() {
+                return None;
+            }
+            task.now_or_never().map(flatten)
+        })
+    }
+
     /// Waits for every append in flight and acknowledges it (graceful shutdown).
     pub(super) async fn drain_pipeline(&mut self) {
         while let Some(task) = self.live.as_mut().and_then(|l| l.pipeline.oldest_running()) {
@@ -396,6 +410,13 @@ where
         }
         self.settle();
     }
+}
+
+/// An append task's outcome: a task that panicked or was cancelled did not store.
+fn flatten(
+    result: Result<Result<(), AppendError>, tokio::task::JoinError>,
+) -> Result<(), AppendError> {
+    result.unwrap_or_else(|e| Err(AppendError::Task(e.to_string())))
 }
 
 /// Why the connection is closed after a message could not be stored.

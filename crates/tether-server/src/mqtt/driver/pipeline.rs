@@ -7,7 +7,8 @@
 //!  submit(ack, kind, task) ──▶ [oldest … newest] ◀── submit_settled (attach, detach:
 //!                                 │                   ordered, nothing to wait for)
 //!  driver awaits oldest_running() ┘ finish_oldest(result)
-//!  next_settled() ──▶ Settled { ack, kind, result } ──▶ PUBACK, or close on failure
+//!  next_settled_or(finished?) ──▶ Settled { ack, kind, result } ──▶ PUBACK, or close
+//!     (appends behind the oldest that finished too settle in the same wake)
 //! ```
 //!
 //! `H` is whatever the driver waits on (a task handle); the pipeline never polls it,
@@ -173,9 +174,21 @@ impl<H> AckPipeline<H> {
     }
 
     /// The oldest message, once it has settled.
+    #[cfg(test)]
     pub(crate) fn next_settled(&mut self) -> Option<Settled> {
-        if !matches!(self.entries.front()?.state, State::Done(_)) {
-            return None;
+        self.next_settled_or(|_| None)
+    }
+
+    /// The oldest message, once it has settled or `finished` says its append has
+    /// (without waiting for it: `None` while it runs). The driver wakes for the oldest
+    /// append only, and the ones behind it often finished with it (one group commit).
+    pub(crate) fn next_settled_or(
+        &mut self,
+        finished: impl FnOnce(&mut H) -> Option<Result<(), AppendError>>,
+    ) -> Option<Settled> {
+        let front = self.entries.front_mut()?;
+        if let State::Running(handle) = &mut front.state {
+            front.state = State::Done(finished(handle)?);
         }
         let entry = self.entries.pop_front()?;
         if self.entries.is_empty() && self.entries.capacity() > ENTRIES_KEPT {
@@ -256,6 +269,36 @@ mod tests {
         assert_eq!(acks(&mut p), vec![Some(3)]);
         assert_eq!(p.len(), 0);
         assert_eq!(p.oldest_running(), None);
+    }
+
+    /// One wake for the oldest append settles every append behind it that finished
+    /// too (one group commit): their PUBACKs leave together. One still running stops
+    /// the walk, and what is behind it waits, even if finished.
+    #[test]
+    fn appends_that_finished_with_the_oldest_settle_in_the_same_wake() {
+        let mut p = AckPipeline::new(8);
+        for n in 1..=5u16 {
+            p.submit(Some(id(n)), AppendKind::Event, u32::from(n));
+        }
+        p.finish_oldest(Ok(()));
+        let finished = [2u32, 3, 5];
+        let mut asked = Vec::new();
+        let settled: Vec<u16> = std::iter::from_fn(|| {
+            p.next_settled_or(|handle| {
+                asked.push(*handle);
+                finished.contains(handle).then_some(Ok(()))
+            })
+        })
+        .filter_map(|s| s.ack.map(PacketId::get))
+        .collect();
+        assert_eq!(settled, vec![1, 2, 3], "4 runs: 5 waits behind it");
+        assert_eq!(asked, vec![2, 3, 4], "5 is not asked before 4");
+        assert_eq!(p.oldest_running(), Some(&mut 4));
+        // A failure found this way is reported as one the driver waited for.
+        let failed = p
+            .next_settled_or(|_| Some(Err(AppendError::Task("gone".into()))))
+            .expect("settled");
+        assert_eq!((failed.ack, failed.result.is_err()), (Some(id(4)), true));
     }
 
     #[test]
