@@ -56,8 +56,13 @@ pub fn run(options: ServeOptions) -> anyhow::Result<u8> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    // The device threads report when they sleep and wake: the telemetry log's group
+    // commit waits for them while they are busy (`--telemetry-busy-wait-us`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .on_thread_unpark(tether_log::appenders::unparked)
+        .on_thread_park(tether_log::appenders::parking)
+        .on_thread_stop(tether_log::appenders::parking)
         .build()?;
     let shutdown = {
         let _in_runtime = runtime.enter();

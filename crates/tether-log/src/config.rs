@@ -33,6 +33,11 @@ pub struct LogConfig {
     /// or two; an append after a quiet spell is committed at once. Zero: the
     /// next group starts as soon as the last fsync is done.
     pub commit_interval: std::time::Duration,
+    /// How long a group commit may wait for the threads that append while any of
+    /// them is awake (see [`appenders`](crate::appenders)): under load one fsync then
+    /// covers what they were about to append instead of a few messages. Zero, or no
+    /// thread reporting to [`appenders`](crate::appenders): commit at once.
+    pub busy_wait: std::time::Duration,
 }
 
 impl LogConfig {
@@ -60,6 +65,7 @@ impl LogConfig {
             max_batch_messages: 8192,
             write_ahead_bytes: Self::DEFAULT_WRITE_AHEAD_BYTES,
             commit_interval: std::time::Duration::ZERO,
+            busy_wait: std::time::Duration::ZERO,
         }
     }
 
@@ -78,6 +84,12 @@ impl LogConfig {
         if self.commit_interval > Self::MAX_COMMIT_INTERVAL {
             return Err(LogError::Config(format!(
                 "commit_interval must be at most {} ms",
+                Self::MAX_COMMIT_INTERVAL.as_millis()
+            )));
+        }
+        if self.busy_wait > Self::MAX_COMMIT_INTERVAL {
+            return Err(LogError::Config(format!(
+                "busy_wait must be at most {} ms",
                 Self::MAX_COMMIT_INTERVAL.as_millis()
             )));
         }

@@ -34,6 +34,7 @@
 //!
 //! See `docs/telemetry.md` in the repository for the durability argument.
 
+pub mod appenders;
 mod config;
 mod error;
 #[doc(hidden)]

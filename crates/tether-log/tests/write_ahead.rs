@@ -201,6 +201,70 @@ async fn appends_within_the_commit_interval_share_one_fsync() {
     assert_eq!(got, expected(0..51));
 }
 
+/// While a thread that appends is busy, a group commit waits for it (at most
+/// `busy_wait`): what arrives meanwhile shares the fsync. Once the thread parks, the
+/// commit goes at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn appends_while_the_appending_threads_are_busy_share_one_fsync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = Arc::new(
+        EmbeddedLog::open(LogConfig {
+            busy_wait: Duration::from_millis(100),
+            ..LogConfig::new(dir.path())
+        })
+        .await
+        .expect("open"),
+    );
+    append(&log, 0..1).await;
+    let before = log.sync_count();
+    // A device thread at work (this runtime has no hooks: one stands in for it).
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let (ready, is_ready) = std::sync::mpsc::channel();
+    let busy = std::thread::spawn(move || {
+        tether_log::appenders::unparked();
+        ready.send(()).expect("ready");
+        let _ = released.recv();
+        tether_log::appenders::parking();
+    });
+    is_ready.recv().expect("busy thread");
+    // Twenty appends a millisecond apart: committed as they come, each would have an
+    // fsync of its own.
+    let mut tasks = Vec::new();
+    for i in 1..21 {
+        let log = Arc::clone(&log);
+        tasks.push(tokio::spawn(async move {
+            log.append(vec![event(TOPIC, &format!("m{i:03}"), i)]).await
+        }));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    release.send(()).expect("release");
+    for t in tasks {
+        t.await.expect("task").expect("append");
+    }
+    busy.join().expect("busy thread");
+    let syncs = log.sync_count() - before;
+    assert!(syncs <= 3, "{syncs} fsyncs for 20 appends");
+    let mut got = labels(&log).await;
+    got.sort();
+    assert_eq!(got, expected(0..21));
+}
+
+#[tokio::test]
+async fn a_busy_wait_over_100_ms_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = EmbeddedLog::open(LogConfig {
+        busy_wait: Duration::from_millis(101),
+        ..LogConfig::new(dir.path())
+    })
+    .await
+    .expect_err("refused");
+    assert!(
+        matches!(err, LogError::Config(ref m) if m.contains("busy_wait")),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_commit_interval_over_100_ms_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");

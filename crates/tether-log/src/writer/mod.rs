@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use topic::Staged;
 pub(crate) use topic::{Active, TopicWriter};
 
+use crate::appenders;
 use crate::record::v2;
 use crate::state::{Shared, check_topic};
 use crate::{Limits, LogConfig, LogError, Message, RemovedSegment, Truncation};
@@ -92,23 +93,15 @@ pub(crate) fn run(
     while let Some(first) = rx.blocking_recv() {
         let mut appends = Vec::new();
         let mut queued = 0;
-        let mut next = Some(first);
-        // Drain everything already waiting (up to the batch cap): that is the group.
-        while let Some(cmd) = next.take() {
-            match cmd {
-                Command::Append { messages, reply } => {
-                    queued += messages.len();
-                    appends.push((messages, reply));
-                }
-                Command::Retain { now, reply } => {
-                    let w = &writer;
-                    let _ = reply.send(retain::apply(&w.topics, &w.shared, &w.limits, Some(now)));
-                    retain::publish_size(&w.shared, &w.limits);
-                }
-            }
-            if queued < writer.config.max_batch_messages {
-                next = rx.try_recv().ok();
-            }
+        // Everything already waiting (up to the batch cap) is the group; while the
+        // threads that append are busy, what they are about to append joins it.
+        writer.drain(first, &mut rx, &mut appends, &mut queued);
+        if !appends.is_empty()
+            && queued < writer.config.max_batch_messages
+            && appenders::wait_until_idle(writer.config.busy_wait)
+            && let Ok(next) = rx.try_recv()
+        {
+            writer.drain(next, &mut rx, &mut appends, &mut queued);
         }
         if !appends.is_empty() {
             writer.group_commit(appends);
@@ -140,6 +133,38 @@ struct Writer {
 }
 
 impl Writer {
+    /// Takes `first` and whatever else is queued, up to the batch cap: appends join
+    /// the group, retention runs at once.
+    fn drain(
+        &mut self,
+        first: Command,
+        rx: &mut mpsc::Receiver<Command>,
+        appends: &mut Vec<(Vec<Message>, Reply)>,
+        queued: &mut usize,
+    ) {
+        let mut next = Some(first);
+        while let Some(cmd) = next.take() {
+            match cmd {
+                Command::Append { messages, reply } => {
+                    *queued += messages.len();
+                    appends.push((messages, reply));
+                }
+                Command::Retain { now, reply } => {
+                    let _ = reply.send(retain::apply(
+                        &self.topics,
+                        &self.shared,
+                        &self.limits,
+                        Some(now),
+                    ));
+                    retain::publish_size(&self.shared, &self.limits);
+                }
+            }
+            if *queued < self.config.max_batch_messages {
+                next = rx.try_recv().ok();
+            }
+        }
+    }
+
     /// Stages every request, commits each touched topic once, keeps the log
     /// within its limits, then answers: once an append returns, the log is
     /// within its limits again.

@@ -44,6 +44,10 @@ pub const MIN_TOKEN_LEN: usize = 16;
 /// only pays once it is several times longer (BENCHMARKS.md, "The embedded log's
 /// fsync"), at that much more PUBACK latency, which is the operator's call.
 pub const DEFAULT_TELEMETRY_COMMIT_INTERVAL_US: u64 = 0;
+/// Longest microseconds a group commit waits for busy device threads, unless
+/// configured. Under load it makes one fsync cover tens of messages instead of a few;
+/// a server with nothing left to do commits at once (BENCHMARKS.md).
+pub const DEFAULT_TELEMETRY_BUSY_WAIT_US: u64 = 1000;
 
 /// Options of `tether serve`, from flags or from the config file; with none it runs the
 /// embedded default in ./tether-data.
@@ -228,6 +232,12 @@ pub struct ServeOptions {
     /// 100000 [default: 0].
     #[arg(long, value_name = "MICROS")]
     pub telemetry_commit_interval_us: Option<u64>,
+    /// Longest time, in microseconds, a group commit of the embedded log waits for
+    /// the server's device threads while they are busy, so that one fsync covers
+    /// what they are about to append; a server with nothing more to do commits at
+    /// once. 0 never waits; at most 100000 [default: 1000].
+    #[arg(long, value_name = "MICROS")]
+    pub telemetry_busy_wait_us: Option<u64>,
 }
 
 /// The settings in force after flags, file and defaults are merged.
@@ -260,6 +270,8 @@ pub struct Settings {
     pub retention: RetentionPolicy,
     /// Least time between two fsyncs of the embedded log.
     pub telemetry_commit_interval: Duration,
+    /// Longest wait of a group commit for busy device threads.
+    pub telemetry_busy_wait: Duration,
     /// Most device connections at once.
     pub max_connections: usize,
     /// TLS handshake, and again CONNECT with authentication.
@@ -410,6 +422,15 @@ impl ServeOptions {
                 given => {
                     Duration::from_micros(given.unwrap_or(DEFAULT_TELEMETRY_COMMIT_INTERVAL_US))
                 }
+            },
+            telemetry_busy_wait: match self.telemetry_busy_wait_us {
+                Some(us) if us > 100_000 => {
+                    return Err(ServeError::Config(format!(
+                        "telemetry_busy_wait_us = {us}: at most 100000 (100 ms), since \
+                         every QoS 1 PUBACK may wait that long"
+                    )));
+                }
+                given => Duration::from_micros(given.unwrap_or(DEFAULT_TELEMETRY_BUSY_WAIT_US)),
             },
             max_connections: self.max_connections.unwrap_or(10_000),
             connect_timeout: secs(self.connect_timeout_secs, "connect_timeout_secs", 10)?,
@@ -746,6 +767,30 @@ mod tests {
         assert!(
             e.to_string()
                 .contains("telemetry_commit_interval_us = 100001: at most 100000"),
+            "{e}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn the_log_busy_wait_defaults_to_1_ms_and_is_at_most_100_ms() -> Result<(), ServeError> {
+        let s = ServeOptions::default().resolve()?;
+        assert_eq!(s.telemetry_busy_wait, Duration::from_millis(1));
+        let s = ServeOptions {
+            telemetry_busy_wait_us: Some(0),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        assert_eq!(s.telemetry_busy_wait, Duration::ZERO);
+        let e = ServeOptions {
+            telemetry_busy_wait_us: Some(100_001),
+            ..ServeOptions::default()
+        }
+        .resolve()
+        .expect_err("refused");
+        assert!(
+            e.to_string()
+                .contains("telemetry_busy_wait_us = 100001: at most 100000"),
             "{e}"
         );
         Ok(())
