@@ -159,6 +159,22 @@ fn serve_mqtt_events_and_metrics_end_to_end() {
     assert!(metrics.contains("tether_mqtt_connects_total"), "{metrics}");
     assert!(metrics.contains("tether_mqtt_refusals_total"), "{metrics}");
     assert!(metrics.contains("tether_sink_publish_seconds"), "{metrics}");
+    // The fixed-bucket histogram, once, with the sample of the message just sent.
+    assert_eq!(
+        metrics
+            .matches("# TYPE tether_sink_publish_seconds histogram")
+            .count(),
+        1,
+        "{metrics}"
+    );
+    assert!(
+        metrics.lines().any(
+            |l| l.starts_with("tether_sink_publish_seconds_bucket{sink=")
+                && l.contains("le=\"+Inf\"}")
+                && !l.ends_with(" 0")
+        ),
+        "{metrics}"
+    );
 }
 
 #[test]

@@ -328,6 +328,11 @@ pub const METRICS: &[Metric] = &[
     },
 ];
 
+/// The help text of metric `name`, if it is one of ours.
+pub(crate) fn help(name: &str) -> Option<&'static str> {
+    METRICS.iter().find(|m| m.name == name).map(|m| m.help)
+}
+
 /// Describes every metric to the recorder and creates its start-up series at 0.
 pub fn register() {
     for m in METRICS {

@@ -24,6 +24,7 @@ pub mod error;
 pub mod fuzzing;
 mod gateways;
 pub mod grpc;
+pub(crate) mod histogram;
 pub mod json;
 pub mod metrics;
 pub mod openapi;

@@ -34,7 +34,7 @@ struct TelemetryState {
 
 /// Bucket bounds (seconds) of every latency histogram: fixed buckets keep a histogram's
 /// memory constant however many samples it takes.
-const LATENCY_BUCKETS: &[f64] = &[
+pub(crate) const LATENCY_BUCKETS: &[f64] = &[
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
     10.0, 30.0,
 ];
@@ -66,7 +66,9 @@ pub fn install_recorder() {
 /// The Prometheus text `/metrics` serves, or `None` when another recorder is installed
 /// in this process.
 pub(crate) fn render_metrics() -> Option<String> {
-    metrics_handle().map(PrometheusHandle::render)
+    let mut text = metrics_handle().map(PrometheusHandle::render)?;
+    super::histogram::render(&mut text, super::metrics::help);
+    Some(text)
 }
 
 /// Runs the recorder's upkeep every few seconds, so memory stays flat whether or not
@@ -112,8 +114,8 @@ async fn metrics(State(state): State<TelemetryState>, headers: HeaderMap) -> Res
     {
         return e.into_response();
     }
-    match metrics_handle() {
-        Some(h) => h.render().into_response(),
+    match render_metrics() {
+        Some(text) => text.into_response(),
         None => ApiError::new(
             Code::Unavailable,
             "another metrics recorder is installed in this process",

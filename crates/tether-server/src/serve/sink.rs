@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 
 use super::ServeError;
 use super::settings::Settings;
+use crate::api::histogram::{Histogram, histogram};
+use crate::api::telemetry::LATENCY_BUCKETS;
 use crate::bridge::Clock;
 
 /// How often the age limit is checked against the clock, for a log that stopped growing.
@@ -37,7 +39,11 @@ impl TelemetrySink {
         };
         let name = inner.name().to_owned();
         Arc::new(MeasuredSink {
-            seconds: metrics::histogram!("tether_sink_publish_seconds", "sink" => name.clone()),
+            seconds: histogram(
+                "tether_sink_publish_seconds",
+                &[("sink", &name)],
+                LATENCY_BUCKETS,
+            ),
             ok: metrics::counter!("tether_sink_messages_total", "sink" => name.clone(), "outcome" => "ok"),
             failed: metrics::counter!("tether_sink_messages_total", "sink" => name.clone(), "outcome" => "error"),
             name,
@@ -77,12 +83,14 @@ impl TelemetrySink {
 ///
 /// The series are looked up once, here: by name and labels per message, the lookup
 /// (two label strings cloned, two keys hashed and compared) cost more than the rest
-/// of the measuring.
+/// of the measuring. The histogram is one of fixed buckets in atomics
+/// ([`crate::api::histogram`]): the recorder's own stores every sample until its
+/// upkeep.
 #[derive(Debug)]
 struct MeasuredSink {
     inner: Arc<dyn Sink>,
     name: String,
-    seconds: metrics::Histogram,
+    seconds: Arc<Histogram>,
     ok: metrics::Counter,
     failed: metrics::Counter,
 }
@@ -94,7 +102,7 @@ impl MeasuredSink {
         start: tokio::time::Instant,
         result: &Result<T, tether_route::SinkError>,
     ) {
-        self.seconds.record(start.elapsed().as_secs_f64());
+        self.seconds.record(start.elapsed());
         let outcome = if result.is_ok() {
             &self.ok
         } else {
