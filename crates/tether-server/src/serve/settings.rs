@@ -400,6 +400,14 @@ impl ServeOptions {
             ))),
             given => Ok(Duration::from_secs(given.unwrap_or(default))),
         };
+        // A pause of the telemetry log's writer: every QoS 1 PUBACK may wait that long.
+        let pause_micros = |given: Option<u64>, key: &str, default: u64| match given {
+            Some(us) if us > 100_000 => Err(ServeError::Config(format!(
+                "{key} = {us}: at most 100000 (100 ms), since every QoS 1 PUBACK may wait \
+                 that long"
+            ))),
+            given => Ok(Duration::from_micros(given.unwrap_or(default))),
+        };
         Ok(Settings {
             http_addr: self.http_addr.unwrap_or_else(default_http_addr),
             database: self.database,
@@ -412,26 +420,16 @@ impl ServeOptions {
             nats: self.nats,
             cluster: cluster_config(self.cluster_nats, self.node_name),
             retention,
-            telemetry_commit_interval: match self.telemetry_commit_interval_us {
-                Some(us) if us > 100_000 => {
-                    return Err(ServeError::Config(format!(
-                        "telemetry_commit_interval_us = {us}: at most 100000 (100 ms), since \
-                         every QoS 1 PUBACK may wait that long"
-                    )));
-                }
-                given => {
-                    Duration::from_micros(given.unwrap_or(DEFAULT_TELEMETRY_COMMIT_INTERVAL_US))
-                }
-            },
-            telemetry_busy_wait: match self.telemetry_busy_wait_us {
-                Some(us) if us > 100_000 => {
-                    return Err(ServeError::Config(format!(
-                        "telemetry_busy_wait_us = {us}: at most 100000 (100 ms), since \
-                         every QoS 1 PUBACK may wait that long"
-                    )));
-                }
-                given => Duration::from_micros(given.unwrap_or(DEFAULT_TELEMETRY_BUSY_WAIT_US)),
-            },
+            telemetry_commit_interval: pause_micros(
+                self.telemetry_commit_interval_us,
+                "telemetry_commit_interval_us",
+                DEFAULT_TELEMETRY_COMMIT_INTERVAL_US,
+            )?,
+            telemetry_busy_wait: pause_micros(
+                self.telemetry_busy_wait_us,
+                "telemetry_busy_wait_us",
+                DEFAULT_TELEMETRY_BUSY_WAIT_US,
+            )?,
             max_connections: self.max_connections.unwrap_or(10_000),
             connect_timeout: secs(self.connect_timeout_secs, "connect_timeout_secs", 10)?,
             idle_timeout: secs(self.idle_timeout_secs, "idle_timeout_secs", 20 * 60)?,
