@@ -1,9 +1,12 @@
 //! The public handle, [`EmbeddedLog`]: append, read, follow, retention, close.
 //! Every call is a message to the writer thread or a read of shared state.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -39,6 +42,23 @@ pub struct LogUsage {
     pub removed_segments: u64,
     /// Messages in those segments.
     pub removed_messages: u64,
+}
+
+/// An append queued by [`EmbeddedLog::submit`]: resolves to the offsets once the
+/// batch is durable. Dropping it does not withdraw the batch.
+#[derive(Debug)]
+pub struct Appending {
+    rx: oneshot::Receiver<Result<Vec<u64>, LogError>>,
+}
+
+impl Future for Appending {
+    type Output = Result<Vec<u64>, LogError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|reply| reply.map_err(|_| LogError::WriterStopped)?)
+    }
 }
 
 /// The embedded durable log. Cheap to share behind an `Arc`; dropping the last
@@ -100,6 +120,26 @@ impl EmbeddedLog {
             .await
             .map_err(|_| LogError::WriterStopped)?;
         rx.await.map_err(|_| LogError::WriterStopped)?
+    }
+
+    /// Queues a batch for the writer without waiting, when its queue has room: what
+    /// comes back resolves like [`append`](Self::append). A caller with many appends
+    /// in flight (a device connection) holds these instead of a task per append.
+    ///
+    /// # Errors
+    /// The batch back when the queue is full or the writer has stopped:
+    /// [`append`](Self::append) waits for room, or says why.
+    pub fn submit(&self, messages: Vec<Message>) -> Result<Appending, Vec<Message>> {
+        let (reply, rx) = oneshot::channel();
+        if messages.is_empty() {
+            let _ = reply.send(Ok(Vec::new()));
+            return Ok(Appending { rx });
+        }
+        let Ok(permit) = self.tx.try_reserve() else {
+            return Err(messages);
+        };
+        permit.send(writer::Command::Append { messages, reply });
+        Ok(Appending { rx })
     }
 
     /// Up to `max` records of `topic` from `from` on. If `from` was deleted by

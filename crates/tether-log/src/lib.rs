@@ -53,7 +53,7 @@ mod writer;
 
 pub use config::LogConfig;
 pub use error::LogError;
-pub use handle::{EmbeddedLog, LogUsage, Record, TopicOffsets};
+pub use handle::{Appending, EmbeddedLog, LogUsage, Record, TopicOffsets};
 pub use limits::Limits;
 pub use message::{DeviceCoordinates, Message};
 pub use record::CorruptReason;

@@ -46,4 +46,4 @@ pub mod sink;
 pub use nats::{NatsConfig, NatsError, NatsSink, durable};
 pub use reader::{ReadError, ReadLimits, TelemetryReader, TopicInfo};
 pub use routing::{EventNotificationConfig, NoTopic, Route, route_event, route_state};
-pub use sink::{Sink, SinkError};
+pub use sink::{Receipt, SettleObserver, Sink, SinkError};

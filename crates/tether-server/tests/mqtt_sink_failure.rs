@@ -15,7 +15,7 @@ use rumqttc::{AsyncClient, Packet, QoS};
 use tether_log::{EmbeddedLog, LogError, Message};
 use tether_registry::Store as _;
 use tether_registry::names::DeviceRef;
-use tether_route::{Sink, SinkError};
+use tether_route::{Receipt, Sink, SinkError};
 
 /// The embedded log behind a switch that makes every publish fail.
 #[derive(Debug)]
@@ -88,23 +88,7 @@ async fn a_message_that_cannot_be_stored_closes_the_connection_and_is_sent_again
             b"lost".to_vec(),
         )
         .await?;
-    let mut acked = Vec::new();
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match events.poll().await {
-                Ok(rumqttc::Event::Incoming(Packet::PubAck(ack))) => acked.push(ack.pkid),
-                Ok(_) => {}
-                Err(e) => return e,
-            }
-        }
-    })
-    .await
-    .expect("the connection is closed, not left waiting");
-    assert!(
-        acked.is_empty(),
-        "no PUBACK for a message not stored: {acked:?}"
-    );
-    drop(closed);
+    closed_without_puback(&mut events, Duration::from_secs(5)).await;
     let status = gw
         .wait_error("dev-1", |s| s.message.contains("could not be stored"))
         .await;
@@ -119,6 +103,107 @@ async fn a_message_that_cannot_be_stored_closes_the_connection_and_is_sent_again
 
     // The sink recovers: the device reconnects, sends again and is acknowledged.
     failing.store(false, Ordering::SeqCst);
+    resend_is_stored(gw, &dev).await
+}
+
+/// The embedded log behind a switch that queues batches and never settles them (a
+/// writer stuck on a dead disk).
+#[derive(Debug)]
+struct Stalling {
+    log: Arc<EmbeddedLog>,
+    stalled: Arc<AtomicBool>,
+    held: std::sync::Mutex<Vec<tokio::sync::oneshot::Sender<Result<(), SinkError>>>>,
+}
+
+#[async_trait]
+impl Sink for Stalling {
+    async fn publish(&self, batch: Vec<Message>) -> Result<(), SinkError> {
+        self.log.publish(batch).await
+    }
+
+    fn submit(&self, batch: Vec<Message>) -> Result<Receipt, Vec<Message>> {
+        if !self.stalled.load(Ordering::SeqCst) {
+            return Sink::submit(&*self.log, batch);
+        }
+        let (answer, receipt) = Receipt::channel(batch.len());
+        self.held.lock().expect("not poisoned").push(answer);
+        Ok(receipt)
+    }
+
+    fn name(&self) -> &str {
+        "stalling"
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_append_that_never_settles_closes_the_connection_at_the_sink_timeout() -> TestResult
+{
+    let stalled = Arc::new(AtomicBool::new(true));
+    let switch = Arc::clone(&stalled);
+    let gw = Gateway::start_with_sink(
+        |options| options.sink_timeout = Duration::from_secs(1),
+        move |log| {
+            Arc::new(Stalling {
+                log,
+                stalled: switch,
+                held: std::sync::Mutex::default(),
+            })
+        },
+    )
+    .await?;
+    let dev = gw.device("dev-1").await?;
+    let (client, mut events) =
+        AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 8);
+    connack(&mut events).await.expect("accepted");
+    client
+        .publish(
+            "/devices/dev-1/events",
+            QoS::AtLeastOnce,
+            false,
+            b"stuck".to_vec(),
+        )
+        .await?;
+    closed_without_puback(&mut events, Duration::from_secs(10)).await;
+    let status = gw
+        .wait_error("dev-1", |s| s.message.contains("could not be stored"))
+        .await;
+    assert_eq!(status.code, 14, "UNAVAILABLE: {status:?}");
+    assert!(
+        status
+            .message
+            .contains("the telemetry sink did not accept it within 1 s"),
+        "{}",
+        status.message
+    );
+
+    // The writer is back: the resend is queued, stored and acknowledged.
+    stalled.store(false, Ordering::SeqCst);
+    resend_is_stored(gw, &dev).await
+}
+
+/// Polls until the connection closes, asserting that no PUBACK came first.
+async fn closed_without_puback(events: &mut rumqttc::EventLoop, within: Duration) {
+    let mut acked = Vec::new();
+    let closed = tokio::time::timeout(within, async {
+        loop {
+            match events.poll().await {
+                Ok(rumqttc::Event::Incoming(Packet::PubAck(ack))) => acked.push(ack.pkid),
+                Ok(_) => {}
+                Err(e) => return e,
+            }
+        }
+    })
+    .await
+    .expect("the connection is closed, not left waiting");
+    drop(closed);
+    assert!(
+        acked.is_empty(),
+        "no PUBACK for a message not stored: {acked:?}"
+    );
+}
+
+/// The device reconnects and sends again: acknowledged, and the one record stored.
+async fn resend_is_stored(gw: Gateway, dev: &TestDevice) -> TestResult {
     let (client, mut events) =
         AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 8);
     connack(&mut events).await.expect("accepted again");

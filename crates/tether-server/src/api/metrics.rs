@@ -251,7 +251,8 @@ pub const METRICS: &[Metric] = &[
     Metric {
         name: "tether_sink_messages_total",
         kind: Kind::Counter,
-        help: "Messages handed to the telemetry sink, by sink and outcome (ok, error).",
+        help: "Messages handed to the telemetry sink, by sink and outcome (ok, error), \
+               counted when their connection learns the outcome.",
         at_start: &[],
     },
     Metric {

@@ -190,16 +190,16 @@ impl UplinkError {
     }
 }
 
-/// Hands `message` to the sink, waiting at most `timeout`.
+/// Hands `batch` to the sink, waiting at most `timeout`.
 ///
 /// # Errors
 /// Why the sink did not accept it.
 pub async fn publish(
     sink: &dyn Sink,
-    message: Message,
+    batch: Vec<Message>,
     timeout: Duration,
 ) -> Result<(), UplinkError> {
-    match tokio::time::timeout(timeout, sink.publish(vec![message])).await {
+    match tokio::time::timeout(timeout, sink.publish(batch)).await {
         Ok(result) => Ok(result?),
         Err(_) => Err(UplinkError::Timeout(timeout)),
     }

@@ -149,14 +149,18 @@ async fn publish_event(
             crate::bridge::shown(&subfolder)
         ))
     })?;
-    uplink::publish(&*bridge.inner.sink, message, bridge.inner.sink_timeout)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                Code::Unavailable,
-                format!("the telemetry was not accepted ({e}); retry"),
-            )
-        })?;
+    uplink::publish(
+        &*bridge.inner.sink,
+        vec![message],
+        bridge.inner.sink_timeout,
+    )
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            Code::Unavailable,
+            format!("the telemetry was not accepted ({e}); retry"),
+        )
+    })?;
     accessed(bridge, &caller, ActivityKind::Event);
     Ok(json!({}))
 }

@@ -11,16 +11,18 @@
 //!        └─────────────────────────────────────────┘
 //! ```
 //!
-//! Device messages go into an ordered pipeline of spawned appends: the socket keeps
-//! being read while the sink commits, and PUBACKs leave in arrival order
-//! ([MQTT-4.6.0-2]) once each message is durably accepted; a message that cannot be
-//! stored closes the connection so the device resends it.
+//! Device messages go into an ordered pipeline of appends (queued to the sink, or a
+//! task of their own; see `append_task`): the socket keeps being read while the sink
+//! commits, and PUBACKs leave in arrival order ([MQTT-4.6.0-2]) once each message is
+//! durably accepted; a message that cannot be stored closes the connection so the
+//! device resends it.
 //!
 //! Layout: this file has the loop, timers and close handling; `connect` the CONNECT
 //! decision; `inbound` telemetry and state; `pipeline` the sans-io ack pipeline;
 //! `outbound` subscriptions, config and commands; `gateway` attach, detach and errors
 //! for gateways.
 
+mod append_task;
 mod connect;
 mod gateway;
 mod inbound;
@@ -47,7 +49,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument as _;
 
-use self::inbound::AppendTask;
+use self::append_task::AppendTask;
 use self::pipeline::{AckPipeline, AppendError};
 use super::Shared;
 use super::auth::Principal;
@@ -228,7 +230,7 @@ enum Wake {
     Close(Option<Reason>),
     Control(Option<Box<Control>>),
     Config,
-    Settled(Result<Result<(), AppendError>, tokio::task::JoinError>),
+    Settled(Result<(), AppendError>),
 }
 
 struct Driver<S> {
@@ -436,6 +438,7 @@ where
                     .saturating_add(self.shared.options.idle_timeout),
             ));
             consider(live.config.deadline());
+            consider(live.pipeline.oldest().and_then(AppendTask::deadline));
             for attached in live.gateway.iter().flat_map(|g| g.attached.values()) {
                 consider(attached.config.deadline());
             }
@@ -549,6 +552,7 @@ where
     async fn on_timer(&mut self) {
         let now = self.now();
         self.session.handle_timeout(now);
+        self.expire_append(now);
         let idle = self.shared.options.idle_timeout;
         // A provisioning session ends on its token's expiry and idleness too.
         let expires_at = match (&self.live, &self.provisioning) {
@@ -687,9 +691,7 @@ fn device_key(device: &DeviceAddress) -> String {
 }
 
 /// The oldest append of the pipeline, while it runs.
-async fn oldest(
-    pipeline: Option<&mut AckPipeline<AppendTask>>,
-) -> Result<Result<(), AppendError>, tokio::task::JoinError> {
+async fn oldest(pipeline: Option<&mut AckPipeline<AppendTask>>) -> Result<(), AppendError> {
     match pipeline.and_then(AckPipeline::oldest_running) {
         Some(task) => task.await,
         None => pending().await,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tether_log::{EmbeddedLog, LogConfig};
-use tether_route::{NatsConfig, NatsSink, Sink, TelemetryReader};
+use tether_route::{NatsConfig, NatsSink, SettleObserver, Sink, TelemetryReader};
 use tokio::task::JoinHandle;
 
 use super::ServeError;
@@ -39,13 +39,15 @@ impl TelemetrySink {
         };
         let name = inner.name().to_owned();
         Arc::new(MeasuredSink {
-            seconds: histogram(
-                "tether_sink_publish_seconds",
-                &[("sink", &name)],
-                LATENCY_BUCKETS,
-            ),
-            ok: metrics::counter!("tether_sink_messages_total", "sink" => name.clone(), "outcome" => "ok"),
-            failed: metrics::counter!("tether_sink_messages_total", "sink" => name.clone(), "outcome" => "error"),
+            metrics: Arc::new(SinkMetrics {
+                seconds: histogram(
+                    "tether_sink_publish_seconds",
+                    &[("sink", &name)],
+                    LATENCY_BUCKETS,
+                ),
+                ok: metrics::counter!("tether_sink_messages_total", "sink" => name.clone(), "outcome" => "ok"),
+                failed: metrics::counter!("tether_sink_messages_total", "sink" => name.clone(), "outcome" => "error"),
+            }),
             name,
             inner,
         })
@@ -90,9 +92,23 @@ impl TelemetrySink {
 struct MeasuredSink {
     inner: Arc<dyn Sink>,
     name: String,
+    metrics: Arc<SinkMetrics>,
+}
+
+/// The series a [`MeasuredSink`] feeds, shared with the batches it submitted.
+#[derive(Debug)]
+struct SinkMetrics {
     seconds: Arc<Histogram>,
     ok: metrics::Counter,
     failed: metrics::Counter,
+}
+
+impl SettleObserver for SinkMetrics {
+    fn settled(&self, messages: usize, started: tokio::time::Instant, ok: bool) {
+        self.seconds.record(started.elapsed());
+        let outcome = if ok { &self.ok } else { &self.failed };
+        outcome.increment(messages as u64);
+    }
 }
 
 impl MeasuredSink {
@@ -102,13 +118,7 @@ impl MeasuredSink {
         start: tokio::time::Instant,
         result: &Result<T, tether_route::SinkError>,
     ) {
-        self.seconds.record(start.elapsed());
-        let outcome = if result.is_ok() {
-            &self.ok
-        } else {
-            &self.failed
-        };
-        outcome.increment(n as u64);
+        self.metrics.settled(n, start, result.is_ok());
     }
 }
 
@@ -134,6 +144,15 @@ impl Sink for MeasuredSink {
         let result = self.inner.append(batch).await;
         self.record(n, start, &result);
         result
+    }
+
+    fn submit(
+        &self,
+        batch: Vec<tether_log::Message>,
+    ) -> Result<tether_route::Receipt, Vec<tether_log::Message>> {
+        let start = tokio::time::Instant::now();
+        let receipt = self.inner.submit(batch)?;
+        Ok(receipt.observed(Arc::clone(&self.metrics) as Arc<dyn SettleObserver>, start))
     }
 
     fn name(&self) -> &str {

@@ -1,34 +1,31 @@
 //! Device → cloud: telemetry and state. A PUBLISH is classified (who may publish
 //! where, duplicates, gateway control), admitted (size, rate: a message over the rate
-//! is held), then submitted: its append runs in a task of its own and joins the
-//! connection's [`AckPipeline`](super::pipeline::AckPipeline), so PUBACKs leave in
-//! arrival order once each message is durable.
+//! is held), then submitted: its append (queued to the sink's writer, or a task of
+//! its own, see [`AppendTask`]) joins the connection's
+//! [`AckPipeline`](super::pipeline::AckPipeline), so PUBACKs leave in arrival order
+//! once each message is durable.
 
 use std::sync::Arc;
 
-use futures_util::FutureExt as _;
 use tether_log::DeviceCoordinates;
 use tether_mqtt::{PacketId, Publish};
 use tether_registry::ActivityKind;
 use tether_registry::model::MqttState;
 use tether_registry::names::RegistryPath;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
+use super::append_task::AppendTask;
 use super::pipeline::{AppendError, AppendKind, Settled};
 use super::{Driver, Held, Now, gateway};
 use crate::bridge::hub::DeviceAddress;
-use crate::bridge::uplink;
+use crate::bridge::uplink::{self, UplinkError};
 use crate::bridge::{Code, Reason, shown};
 use crate::mqtt::topics::{self, Inbound};
 
 /// Message activity (lastEventTime, gateway access) is recorded at most this often
 /// per device.
 const ACTIVITY_EVERY_MICROS: i64 = 1_000_000;
-
-/// The task of one append: `Ok` once the message is durable.
-pub(super) type AppendTask = JoinHandle<Result<(), AppendError>>;
 
 impl<S> Driver<S>
 where
@@ -284,14 +281,21 @@ where
             )
         })?;
         message.attributes.extend(extra);
-        let shared = Arc::clone(&self.shared);
-        Ok(tokio::spawn(
-            async move {
-                let timeout = shared.options.sink_timeout;
-                Ok(uplink::publish(&*shared.sink, message, timeout).await?)
+        let timeout = self.shared.options.sink_timeout;
+        let batch = match self.shared.sink.submit(vec![message]) {
+            Ok(receipt) => {
+                return Ok(AppendTask::Queued {
+                    receipt,
+                    deadline: now.mqtt().saturating_add(timeout),
+                });
             }
-            .in_current_span(),
-        ))
+            Err(batch) => batch,
+        };
+        let shared = Arc::clone(&self.shared);
+        Ok(AppendTask::Spawned(tokio::spawn(
+            async move { Ok(uplink::publish(&*shared.sink, batch, timeout).await?) }
+                .in_current_span(),
+        )))
     }
 
     fn state_task(
@@ -310,7 +314,7 @@ where
             .and_then(|l| l.routing.state_topic().map(str::to_owned));
         let address = address.clone();
         let coords = coords.clone();
-        Ok(tokio::spawn(
+        Ok(AppendTask::Spawned(tokio::spawn(
             async move {
                 Ok(uplink::store_state(
                     &*shared.store,
@@ -327,18 +331,35 @@ where
                 .await?)
             }
             .in_current_span(),
-        ))
+        )))
     }
 
     /// The oldest append finished: settle what can be settled.
-    pub(super) fn on_appended(
-        &mut self,
-        result: Result<Result<(), AppendError>, tokio::task::JoinError>,
-    ) {
+    pub(super) fn on_appended(&mut self, result: Result<(), AppendError>) {
         if let Some(live) = &mut self.live {
-            live.pipeline.finish_oldest(flatten(result));
+            live.pipeline.finish_oldest(result);
         }
         self.settle();
+    }
+
+    /// Gives up on the oldest append once the sink timeout has run out (one queued
+    /// to the sink: a task enforces its own): the connection is closed and the device
+    /// sends it again.
+    pub(super) fn expire_append(&mut self, now: tether_mqtt::Timestamp) {
+        let timeout = self.shared.options.sink_timeout;
+        let Some(live) = &mut self.live else {
+            return;
+        };
+        if live
+            .pipeline
+            .oldest()
+            .and_then(AppendTask::deadline)
+            .is_some_and(|deadline| now >= deadline)
+        {
+            live.pipeline
+                .finish_oldest(Err(AppendError::Uplink(UplinkError::Timeout(timeout))));
+            self.settle();
+        }
     }
 
     /// Acknowledges, in order, every message whose turn has come. A message that could
@@ -384,18 +405,16 @@ where
     /// that has finished.
     fn next_settled(&mut self) -> Option<Settled> {
         let pipeline = &mut self.live.as_mut()?.pipeline;
-        pipeline.next_settled_or(|task| {
-            if !task.is_finished() {
-                return None;
-            }
-            task.now_or_never().map(flatten)
-        })
+        pipeline.next_settled_or(AppendTask::finished)
     }
 
     /// Waits for every append in flight and acknowledges it (graceful shutdown).
     pub(super) async fn drain_pipeline(&mut self) {
+        let timeout = self.shared.options.sink_timeout;
         while let Some(task) = self.live.as_mut().and_then(|l| l.pipeline.oldest_running()) {
-            let result = task.await;
+            let result = tokio::time::timeout(timeout, task)
+                .await
+                .unwrap_or(Err(AppendError::Uplink(UplinkError::Timeout(timeout))));
             self.on_appended(result);
         }
         self.settle();
@@ -410,13 +429,6 @@ where
         }
         self.settle();
     }
-}
-
-/// An append task's outcome: a task that panicked or was cancelled did not store.
-fn flatten(
-    result: Result<Result<(), AppendError>, tokio::task::JoinError>,
-) -> Result<(), AppendError> {
-    result.unwrap_or_else(|e| Err(AppendError::Task(e.to_string())))
 }
 
 /// Why the connection is closed after a message could not be stored.

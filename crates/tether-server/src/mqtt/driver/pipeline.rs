@@ -164,6 +164,17 @@ impl<H> AckPipeline<H> {
         }
     }
 
+    /// The oldest message's append, while it runs (to look at, not to wait on).
+    pub(crate) fn oldest(&self) -> Option<&H> {
+        match self.entries.front() {
+            Some(Entry {
+                state: State::Running(handle),
+                ..
+            }) => Some(handle),
+            _ => None,
+        }
+    }
+
     /// Records the result of the oldest message's append.
     pub(crate) fn finish_oldest(&mut self, result: Result<(), AppendError>) {
         if let Some(entry) = self.entries.front_mut()
