@@ -80,19 +80,7 @@ async fn a_message_that_cannot_be_stored_closes_the_connection_and_is_sent_again
 
     // An event the sink refuses gets no PUBACK, and the device is not left waiting
     // for one: the connection closes with the reason, so it reconnects and resends.
-    client
-        .publish(
-            "/devices/dev-1/events",
-            QoS::AtLeastOnce,
-            false,
-            b"lost".to_vec(),
-        )
-        .await?;
-    closed_without_puback(&mut events, Duration::from_secs(5)).await;
-    let status = gw
-        .wait_error("dev-1", |s| s.message.contains("could not be stored"))
-        .await;
-    assert_eq!(status.code, 14, "UNAVAILABLE: {status:?}");
+    let status = refused_event(&gw, &client, &mut events, Duration::from_secs(5)).await?;
     assert!(
         status.message.starts_with("mqtt: SERVER: ")
             && status.message.contains("event message")
@@ -155,19 +143,7 @@ async fn a_queued_append_that_never_settles_closes_the_connection_at_the_sink_ti
     let (client, mut events) =
         AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&dev.jwt())), 8);
     connack(&mut events).await.expect("accepted");
-    client
-        .publish(
-            "/devices/dev-1/events",
-            QoS::AtLeastOnce,
-            false,
-            b"stuck".to_vec(),
-        )
-        .await?;
-    closed_without_puback(&mut events, Duration::from_secs(10)).await;
-    let status = gw
-        .wait_error("dev-1", |s| s.message.contains("could not be stored"))
-        .await;
-    assert_eq!(status.code, 14, "UNAVAILABLE: {status:?}");
+    let status = refused_event(&gw, &client, &mut events, Duration::from_secs(10)).await?;
     assert!(
         status
             .message
@@ -179,6 +155,30 @@ async fn a_queued_append_that_never_settles_closes_the_connection_at_the_sink_ti
     // The writer is back: the resend is queued, stored and acknowledged.
     stalled.store(false, Ordering::SeqCst);
     resend_is_stored(gw, &dev).await
+}
+
+/// Publishes an event the sink will not store: no PUBACK, the connection closes, and
+/// the device's last error (UNAVAILABLE) says why.
+async fn refused_event(
+    gw: &Gateway,
+    client: &AsyncClient,
+    events: &mut rumqttc::EventLoop,
+    within: Duration,
+) -> Result<tether_registry::model::Status, Box<dyn std::error::Error + Send + Sync>> {
+    client
+        .publish(
+            "/devices/dev-1/events",
+            QoS::AtLeastOnce,
+            false,
+            b"not stored".to_vec(),
+        )
+        .await?;
+    closed_without_puback(events, within).await;
+    let status = gw
+        .wait_error("dev-1", |s| s.message.contains("could not be stored"))
+        .await;
+    assert_eq!(status.code, 14, "UNAVAILABLE: {status:?}");
+    Ok(status)
 }
 
 /// Polls until the connection closes, asserting that no PUBACK came first.
