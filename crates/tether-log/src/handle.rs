@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::state::{Shared, check_topic};
 use crate::{
@@ -67,7 +67,7 @@ impl Future for Appending {
 #[derive(Debug)]
 pub struct EmbeddedLog {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<writer::Command>,
+    tx: writer::queue::Sender,
     stopped: oneshot::Receiver<()>,
     truncations: Vec<Truncation>,
     limits: Limits,
@@ -82,7 +82,7 @@ impl EmbeddedLog {
         let root = config.data_dir.join("telemetry");
         let shared = Arc::new(Shared::new(root, u64::from(config.max_record_bytes)));
         // Bounded: publishers wait here when the disk cannot keep up.
-        let (tx, rx) = mpsc::channel(4096);
+        let (tx, rx) = writer::queue::channel(4096);
         let (ready_tx, ready_rx) = oneshot::channel();
         let (stopped_tx, stopped) = oneshot::channel();
         let thread_shared = Arc::clone(&shared);
@@ -135,10 +135,11 @@ impl EmbeddedLog {
             let _ = reply.send(Ok(Vec::new()));
             return Ok(Appending { rx });
         }
-        let Ok(permit) = self.tx.try_reserve() else {
+        if !self.tx.try_reserve() {
             return Err(messages);
-        };
-        permit.send(writer::Command::Append { messages, reply });
+        }
+        self.tx
+            .send_reserved(writer::Command::Append { messages, reply });
         Ok(Appending { rx })
     }
 

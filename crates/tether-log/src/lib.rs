@@ -3,7 +3,7 @@
 //!
 //! ```text
 //!  append() ─┐                          ┌─ writer thread ───────────────────────┐
-//!  append() ─┼─▶ mpsc ─ drain all ─────▶│ append each topic's records,          │
+//!  submit() ─┼─▶ queue ─ drain all ────▶│ append each topic's records,          │
 //!  append() ─┘   (one batch)            │ fsync each touched segment once,      │
 //!      ▲                                │ then answer every waiter of the batch │
 //!      └───── oneshot Ok(offsets) ──────┴───────────────┬───────────────────────┘
@@ -18,7 +18,9 @@
 //!   kept once per 64 KiB block and referenced by id); format-1 segments from
 //!   older versions stay readable.
 //! * **Group commit**: one writer thread owns every file. It takes all requests
-//!   waiting in the channel, appends them and calls `sync_data` once per touched
+//!   waiting in its queue (bounded, no allocation per request: `writer/queue.rs`;
+//!   `submit` queues without waiting, for callers that hold many appends in
+//!   flight), appends them and calls `sync_data` once per touched
 //!   file, so many concurrent publishers share one fsync. Readers never see
 //!   bytes that are not yet durable: the writer publishes a segment's length and
 //!   the topic's next offset only after the fsync.

@@ -11,6 +11,7 @@
 //! [`EmbeddedLog::apply_retention`](crate::EmbeddedLog::apply_retention) is
 //! the caller's backstop for a log that stops growing while its data ages.
 
+pub(crate) mod queue;
 mod retain;
 mod topic;
 
@@ -18,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use topic::Staged;
 pub(crate) use topic::{Active, TopicWriter};
@@ -63,7 +64,7 @@ pub(crate) fn run(
     shared: Arc<Shared>,
     config: LogConfig,
     recovered: Recovered,
-    mut rx: mpsc::Receiver<Command>,
+    mut rx: queue::Receiver,
     ready: oneshot::Sender<Result<Opened, LogError>>,
 ) {
     let _lock = recovered.lock;
@@ -99,7 +100,7 @@ pub(crate) fn run(
         if !appends.is_empty()
             && queued < writer.config.max_batch_messages
             && appenders::wait_until_idle(writer.config.busy_wait)
-            && let Ok(next) = rx.try_recv()
+            && let Some(next) = rx.try_recv()
         {
             writer.drain(next, &mut rx, &mut appends, &mut queued);
         }
@@ -138,7 +139,7 @@ impl Writer {
     fn drain(
         &mut self,
         first: Command,
-        rx: &mut mpsc::Receiver<Command>,
+        rx: &mut queue::Receiver,
         appends: &mut Vec<(Vec<Message>, Reply)>,
         queued: &mut usize,
     ) {
@@ -160,7 +161,7 @@ impl Writer {
                 }
             }
             if *queued < self.config.max_batch_messages {
-                next = rx.try_recv().ok();
+                next = rx.try_recv();
             }
         }
     }
