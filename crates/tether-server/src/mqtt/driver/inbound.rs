@@ -89,17 +89,8 @@ where
             return;
         }
         // Submit.
-        let Some((address, coords)) = self.target(target.device) else {
+        let Some(address) = self.address_of(target.device) else {
             return;
-        };
-        // A message of an attached device is also an access through its gateway.
-        let gateway_id = match (target.device, &self.live) {
-            (Some(_), Some(live)) => Some(live.device_id().to_owned()),
-            _ => None,
-        };
-        let subfolder = match inbound {
-            Inbound::Event { subfolder } => Some(subfolder.to_owned()),
-            _ => None,
         };
         let counters = &self.shared.counters;
         let (messages, bytes) = match kind {
@@ -108,32 +99,32 @@ where
         };
         messages.increment(1);
         bytes.increment(publish.payload.len() as u64);
-        let task = match subfolder {
-            Some(subfolder) => {
-                match self
-                    .event_task(&subfolder, &coords, publish.payload, properties, now)
-                    .await
-                {
-                    Ok(task) => task,
-                    Err(reason) => return self.close(reason),
-                }
+        let task = match inbound {
+            Inbound::Event { subfolder } => {
+                self.event_task(target.device, subfolder, publish.payload, properties, now)
             }
-            None => match self.state_task(&address, &coords, publish.payload, properties, now) {
-                Ok(task) => task,
-                Err(reason) => return self.close(reason),
-            },
+            _ => self.state_task(target.device, address, publish.payload, properties, now),
+        };
+        let task = match task {
+            Ok(task) => task,
+            Err(reason) => return self.close(reason),
         };
         if let Some(live) = &mut self.live {
             live.pipeline.submit(ack, kind, task);
         }
         // lastEventTime and the gateway's access are kept to the second, not per
         // message: the activity writer stores them every few seconds anyway.
-        if self.activity_due(target.device, now) {
+        if self.activity_due(target.device, now)
+            && let Some(live) = &self.live
+            && let Some(address) = self.address_of(target.device)
+        {
             if kind == AppendKind::Event {
-                self.record_on(&address, ActivityKind::Event, now);
+                self.record_on(address, ActivityKind::Event, now);
             }
-            if let Some(gateway_id) = gateway_id {
-                self.record_on(&address, ActivityKind::GatewayAccess { gateway_id }, now);
+            // A message of an attached device is also an access through its gateway.
+            if target.device.is_some() {
+                let gateway_id = live.device_id().to_owned();
+                self.record_on(address, ActivityKind::GatewayAccess { gateway_id }, now);
             }
         }
     }
@@ -183,19 +174,21 @@ where
 
     /// The hub address and routing coordinates of the connected device (`None`) or of
     /// an attached one.
-    pub(super) fn target(
-        &self,
-        device: Option<&str>,
-    ) -> Option<(DeviceAddress, DeviceCoordinates)> {
+    /// The address of the connection's device (`None`) or of one attached through it.
+    pub(super) fn address_of(&self, device: Option<&str>) -> Option<&DeviceAddress> {
         let live = self.live.as_ref()?;
         match device {
-            None => Some((live.address.clone(), live.coords.clone())),
-            Some(id) => live
-                .gateway
-                .as_ref()?
-                .attached
-                .get(id)
-                .map(|a| (a.address.clone(), a.coords.clone())),
+            None => Some(&live.address),
+            Some(id) => Some(&live.gateway.as_ref()?.attached.get(id)?.address),
+        }
+    }
+
+    /// The routing coordinates of the connection's device or of one attached through it.
+    fn coords_of(&self, device: Option<&str>) -> Option<&DeviceCoordinates> {
+        let live = self.live.as_ref()?;
+        match device {
+            None => Some(&live.coords),
+            Some(id) => Some(&live.gateway.as_ref()?.attached.get(id)?.coords),
         }
     }
 
@@ -250,17 +243,17 @@ where
         }
     }
 
-    async fn event_task(
+    fn event_task(
         &mut self,
+        device: Option<&str>,
         subfolder: &str,
-        coords: &DeviceCoordinates,
         payload: Vec<u8>,
         properties: super::UserProperties,
         now: Now,
     ) -> Result<AppendTask, Reason> {
         self.fresh_registry(now.mqtt())?;
         let extra = uplink::user_attributes(properties)?;
-        let Some(live) = &self.live else {
+        let (Some(live), Some(coords)) = (&self.live, self.coords_of(device)) else {
             return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
         };
         let mut message = uplink::event_message(
@@ -300,8 +293,8 @@ where
 
     fn state_task(
         &self,
+        device: Option<&str>,
         address: &DeviceAddress,
-        coords: &DeviceCoordinates,
         payload: Vec<u8>,
         properties: super::UserProperties,
         now: Now,
@@ -312,8 +305,10 @@ where
             .live
             .as_ref()
             .and_then(|l| l.routing.state_topic().map(str::to_owned));
+        let Some(coords) = self.coords_of(device).cloned() else {
+            return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
+        };
         let address = address.clone();
-        let coords = coords.clone();
         Ok(AppendTask::Spawned(tokio::spawn(
             async move {
                 Ok(uplink::store_state(

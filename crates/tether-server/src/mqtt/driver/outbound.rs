@@ -205,7 +205,7 @@ where
     }
 
     pub(super) async fn latest_config(&self, device: Option<&str>) -> Result<DeviceConfig, Reason> {
-        let Some((address, _)) = self.target(device) else {
+        let Some(address) = self.address_of(device) else {
             return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
         };
         self.shared
