@@ -89,6 +89,7 @@ impl EmbeddedLog {
         std::thread::Builder::new()
             .name("tether-log-writer".into())
             .spawn(move || {
+                writer::priority::yield_to_appenders();
                 match recovery::recover(&thread_shared, &config) {
                     Ok(recovered) => writer::run(thread_shared, config, recovered, rx, ready_tx),
                     Err(e) => {

@@ -11,6 +11,7 @@
 //! [`EmbeddedLog::apply_retention`](crate::EmbeddedLog::apply_retention) is
 //! the caller's backstop for a log that stops growing while its data ages.
 
+pub(crate) mod priority;
 pub(crate) mod queue;
 mod retain;
 mod topic;
