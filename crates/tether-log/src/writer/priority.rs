@@ -4,8 +4,8 @@
 //! the connection that queued it, the writer found that connection's thread busy
 //! (see [`appenders`](crate::appenders)) and went back to sleep: two context switches
 //! per group commit for nothing, and a worse tail. Measured at 10,000 msg/s on one
-//! core: 32–34 µs of server CPU per message against 48–54, PUBACK p99 1.2 ms against
-//! 30–35 ms; no change at saturation (BENCHMARKS.md).
+//! core: 38–43 µs of server CPU per message against 52–59, PUBACK p99 2.1–2.7 ms
+//! against 20–48 ms; saturation no worse (BENCHMARKS.md).
 
 /// Puts the calling thread under `SCHED_BATCH` (Linux; elsewhere nothing). Best effort:
 /// a refusal (a seccomp filter, say) leaves the default policy, and is logged.

@@ -416,7 +416,7 @@ where
     }
 
     /// The earliest timer: the session's (CONNECT, keep-alive), token expiry, idle
-    /// cut, config push, held message.
+    /// cut, config push, held message, the oldest queued append's sink timeout.
     fn deadline(&self) -> Option<Timestamp> {
         let mut deadline = self.session.poll_timeout();
         let mut consider = |t: Option<Timestamp>| {
@@ -683,6 +683,11 @@ async fn noticed(notice: Option<&mut watch::Receiver<Notice>>) -> Wake {
         // The entry is gone without a reason: treat it as replaced.
         None => Wake::Close(None),
     }
+}
+
+/// Why a device's work was refused after its connection ended under it.
+fn not_connected() -> Reason {
+    Reason::new(Code::Unavailable, "internal", "not connected")
 }
 
 /// The log budget's key for a device.

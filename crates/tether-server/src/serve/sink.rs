@@ -111,17 +111,6 @@ impl SettleObserver for SinkMetrics {
     }
 }
 
-impl MeasuredSink {
-    fn record<T>(
-        &self,
-        n: usize,
-        start: tokio::time::Instant,
-        result: &Result<T, tether_route::SinkError>,
-    ) {
-        self.metrics.settled(n, start, result.is_ok());
-    }
-}
-
 #[async_trait::async_trait]
 impl Sink for MeasuredSink {
     async fn publish(
@@ -131,7 +120,7 @@ impl Sink for MeasuredSink {
         let n = batch.len();
         let start = tokio::time::Instant::now();
         let result = self.inner.publish(batch).await;
-        self.record(n, start, &result);
+        self.metrics.settled(n, start, result.is_ok());
         result
     }
 
@@ -142,7 +131,7 @@ impl Sink for MeasuredSink {
         let n = batch.len();
         let start = tokio::time::Instant::now();
         let result = self.inner.append(batch).await;
-        self.record(n, start, &result);
+        self.metrics.settled(n, start, result.is_ok());
         result
     }
 

@@ -128,10 +128,7 @@ where
             )
         })?;
         let Some(live) = &self.live else {
-            return Err((
-                Reason::new(Code::Unavailable, "internal", "not connected"),
-                None,
-            ));
+            return Err((super::not_connected(), None));
         };
         let gw_address = live.address.clone();
         let gw_num_id = live.principal.device.num_id;

@@ -89,9 +89,9 @@ where
             return;
         }
         // Submit.
-        let Some(address) = self.address_of(target.device) else {
+        if self.address_of(target.device).is_none() {
             return;
-        };
+        }
         let counters = &self.shared.counters;
         let (messages, bytes) = match kind {
             AppendKind::State => (&counters.states_in, &counters.state_bytes_in),
@@ -103,7 +103,7 @@ where
             Inbound::Event { subfolder } => {
                 self.event_task(target.device, subfolder, publish.payload, properties, now)
             }
-            _ => self.state_task(target.device, address, publish.payload, properties, now),
+            _ => self.state_task(target.device, publish.payload, properties, now),
         };
         let task = match task {
             Ok(task) => task,
@@ -172,8 +172,6 @@ where
         ))
     }
 
-    /// The hub address and routing coordinates of the connected device (`None`) or of
-    /// an attached one.
     /// The address of the connection's device (`None`) or of one attached through it.
     pub(super) fn address_of(&self, device: Option<&str>) -> Option<&DeviceAddress> {
         let live = self.live.as_ref()?;
@@ -254,7 +252,7 @@ where
         self.fresh_registry(now.mqtt())?;
         let extra = uplink::user_attributes(properties)?;
         let (Some(live), Some(coords)) = (&self.live, self.coords_of(device)) else {
-            return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
+            return Err(super::not_connected());
         };
         let mut message = uplink::event_message(
             &live.routing,
@@ -294,7 +292,6 @@ where
     fn state_task(
         &self,
         device: Option<&str>,
-        address: &DeviceAddress,
         payload: Vec<u8>,
         properties: super::UserProperties,
         now: Now,
@@ -305,10 +302,11 @@ where
             .live
             .as_ref()
             .and_then(|l| l.routing.state_topic().map(str::to_owned));
-        let Some(coords) = self.coords_of(device).cloned() else {
-            return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
+        let (Some(address), Some(coords)) = (self.address_of(device), self.coords_of(device))
+        else {
+            return Err(super::not_connected());
         };
-        let address = address.clone();
+        let (address, coords) = (address.clone(), coords.clone());
         Ok(AppendTask::Spawned(tokio::spawn(
             async move {
                 Ok(uplink::store_state(

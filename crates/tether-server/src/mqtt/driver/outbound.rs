@@ -206,7 +206,7 @@ where
 
     pub(super) async fn latest_config(&self, device: Option<&str>) -> Result<DeviceConfig, Reason> {
         let Some(address) = self.address_of(device) else {
-            return Err(Reason::new(Code::Unavailable, "internal", "not connected"));
+            return Err(super::not_connected());
         };
         self.shared
             .store
