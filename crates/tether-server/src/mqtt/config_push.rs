@@ -2,27 +2,37 @@
 //!
 //! * On SUBSCRIBE the latest version is sent right away, then every newer version.
 //! * QoS 1: the version in flight is re-sent (DUP) every `resend_interval` until the
-//!   device PUBACKs it; a newer version supersedes it (the old id is forgotten).
+//!   device PUBACKs it; a newer version supersedes it: no longer re-sent, but a late
+//!   PUBACK of it still counts (the device did get that version), for the last
+//!   [`SUPERSEDED_KEPT`] superseded ones.
 //! * At most one send per `min_interval` (IoT Core: 1 config/s per device); versions
 //!   arriving faster collapse into the newest.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tether_mqtt::{PacketId, QoS, Timestamp};
 use tether_registry::model::DeviceConfig;
 
+/// How many superseded versions still await their PUBACK. A device acknowledges what
+/// it got, and a newer version can go out before that PUBACK arrives (a slow link, a
+/// busy device); forgetting the old id at once would drop that acknowledgement, and
+/// `deviceAckTime` would never be set for a version the device applied. Beyond this
+/// the oldest is forgotten, so a device that never acknowledges pins few packet ids.
+pub const SUPERSEDED_KEPT: usize = 2;
+
 /// What the driver must do now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Publish this version at `qos`, first forgetting `supersedes` (an older version
-    /// still awaiting PUBACK); then call [`ConfigPush::sent`].
+    /// Publish this version at `qos`, first forgetting `forget` (the oldest superseded
+    /// version, whose PUBACK is no longer awaited); then call [`ConfigPush::sent`].
     Send {
         /// The version to send.
         config: DeviceConfig,
         /// The granted QoS of the subscription.
         qos: QoS,
-        /// The packet id of the superseded version.
-        supersedes: Option<PacketId>,
+        /// The packet id the session should stop waiting for.
+        forget: Option<PacketId>,
     },
     /// Publish the in-flight version again with DUP and the same id.
     Resend {
@@ -31,6 +41,13 @@ pub enum Action {
         /// Its payload.
         payload: Vec<u8>,
     },
+}
+
+/// A superseded version whose PUBACK would still be recorded.
+#[derive(Debug, Clone, Copy)]
+struct Awaited {
+    id: PacketId,
+    version: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +64,7 @@ pub struct ConfigPush {
     qos: Option<QoS>,
     pending: Option<DeviceConfig>,
     inflight: Option<Inflight>,
+    superseded: VecDeque<Awaited>,
     newest: i64,
     last_send: Option<Timestamp>,
     min_interval: Duration,
@@ -60,6 +78,7 @@ impl ConfigPush {
             qos: None,
             pending: None,
             inflight: None,
+            superseded: VecDeque::new(),
             newest: 0,
             last_send: None,
             min_interval,
@@ -79,11 +98,17 @@ impl ConfigPush {
         self.pending = Some(latest);
     }
 
-    /// The device unsubscribed: returns the packet id to forget, if one was in flight.
-    pub fn unsubscribe(&mut self) -> Option<PacketId> {
+    /// The device unsubscribed: returns the packet ids to forget (the version in
+    /// flight and the superseded ones still awaited).
+    pub fn unsubscribe(&mut self) -> Vec<PacketId> {
         self.qos = None;
         self.pending = None;
-        self.inflight.take().map(|i| i.id)
+        let inflight = self.inflight.take().map(|i| i.id);
+        self.superseded
+            .drain(..)
+            .map(|a| a.id)
+            .chain(inflight)
+            .collect()
     }
 
     /// A new version was stored; ignored unless subscribed and newer than any seen.
@@ -102,7 +127,7 @@ impl ConfigPush {
             return Some(Action::Send {
                 config,
                 qos,
-                supersedes: self.inflight.take().map(|i| i.id),
+                forget: self.supersede(),
             });
         }
         let inflight = self.inflight.as_mut()?;
@@ -127,11 +152,30 @@ impl ConfigPush {
         });
     }
 
-    /// The device acknowledged `id`: the version it acknowledged, if it was ours.
+    /// The device acknowledged `id`: the version it acknowledged, if it was ours (in
+    /// flight, or superseded and still awaited).
     pub fn acked(&mut self, id: PacketId) -> Option<i64> {
         match &self.inflight {
             Some(i) if i.id == id => self.inflight.take().map(|i| i.version),
-            _ => None,
+            _ => {
+                let at = self.superseded.iter().position(|a| a.id == id)?;
+                self.superseded.remove(at).map(|a| a.version)
+            }
+        }
+    }
+
+    /// Moves the version in flight to the superseded ones; returns the id that falls
+    /// out of them.
+    fn supersede(&mut self) -> Option<PacketId> {
+        let old = self.inflight.take()?;
+        self.superseded.push_back(Awaited {
+            id: old.id,
+            version: old.version,
+        });
+        if self.superseded.len() > SUPERSEDED_KEPT {
+            self.superseded.pop_front().map(|a| a.id)
+        } else {
+            None
         }
     }
 
@@ -190,7 +234,7 @@ mod tests {
             Some(Action::Send {
                 config: config(3),
                 qos: QoS::AtLeastOnce,
-                supersedes: None
+                forget: None
             })
         );
         p.sent(&config(3), Some(id(1)), t(0));
@@ -224,9 +268,38 @@ mod tests {
             Some(Action::Send {
                 config: config(3),
                 qos: QoS::AtLeastOnce,
-                supersedes: Some(id(1))
+                forget: None
             })
         );
+        p.sent(&config(3), Some(id(2)), t(1000));
+        // The device got version 1 and says so after version 3 went out.
+        assert_eq!(p.acked(id(1)), Some(1));
+        assert_eq!(p.acked(id(1)), None, "counted once");
+        assert_eq!(p.acked(id(2)), Some(3));
+    }
+
+    #[test]
+    fn a_device_that_never_acknowledges_pins_few_superseded_ids() {
+        let mut p = push();
+        p.subscribe(QoS::AtLeastOnce, config(1));
+        let mut forgotten = Vec::new();
+        for v in 1..=6u16 {
+            let now = t(u64::from(v) * 1000);
+            p.update(config(i64::from(v)));
+            match p.poll(now) {
+                Some(Action::Send { config, forget, .. }) => {
+                    forgotten.extend(forget);
+                    p.sent(&config, Some(id(v)), now);
+                }
+                other => panic!("version {v}: {other:?}"),
+            }
+        }
+        // 6 sent: 1 in flight, 2 superseded awaited, the 3 oldest forgotten in order.
+        assert_eq!(forgotten, [id(1), id(2), id(3)]);
+        assert_eq!(p.acked(id(2)), None, "forgotten");
+        assert_eq!(p.acked(id(4)), Some(4));
+        let left = p.unsubscribe();
+        assert_eq!(left, [id(5), id(6)]);
     }
 
     #[test]
@@ -239,7 +312,7 @@ mod tests {
         p.subscribe(QoS::AtLeastOnce, config(1));
         let _ = p.poll(t(5000));
         p.sent(&config(1), Some(id(7)), t(5000));
-        assert_eq!(p.unsubscribe(), Some(id(7)));
+        assert_eq!(p.unsubscribe(), [id(7)]);
         p.update(config(9));
         assert_eq!(p.poll(t(99_000)), None);
     }

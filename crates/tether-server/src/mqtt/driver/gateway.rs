@@ -425,7 +425,7 @@ where
 }
 
 fn forget_config(session: &mut tether_mqtt::ServerSession, mut config: ConfigPush) {
-    if let Some(id) = config.unsubscribe() {
+    for id in config.unsubscribe() {
         session.forget(id);
     }
 }

@@ -236,10 +236,11 @@ where
             };
             match target.kind {
                 Outbound::Config => {
-                    if let Some(id) = self
+                    let ids = self
                         .config_push(target.device)
-                        .and_then(ConfigPush::unsubscribe)
-                    {
+                        .map(ConfigPush::unsubscribe)
+                        .unwrap_or_default();
+                    for id in ids {
                         self.session.forget(id);
                     }
                 }
@@ -545,9 +546,9 @@ fn pump_one(
             Action::Send {
                 config,
                 qos,
-                supersedes,
+                forget,
             } => {
-                if let Some(old) = supersedes {
+                if let Some(old) = forget {
                     session.forget(old);
                 }
                 match session.publish(topic.clone(), config.binary_data.clone(), qos) {
