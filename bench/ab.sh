@@ -9,7 +9,8 @@
 #   ... change, rebuild ...
 #   bench/ab.sh /tmp/tether-before target/release/tether 3 -n 2000 --rate 1 --duration 20 --payload 100
 #   bench/ab.sh /tmp/tether-before target/release/tether 3 -n 2000 --rate 0 --duration 0
-#                                   (connects only: the server's CPU per connect)
+#                                   (connects only: the server's CPU per connect; add
+#                                   --reconnect [--resume] for the reconnect round)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { echo "usage: bench/ab.sh BEFORE AFTER ROUNDS SIMULATE-ARGS..." >&2; exit 2; }
@@ -44,8 +45,14 @@ if d["sent"]:
           f"{d['messages_per_sec']:9.0f} msg/s  PUBACK p50 {p['p50_us']} µs  p99 {p['p99_us']} µs")
 else:  # a connect-only run (--rate 0 --duration 0)
     c = d["connect_latency"]
-    print(f"{sys.argv[2]:<40} CPU/connect {d['server_cpu_per_connect_us']:7.1f} µs  "
-          f"{d['connects_per_sec']:7.0f} connects/s  p50 {c['p50_us']} µs  p99 {c['p99_us']} µs")
+    fresh = d['server_cpu_per_connect_us']
+    line = (f"{sys.argv[2]:<40} CPU/connect {fresh:7.1f} µs  "
+            f"{d['connects_per_sec']:7.0f} connects/s  p50 {c['p50_us']} µs  p99 {c['p99_us']} µs")
+    r = d.get("reconnect")
+    if r:  # --reconnect: the second round, and its cost against the fresh one
+        line += (f"  reconnect {r['server_cpu_per_connect_us']:7.1f} µs"
+                 f" ({r['server_cpu_per_connect_us'] / fresh:.2f}× fresh)")
+    print(line)
 PY
   done
 done

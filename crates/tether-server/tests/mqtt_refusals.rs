@@ -5,7 +5,6 @@ mod mqtt_support;
 
 use mqtt_support::*;
 use rumqttc::{AsyncClient, ConnectReturnCode};
-use tether_registry::Store as _;
 use tether_registry::model::{MqttState, Status, Timestamp};
 
 async fn refusal(gw: &Gateway, client_id: &str, password: Option<&str>) -> ConnectReturnCode {
@@ -174,7 +173,7 @@ async fn blocked_device_is_5() -> TestResult {
     let dev = gw.device("dev-1").await?;
     let mut device = gw.get_device("dev-1").await;
     device.blocked = true;
-    gw.store.update_device(&registry_path(), &device).await?;
+    gw.update_device(&device).await?;
     assert_eq!(
         refusal(&gw, &dev.client_id(), Some(&dev.jwt())).await,
         ConnectReturnCode::NotAuthorized
@@ -217,7 +216,7 @@ async fn an_unusable_stored_key_is_named_in_the_refusal() -> TestResult {
     let mut device = gw.get_device("dev-1").await;
     device.credentials[0].public_key.key =
         "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n".into();
-    gw.store.update_device(&registry_path(), &device).await?;
+    gw.update_device(&device).await?;
     assert_eq!(
         refusal(&gw, &dev.client_id(), Some(&dev.jwt())).await,
         ConnectReturnCode::NotAuthorized
@@ -300,7 +299,7 @@ async fn a_refusal_is_stored_at_once_even_with_hourly_activity_batches() -> Test
     let dev = gw.device("dev-1").await?;
     let mut device = gw.get_device("dev-1").await;
     device.blocked = true;
-    gw.store.update_device(&registry_path(), &device).await?;
+    gw.update_device(&device).await?;
     assert_eq!(
         refusal(&gw, &dev.client_id(), Some(&dev.jwt())).await,
         ConnectReturnCode::NotAuthorized
@@ -335,7 +334,7 @@ async fn a_token_accepted_before_is_refused_after_its_key_changes() -> TestResul
     let stranger = gw.device("stranger").await?;
     let mut changed = original.clone();
     changed.credentials = gw.get_device("stranger").await.credentials;
-    gw.store.update_device(&registry_path(), &changed).await?;
+    gw.update_device(&changed).await?;
     assert_eq!(
         refusal(&gw, &dev.client_id(), Some(&token)).await,
         ConnectReturnCode::NotAuthorized
@@ -348,7 +347,7 @@ async fn a_token_accepted_before_is_refused_after_its_key_changes() -> TestResul
 
     let mut expired = original.clone();
     expired.credentials[0].expiration_time = Some(Timestamp::from_secs(now_secs() - 1));
-    gw.store.update_device(&registry_path(), &expired).await?;
+    gw.update_device(&expired).await?;
     assert_eq!(
         refusal(&gw, &dev.client_id(), Some(&token)).await,
         ConnectReturnCode::NotAuthorized
@@ -360,7 +359,7 @@ async fn a_token_accepted_before_is_refused_after_its_key_changes() -> TestResul
 
     let mut blocked = original.clone();
     blocked.blocked = true;
-    gw.store.update_device(&registry_path(), &blocked).await?;
+    gw.update_device(&blocked).await?;
     assert_eq!(
         refusal(&gw, &dev.client_id(), Some(&token)).await,
         ConnectReturnCode::NotAuthorized
@@ -369,7 +368,7 @@ async fn a_token_accepted_before_is_refused_after_its_key_changes() -> TestResul
         .await;
 
     // Back as it was: the same token is let in again.
-    gw.store.update_device(&registry_path(), &original).await?;
+    gw.update_device(&original).await?;
     let (_client, mut events) =
         AsyncClient::new(rumqttc_options(&gw, &dev.client_id(), Some(&token)), 4);
     assert_eq!(connack(&mut events).await, Ok(()));

@@ -8,6 +8,7 @@ mod common;
 mod connect_flood;
 mod console_e2e;
 mod crash_recovery;
+mod device_cache_e2e;
 mod device_gateway_e2e;
 mod doctor_cli;
 mod firmware_c;

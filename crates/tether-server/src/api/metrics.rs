@@ -65,6 +65,12 @@ pub const METRICS: &[Metric] = &[
         at_start: NONE,
     },
     Metric {
+        name: "tether_mqtt_device_cache_total",
+        kind: Kind::Counter,
+        help: "CONNECT lookups by result: hit (registry and device from the cache of recently connected devices) or miss (read from the store).",
+        at_start: &[],
+    },
+    Metric {
         name: "tether_mqtt_connects_total",
         kind: Kind::Counter,
         help: "CONNECTs accepted.",

@@ -17,6 +17,7 @@ pub use crate::bridge::auth::{CredentialSource, JwtPolicy};
 use crate::bridge::hub::DeviceAddress;
 use crate::bridge::provision::claim::{self, Candidate, ClaimCheck, ClaimLists, ClaimSession};
 use crate::bridge::{Code, Reason};
+use crate::mqtt::device_cache::DeviceCache;
 
 /// An authenticated device.
 #[derive(Debug, Clone)]
@@ -24,8 +25,8 @@ pub struct Principal {
     /// Its registry (as read at CONNECT; later the node's shared copy).
     pub registry: Arc<DeviceRegistry>,
     /// The device as read at CONNECT, without what a connection never reads (see
-    /// [`connection_copy`]).
-    pub device: Device,
+    /// [`connection_copy`]); shared with the [`DeviceCache`] entry.
+    pub device: Arc<Device>,
     /// The key that verified the token.
     pub key: PublicKey,
     /// The token's `exp`: the connection ends at `exp + skew`.
@@ -101,13 +102,14 @@ const CLAIM_MAY_EXPLAIN: [&str; 5] = [
 /// [`Refused`] with the CONNACK code and the reason.
 pub async fn authenticate_or_claim(
     connect: &Connect,
-    store: &dyn Store,
+    lookup: Lookup<'_>,
     keys: &dyn CredentialSource,
     claims: &ClaimLists,
     policy: JwtPolicy,
     now: i64,
 ) -> Result<Authenticated, Refused> {
-    let refused = match authenticate(connect, store, keys, policy, now).await {
+    let store = lookup.store;
+    let refused = match authenticate(connect, lookup, keys, policy, now).await {
         Ok(principal) => return Ok(Authenticated::Device(Box::new(principal))),
         Err(refused) if CLAIM_MAY_EXPLAIN.contains(&refused.reason.label) => refused,
         Err(refused) => return Err(refused),
@@ -162,13 +164,43 @@ pub async fn authenticate_or_claim(
     }
 }
 
+/// Where CONNECT reads the registry and the device: the cache, else the store.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookup<'a> {
+    /// The store.
+    pub store: &'a dyn Store,
+    /// What earlier CONNECTs read ([`DeviceCache::disabled`]: always the store).
+    pub cache: &'a DeviceCache,
+}
+
+impl Lookup<'_> {
+    /// The registry and the connection's copy of the device: from the cache when it
+    /// holds them, else read (and kept, unless a change came meanwhile).
+    async fn device(
+        &self,
+        path: &RegistryPath,
+        id: &str,
+    ) -> Result<(Arc<DeviceRegistry>, Arc<Device>), Denied> {
+        let now = tokio::time::Instant::now();
+        if let Some(found) = self.cache.get(path, id, now) {
+            return Ok(found);
+        }
+        let generation = self.cache.generation();
+        let (registry, device) =
+            device_auth::lookup(self.store, path, &DeviceRef::Id(id.to_owned())).await?;
+        let found = (Arc::new(registry), Arc::new(connection_copy(device)));
+        self.cache.insert(generation, &found, now);
+        Ok(found)
+    }
+}
+
 /// Authenticates a CONNECT at `now` (Unix seconds).
 ///
 /// # Errors
 /// [`Refused`] with the CONNACK code and the reason.
 pub async fn authenticate(
     connect: &Connect,
-    store: &dyn Store,
+    lookup: Lookup<'_>,
     keys: &dyn CredentialSource,
     policy: JwtPolicy,
     now: i64,
@@ -183,8 +215,7 @@ pub async fn authenticate(
         location: id.location.to_owned(),
         registry: id.registry.to_owned(),
     };
-    let (registry, device) =
-        device_auth::lookup(store, &path, &DeviceRef::Id(id.device.to_owned())).await?;
+    let (registry, device) = lookup.device(&path, id.device).await?;
     let address = DeviceAddress {
         registry: path.clone(),
         num_id: device.num_id,
@@ -199,8 +230,8 @@ pub async fn authenticate(
     let verified =
         device_auth::verify_token(token, id.project, &path, &device, keys, policy, now).await?;
     Ok(Principal {
-        registry: Arc::new(registry),
-        device: connection_copy(device),
+        registry,
+        device,
         key: verified.key,
         token_exp: verified.exp,
         warnings: verified.warnings,

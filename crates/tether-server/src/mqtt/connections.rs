@@ -26,6 +26,7 @@ use tether_registry::names::RegistryPath;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::Clock;
+use super::device_cache::DeviceCache;
 use crate::bridge::hub::{DeviceAddress, DeviceHub, HubError};
 use crate::bridge::{Code, Reason};
 
@@ -151,6 +152,8 @@ pub struct Connections {
     presence: OnceLock<(mpsc::UnboundedSender<Presence>, Arc<dyn Clock>)>,
     /// Registry patches so far (see [`Connections::registry_changes`]).
     registry_changes: AtomicU64,
+    /// What CONNECT read, forgotten on every change this hub hears.
+    devices: DeviceCache,
 }
 
 /// Why a device's older connection is closed when a newer one arrives (here or, in a
@@ -216,6 +219,19 @@ impl Connections {
     /// authenticated while the count moved re-reads its registry once registered.
     pub fn registry_changes(&self) -> u64 {
         self.registry_changes.load(Ordering::Acquire)
+    }
+
+    /// No device connected yet; CONNECT keeps what it read in `devices`.
+    pub fn new(devices: DeviceCache) -> Self {
+        Self {
+            devices,
+            ..Self::default()
+        }
+    }
+
+    /// What CONNECT read for recently connected devices.
+    pub fn device_cache(&self) -> &DeviceCache {
+        &self.devices
     }
 
     /// Reports the devices here now, then every arrival and departure, to `tx`
@@ -394,6 +410,7 @@ impl DeviceHub for Connections {
     }
 
     async fn device_changed(&self, device: &DeviceAddress) {
+        self.devices.forget_device(device);
         if let Some(entry) = self.lock().get(device) {
             // A full queue already holds work that will make the driver look again.
             let _ = entry
@@ -407,6 +424,7 @@ impl DeviceHub for Connections {
     }
 
     async fn registry_changed(&self, registry: &RegistryPath) {
+        self.devices.forget_registry(registry);
         self.registry_changes.fetch_add(1, Ordering::AcqRel);
         let map = self.lock();
         // Attached devices (no `close`) share their gateway's queue; the gateway's own

@@ -21,6 +21,7 @@ pub mod activity;
 pub mod auth;
 pub mod config_push;
 pub mod connections;
+pub mod device_cache;
 mod driver;
 mod listener;
 mod read_buffer;
@@ -77,6 +78,9 @@ pub struct MqttOptions {
     /// threads, so that a flood's lookups run on SQLite threads at their priority and
     /// not on the ones connected devices use.
     pub admission_store: Option<Arc<dyn Store>>,
+    /// Keep what CONNECT read for a device, so that its reconnect skips the store
+    /// ([`device_cache`]); off on a cluster node, which may miss another node's change.
+    pub device_cache: bool,
     /// Rates and sizes.
     pub limits: Limits,
     /// Re-send an unacknowledged QoS 1 config after this long.
@@ -105,6 +109,7 @@ impl Default for MqttOptions {
             connect_rate_per_ip: None,
             admission: Admission::inline(),
             admission_store: None,
+            device_cache: true,
             limits: Limits::default(),
             config_resend_interval: Duration::from_secs(20),
             activity_interval: Duration::from_secs(5),
@@ -232,6 +237,11 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
         .admission_store
         .clone()
         .unwrap_or_else(|| Arc::clone(&deps.store));
+    let devices = if options.device_cache {
+        device_cache::DeviceCache::enabled()
+    } else {
+        device_cache::DeviceCache::disabled()
+    };
     let shared = Arc::new(Shared {
         claims: crate::bridge::provision::claim::ClaimLists::new(claims_ttl),
         options,
@@ -242,7 +252,7 @@ pub async fn start(options: MqttOptions, deps: BridgeDeps) -> Result<MqttHandle,
         clock: deps.clock,
         log_budget: deps.log_budget,
         counters: HotCounters::new(),
-        connections: Arc::new(Connections::default()),
+        connections: Arc::new(Connections::new(devices)),
         registries: Arc::default(),
         activity,
         open: AtomicUsize::new(0),

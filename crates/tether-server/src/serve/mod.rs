@@ -339,6 +339,9 @@ fn mqtt_options(
     options.idle_timeout = settings.idle_timeout;
     options.write_timeout = settings.write_timeout;
     options.sink_timeout = settings.sink_timeout;
+    // A cluster node can miss another node's change (a NATS outage): it reads the
+    // store at every CONNECT.
+    options.device_cache = settings.cluster.is_none();
     options
 }
 
@@ -595,4 +598,25 @@ pub async fn serve(
     log_summary.abort();
     sink.close().await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cluster_node_reads_the_store_at_every_connect() -> Result<(), ServeError> {
+        let single = ServeOptions::default().resolve()?;
+        assert!(mqtt_options(&single, None, None).device_cache);
+        let node = ServeOptions {
+            cluster_nats: Some("nats://127.0.0.1:4222".into()),
+            ..ServeOptions::default()
+        }
+        .resolve()?;
+        assert!(
+            !mqtt_options(&node, None, None).device_cache,
+            "a cluster node can miss another node's change"
+        );
+        Ok(())
+    }
 }

@@ -225,7 +225,33 @@ impl Gateway {
     pub async fn set_mqtt_state(&self, state: MqttState) {
         let mut registry = self.store.get_registry(&registry_path()).await.unwrap();
         registry.mqtt_state = state;
-        self.store.update_registry(&registry).await.unwrap();
+        self.update_registry(&registry).await.unwrap();
+    }
+
+    /// Stores `device` and tells the hub, as the API's update does.
+    pub async fn update_device(
+        &self,
+        device: &tether_registry::model::Device,
+    ) -> Result<tether_registry::model::Device, tether_registry::StoreError> {
+        let updated = self.store.update_device(&registry_path(), device).await?;
+        self.handle()
+            .hub()
+            .device_changed(&tether_server::bridge::hub::DeviceAddress {
+                registry: registry_path(),
+                num_id: updated.num_id,
+            })
+            .await;
+        Ok(updated)
+    }
+
+    /// Stores `registry` and tells the hub, as the API's update does.
+    pub async fn update_registry(
+        &self,
+        registry: &tether_registry::model::DeviceRegistry,
+    ) -> Result<tether_registry::model::DeviceRegistry, tether_registry::StoreError> {
+        let updated = self.store.update_registry(registry).await?;
+        self.handle().hub().registry_changed(&updated.path).await;
+        Ok(updated)
     }
 
     /// A second node on the same store, telemetry log and certificate (a cluster of

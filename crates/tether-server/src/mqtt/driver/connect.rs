@@ -35,7 +35,10 @@ where
             shared.options.connect_timeout,
             auth::authenticate_or_claim(
                 &connect,
-                &*shared.admission_store,
+                auth::Lookup {
+                    store: &*shared.admission_store,
+                    cache: shared.connections.device_cache(),
+                },
                 &*shared.credentials,
                 &shared.claims,
                 shared.options.jwt,

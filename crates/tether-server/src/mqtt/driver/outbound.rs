@@ -523,7 +523,7 @@ where
         }
         // The connection's copy stays current: a re-authentication checks against it.
         if let (Some(device), Some(live)) = (fresh, &mut self.live) {
-            live.principal.device = crate::mqtt::auth::connection_copy(device);
+            live.principal.device = Arc::new(crate::mqtt::auth::connection_copy(device));
         }
     }
 }

@@ -136,6 +136,11 @@ where
                 .await
                 .map_err(store_error)?;
             shared.credentials.invalidate(&live.address);
+            // The next CONNECT must see the new key list (the old key expires).
+            shared
+                .connections
+                .device_cache()
+                .forget_device(&live.address);
             if self.may_log() {
                 tracing::info!(%fingerprint, grace_secs = grace, "device rotated to a new key");
             }
