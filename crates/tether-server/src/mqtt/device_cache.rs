@@ -29,6 +29,9 @@ pub const TTL: Duration = Duration::from_secs(300);
 /// Most entries; beyond it CONNECTs read the store (a flood of distinct ids cannot
 /// grow memory).
 pub const CAPACITY: usize = 200_000;
+/// Expired entries are dropped every this many inserts, so that devices gone for good
+/// do not stay in memory until the cache is full.
+const SWEEP_EVERY: u32 = 1024;
 
 /// A device's registry and the connection's copy of the device.
 pub type Found = (Arc<DeviceRegistry>, Arc<Device>);
@@ -47,6 +50,8 @@ struct Inner {
     by_id: HashMap<(RegistryPath, String), Entry>,
     /// numId → id: changes name a device by its numId.
     ids: HashMap<(RegistryPath, u64), String>,
+    /// Inserts since the last sweep.
+    inserts: u32,
 }
 
 /// See the module doc.
@@ -121,6 +126,11 @@ impl DeviceCache {
         }
         let (registry, device) = found;
         let key = (registry.path.clone(), device.id.clone());
+        inner.inserts += 1;
+        if inner.inserts >= SWEEP_EVERY {
+            inner.inserts = 0;
+            inner.expire(now);
+        }
         if inner.by_id.len() >= CAPACITY && !inner.by_id.contains_key(&key) {
             inner.expire(now);
             if inner.by_id.len() >= CAPACITY {
@@ -250,6 +260,24 @@ mod tests {
         assert!(cache.is_empty(), "stale read kept");
         cache.insert(cache.generation(), &found("r", "a", 1), now);
         assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn expired_entries_are_swept_as_others_come() {
+        let cache = DeviceCache::enabled();
+        let start = Instant::now();
+        cache.insert(cache.generation(), &found("r", "gone", 1), start);
+        let later = start + TTL;
+        for n in 0..u64::from(SWEEP_EVERY) {
+            let id = format!("d{n}");
+            cache.insert(cache.generation(), &found("r", &id, 2 + n), later);
+        }
+        assert_eq!(
+            cache.len(),
+            SWEEP_EVERY as usize,
+            "the expired one is dropped"
+        );
+        assert!(cache.get(&path("r"), "d0", later).is_some());
     }
 
     #[test]
