@@ -47,11 +47,21 @@ struct Entry {
 struct Inner {
     /// Counts changes heard; see the module doc.
     generation: u64,
-    by_id: HashMap<(RegistryPath, String), Entry>,
-    /// numId → id: changes name a device by its numId.
-    ids: HashMap<(RegistryPath, u64), String>,
+    /// By registry, so that a registry's path is kept once and a registry change
+    /// forgets its devices at once.
+    registries: HashMap<RegistryPath, Devices>,
+    /// Entries in all registries.
+    len: usize,
     /// Inserts since the last sweep.
     inserts: u32,
+}
+
+/// One registry's entries.
+#[derive(Debug, Default)]
+struct Devices {
+    by_id: HashMap<String, Entry>,
+    /// numId → id: changes name a device by its numId.
+    ids: HashMap<u64, String>,
 }
 
 /// See the module doc.
@@ -100,16 +110,13 @@ impl DeviceCache {
         if !self.enabled {
             return None;
         }
-        let found = {
-            let inner = self.lock();
-            // Borrowed lookups would need a key type of their own; the clone is a few
-            // short strings against the store's round trips.
-            inner
-                .by_id
-                .get(&(registry.clone(), id.to_owned()))
-                .filter(|e| now.saturating_duration_since(e.stored_at) < TTL)
-                .map(|e| (Arc::clone(&e.registry), Arc::clone(&e.device)))
-        };
+        let found = self
+            .lock()
+            .registries
+            .get(registry)
+            .and_then(|devices| devices.by_id.get(id))
+            .filter(|e| now.saturating_duration_since(e.stored_at) < TTL)
+            .map(|e| (Arc::clone(&e.registry), Arc::clone(&e.device)));
         let result = if found.is_some() { "hit" } else { "miss" };
         metrics::counter!("tether_mqtt_device_cache_total", "result" => result).increment(1);
         found
@@ -125,37 +132,53 @@ impl DeviceCache {
             return;
         }
         let (registry, device) = found;
-        let key = (registry.path.clone(), device.id.clone());
         inner.inserts += 1;
         if inner.inserts >= SWEEP_EVERY {
             inner.inserts = 0;
             inner.expire(now);
         }
-        if inner.by_id.len() >= CAPACITY && !inner.by_id.contains_key(&key) {
+        let known = inner
+            .registries
+            .get(&registry.path)
+            .is_some_and(|d| d.by_id.contains_key(&device.id));
+        if inner.len >= CAPACITY && !known {
             inner.expire(now);
-            if inner.by_id.len() >= CAPACITY {
+            if inner.len >= CAPACITY {
                 return;
             }
         }
-        inner
-            .ids
-            .insert((registry.path.clone(), device.num_id), device.id.clone());
-        inner.by_id.insert(
-            key,
+        let devices = inner.registries.entry(registry.path.clone()).or_default();
+        devices.ids.insert(device.num_id, device.id.clone());
+        let old = devices.by_id.insert(
+            device.id.clone(),
             Entry {
                 registry: Arc::clone(registry),
                 device: Arc::clone(device),
                 stored_at: now,
             },
         );
+        if old.is_none() {
+            inner.len += 1;
+        }
     }
 
     /// The device changed (or was deleted): its next CONNECT reads the store.
     pub fn forget_device(&self, device: &DeviceAddress) {
         let mut inner = self.lock();
         inner.generation += 1;
-        if let Some(id) = inner.ids.remove(&(device.registry.clone(), device.num_id)) {
-            inner.by_id.remove(&(device.registry.clone(), id));
+        let Some(devices) = inner.registries.get_mut(&device.registry) else {
+            return;
+        };
+        let removed = devices
+            .ids
+            .remove(&device.num_id)
+            .and_then(|id| devices.by_id.remove(&id))
+            .is_some();
+        if devices.by_id.is_empty() {
+            inner.registries.remove(&device.registry);
+        }
+        if removed {
+            inner.len -= 1;
         }
     }
 
@@ -163,13 +186,14 @@ impl DeviceCache {
     pub fn forget_registry(&self, registry: &RegistryPath) {
         let mut inner = self.lock();
         inner.generation += 1;
-        inner.by_id.retain(|(path, _), _| path != registry);
-        inner.ids.retain(|(path, _), _| path != registry);
+        if let Some(devices) = inner.registries.remove(registry) {
+            inner.len -= devices.by_id.len();
+        }
     }
 
     /// How many entries are held (for tests and metrics).
     pub fn len(&self) -> usize {
-        self.lock().by_id.len()
+        self.lock().len
     }
 
     /// Whether no entry is held.
@@ -180,11 +204,14 @@ impl DeviceCache {
 
 impl Inner {
     fn expire(&mut self, now: Instant) {
-        self.by_id
-            .retain(|_, e| now.saturating_duration_since(e.stored_at) < TTL);
-        let by_id = &self.by_id;
-        self.ids
-            .retain(|(path, _), id| by_id.contains_key(&(path.clone(), id.clone())));
+        let fresh = |e: &Entry| now.saturating_duration_since(e.stored_at) < TTL;
+        self.registries.retain(|_, devices| {
+            devices.by_id.retain(|_, e| fresh(e));
+            let by_id = &devices.by_id;
+            devices.ids.retain(|_, id| by_id.contains_key(id));
+            !by_id.is_empty()
+        });
+        self.len = self.registries.values().map(|d| d.by_id.len()).sum();
     }
 }
 
