@@ -38,7 +38,6 @@ pub type Found = (Arc<DeviceRegistry>, Arc<Device>);
 
 #[derive(Debug)]
 struct Entry {
-    registry: Arc<DeviceRegistry>,
     device: Arc<Device>,
     stored_at: Instant,
 }
@@ -47,8 +46,8 @@ struct Entry {
 struct Inner {
     /// Counts changes heard; see the module doc.
     generation: u64,
-    /// By registry, so that a registry's path is kept once and a registry change
-    /// forgets its devices at once.
+    /// By registry, so that a registry (its path and its copy) is kept once, not once
+    /// per device, and a registry change forgets its devices at once.
     registries: HashMap<RegistryPath, Devices>,
     /// Entries in all registries.
     len: usize,
@@ -57,8 +56,11 @@ struct Inner {
 }
 
 /// One registry's entries.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Devices {
+    /// The registry as the entries' lookups read it (each lookup reads its own copy;
+    /// equal copies are kept once).
+    registry: Arc<DeviceRegistry>,
     by_id: HashMap<String, Entry>,
     /// numId → id: changes name a device by its numId.
     ids: HashMap<u64, String>,
@@ -114,9 +116,9 @@ impl DeviceCache {
             .lock()
             .registries
             .get(registry)
-            .and_then(|devices| devices.by_id.get(id))
-            .filter(|e| now.saturating_duration_since(e.stored_at) < TTL)
-            .map(|e| (Arc::clone(&e.registry), Arc::clone(&e.device)));
+            .and_then(|devices| Some((&devices.registry, devices.by_id.get(id)?)))
+            .filter(|(_, e)| now.saturating_duration_since(e.stored_at) < TTL)
+            .map(|(r, e)| (Arc::clone(r), Arc::clone(&e.device)));
         let result = if found.is_some() { "hit" } else { "miss" };
         metrics::counter!("tether_mqtt_device_cache_total", "result" => result).increment(1);
         found
@@ -147,19 +149,32 @@ impl DeviceCache {
                 return;
             }
         }
-        let devices = inner.registries.entry(registry.path.clone()).or_default();
+        let fresh = || Devices {
+            registry: Arc::clone(registry),
+            by_id: HashMap::new(),
+            ids: HashMap::new(),
+        };
+        let devices = inner
+            .registries
+            .entry(registry.path.clone())
+            .or_insert_with(fresh);
+        let mut dropped = 0;
+        if devices.registry != *registry {
+            // Read with another version of the registry than the entries held: start
+            // again from this one (without a missed change, the copies are equal).
+            dropped = devices.by_id.len();
+            *devices = fresh();
+        }
         devices.ids.insert(device.num_id, device.id.clone());
         let old = devices.by_id.insert(
             device.id.clone(),
             Entry {
-                registry: Arc::clone(registry),
                 device: Arc::clone(device),
                 stored_at: now,
             },
         );
-        if old.is_none() {
-            inner.len += 1;
-        }
+        let added = usize::from(old.is_none());
+        inner.len = inner.len + added - dropped;
     }
 
     /// The device changed (or was deleted): its next CONNECT reads the store.
@@ -305,6 +320,25 @@ mod tests {
             "the expired one is dropped"
         );
         assert!(cache.get(&path("r"), "d0", later).is_some());
+    }
+
+    #[test]
+    fn equal_registry_copies_are_kept_once() {
+        let cache = DeviceCache::enabled();
+        let now = Instant::now();
+        // Two lookups, two reads of the same registry.
+        cache.insert(cache.generation(), &found("r", "a", 1), now);
+        cache.insert(cache.generation(), &found("r", "b", 2), now);
+        let (ra, _) = cache.get(&path("r"), "a", now).expect("a");
+        let (rb, _) = cache.get(&path("r"), "b", now).expect("b");
+        assert!(Arc::ptr_eq(&ra, &rb), "one copy of the registry");
+        // A read that saw another registry replaces the entries read with the old one.
+        let (registry, device) = found("r", "c", 3);
+        let mut other = (*registry).clone();
+        other.http_state = tether_registry::model::HttpState::Disabled;
+        cache.insert(cache.generation(), &(Arc::new(other), device), now);
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get(&path("r"), "a", now).is_none());
     }
 
     #[test]
