@@ -49,8 +49,6 @@ struct Inner {
     /// By registry, so that a registry (its path and its copy) is kept once, not once
     /// per device, and a registry change forgets its devices at once.
     registries: HashMap<RegistryPath, Devices>,
-    /// Entries in all registries.
-    len: usize,
     /// Inserts since the last sweep.
     inserts: u32,
 }
@@ -143,9 +141,9 @@ impl DeviceCache {
             .registries
             .get(&registry.path)
             .is_some_and(|d| d.by_id.contains_key(&device.id));
-        if inner.len >= CAPACITY && !known {
+        if !known && inner.len() >= CAPACITY {
             inner.expire(now);
-            if inner.len >= CAPACITY {
+            if inner.len() >= CAPACITY {
                 return;
             }
         }
@@ -158,23 +156,19 @@ impl DeviceCache {
             .registries
             .entry(registry.path.clone())
             .or_insert_with(fresh);
-        let mut dropped = 0;
         if devices.registry != *registry {
             // Read with another version of the registry than the entries held: start
             // again from this one (without a missed change, the copies are equal).
-            dropped = devices.by_id.len();
             *devices = fresh();
         }
         devices.ids.insert(device.num_id, device.id.clone());
-        let old = devices.by_id.insert(
+        devices.by_id.insert(
             device.id.clone(),
             Entry {
                 device: Arc::clone(device),
                 stored_at: now,
             },
         );
-        let added = usize::from(old.is_none());
-        inner.len = inner.len + added - dropped;
     }
 
     /// The device changed (or was deleted): its next CONNECT reads the store.
@@ -184,16 +178,11 @@ impl DeviceCache {
         let Some(devices) = inner.registries.get_mut(&device.registry) else {
             return;
         };
-        let removed = devices
-            .ids
-            .remove(&device.num_id)
-            .and_then(|id| devices.by_id.remove(&id))
-            .is_some();
+        if let Some(id) = devices.ids.remove(&device.num_id) {
+            devices.by_id.remove(&id);
+        }
         if devices.by_id.is_empty() {
             inner.registries.remove(&device.registry);
-        }
-        if removed {
-            inner.len -= 1;
         }
     }
 
@@ -201,14 +190,12 @@ impl DeviceCache {
     pub fn forget_registry(&self, registry: &RegistryPath) {
         let mut inner = self.lock();
         inner.generation += 1;
-        if let Some(devices) = inner.registries.remove(registry) {
-            inner.len -= devices.by_id.len();
-        }
+        inner.registries.remove(registry);
     }
 
     /// How many entries are held (for tests and metrics).
     pub fn len(&self) -> usize {
-        self.lock().len
+        self.lock().len()
     }
 
     /// Whether no entry is held.
@@ -218,6 +205,11 @@ impl DeviceCache {
 }
 
 impl Inner {
+    /// Entries in all registries (a node has few registries).
+    fn len(&self) -> usize {
+        self.registries.values().map(|d| d.by_id.len()).sum()
+    }
+
     fn expire(&mut self, now: Instant) {
         let fresh = |e: &Entry| now.saturating_duration_since(e.stored_at) < TTL;
         self.registries.retain(|_, devices| {
@@ -226,7 +218,6 @@ impl Inner {
             devices.ids.retain(|_, id| by_id.contains_key(id));
             !by_id.is_empty()
         });
-        self.len = self.registries.values().map(|d| d.by_id.len()).sum();
     }
 }
 
