@@ -15,7 +15,6 @@ use tether_mqtt::codec::v5::{
 use tether_mqtt::{
     Connect, Delivery, PacketId, QoS, Subscribe, Subscription, TopicFilter, TopicName,
 };
-use tether_registry::Store as _;
 use tether_server::bridge::hub::HubError;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
@@ -404,8 +403,7 @@ async fn server_closes_carry_their_reason() -> TestResult {
     let mut c = connected(addr, &dev, &dev.jwt()).await;
     let mut device = gw.get_device("dev-1").await;
     device.blocked = true;
-    gw.store.update_device(&registry_path(), &device).await?;
-    gw.handle().hub().device_changed(&dev.address()).await;
+    gw.update_device(&device).await?;
     let d = c.expect_disconnect().await;
     assert_eq!(d.reason, ReasonCode::ADMINISTRATIVE_ACTION);
     assert!(
@@ -723,8 +721,7 @@ async fn re_authentication_accepts_a_key_added_since_the_connect() -> TestResult
     device
         .credentials
         .extend(gw.get_device(&other.id).await.credentials);
-    gw.store.update_device(&registry_path(), &device).await?;
-    gw.handle().hub().device_changed(&dev.address()).await;
+    gw.update_device(&device).await?;
     // A token signed by the new key (dev-2's tokens are, and carry no device id).
     let mut accepted = false;
     for _ in 0..50 {

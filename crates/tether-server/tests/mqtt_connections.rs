@@ -306,8 +306,7 @@ async fn blocking_a_connected_device_closes_it() -> TestResult {
     connack(&mut events).await.expect("accepted");
     let mut device = gw.get_device("dev-1").await;
     device.blocked = true;
-    gw.store.update_device(&registry_path(), &device).await?;
-    gw.handle().hub().device_changed(&dev.address()).await;
+    gw.update_device(&device).await?;
     until_closed(&mut events).await;
     let status = gw
         .wait_error("dev-1", |s| s.message.contains("was blocked"))
@@ -592,8 +591,7 @@ async fn removing_the_connected_key_closes_the_connection() -> TestResult {
     // Replace dev-1's key with dev-2's.
     let mut device = gw.get_device("dev-1").await;
     device.credentials = gw.get_device(&other.id).await.credentials;
-    gw.store.update_device(&registry_path(), &device).await?;
-    gw.handle().hub().device_changed(&dev.address()).await;
+    gw.update_device(&device).await?;
     until_closed(&mut events).await;
     let status = gw
         .wait_error("dev-1", |s| s.message.contains("key that authenticated"))
