@@ -3,30 +3,31 @@
 //! device closes the old one.
 //!
 //! ```text
-//!  API ──send_command──▶ Connections ──control (mpsc)──▶ driver ──PUBLISH──▶ device
-//!      ──config_updated─▶      │      ──notice: config (watch, latest wins)──▶
+//!  API ──send_command──▶ Connections ──mailbox: queue──▶ driver ──PUBLISH──▶ device
+//!      ──config_updated─▶      │      ──mailbox: config (latest wins)──▶
 //!      ──device_changed─▶      │      ──Recheck──▶ driver re-reads the device
-//!  new CONNECT ─register─▶     └──────notice: close (same watch)──▶ old driver ends
-//!  gateway attach ─attach─▶ entry of the attached device sharing the gateway's
-//!                           control queue; messages name the device's numId
+//!  new CONNECT ─register─▶     └──────mailbox: close──▶ old driver ends
+//!  gateway attach ─attach─▶ entry of the attached device posting its messages to
+//!                           the gateway's mailbox; messages name the device's numId
 //! ```
 //!
 //! An attached device is reachable exactly like a connected one: its entry holds the
-//! gateway connection's control sender, so commands, config and re-checks reach the
+//! gateway connection's mailbox, so commands, config and re-checks reach the
 //! gateway's driver, which publishes them on the attached device's topics.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tether_registry::model::DeviceConfig;
 use tether_registry::names::RegistryPath;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 
 use super::Clock;
 use super::device_cache::DeviceCache;
+use super::mailbox::{Inbox, Post, Refused, mailbox};
 use crate::bridge::hub::{DeviceAddress, DeviceHub, HubError};
 use crate::bridge::{Code, Reason};
 
@@ -70,62 +71,36 @@ pub enum Control {
 #[derive(Debug)]
 struct Entry {
     conn_id: u64,
-    /// Boxed: the channel allocates its first block of slots up front, and a slot the
-    /// size of a pointer keeps that small on every idle connection.
-    control: mpsc::Sender<Box<Control>>,
-    notice: watch::Sender<Notice>,
-    /// A device on a connection of its own; false for one attached through a gateway
-    /// (it is detached instead of closed).
-    direct: bool,
-    commands: Arc<AtomicBool>,
+    /// The device's own mailbox: its config, its close and its command subscription.
+    post: Post,
+    /// For a device attached through a gateway (detached instead of closed): the
+    /// gateway connection's mailbox, where its messages go.
+    gateway: Option<Post>,
 }
 
 impl Entry {
+    /// Where API messages for the device go.
+    fn control(&self) -> &Post {
+        self.gateway.as_ref().unwrap_or(&self.post)
+    }
+
+    fn direct(&self) -> bool {
+        self.gateway.is_none()
+    }
+
     fn end(&self, device: &DeviceAddress, reason: Reason) {
-        if self.direct {
-            self.notice
-                .send_modify(|notice| notice.close = Some(reason));
-        } else {
-            // A full queue means the gateway is stuck; it is detached when its
-            // connection ends.
-            let _ = self.control.try_send(Box::new(Control::Detach {
-                num_id: device.num_id,
-                reason,
-            }));
+        match &self.gateway {
+            None => self.post.close(reason),
+            Some(gateway) => {
+                // A full queue means the gateway is stuck; it is detached when its
+                // connection ends.
+                let _ = gateway.try_send(Box::new(Control::Detach {
+                    num_id: device.num_id,
+                    reason,
+                }));
+            }
         }
     }
-}
-
-/// What the table tells a connection besides API messages, in one watch (a second
-/// watch cost every idle connection about 0.4 KB).
-#[derive(Debug, Default, Clone)]
-pub struct Notice {
-    /// The newest config version stored while connected (or attached).
-    pub config: Option<DeviceConfig>,
-    /// Set when the server closes this connection, with the reason (never for an
-    /// attached device: it is detached through its gateway's control queue).
-    pub close: Option<Reason>,
-}
-
-/// What a gateway's driver receives when it attaches a device.
-#[derive(Debug)]
-pub struct AttachedRegistration {
-    /// The newest config version stored while attached (a [`Control::Config`] says
-    /// when to look).
-    pub notice: watch::Receiver<Notice>,
-    /// Whether the gateway subscribed to the device's commands (the driver sets it).
-    pub commands: Arc<AtomicBool>,
-}
-
-/// What a driver receives when it registers its device.
-#[derive(Debug)]
-pub struct Registration {
-    /// API messages.
-    pub control: mpsc::Receiver<Box<Control>>,
-    /// The newest config, and the close with its reason.
-    pub notice: watch::Receiver<Notice>,
-    /// Whether the device is subscribed to its commands (the driver sets it).
-    pub commands: Arc<AtomicBool>,
 }
 
 /// A device became reachable here, or stopped being (see [`Connections::observe`]).
@@ -184,10 +159,10 @@ impl Connections {
         let control = {
             let map = self.lock();
             let entry = map.get(device).ok_or(HubError::NotConnected)?;
-            if !entry.commands.load(Ordering::Acquire) {
+            if !entry.post.commands() {
                 return Err(HubError::NotSubscribed(device_id.to_owned()));
             }
-            entry.control.clone()
+            entry.control().clone()
         };
         let (done, outcome) = oneshot::channel();
         control
@@ -198,10 +173,11 @@ impl Connections {
                 deadline,
                 done,
             }))
-            .map_err(|_| {
-                HubError::Unavailable(
+            .map_err(|refused| match refused {
+                Refused::Full => HubError::Unavailable(
                     "the device's connection has too many commands queued; retry".into(),
-                )
+                ),
+                Refused::Closed => HubError::NotConnected,
             })?;
         match tokio::time::timeout_at(deadline, outcome).await {
             Ok(Ok(result)) => result,
@@ -284,16 +260,14 @@ impl Connections {
 
     /// Registers connection `conn_id` of `device`; an older connection of the same
     /// device is told to close.
-    pub fn register(&self, device: &DeviceAddress, conn_id: u64) -> Registration {
-        let (control_tx, control) = mpsc::channel(CONTROL_QUEUE);
-        let (notice_tx, notice) = watch::channel(Notice::default());
-        let commands = Arc::new(AtomicBool::new(false));
+    /// The driver's [`Inbox`] holds API messages, the newest config, the close with
+    /// its reason, and the command subscription.
+    pub fn register(&self, device: &DeviceAddress, conn_id: u64) -> Inbox {
+        let (post, inbox) = mailbox(CONTROL_QUEUE);
         let entry = Entry {
             conn_id,
-            control: control_tx,
-            notice: notice_tx,
-            direct: true,
-            commands: Arc::clone(&commands),
+            post,
+            gateway: None,
         };
         let mut map = self.lock();
         if let Some(old) = map.insert(device.clone(), entry) {
@@ -301,44 +275,40 @@ impl Connections {
         }
         self.arrived(device);
         drop(map);
-        Registration {
-            control,
-            notice,
-            commands,
-        }
+        inbox
     }
 
     /// Makes `device` reachable through the connection `conn_id` of `gateway`; an
     /// older connection or attachment of the device ends. `None` when that gateway
-    /// connection is not registered (it was superseded).
+    /// connection is not registered (it was superseded). The [`Inbox`] holds the
+    /// attached device's config (a [`Control::Config`] in the gateway's mailbox says
+    /// when to look) and its command subscription.
     pub fn attach(
         &self,
         gateway: &DeviceAddress,
         conn_id: u64,
         device: &DeviceAddress,
-    ) -> Option<AttachedRegistration> {
+    ) -> Option<Inbox> {
         let mut map = self.lock();
-        let control = map
+        let gateway_post = map
             .get(gateway)
             .filter(|e| e.conn_id == conn_id)?
-            .control
+            .post
             .clone();
-        let (notice_tx, notice) = watch::channel(Notice::default());
-        let commands = Arc::new(AtomicBool::new(false));
+        // Only a config and a command subscription: the queue is the gateway's.
+        let (post, inbox) = mailbox(0);
         let entry = Entry {
             conn_id,
-            control,
-            notice: notice_tx,
-            direct: false,
-            commands: Arc::clone(&commands),
+            post,
+            gateway: Some(gateway_post),
         };
         if let Some(old) = map.insert(device.clone(), entry)
-            && (old.conn_id != conn_id || old.direct)
+            && (old.conn_id != conn_id || old.direct())
         {
             old.end(device, another_connection());
         }
         self.arrived(device);
-        Some(AttachedRegistration { notice, commands })
+        Some(inbox)
     }
 
     /// Removes connection `conn_id` unless a newer one took its place.
@@ -391,20 +361,12 @@ impl DeviceHub for Connections {
 
     async fn config_updated(&self, device: &DeviceAddress, config: &DeviceConfig) {
         if let Some(entry) = self.lock().get(device) {
-            let newer = entry.notice.send_if_modified(|notice| {
-                let latest = &mut notice.config;
-                let newer = latest.as_ref().is_none_or(|l| l.version < config.version);
-                if newer {
-                    *latest = Some(config.clone());
-                }
-                newer
-            });
-            if newer && !entry.direct {
-                // A gateway's driver watches its own config; it learns of an attached
-                // device's through the queue (and looks at all of them on any wake).
-                let _ = entry
-                    .control
-                    .try_send(Box::new(Control::Config(device.num_id)));
+            let newer = entry.post.offer_config(config);
+            if newer && let Some(gateway) = &entry.gateway {
+                // A gateway's driver is woken for its own config; it learns of an
+                // attached device's through its queue (and looks at all of them on any
+                // wake).
+                let _ = gateway.try_send(Box::new(Control::Config(device.num_id)));
             }
         }
     }
@@ -414,7 +376,7 @@ impl DeviceHub for Connections {
         if let Some(entry) = self.lock().get(device) {
             // A full queue already holds work that will make the driver look again.
             let _ = entry
-                .control
+                .control()
                 .try_send(Box::new(Control::Recheck(device.num_id)));
         }
     }
@@ -431,10 +393,10 @@ impl DeviceHub for Connections {
         // entry carries the message once.
         let own = map
             .iter()
-            .filter(|(address, entry)| address.registry == *registry && entry.direct);
+            .filter(|(address, entry)| address.registry == *registry && entry.direct());
         for (_, entry) in own {
             // A full queue already holds work; the periodic refresh catches up.
-            let _ = entry.control.try_send(Box::new(Control::RegistryChanged));
+            let _ = entry.post.try_send(Box::new(Control::RegistryChanged));
         }
     }
 }
@@ -459,11 +421,8 @@ mod tests {
         let hub = Connections::default();
         let first = hub.register(&device(), 1);
         let second = hub.register(&device(), 2);
-        assert_eq!(
-            first.notice.borrow().close.as_ref().map(|r| r.label),
-            Some("superseded")
-        );
-        assert!(second.notice.borrow().close.is_none());
+        assert_eq!(first.close_reason().map(|r| r.label), Some("superseded"));
+        assert!(second.close_reason().is_none());
         hub.deregister(&device(), 1);
         assert_eq!(
             hub.len(),
@@ -486,9 +445,12 @@ mod tests {
             hub.send_command(&device(), "d", "", vec![]).await,
             Err(HubError::NotSubscribed("d".into()))
         );
-        reg.commands.store(true, Ordering::Release);
+        reg.set_commands(true);
         drop(reg);
         // The driver is gone: the command cannot be handed over.
-        assert!(hub.send_command(&device(), "d", "", vec![]).await.is_err());
+        assert_eq!(
+            hub.send_command(&device(), "d", "", vec![]).await,
+            Err(HubError::NotConnected)
+        );
     }
 }

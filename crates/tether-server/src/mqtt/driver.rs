@@ -46,7 +46,7 @@ use tether_mqtt::{Publish, QoS, ServerConfig, ServerSession, Timestamp};
 use tether_registry::model::Timestamp as RegistryTime;
 use tether_registry::{Activity, ActivityKind};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::Instrument as _;
 
 use self::append_task::AppendTask;
@@ -54,7 +54,8 @@ use self::pipeline::{AckPipeline, AppendError};
 use super::Shared;
 use super::auth::Principal;
 use super::config_push::ConfigPush;
-use super::connections::{Control, Notice, Registration};
+use super::connections::Control;
+use super::mailbox::{Delivery, Inbox};
 use super::read_buffer::ReadBuffer;
 use crate::bridge::hub::DeviceAddress;
 use crate::bridge::limits::TokenBucket;
@@ -171,8 +172,8 @@ struct Live {
     principal: Principal,
     address: DeviceAddress,
     coords: DeviceCoordinates,
-    reg: Registration,
-    control_open: bool,
+    /// API messages, newer config versions and the close.
+    inbox: Inbox,
     registry_read_at: Timestamp,
     /// When the read behind `principal.registry` started (or, for the CONNECT's own
     /// read, a moment after): only later shared copies replace it.
@@ -228,7 +229,7 @@ enum Wake {
     Timer,
     Shutdown,
     Close(Option<Reason>),
-    Control(Option<Box<Control>>),
+    Control(Box<Control>),
     Config,
     Settled(Result<(), AppendError>),
 }
@@ -357,12 +358,7 @@ where
                 })),
                 // Boxed, as the other rare handlers: the loop's future is as large as
                 // its largest await, and it is most of an idle connection's memory.
-                Wake::Control(Some(control)) => Box::pin(self.on_control(*control)).await,
-                Wake::Control(None) => {
-                    if let Some(live) = &mut self.live {
-                        live.control_open = false;
-                    }
-                }
+                Wake::Control(control) => Box::pin(self.on_control(*control)).await,
                 Wake::Config => self.on_config_changed(),
                 Wake::Settled(result) => self.on_appended(result),
             }
@@ -394,23 +390,19 @@ where
                 None => pending::<()>().await,
             }
         };
-        let (control, notice, pipeline) = match live {
-            Some(l) => (
-                l.control_open.then_some(&mut l.reg.control),
-                Some(&mut l.reg.notice),
-                Some(&mut l.pipeline),
-            ),
-            None => (None, None, None),
+        let (inbox, pipeline) = match live {
+            Some(l) => (Some(&l.inbox), Some(&mut l.pipeline)),
+            None => (None, None),
         };
         tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => Wake::Shutdown,
-            wake = noticed(notice) => wake,
+            // A close, a newer config or an API message.
+            wake = delivered(inbox) => wake,
             // Timers before input, so a client that keeps sending cannot starve the
             // expiry, keep-alive and redelivery timers.
             () = sleep => Wake::Timer,
             result = oldest(pipeline) => Wake::Settled(result),
-            control = recv(control) => Wake::Control(control),
             read = read_or_release(stream, read_buf, session), if can_read => Wake::Read(read),
         }
     }
@@ -670,18 +662,16 @@ where
     }
 }
 
-/// A close (first) or a newer config from the connections table.
-async fn noticed(notice: Option<&mut watch::Receiver<Notice>>) -> Wake {
-    let Some(notice) = notice else {
+/// What the connections table delivered: a close first, then a newer config, then
+/// an API message.
+async fn delivered(inbox: Option<&Inbox>) -> Wake {
+    let Some(inbox) = inbox else {
         return pending().await;
     };
-    let open = notice.changed().await.is_ok();
-    let close = notice.borrow().close.clone();
-    match close {
-        Some(reason) => Wake::Close(Some(reason)),
-        None if open => Wake::Config,
-        // The entry is gone without a reason: treat it as replaced.
-        None => Wake::Close(None),
+    match inbox.delivery().await {
+        Delivery::Close(reason) => Wake::Close(reason),
+        Delivery::Config => Wake::Config,
+        Delivery::Control(control) => Wake::Control(control),
     }
 }
 
@@ -730,13 +720,6 @@ where
     .await
 }
 
-async fn recv(control: Option<&mut mpsc::Receiver<Box<Control>>>) -> Option<Box<Control>> {
-    match control {
-        Some(rx) => rx.recv().await,
-        None => pending().await,
-    }
-}
-
 #[cfg(test)]
 mod future_sizes {
     use super::*;
@@ -763,56 +746,6 @@ mod future_sizes {
         // key rotation, re-authentication) were awaited inline: a future is as large
         // as its largest await.
         assert!(run <= 1536, "run() future is {run} bytes");
-    }
-}
-
-#[cfg(test)]
-mod notice_wakes {
-    use super::*;
-
-    fn reason() -> Reason {
-        crate::mqtt::connections::another_connection()
-    }
-
-    fn wake_now(rx: &mut watch::Receiver<Notice>) -> Option<Wake> {
-        let wake = std::pin::pin!(noticed(Some(rx)));
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match std::future::Future::poll(wake, &mut cx) {
-            Poll::Ready(wake) => Some(wake),
-            Poll::Pending => None,
-        }
-    }
-
-    /// One watch carries both; a close is never lost behind a config, whichever came
-    /// first and whatever the driver read in between.
-    #[test]
-    fn a_config_wakes_for_config_and_a_close_always_wins() {
-        let (tx, mut rx) = watch::channel(Notice::default());
-        assert!(wake_now(&mut rx).is_none(), "nothing yet");
-
-        tx.send_modify(|n| n.config = None);
-        assert!(matches!(wake_now(&mut rx), Some(Wake::Config)));
-        assert!(wake_now(&mut rx).is_none(), "seen");
-
-        // A config, then a close before the driver looks: the close.
-        tx.send_modify(|n| n.config = None);
-        tx.send_modify(|n| n.close = Some(reason()));
-        assert!(matches!(wake_now(&mut rx), Some(Wake::Close(Some(_)))));
-
-        // A config seen, the config read (as on_config_changed reads it), then a close:
-        // the next wait still sees the close.
-        let (tx, mut rx) = watch::channel(Notice::default());
-        tx.send_modify(|n| n.config = None);
-        assert!(matches!(wake_now(&mut rx), Some(Wake::Config)));
-        tx.send_modify(|n| n.close = Some(reason()));
-        let _ = rx.borrow().config.clone();
-        assert!(matches!(wake_now(&mut rx), Some(Wake::Close(Some(_)))));
-
-        // The table dropped the entry without a reason: closed as replaced.
-        drop(tx);
-        let (tx, mut rx) = watch::channel(Notice::default());
-        drop(tx);
-        assert!(matches!(wake_now(&mut rx), Some(Wake::Close(None))));
     }
 }
 

@@ -24,6 +24,7 @@ pub mod connections;
 pub mod device_cache;
 mod driver;
 mod listener;
+pub mod mailbox;
 mod read_buffer;
 pub mod reason_codes;
 mod registries;

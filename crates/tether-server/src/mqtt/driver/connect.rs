@@ -164,7 +164,7 @@ where
             // `EncodingPolicy::Strict`) would refuse its token.
             self.record_error(&address, &warning);
         }
-        let reg = self.shared.connections.register(&address, self.conn_id);
+        let inbox = self.shared.connections.register(&address, self.conn_id);
         let expires_secs = principal.token_exp.saturating_add(options.jwt.skew_secs);
         let expires_at = Timestamp::from_millis(
             u64::try_from(expires_secs)
@@ -199,8 +199,7 @@ where
         self.live = Some(Live {
             coords,
             address,
-            reg,
-            control_open: true,
+            inbox,
             registry_read_at: now,
             registry_copy_at: tokio::time::Instant::now(),
             expires_at,

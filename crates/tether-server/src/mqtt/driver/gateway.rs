@@ -24,14 +24,15 @@ use crate::bridge::hub::DeviceAddress;
 use crate::bridge::limits::TokenBucket;
 use crate::bridge::{Code, Reason};
 use crate::mqtt::config_push::ConfigPush;
-use crate::mqtt::connections::AttachedRegistration;
+use crate::mqtt::mailbox::Inbox;
 
 /// One device attached through the gateway.
 #[derive(Debug)]
 pub(super) struct Attached {
     pub(super) address: DeviceAddress,
     pub(super) coords: DeviceCoordinates,
-    pub(super) reg: AttachedRegistration,
+    /// Its config and command subscription (its messages come in the gateway's).
+    pub(super) inbox: Inbox,
     pub(super) config: ConfigPush,
     pub(super) commands_qos: Option<QoS>,
     pub(super) states: TokenBucket,
@@ -208,7 +209,7 @@ where
                 format!("the gateway already has {max} devices attached; detach one first"),
             )));
         }
-        let reg = shared
+        let inbox = shared
             .connections
             .attach(&gw_address, self.conn_id, &address)
             .ok_or_else(|| {
@@ -223,7 +224,7 @@ where
         let attached = Attached {
             coords: crate::bridge::uplink::coordinates(&address, &device.id),
             address: address.clone(),
-            reg,
+            inbox,
             config: ConfigPush::new(
                 options.limits.config_interval(),
                 options.config_resend_interval,
@@ -402,11 +403,8 @@ where
             return;
         };
         for attached in g.attached.values_mut() {
-            if attached.reg.notice.has_changed().unwrap_or(false) {
-                let latest = attached.reg.notice.borrow_and_update().config.clone();
-                if let Some(config) = latest {
-                    attached.config.update(config);
-                }
+            if let Some(config) = attached.inbox.take_config_change() {
+                attached.config.update(config);
             }
         }
     }

@@ -2,7 +2,6 @@
 //! redelivery and acks), commands from the hub, and re-checks after API changes.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use tether_iot::MqttMessageInfo;
 use tether_mqtt::session::SessionError;
@@ -193,15 +192,15 @@ where
         let Some(live) = self.live.as_mut() else {
             return;
         };
-        let (slot, flag) = match device {
-            None => (&mut live.commands_qos, &live.reg.commands),
+        let (slot, inbox) = match device {
+            None => (&mut live.commands_qos, &live.inbox),
             Some(id) => match live.gateway.as_mut().and_then(|g| g.attached.get_mut(id)) {
-                Some(a) => (&mut a.commands_qos, &a.reg.commands),
+                Some(a) => (&mut a.commands_qos, &a.inbox),
                 None => return,
             },
         };
         *slot = qos;
-        flag.store(qos.is_some(), Ordering::Release);
+        inbox.set_commands(qos.is_some());
     }
 
     pub(super) async fn latest_config(&self, device: Option<&str>) -> Result<DeviceConfig, Reason> {
@@ -293,10 +292,7 @@ where
         let Some(live) = &mut self.live else {
             return;
         };
-        // `borrow`, not `borrow_and_update`: a close that came with a newer version
-        // must still wake `noticed` (the version it saw is marked already).
-        let latest = live.reg.notice.borrow().config.clone();
-        if let Some(config) = latest {
+        if let Some(config) = live.inbox.latest_config() {
             live.config.update(config);
         }
         let now = self.now();
