@@ -148,6 +148,14 @@ impl EmbeddedLog {
     /// retention, reading starts at the earliest offset kept (check the
     /// returned offsets). Empty when there is nothing at or after `from` yet.
     pub async fn read(&self, topic: &str, from: u64, max: usize) -> Result<Vec<Record>, LogError> {
+        // A reader following the head reads what was just written from the page
+        // cache, here: a hand-off to the blocking pool and back was most of such a
+        // read's latency.
+        if let Some(records) = reader::read_cached(&self.shared, topic, from, max) {
+            metrics::counter!("tether_log_reads_total", "path" => "cached").increment(1);
+            return Ok(records);
+        }
+        metrics::counter!("tether_log_reads_total", "path" => "blocking").increment(1);
         let shared = Arc::clone(&self.shared);
         let topic = topic.to_owned();
         tokio::task::spawn_blocking(move || reader::read(&shared, &topic, from, max))
@@ -235,5 +243,115 @@ impl EmbeddedLog {
         let Self { tx, stopped, .. } = self;
         drop(tx);
         let _ = stopped.await;
+    }
+}
+
+#[cfg(test)]
+mod cached_reads {
+    use super::*;
+    use crate::{DeviceCoordinates, LogConfig, reader};
+
+    const TOPIC: &str = "projects/p/topics/t";
+
+    fn message(i: usize) -> Message {
+        let device = DeviceCoordinates {
+            project_id: "p".into(),
+            location: "l".into(),
+            registry_id: "r".into(),
+            device_id: "d".into(),
+            device_num_id: 1,
+        };
+        Message::event(TOPIC, &device, "", format!("m{i}").into_bytes(), i as i64)
+    }
+
+    fn labels(records: &[Record]) -> Vec<(u64, Vec<u8>)> {
+        records
+            .iter()
+            .map(|r| (r.offset, r.message.data.clone()))
+            .collect()
+    }
+
+    /// Whether the page cache holds `path`'s bytes at `pos` (tmpfs keeps them all).
+    fn in_page_cache(path: &std::path::Path, pos: u64) -> bool {
+        let file = std::fs::File::open(path).expect("open");
+        let mut byte = [0u8; 1];
+        rustix::io::preadv2(
+            &file,
+            &mut [std::io::IoSliceMut::new(&mut byte)],
+            pos,
+            rustix::io::ReadWriteFlags::NOWAIT,
+        )
+        .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_reader_at_the_head_reads_the_page_cache_and_nothing_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = LogConfig {
+            segment_bytes: 8 * 1024,
+            ..LogConfig::new(dir.path())
+        };
+        let log = EmbeddedLog::open(config).await.expect("open");
+        // Several segments; the last one is being appended to.
+        for chunk in 0..40 {
+            let batch = (chunk * 100..(chunk + 1) * 100).map(message).collect();
+            log.append(batch).await.expect("append");
+        }
+        let shared = &log.shared;
+        let last = {
+            let state = shared.existing_topic(TOPIC).expect("topic");
+            let segments = state.read_segments();
+            assert!(segments.len() > 2, "{} segments", segments.len());
+            let last = segments.last().expect("last");
+            (last.base, last.next, last.path.clone())
+        };
+        let (base, next, path) = last;
+
+        // At the head: the same records as the ordinary read, on this thread.
+        let from = next - 10;
+        let cached = reader::read_cached(shared, TOPIC, from, 1000).expect("cached");
+        let ordinary = reader::read(shared, TOPIC, from, 1000).expect("read");
+        assert_eq!(labels(&cached), labels(&ordinary));
+        assert_eq!(cached.len(), 10);
+        assert!(
+            reader::read_cached(shared, TOPIC, next, 10).is_some_and(|r| r.is_empty()),
+            "nothing new yet"
+        );
+        // Older segments go to the blocking pool.
+        assert!(reader::read_cached(shared, TOPIC, base - 1, 10).is_none());
+
+        // Pages the cache dropped are not waited for here.
+        let file = std::fs::File::open(&path).expect("open");
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).expect("fadvise");
+        if in_page_cache(&path, 0) {
+            // tmpfs: the cache is the file; the cached read still answers.
+            assert!(reader::read_cached(shared, TOPIC, from, 1000).is_some());
+        } else {
+            assert!(reader::read_cached(shared, TOPIC, from, 1000).is_none());
+        }
+        // The public read still answers, from the disk.
+        let again = log.read(TOPIC, from, 1000).await.expect("read");
+        assert_eq!(labels(&again), labels(&ordinary));
+        log.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_reader_far_behind_the_head_is_not_read_on_the_async_thread() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = EmbeddedLog::open(LogConfig::new(dir.path()))
+            .await
+            .expect("open");
+        // One segment holding more than a cached read may cover.
+        let big = |i: usize| {
+            let mut m = message(i);
+            m.data = vec![b'x'; 4096];
+            m
+        };
+        let n = (reader::CACHED_READ_MAX_BYTES / 4096 + 16) as usize;
+        log.append((0..n).map(big).collect()).await.expect("append");
+        let shared = &log.shared;
+        assert!(reader::read_cached(shared, TOPIC, 0, 10).is_none());
+        assert!(reader::read_cached(shared, TOPIC, (n - 2) as u64, 10).is_some());
+        log.close().await;
     }
 }

@@ -1,9 +1,12 @@
 //! Reading a topic by offset, in either record format. Blocking; the async API
-//! runs it on tokio's blocking pool. Only durable bytes are read (the lengths
-//! the writer published after its fsync), and every record's CRC is checked.
+//! runs it on tokio's blocking pool, except for a reader near the head of the
+//! active segment, which first tries the page cache on its own thread
+//! ([`read_cached`]). Only durable bytes are read (the lengths the writer
+//! published after its fsync), and every record's CRC is checked.
 
-use std::io;
-use std::path::PathBuf;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 
 use crate::record::{CorruptReason, Format};
 use crate::segment::{FrameReader, Header, Source, Step};
@@ -21,11 +24,99 @@ struct Cursor {
     next: u64,
 }
 
+/// Most bytes a cached read may cover, from its seek point to the durable end: it
+/// runs on the caller's (async) thread, so its work stays small.
+pub(crate) const CACHED_READ_MAX_BYTES: u64 = 256 * 1024;
+
+/// Reads `max` records from `from` on; may wait for the disk.
 pub(crate) fn read(
+    shared: &Shared,
+    topic: &str,
+    from: u64,
+    max: usize,
+) -> Result<Vec<Record>, LogError> {
+    read_via(shared, topic, from, max, |path, pos| {
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(pos))?;
+        Ok(file)
+    })
+}
+
+/// The same read without waiting for the disk: `None` unless `from` is in the
+/// last segment, at most [`CACHED_READ_MAX_BYTES`] before its durable end, and
+/// every byte needed is in the page cache (a reader following the head reads
+/// what the writer has just written). Any failure is `None` too: the caller
+/// reads again with [`read`], which reports it.
+pub(crate) fn read_cached(
+    shared: &Shared,
+    topic: &str,
+    from: u64,
+    max: usize,
+) -> Option<Vec<Record>> {
+    let state = shared.existing_topic(topic)?;
+    {
+        let segments = state.read_segments();
+        let last = segments.last()?;
+        let (_, pos) = last.seek_point(from.max(last.base));
+        if from < last.base || last.len.saturating_sub(pos) > CACHED_READ_MAX_BYTES {
+            return None;
+        }
+    }
+    read_via(shared, topic, from, max, |path, pos| {
+        Ok(CachedFile {
+            file: File::open(path)?,
+            pos,
+        })
+    })
+    .ok()
+}
+
+/// A segment read only from the page cache: a read that would wait for the disk
+/// fails (`EAGAIN`, `preadv2` with `RWF_NOWAIT`).
+struct CachedFile {
+    file: File,
+    pos: u64,
+}
+
+impl Read for CachedFile {
+    #[cfg(target_os = "linux")]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use rustix::io::{ReadWriteFlags, preadv2};
+        let n = preadv2(
+            &self.file,
+            &mut [io::IoSliceMut::new(buf)],
+            self.pos,
+            ReadWriteFlags::NOWAIT,
+        )?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+}
+
+impl Seek for CachedFile {
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        self.pos = match to {
+            SeekFrom::Start(p) => Some(p),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+            SeekFrom::End(_) => None,
+        }
+        .ok_or_else(|| io::Error::from(io::ErrorKind::InvalidInput))?;
+        Ok(self.pos)
+    }
+}
+
+/// The read, with `open` giving the segment file positioned at a byte.
+fn read_via<R: Read + Seek>(
     shared: &Shared,
     topic: &str,
     mut from: u64,
     max: usize,
+    open: impl Fn(&Path, u64) -> io::Result<R>,
 ) -> Result<Vec<Record>, LogError> {
     let mut out = Vec::new();
     let Some(state) = shared.existing_topic(topic) else {
@@ -66,7 +157,9 @@ pub(crate) fn read(
             format: cursor.format,
             topic,
         };
-        let mut frames = match FrameReader::open(src, pos, cursor.len, shared.max_body) {
+        let opened = open(&cursor.path, pos)
+            .map(|input| FrameReader::new(input, src, pos, cursor.len, shared.max_body));
+        let mut frames = match opened {
             Ok(r) => r,
             // Deleted by retention between the snapshot and the open: look again,
             // but only once per file so a vanished file cannot loop forever.

@@ -148,16 +148,6 @@ pub(crate) struct FrameReader<R = File> {
     decoder: v2::Decoder,
 }
 
-impl FrameReader {
-    /// Opens a segment positioned at `pos` (a record start: an index entry or
-    /// the first record); reads stop at `limit` bytes.
-    pub(crate) fn open(src: Source<'_>, pos: u64, limit: u64, max_body: u64) -> io::Result<Self> {
-        let mut file = File::open(src.path)?;
-        file.seek(SeekFrom::Start(pos))?;
-        Ok(Self::new(file, src, pos, limit, max_body))
-    }
-}
-
 impl<R: Read + Seek> FrameReader<R> {
     /// A reader over `input`, which is already positioned at `pos`.
     pub(crate) fn new(input: R, src: Source<'_>, pos: u64, limit: u64, max_body: u64) -> Self {
