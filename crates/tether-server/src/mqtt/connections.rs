@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Clock;
 use super::device_cache::DeviceCache;
+pub use super::mailbox::Control;
 use super::mailbox::{Inbox, Post, Refused, mailbox};
 use crate::bridge::hub::{DeviceAddress, DeviceHub, HubError};
 use crate::bridge::{Code, Reason};
@@ -35,38 +36,6 @@ use crate::bridge::{Code, Reason};
 const CONTROL_QUEUE: usize = 64;
 /// How long `send_command` waits for the connection to take the command.
 const COMMAND_HANDOFF: Duration = Duration::from_secs(10);
-
-/// A message from the API to one connection.
-#[derive(Debug)]
-pub enum Control {
-    /// Publish a command; answer on `done` once it is written (or why not).
-    Command {
-        /// The device (the connection's own, or one attached through it).
-        num_id: u64,
-        /// Empty for `/devices/{id}/commands`.
-        subfolder: String,
-        /// The payload.
-        payload: Vec<u8>,
-        /// Past this the caller has given up: the command is dropped, never sent late.
-        deadline: tokio::time::Instant,
-        /// The outcome.
-        done: oneshot::Sender<Result<(), HubError>>,
-    },
-    /// The device (numId) changed: re-read it and close (or detach it) if it is
-    /// blocked, deleted or its key was removed.
-    Recheck(u64),
-    /// The connection's registry changed: re-read it (routing, MQTT enabled state).
-    RegistryChanged,
-    /// A newer config of the attached device (numId) is in its watch.
-    Config(u64),
-    /// The attached device (numId) is now reached another way: detach it.
-    Detach {
-        /// The device.
-        num_id: u64,
-        /// Why.
-        reason: Reason,
-    },
-}
 
 #[derive(Debug)]
 struct Entry {

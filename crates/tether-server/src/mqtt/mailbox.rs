@@ -16,9 +16,42 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use tether_registry::model::DeviceConfig;
+use tokio::sync::oneshot;
 
-use super::connections::Control;
 use crate::bridge::Reason;
+use crate::bridge::hub::HubError;
+
+/// A message from the API to one connection.
+#[derive(Debug)]
+pub enum Control {
+    /// Publish a command; answer on `done` once it is written (or why not).
+    Command {
+        /// The device (the connection's own, or one attached through it).
+        num_id: u64,
+        /// Empty for `/devices/{id}/commands`.
+        subfolder: String,
+        /// The payload.
+        payload: Vec<u8>,
+        /// Past this the caller has given up: the command is dropped, never sent late.
+        deadline: tokio::time::Instant,
+        /// The outcome.
+        done: oneshot::Sender<Result<(), HubError>>,
+    },
+    /// The device (numId) changed: re-read it and close (or detach it) if it is
+    /// blocked, deleted or its key was removed.
+    Recheck(u64),
+    /// The connection's registry changed: re-read it (routing, MQTT enabled state).
+    RegistryChanged,
+    /// A newer config of the attached device (numId) is in its mailbox.
+    Config(u64),
+    /// The attached device (numId) is now reached another way: detach it.
+    Detach {
+        /// The device.
+        num_id: u64,
+        /// Why.
+        reason: Reason,
+    },
+}
 
 /// Why a message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
