@@ -36,11 +36,13 @@ impl TelemetryReader for EmbeddedLog {
         limits: ReadLimits,
     ) -> Result<Vec<Record>, ReadError> {
         let mut batch = Batch::new(limits);
-        if EmbeddedLog::offsets(self, topic).is_none() {
-            return Ok(batch.into_records());
-        }
         let mut next = from;
         loop {
+            // Nothing durable at or past `next`: done, without a read that finds
+            // nothing (a follower at the head asked for what is there, not more).
+            if EmbeddedLog::offsets(self, topic).is_none_or(|o| next >= o.next) {
+                return Ok(batch.into_records());
+            }
             let chunk = EmbeddedLog::read(self, topic, next, batch.room().min(CHUNK)).await?;
             if chunk.is_empty() {
                 return Ok(batch.into_records());
