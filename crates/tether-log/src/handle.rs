@@ -153,6 +153,9 @@ impl EmbeddedLog {
         // read's latency.
         if let Some(records) = reader::read_cached(&self.shared, topic, from, max) {
             metrics::counter!("tether_log_reads_total", "path" => "cached").increment(1);
+            // The read ran without an await: give the thread back to the tasks
+            // waiting for it (a follower reading chunk after chunk would hold it).
+            tokio::task::yield_now().await;
             return Ok(records);
         }
         metrics::counter!("tether_log_reads_total", "path" => "blocking").increment(1);
