@@ -7,6 +7,7 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::record::{CorruptReason, Format};
 use crate::segment::{FrameReader, Header, Source, Step};
@@ -53,6 +54,9 @@ pub(crate) fn read_cached(
     from: u64,
     max: usize,
 ) -> Option<Vec<Record>> {
+    if shared.no_cached_reads.load(Ordering::Relaxed) {
+        return None;
+    }
     let state = shared.existing_topic(topic)?;
     {
         let segments = state.read_segments();
@@ -66,6 +70,7 @@ pub(crate) fn read_cached(
         Ok(CachedFile {
             file: File::open(path)?,
             pos,
+            unsupported: &shared.no_cached_reads,
         })
     })
     .ok()
@@ -73,12 +78,14 @@ pub(crate) fn read_cached(
 
 /// A segment read only from the page cache: a read that would wait for the disk
 /// fails (`EAGAIN`, `preadv2` with `RWF_NOWAIT`).
-struct CachedFile {
+struct CachedFile<'a> {
     file: File,
     pos: u64,
+    /// Set when the file system does not support such reads.
+    unsupported: &'a AtomicBool,
 }
 
-impl Read for CachedFile {
+impl Read for CachedFile<'_> {
     #[cfg(target_os = "linux")]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         use rustix::io::{ReadWriteFlags, preadv2};
@@ -87,18 +94,24 @@ impl Read for CachedFile {
             &mut [io::IoSliceMut::new(buf)],
             self.pos,
             ReadWriteFlags::NOWAIT,
-        )?;
+        )
+        .inspect_err(|e| {
+            if *e == rustix::io::Errno::OPNOTSUPP {
+                self.unsupported.store(true, Ordering::Relaxed);
+            }
+        })?;
         self.pos += n as u64;
         Ok(n)
     }
 
     #[cfg(not(target_os = "linux"))]
     fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
-        Err(io::ErrorKind::WouldBlock.into())
+        self.unsupported.store(true, Ordering::Relaxed);
+        Err(io::ErrorKind::Unsupported.into())
     }
 }
 
-impl Seek for CachedFile {
+impl Seek for CachedFile<'_> {
     fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         self.pos = match to {
             SeekFrom::Start(p) => Some(p),

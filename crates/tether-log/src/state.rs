@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use tokio::sync::watch;
@@ -24,6 +24,9 @@ pub(crate) struct Shared {
     /// Segments and messages retention has deleted since open.
     pub removed_segments: AtomicU64,
     pub removed_messages: AtomicU64,
+    /// Set when the log's file system refused a read that must not wait for the
+    /// disk (tmpfs answers `EOPNOTSUPP`): reads then go straight to the blocking pool.
+    pub no_cached_reads: AtomicBool,
 }
 
 /// One topic as readers see it: only durable data.
@@ -47,6 +50,7 @@ impl Shared {
             bytes: AtomicU64::new(0),
             removed_segments: AtomicU64::new(0),
             removed_messages: AtomicU64::new(0),
+            no_cached_reads: AtomicBool::new(false),
         }
     }
 
