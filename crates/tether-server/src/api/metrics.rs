@@ -274,6 +274,12 @@ pub const METRICS: &[Metric] = &[
         at_start: &[],
     },
     Metric {
+        name: "tether_log_reads_total",
+        kind: Kind::Counter,
+        help: "Reads of the embedded log, by path: cached (near the head, from the page cache on the reader's thread) or blocking (on the blocking pool).",
+        at_start: &[],
+    },
+    Metric {
         name: "tether_log_evicted_segments_total",
         kind: Kind::Counter,
         help: "Log segments removed by the limits, by reason (age, total cap, topic cap).",
