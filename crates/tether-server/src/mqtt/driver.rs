@@ -54,7 +54,6 @@ use self::pipeline::{AckPipeline, AppendError};
 use super::Shared;
 use super::auth::Principal;
 use super::config_push::ConfigPush;
-use super::connections::Control;
 use super::mailbox::{Delivery, Inbox};
 use super::read_buffer::ReadBuffer;
 use crate::bridge::hub::DeviceAddress;
@@ -228,9 +227,8 @@ enum Wake {
     Read(std::io::Result<usize>),
     Timer,
     Shutdown,
-    Close(Option<Reason>),
-    Control(Box<Control>),
-    Config,
+    /// From the connections table: a close, a newer config or an API message.
+    Delivered(Delivery),
     Settled(Result<(), AppendError>),
 }
 
@@ -349,17 +347,21 @@ where
                         "The connection is closed because the server is shutting down.",
                     ));
                 }
-                Wake::Close(reason) => self.close(reason.unwrap_or_else(|| {
-                    Reason::new(
-                        Code::Cancelled,
-                        "closed",
-                        "The server closed the connection.",
-                    )
-                })),
+                Wake::Delivered(Delivery::Close(reason)) => {
+                    self.close(reason.unwrap_or_else(|| {
+                        Reason::new(
+                            Code::Cancelled,
+                            "closed",
+                            "The server closed the connection.",
+                        )
+                    }))
+                }
                 // Boxed, as the other rare handlers: the loop's future is as large as
                 // its largest await, and it is most of an idle connection's memory.
-                Wake::Control(control) => Box::pin(self.on_control(*control)).await,
-                Wake::Config => self.on_config_changed(),
+                Wake::Delivered(Delivery::Control(control)) => {
+                    Box::pin(self.on_control(*control)).await;
+                }
+                Wake::Delivered(Delivery::Config) => self.on_config_changed(),
                 Wake::Settled(result) => self.on_appended(result),
             }
         }
@@ -397,8 +399,7 @@ where
         tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => Wake::Shutdown,
-            // A close, a newer config or an API message.
-            wake = delivered(inbox) => wake,
+            delivery = delivered(inbox) => Wake::Delivered(delivery),
             // Timers before input, so a client that keeps sending cannot starve the
             // expiry, keep-alive and redelivery timers.
             () = sleep => Wake::Timer,
@@ -664,14 +665,10 @@ where
 
 /// What the connections table delivered: a close first, then a newer config, then
 /// an API message.
-async fn delivered(inbox: Option<&Inbox>) -> Wake {
-    let Some(inbox) = inbox else {
-        return pending().await;
-    };
-    match inbox.delivery().await {
-        Delivery::Close(reason) => Wake::Close(reason),
-        Delivery::Config => Wake::Config,
-        Delivery::Control(control) => Wake::Control(control),
+async fn delivered(inbox: Option<&Inbox>) -> Delivery {
+    match inbox {
+        Some(inbox) => inbox.delivery().await,
+        None => pending().await,
     }
 }
 
