@@ -132,7 +132,10 @@ pub fn add_routes(
 }
 
 /// Serves both services on `listener` (plaintext, no credentials: the emulator's
-/// contract) until `shutdown`.
+/// contract) until `shutdown`, with `TCP_NODELAY` on every connection (Nagle's
+/// algorithm would hold a streaming pull's next response until the client
+/// acknowledged the last one). `tether serve` uses [`serve_incoming`] with its own
+/// accept loop, which also caps the connections.
 ///
 /// # Errors
 /// When the listener fails.
@@ -142,14 +145,13 @@ pub async fn serve(
     limits: GrpcLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), tonic::transport::Error> {
-    serve_incoming(
-        tokio_stream::wrappers::TcpListenerStream::new(listener),
-        pubsub,
-        limits,
-        None,
-        shutdown,
-    )
-    .await
+    use tokio_stream::StreamExt as _;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener).map(|tcp| {
+        tcp.inspect(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        })
+    });
+    serve_incoming(incoming, pubsub, limits, None, shutdown).await
 }
 
 /// Serves both services on the connections `incoming` yields (e.g. TLS streams),

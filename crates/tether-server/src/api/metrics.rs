@@ -219,7 +219,7 @@ pub const METRICS: &[Metric] = &[
     Metric {
         name: "tether_listener_accepted_total",
         kind: Kind::Counter,
-        help: "Sockets accepted, by listener (mqtt, https, admin, grpc: the Device Manager and Pub/Sub over TLS, pubsub: the Pub/Sub API over TLS).",
+        help: "Sockets accepted, by listener (mqtt, https, admin, grpc: the Device Manager and Pub/Sub over TLS, pubsub: the Pub/Sub API over TLS, pubsub_plain: the plaintext Pub/Sub API).",
         at_start: &[
             &[("listener", "mqtt")],
             &[("listener", "https")],

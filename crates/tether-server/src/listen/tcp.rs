@@ -48,6 +48,12 @@ impl Tcp {
         Ok(())
     }
 
+    /// Whether `TCP_NODELAY` is set.
+    #[cfg(test)]
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.stream.as_ref().ok_or_else(gone)?.nodelay()
+    }
+
     fn pinned(&mut self) -> io::Result<Pin<&mut TcpStream>> {
         self.stream.as_mut().map(Pin::new).ok_or_else(gone)
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::{PubSubApi, ServeError, grpc_tls, listen};
+use super::{PubSubApi, ServeError, grpc_incoming, listen};
 use crate::api::ApiState;
 
 /// Most connections at once on the gRPC listener.
@@ -61,8 +61,13 @@ impl GrpcApi {
         if let Some(pubsub) = pubsub {
             routes = pubsub.add_routes(routes, shutdown.clone(), authorize);
         }
-        let (incoming, accept) =
-            grpc_tls::incoming("grpc", self.listener, tls, CONNECTIONS, shutdown.clone());
+        let (incoming, accept) = grpc_incoming::incoming(
+            "grpc",
+            self.listener,
+            Some(tls),
+            CONNECTIONS,
+            shutdown.clone(),
+        );
         let stopped = move |mut rx: watch::Receiver<bool>| async move {
             let _ = rx.wait_for(|s| *s).await;
         };

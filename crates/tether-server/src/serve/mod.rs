@@ -16,7 +16,7 @@
 mod admin_token;
 pub mod descriptors;
 mod grpc;
-mod grpc_tls;
+mod grpc_incoming;
 mod pubsub;
 mod settings;
 mod sink;

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::sink::TelemetrySink;
-use super::{ServeError, Settings, grpc_tls, listen};
+use super::{ServeError, Settings, grpc_incoming, listen};
 use crate::api::auth::AdminAuth;
 use crate::bridge::Clock;
 
@@ -58,8 +58,9 @@ pub struct PubSubApi {
     push: PushOptions,
 }
 
-/// Most connections at once on the TLS listener.
-const TLS_CONNECTIONS: usize = 1024;
+/// Most connections at once on each listener (a client multiplexes its calls
+/// over one; 10,000 streaming pulls are bounded by `--pubsub-max-streams`).
+const CONNECTIONS: usize = 1024;
 
 async fn bind(
     addr: Option<SocketAddr>,
@@ -171,16 +172,31 @@ impl PubSubApi {
         });
         let mut servers = tokio::task::JoinSet::new();
         if let Some((listener, _)) = self.plain {
+            let (incoming, accept) = grpc_incoming::incoming(
+                "pubsub_plain",
+                listener,
+                None,
+                CONNECTIONS,
+                shutdown.clone(),
+            );
             let (pubsub, limits, stop) = (Arc::clone(&self.pubsub), self.limits, stopped());
             servers.spawn(async move {
-                if let Err(e) = tether_pubsub::grpc::serve(listener, pubsub, limits, stop).await {
+                if let Err(e) =
+                    tether_pubsub::grpc::serve_incoming(incoming, pubsub, limits, None, stop).await
+                {
                     tracing::error!(error = %e, "the Pub/Sub API listener failed");
                 }
+                accept.abort();
             });
         }
         if let (Some((listener, _)), Some(tls)) = (self.tls, tls) {
-            let (incoming, accept) =
-                grpc_tls::incoming("pubsub", listener, &tls, TLS_CONNECTIONS, shutdown.clone());
+            let (incoming, accept) = grpc_incoming::incoming(
+                "pubsub",
+                listener,
+                Some(&tls),
+                CONNECTIONS,
+                shutdown.clone(),
+            );
             let authorize = crate::api::grpc::authorize(admin);
             let (pubsub, limits, stop) = (Arc::clone(&self.pubsub), self.limits, stopped());
             servers.spawn(async move {
