@@ -57,7 +57,7 @@ pub use config::LogConfig;
 pub use error::LogError;
 pub use handle::{Appending, EmbeddedLog, LogUsage, Record, TopicOffsets};
 pub use limits::Limits;
-pub use message::{DeviceCoordinates, Message};
+pub use message::{Attributes, DeviceCoordinates, EventAttributes, Message};
 pub use record::CorruptReason;
 pub use recovery::Truncation;
 pub use retention::{RemovalReason, RemovedSegment, RetentionPolicy, TotalCap};

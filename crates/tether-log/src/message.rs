@@ -2,6 +2,12 @@
 //! attributes) and the notification topic it was routed to.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A message's attributes, shared: the messages of one device reference one set
+/// instead of each holding six strings and a map of its own (the log's encoder and
+/// decoder share them too). Change one with `Arc::make_mut`.
+pub type Attributes = Arc<BTreeMap<String, String>>;
 
 /// Attribute names exactly as IoT Core set them on Pub/Sub messages (spec §5).
 pub mod attr {
@@ -28,7 +34,7 @@ pub struct Message {
     /// The raw payload: MQTT PUBLISH bytes or the decoded HTTP `binaryData`.
     pub data: Vec<u8>,
     /// IoT Core's attributes (see [`attr`]).
-    pub attributes: BTreeMap<String, String>,
+    pub attributes: Attributes,
     /// When the gateway accepted the message, in unix microseconds. Passed in by
     /// the caller: this crate never reads the clock.
     pub publish_time: i64,
@@ -52,7 +58,11 @@ pub struct DeviceCoordinates {
 impl DeviceCoordinates {
     /// The attributes of a state notification: the five device attributes,
     /// without `subFolder` (IoT Core's state notifications had no subfolder).
-    pub fn state_attributes(&self) -> BTreeMap<String, String> {
+    pub fn state_attributes(&self) -> Attributes {
+        Arc::new(self.state_map())
+    }
+
+    fn state_map(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             (attr::DEVICE_ID.to_owned(), self.device_id.clone()),
             (
@@ -75,10 +85,32 @@ impl DeviceCoordinates {
     ///
     /// IoT Core always set `subFolder` on telemetry, empty when the device
     /// published to `/devices/{id}/events` with no subfolder, so it is always set.
-    pub fn event_attributes(&self, subfolder: &str) -> BTreeMap<String, String> {
-        let mut attributes = self.state_attributes();
+    pub fn event_attributes(&self, subfolder: &str) -> Attributes {
+        let mut attributes = self.state_map();
         attributes.insert(attr::SUB_FOLDER.to_owned(), subfolder.to_owned());
-        attributes
+        Arc::new(attributes)
+    }
+}
+
+/// The attribute set of a device's last telemetry event, kept for its next ones: a
+/// device publishes to one subfolder or a few, so its messages share a set instead
+/// of each building one (six strings and a map per message, in the profile of a
+/// busy gateway). One per device connection, empty until it publishes.
+#[derive(Debug, Default)]
+pub struct EventAttributes(Option<Attributes>);
+
+impl EventAttributes {
+    /// The attributes of an event of `device` to `subfolder`: the last set if it
+    /// was for the same subfolder, else a new one, kept.
+    pub fn get(&mut self, device: &DeviceCoordinates, subfolder: &str) -> Attributes {
+        if let Some(set) = &self.0
+            && set.get(attr::SUB_FOLDER).map(String::as_str) == Some(subfolder)
+        {
+            return Arc::clone(set);
+        }
+        let set = device.event_attributes(subfolder);
+        self.0 = Some(Arc::clone(&set));
+        set
     }
 }
 
@@ -91,10 +123,26 @@ impl Message {
         data: Vec<u8>,
         publish_time: i64,
     ) -> Self {
+        Self::with_attributes(
+            topic,
+            device.event_attributes(subfolder),
+            data,
+            publish_time,
+        )
+    }
+
+    /// A message routed to `topic` with `attributes` made before (an event's from
+    /// [`EventAttributes`]).
+    pub fn with_attributes(
+        topic: impl Into<String>,
+        attributes: Attributes,
+        data: Vec<u8>,
+        publish_time: i64,
+    ) -> Self {
         Self {
             topic: topic.into(),
             data,
-            attributes: device.event_attributes(subfolder),
+            attributes,
             publish_time,
         }
     }
@@ -106,12 +154,7 @@ impl Message {
         data: Vec<u8>,
         publish_time: i64,
     ) -> Self {
-        Self {
-            topic: topic.into(),
-            data,
-            attributes: device.state_attributes(),
-            publish_time,
-        }
+        Self::with_attributes(topic, device.state_attributes(), data, publish_time)
     }
 }
 
@@ -147,6 +190,21 @@ mod tests {
         assert_eq!(m.attributes["deviceNumId"], "2817123456789");
         assert_eq!(m.attributes["subFolder"], "alerts");
         assert_eq!(m.publish_time, 7);
+    }
+
+    #[test]
+    fn a_device_s_events_share_the_set_of_their_subfolder() {
+        let (device, mut sets) = (device(), EventAttributes::default());
+        let first = sets.get(&device, "");
+        let again = sets.get(&device, "");
+        assert!(Arc::ptr_eq(&first, &again), "the same subfolder: one set");
+        assert_eq!(*first, *device.event_attributes(""));
+        let alerts = sets.get(&device, "alerts");
+        assert!(!Arc::ptr_eq(&first, &alerts));
+        assert_eq!(alerts[attr::SUB_FOLDER], "alerts");
+        assert_eq!(*alerts, *device.event_attributes("alerts"));
+        assert!(Arc::ptr_eq(&alerts, &sets.get(&device, "alerts")));
+        assert_eq!(sets.get(&device, "")[attr::SUB_FOLDER], "");
     }
 
     #[test]

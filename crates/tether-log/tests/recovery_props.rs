@@ -36,7 +36,7 @@ fn message() -> impl Strategy<Value = Message> {
         |(attributes, data, publish_time)| Message {
             topic: TOPIC.to_owned(),
             data,
-            attributes,
+            attributes: attributes.into(),
             publish_time,
         },
     )
@@ -102,7 +102,9 @@ fn written_segments_are_clean() {
         .map(|i| Message {
             topic: TOPIC.to_owned(),
             data: vec![i; usize::from(i)],
-            attributes: [("deviceId".to_owned(), format!("dev-{}", i % 3))].into(),
+            attributes: std::sync::Arc::new(
+                [("deviceId".to_owned(), format!("dev-{}", i % 3))].into(),
+            ),
             publish_time: 1_764_000_000_000_000 + i64::from(i),
         })
         .collect();
@@ -149,7 +151,7 @@ async fn recovery_cuts_a_record_at_the_largest_offset() {
         .map(|i| Message {
             topic: TOPIC.to_owned(),
             data: vec![i],
-            attributes: BTreeMap::new(),
+            attributes: BTreeMap::new().into(),
             publish_time: i64::from(i),
         })
         .collect();

@@ -591,7 +591,7 @@ impl PubSub {
             .map(|(data, attributes)| Message {
                 topic: topic.to_owned(),
                 data,
-                attributes,
+                attributes: attributes.into(),
                 publish_time: now,
             })
             .collect();

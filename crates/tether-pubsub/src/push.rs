@@ -73,7 +73,7 @@ pub fn body(subscription: &str, d: &Delivery) -> String {
     serde_json::json!({
         "message": {
             "data": base64::engine::general_purpose::STANDARD.encode(&m.data),
-            "attributes": m.attributes,
+            "attributes": &*m.attributes,
             "messageId": id,
             "message_id": id,
             "publishTime": time,
@@ -267,7 +267,9 @@ mod tests {
                 message: Message {
                     topic: "projects/p/topics/t".into(),
                     data: b"hi".to_vec(),
-                    attributes: [("deviceId".to_owned(), "dev-1".to_owned())].into(),
+                    attributes: std::sync::Arc::new(
+                        [("deviceId".to_owned(), "dev-1".to_owned())].into(),
+                    ),
                     publish_time: 1_767_225_600_250_000,
                 },
             },

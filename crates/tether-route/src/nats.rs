@@ -281,7 +281,7 @@ pub fn message_from_nats(prefix: &str, msg: &async_nats::Message) -> Result<Mess
     Ok(Message {
         topic,
         data: msg.payload.to_vec(),
-        attributes,
+        attributes: attributes.into(),
         publish_time,
     })
 }
@@ -293,7 +293,7 @@ fn headers_for(m: &Message) -> Result<HeaderMap, NatsError> {
         reason,
     };
     let mut headers = HeaderMap::new();
-    for (k, v) in &m.attributes {
+    for (k, v) in m.attributes.iter() {
         let lower = k.to_ascii_lowercase();
         // JetStream acts on Nats-* headers (dedup ids, expectations); ours are reserved.
         if lower.starts_with("nats-") || lower.starts_with("tether-") {
@@ -374,13 +374,13 @@ mod tests {
         let mut m = Message {
             topic: "projects/p/topics/t".into(),
             data: vec![],
-            attributes: BTreeMap::from([("Nats-Msg-Id".into(), "x".into())]),
+            attributes: BTreeMap::from([("Nats-Msg-Id".into(), "x".into())]).into(),
             publish_time: 1,
         };
         assert!(headers_for(&m).is_err());
-        m.attributes = BTreeMap::from([("deviceId".into(), "a\r\nb".into())]);
+        m.attributes = BTreeMap::from([("deviceId".into(), "a\r\nb".into())]).into();
         assert!(headers_for(&m).is_err());
-        m.attributes = BTreeMap::from([("bad:name".into(), "v".into())]);
+        m.attributes = BTreeMap::from([("bad:name".into(), "v".into())]).into();
         assert!(headers_for(&m).is_err());
     }
 }

@@ -86,7 +86,7 @@ async fn attributes_payload_and_time_preserved<H: Harness>(h: &H) {
         Message {
             topic: TOPIC.into(),
             data: b"x".to_vec(),
-            attributes: attrs(&[("custom", "value with spaces"), ("k", "")]),
+            attributes: attrs(&[("custom", "value with spaces"), ("k", "")]).into(),
             publish_time: 5,
         },
     ];

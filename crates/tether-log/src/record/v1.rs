@@ -66,7 +66,7 @@ pub(crate) fn decode_body(body: &[u8], stored_crc: u32) -> Result<(u64, Message)
         Message {
             topic,
             data,
-            attributes,
+            attributes: attributes.into(),
             publish_time,
         },
     ))
@@ -89,7 +89,7 @@ pub(crate) fn encode(offset: u64, message: &Message, out: &mut Vec<u8>) {
     out.extend_from_slice(&(message.topic.len() as u16).to_le_bytes());
     out.extend_from_slice(message.topic.as_bytes());
     out.extend_from_slice(&(message.attributes.len() as u16).to_le_bytes());
-    for (k, v) in &message.attributes {
+    for (k, v) in message.attributes.iter() {
         out.extend_from_slice(&(k.len() as u16).to_le_bytes());
         out.extend_from_slice(k.as_bytes());
         out.extend_from_slice(&(v.len() as u32).to_le_bytes());
@@ -115,7 +115,7 @@ mod tests {
         Message {
             topic: "projects/p/topics/t".into(),
             data: b"hello".to_vec(),
-            attributes: BTreeMap::from([("deviceId".into(), "d1".into())]),
+            attributes: BTreeMap::from([("deviceId".into(), "d1".into())]).into(),
             publish_time: -5,
         }
     }

@@ -31,10 +31,11 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::sync::Arc;
 
 use super::{CRC_LEN, CorruptReason, Cursor, check_crc, varint};
 use crate::Message;
-use crate::message::attr;
+use crate::message::{Attributes, attr};
 
 /// What every format-2 segment file starts with.
 pub(crate) const MAGIC: [u8; 4] = [0xFF, b't', b'l', b'g'];
@@ -71,7 +72,7 @@ const SET_TEXT: u8 = 0 << 6;
 const SET_NUMBER: u8 = 1 << 6;
 const REMOVE: u8 = 2 << 6;
 
-type Attributes = BTreeMap<String, String>;
+type Map = BTreeMap<String, String>;
 
 /// Checks the first bytes of a format-2 file (all of them if fewer than 8).
 pub(crate) fn check_header(head: &[u8]) -> Result<(), CorruptReason> {
@@ -114,6 +115,11 @@ pub(crate) struct Encoder {
     /// one hash only cost a second definition, never a wrong reference: the
     /// set itself is compared before it is reused.
     ids: HashMap<u64, u64, BuildHasherDefault<Prehashed>>,
+    /// A shared set's address to its id: the messages of one device share one set
+    /// (see [`crate::EventAttributes`]), found here without hashing or comparing
+    /// it. Sound because `sets` holds each set: no other set can have its
+    /// address while it is in the dictionary.
+    by_address: HashMap<usize, u64, BuildHasherDefault<Prehashed>>,
     hasher: RandomState,
     prev_time: i64,
     /// Scratch for the part of a body before the payload.
@@ -139,6 +145,7 @@ impl Encoder {
         if block_start {
             self.sets.clear();
             self.ids.clear();
+            self.by_address.clear();
         }
         let mut head = std::mem::take(&mut self.head);
         head.clear();
@@ -167,6 +174,11 @@ impl Encoder {
 
     /// Writes `attributes` as a reference or a new set; returns the kind.
     fn put_attributes(&mut self, out: &mut Vec<u8>, attributes: Attributes) -> u8 {
+        let address = Arc::as_ptr(&attributes) as usize;
+        if let Some(&id) = self.by_address.get(&address) {
+            varint::put(out, id);
+            return REUSE;
+        }
         // The values tell sets apart (the names are IoT Core's six); a
         // match is checked on the whole set anyway.
         let mut hasher = self.hasher.build_hasher();
@@ -178,6 +190,12 @@ impl Encoder {
         if let Some(&id) = self.ids.get(&hash)
             && self.sets.get(id as usize) == Some(&attributes)
         {
+            if let Some(set) = self.sets.get_mut(id as usize) {
+                // The next message of this device finds it by address.
+                self.by_address.remove(&(Arc::as_ptr(set) as usize));
+                *set = attributes;
+                self.by_address.insert(address, id);
+            }
             varint::put(out, id);
             return REUSE;
         }
@@ -196,15 +214,17 @@ impl Encoder {
             }
         }
         if kind == NEW {
-            put_changes(out, &Attributes::new(), &attributes);
+            put_changes(out, &Map::new(), &attributes);
         }
-        self.ids.insert(hash, self.sets.len() as u64);
+        let id = self.sets.len() as u64;
+        self.ids.insert(hash, id);
+        self.by_address.insert(address, id);
         self.sets.push(attributes);
         kind
     }
 }
 
-/// A hasher for keys that are hashes already.
+/// A hasher for keys that are hashes already, or addresses.
 #[derive(Debug, Default)]
 struct Prehashed(u64);
 
@@ -219,6 +239,12 @@ impl Hasher for Prehashed {
         self.0 = n;
     }
 
+    /// An address (the sets by address): spread over all bits, as the table uses
+    /// the top ones and an allocation's low ones are zero.
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+
     fn finish(&self) -> u64 {
         self.0
     }
@@ -226,7 +252,7 @@ impl Hasher for Prehashed {
 
 /// Writes how `new` differs from `base`, both sorted by name, in one pass:
 /// the count first, then the changes.
-fn put_changes(out: &mut Vec<u8>, base: &Attributes, new: &Attributes) {
+fn put_changes(out: &mut Vec<u8>, base: &Map, new: &Map) {
     let at = out.len();
     out.push(0);
     let (mut old, mut new) = (base.iter().peekable(), new.iter().peekable());
@@ -287,7 +313,7 @@ fn put_value(out: &mut Vec<u8>, name: &str, value: &str) {
 
 /// The most bytes `attributes` take written out in full (kind 1): each value
 /// counted as text, which is never shorter than its number form.
-fn full_len(attributes: &Attributes) -> usize {
+fn full_len(attributes: &Map) -> usize {
     let changes: usize = attributes
         .iter()
         .map(|(name, value)| {
@@ -420,8 +446,8 @@ impl Decoder {
     ) -> Result<Attributes, CorruptReason> {
         let mut set = match kind {
             REUSE => return self.set(c.varint()?).cloned(),
-            NEW => Attributes::new(),
-            NEW_FROM => self.set(c.varint()?)?.clone(),
+            NEW => Map::new(),
+            NEW_FROM => Map::clone(self.set(c.varint()?)?),
             _ => return Err(CorruptReason::Malformed("unknown attribute encoding")),
         };
         let count = c.varint()?;
@@ -439,7 +465,8 @@ impl Decoder {
                 "more attribute sets in one block than a writer defines",
             ));
         }
-        self.sets.push(set.clone());
+        let set = Arc::new(set);
+        self.sets.push(Arc::clone(&set));
         Ok(set)
     }
 
@@ -453,7 +480,7 @@ impl Decoder {
     }
 }
 
-fn apply_change(c: &mut Cursor<'_>, set: &mut Attributes) -> Result<(), CorruptReason> {
+fn apply_change(c: &mut Cursor<'_>, set: &mut Map) -> Result<(), CorruptReason> {
     let op = c.u8()?;
     let name = match op & NAME_MASK {
         0 => {
@@ -500,10 +527,12 @@ mod tests {
         Message {
             topic: "projects/p/topics/t".into(),
             data: data.to_vec(),
-            attributes: attributes
-                .iter()
-                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
+            attributes: Arc::new(
+                attributes
+                    .iter()
+                    .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ),
             publish_time: time,
         }
     }
@@ -595,6 +624,50 @@ mod tests {
         assert!(sizes[0] > sizes[1] && sizes[1] > sizes[2], "{sizes:?}");
         assert!(sizes[1] <= 30, "{sizes:?}");
         assert!(sizes[2] <= 10, "{sizes:?}");
+    }
+
+    #[test]
+    fn shared_sets_are_found_by_address_and_never_mistaken_for_another() {
+        let set = |id: &str| event(id, "2800000000001", "", 0).attributes;
+        let mut enc = Encoder::default();
+        let (mut bytes, mut sizes, mut sent) = (Vec::new(), Vec::new(), Vec::new());
+        // Encodes a message with `attributes` itself; keeps a copy to compare.
+        let mut send = |attributes: &Attributes| {
+            let i = sent.len();
+            let m = Message {
+                attributes: Arc::clone(attributes),
+                ..event("x", "1", "", i as i64)
+            };
+            sent.push(Message {
+                attributes: Arc::new(Map::clone(attributes)),
+                ..m.clone()
+            });
+            let before = bytes.len();
+            let data = m.data.len();
+            enc.encode(i == 0, i as u64, m, &mut bytes);
+            sizes.push(bytes.len() - before - data);
+        };
+        let first = set("dev-1");
+        send(&first);
+        send(&first);
+        // An equal set elsewhere (the device reconnected): a reference by value.
+        // Then the first set is gone, its memory free for the sets that follow.
+        let again = set("dev-1");
+        send(&again);
+        drop(first);
+        for i in 0..200 {
+            let other = set(&format!("dev-{}", i + 2));
+            send(&other);
+            send(&again);
+        }
+        assert!(sizes[1] <= 10 && sizes[2] <= 10, "references: {sizes:?}");
+        let got = decode_all(&bytes, 0).expect("decodes");
+        assert_eq!(got.len(), sent.len());
+        for (i, ((_, m), want)) in got.iter().zip(&sent).enumerate() {
+            assert_eq!(m, want, "message {i}");
+        }
+        // The decoder shares a set between the records that reference it.
+        assert!(Arc::ptr_eq(&got[0].1.attributes, &got[1].1.attributes));
     }
 
     #[test]

@@ -64,8 +64,8 @@ pub fn v1_fixture_messages() -> Vec<Message> {
         1,
     ));
     let mut odd = Message::event(ALERTS, &device(3), "", Vec::new(), -5);
-    odd.attributes.insert("custom key".into(), String::new());
-    odd.attributes.insert("deviceNumId".into(), "007".into());
+    std::sync::Arc::make_mut(&mut odd.attributes).insert("custom key".into(), String::new());
+    std::sync::Arc::make_mut(&mut odd.attributes).insert("deviceNumId".into(), "007".into());
     out.push(odd);
     out.push(Message {
         topic: TOPIC.into(),

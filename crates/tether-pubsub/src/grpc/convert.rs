@@ -17,7 +17,9 @@ pub(crate) fn received(d: Delivery) -> pb::ReceivedMessage {
         ack_id: d.ack_id,
         message: Some(pb::PubsubMessage {
             data: d.record.message.data,
-            attributes: d.record.message.attributes.into_iter().collect(),
+            attributes: std::sync::Arc::unwrap_or_clone(d.record.message.attributes)
+                .into_iter()
+                .collect(),
             message_id: d.record.offset.to_string(),
             publish_time: Some(publish_time),
             ordering_key: String::new(),

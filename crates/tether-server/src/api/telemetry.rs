@@ -191,7 +191,7 @@ pub(crate) fn record_json(r: &tether_log::Record) -> Value {
     json!({
         "offset": r.offset.to_string(),
         "data": base64::engine::general_purpose::STANDARD.encode(&r.message.data),
-        "attributes": r.message.attributes,
+        "attributes": &*r.message.attributes,
         "publishTime": time::format(tether_registry::model::Timestamp(r.message.publish_time)),
     })
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tether_log::{DeviceCoordinates, Message};
+use tether_log::{Attributes, DeviceCoordinates, Message};
 use tether_registry::Store;
 use tether_registry::model::{DeviceRegistry, Timestamp};
 use tether_route::{EventNotificationConfig, Route, Sink, SinkError, route_event, route_state};
@@ -145,16 +145,15 @@ pub fn user_attributes(
 /// Why no topic matches (the registry has no default topic).
 pub fn event_message(
     routing: &Routing,
-    coords: &DeviceCoordinates,
+    attributes: Attributes,
     subfolder: &str,
     payload: Vec<u8>,
     unix_micros: i64,
 ) -> Result<Message, String> {
     match route_event(&routing.events, subfolder) {
-        Route::Topic(topic) => Ok(Message::event(
+        Route::Topic(topic) => Ok(Message::with_attributes(
             topic,
-            coords,
-            subfolder,
+            attributes,
             payload,
             unix_micros,
         )),
@@ -234,7 +233,9 @@ pub async fn store_state(
         .await?;
     if let Route::Topic(topic) = route_state(notice.topic) {
         let mut message = Message::state(topic, notice.coords, payload, now.0);
-        message.attributes.extend(notice.attributes);
+        if !notice.attributes.is_empty() {
+            Arc::make_mut(&mut message.attributes).extend(notice.attributes);
+        }
         tokio::spawn(
             async move {
                 if let Err(e) = sink.publish(vec![message]).await {

@@ -138,7 +138,7 @@ async fn publish_event(
     let coords = uplink::coordinates(&caller.address, &caller.device.id);
     let message = uplink::event_message(
         &Routing::of(&caller.registry),
-        &coords,
+        coords.event_attributes(&subfolder),
         &subfolder,
         data,
         bridge.inner.clock.unix_micros(),

@@ -40,7 +40,7 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Duration;
 
-use tether_log::DeviceCoordinates;
+use tether_log::{DeviceCoordinates, EventAttributes};
 use tether_mqtt::session::{CloseReason, Event};
 use tether_mqtt::{Publish, QoS, ServerConfig, ServerSession, Timestamp};
 use tether_registry::model::Timestamp as RegistryTime;
@@ -171,6 +171,8 @@ struct Live {
     principal: Principal,
     address: DeviceAddress,
     coords: DeviceCoordinates,
+    /// The attribute set its events share.
+    events: EventAttributes,
     /// API messages, newer config versions and the close.
     inbox: Inbox,
     registry_read_at: Timestamp,

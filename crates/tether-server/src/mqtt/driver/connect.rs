@@ -198,6 +198,7 @@ where
         };
         self.live = Some(Live {
             coords,
+            events: tether_log::EventAttributes::default(),
             address,
             inbox,
             registry_read_at: now,

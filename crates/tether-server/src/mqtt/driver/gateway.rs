@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use tether_iot::{GatewayError, GatewayErrorType, MqttMessageInfo};
-use tether_log::DeviceCoordinates;
+use tether_log::{DeviceCoordinates, EventAttributes};
 use tether_mqtt::{PacketId, Publish, QoS, TopicName};
 use tether_registry::ActivityKind;
 use tether_registry::model::{Device, GatewayAuthMethod, GatewayType};
@@ -31,6 +31,8 @@ use crate::mqtt::mailbox::Inbox;
 pub(super) struct Attached {
     pub(super) address: DeviceAddress,
     pub(super) coords: DeviceCoordinates,
+    /// The attribute set its events share.
+    pub(super) events: EventAttributes,
     /// Its config and command subscription (its messages come in the gateway's).
     pub(super) inbox: Inbox,
     pub(super) config: ConfigPush,
@@ -223,6 +225,7 @@ where
         let options = &shared.options;
         let attached = Attached {
             coords: crate::bridge::uplink::coordinates(&address, &device.id),
+            events: EventAttributes::default(),
             address: address.clone(),
             inbox,
             config: ConfigPush::new(

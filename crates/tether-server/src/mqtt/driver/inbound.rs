@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use tether_log::DeviceCoordinates;
+use tether_log::{Attributes, DeviceCoordinates};
 use tether_mqtt::{PacketId, Publish};
 use tether_registry::ActivityKind;
 use tether_registry::model::MqttState;
@@ -181,6 +181,19 @@ where
         }
     }
 
+    /// The attributes of an event to `subfolder` of the connection's device or of one
+    /// attached through it: the set its last event had when the subfolder is the same.
+    fn event_attributes_of(&mut self, device: Option<&str>, subfolder: &str) -> Option<Attributes> {
+        let live = self.live.as_mut()?;
+        Some(match device {
+            None => live.events.get(&live.coords, subfolder),
+            Some(id) => {
+                let attached = live.gateway.as_mut()?.attached.get_mut(id)?;
+                attached.events.get(&attached.coords, subfolder)
+            }
+        })
+    }
+
     /// The routing coordinates of the connection's device or of one attached through it.
     fn coords_of(&self, device: Option<&str>) -> Option<&DeviceCoordinates> {
         let live = self.live.as_ref()?;
@@ -251,12 +264,15 @@ where
     ) -> Result<AppendTask, Reason> {
         self.fresh_registry(now.mqtt())?;
         let extra = uplink::user_attributes(properties)?;
-        let (Some(live), Some(coords)) = (&self.live, self.coords_of(device)) else {
+        let Some(attributes) = self.event_attributes_of(device, subfolder) else {
+            return Err(super::not_connected());
+        };
+        let Some(live) = &self.live else {
             return Err(super::not_connected());
         };
         let mut message = uplink::event_message(
             &live.routing,
-            coords,
+            attributes,
             subfolder,
             payload,
             now.micros(),
@@ -271,7 +287,10 @@ where
                 ),
             )
         })?;
-        message.attributes.extend(extra);
+        if !extra.is_empty() {
+            // MQTT 5 user properties: this message's own set.
+            Arc::make_mut(&mut message.attributes).extend(extra);
+        }
         let timeout = self.shared.options.sink_timeout;
         let batch = match self.shared.sink.submit(vec![message]) {
             Ok(receipt) => {
