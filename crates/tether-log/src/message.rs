@@ -103,8 +103,11 @@ impl EventAttributes {
     /// The attributes of an event of `device` to `subfolder`: the last set if it
     /// was for the same subfolder, else a new one, kept.
     pub fn get(&mut self, device: &DeviceCoordinates, subfolder: &str) -> Attributes {
+        // `subFolder` sorts last of the six: no search through the others.
         if let Some(set) = &self.0
-            && set.get(attr::SUB_FOLDER).map(String::as_str) == Some(subfolder)
+            && set
+                .last_key_value()
+                .is_some_and(|(k, v)| k == attr::SUB_FOLDER && v == subfolder)
         {
             return Arc::clone(set);
         }
@@ -198,6 +201,8 @@ mod tests {
         let first = sets.get(&device, "");
         let again = sets.get(&device, "");
         assert!(Arc::ptr_eq(&first, &again), "the same subfolder: one set");
+        let last = first.last_key_value().map(|(k, _)| k.as_str());
+        assert_eq!(last, Some(attr::SUB_FOLDER), "what `get` looks at first");
         assert_eq!(*first, *device.event_attributes(""));
         let alerts = sets.get(&device, "alerts");
         assert!(!Arc::ptr_eq(&first, &alerts));
