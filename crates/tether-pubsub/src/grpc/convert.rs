@@ -17,15 +17,25 @@ pub(crate) fn received(d: Delivery) -> pb::ReceivedMessage {
         ack_id: d.ack_id,
         message: Some(pb::PubsubMessage {
             data: d.record.message.data,
-            attributes: std::sync::Arc::unwrap_or_clone(d.record.message.attributes)
-                .into_iter()
-                .collect(),
+            attributes: wire_attributes(d.record.message.attributes),
             message_id: d.record.offset.to_string(),
             publish_time: Some(publish_time),
             ordering_key: String::new(),
         }),
         // Pub/Sub sets it only with a dead-letter policy, which Tether has not.
         delivery_attempt: 0,
+    }
+}
+
+/// A message's attributes as Google's map: moved out when the message holds the
+/// only reference, else copied entry by entry (the log's reader shares a set
+/// between records: cloning the map first would copy it twice).
+fn wire_attributes(
+    attributes: tether_log::Attributes,
+) -> std::collections::HashMap<String, String> {
+    match std::sync::Arc::try_unwrap(attributes) {
+        Ok(map) => map.into_iter().collect(),
+        Err(shared) => shared.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     }
 }
 
