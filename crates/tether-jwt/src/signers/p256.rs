@@ -6,7 +6,7 @@ use crate::{Algorithm, SignError, Signer};
 /// ES256 with the RustCrypto `p256` crate: deterministic (RFC 6979) signatures, no
 /// `std`, no allocator; right for devices, not servers. With the `p256-table` feature
 /// the generator multiplication reads a 33 KB precomputed table (read-only data) and
-/// signing is about six times faster; the signatures are the same bytes either way.
+/// signing is about seven times faster; the signatures are the same bytes either way.
 #[derive(Clone)]
 pub struct P256Signer {
     key: SigningKey,

@@ -1,8 +1,14 @@
-//! Points of P-256 for the fixed-base multiplication: projective accumulators and
-//! affine table entries, added with the complete mixed formula of Renes, Costello and
-//! Batina ("Complete addition formulas for prime order elliptic curves", 2015,
-//! algorithm 5, a = −3). Complete: no special case for the identity or for doubling,
-//! so the sequence of field operations never depends on the secret scalar.
+//! Points of P-256 for the fixed-base multiplication: affine table entries, and two
+//! accumulators.
+//!
+//! - [`Jacobian`] adds with the incomplete mixed formula (8 multiplications, 3
+//!   squarings, about half the field operations of the complete one). It is wrong
+//!   for the identity and for `P + ±P`; the caller rules both out (see
+//!   `mul_generator`), without a branch on the scalar.
+//! - [`Projective`] adds with the complete mixed formula of Renes, Costello and
+//!   Batina ("Complete addition formulas for prime order elliptic curves", 2015,
+//!   algorithm 5, a = −3): no special case for the identity or for doubling, for the
+//!   one addition where the incomplete formula's conditions cannot be shown.
 
 use p256::NistP256;
 use p256::elliptic_curve::PrimeField;
@@ -48,6 +54,64 @@ impl Affine {
             out.y.conditional_assign(&entry.y, hit);
         }
         out
+    }
+}
+
+/// A point in Jacobian coordinates (X:Y:Z), x = X/Z², y = Y/Z³; never the identity.
+#[derive(Clone, Copy)]
+pub(super) struct Jacobian {
+    x: Fe,
+    y: Fe,
+    z: Fe,
+}
+
+impl Jacobian {
+    pub(super) fn from_affine(point: &Affine) -> Jacobian {
+        Jacobian {
+            x: point.x,
+            y: point.y,
+            z: Fe::ONE,
+        }
+    }
+
+    /// `self + other` when `self ≠ ±other`; any other input gives a meaningless
+    /// point (no panic, no branch). "madd-2007-bl" of the Explicit-Formulas
+    /// Database, with Z₃ = 2·Z₁·H.
+    pub(super) fn add_mixed_distinct(&self, other: &Affine) -> Jacobian {
+        let z1z1 = self.z.square();
+        let u2 = other.x * z1z1;
+        let s2 = other.y * self.z * z1z1;
+        let h = u2 - self.x;
+        let i = h.square().double().double();
+        let j = h * i;
+        let r = (s2 - self.y).double();
+        let v = self.x * i;
+        let x3 = r.square() - j - v.double();
+        let y3 = r * (v - x3) - (self.y * j).double();
+        let z3 = (self.z * h).double();
+        Jacobian {
+            x: x3,
+            y: y3,
+            z: z3,
+        }
+    }
+
+    /// `a` where `choice` is unset, `b` where it is set, in constant time.
+    pub(super) fn select(a: &Jacobian, b: &Jacobian, choice: Choice) -> Jacobian {
+        let mut out = *a;
+        out.x.conditional_assign(&b.x, choice);
+        out.y.conditional_assign(&b.y, choice);
+        out.z.conditional_assign(&b.z, choice);
+        out
+    }
+
+    /// The same point in projective coordinates: (X·Z : Y : Z³).
+    pub(super) fn to_projective(self) -> Projective {
+        Projective {
+            x: self.x * self.z,
+            y: self.y,
+            z: self.z.square() * self.z,
+        }
     }
 }
 
@@ -120,11 +184,14 @@ impl Projective {
         out
     }
 
-    /// The affine x coordinate, big-endian; `None` for the identity. The one inversion
-    /// is `p256`'s (constant-time safegcd, faster than a Fermat power here).
-    pub(super) fn affine_x(&self) -> Option<[u8; 32]> {
-        let (x, z_inv) = (to_p256(self.x)?, inverse(self.z)?);
-        Some((x * z_inv).to_repr().into())
+    /// The affine x coordinate, big-endian; `None` for the identity. Z is inverted
+    /// by the fast variable-time algorithm, blinded: x = X·b·(Z·b)⁻¹ with `blind` a
+    /// secret nonzero b, so that the inversion's time says nothing about Z (the
+    /// projective coordinates of k·G carry information about k).
+    pub(super) fn affine_x_blinded(&self, blind: &P256Fe) -> Option<[u8; 32]> {
+        let (x, z) = (to_p256(self.x)?, to_p256(self.z)?);
+        let zb_inv = Option::<P256Fe>::from((z * blind).invert_vartime())?;
+        Some((x * blind * zb_inv).to_repr().into())
     }
 
     /// The affine coordinates, big-endian (for tests against another implementation).
@@ -135,12 +202,13 @@ impl Projective {
     }
 }
 
-type P256Fe = <NistP256 as FieldArithmetic>::FieldElement;
+pub(super) type P256Fe = <NistP256 as FieldArithmetic>::FieldElement;
 
 fn to_p256(value: Fe) -> Option<P256Fe> {
     P256Fe::from_repr(value.to_bytes().into()).into()
 }
 
+#[cfg(test)]
 fn inverse(value: Fe) -> Option<P256Fe> {
     to_p256(value)?.invert().into()
 }

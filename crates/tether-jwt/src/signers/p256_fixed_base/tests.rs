@@ -164,6 +164,27 @@ fn k_times_g_matches_p256_for_edge_scalars() {
     }
 }
 
+#[test]
+fn k_times_g_matches_p256_when_most_digits_are_zero() {
+    // The Jacobian accumulator is a placeholder until the first nonzero digit, and
+    // the top row adds with the complete formula: scalars with one or two nonzero
+    // nibbles, anywhere, exercise both hand-overs.
+    for position in 0..64 {
+        for nibble in [1u8, 7, 8, 9, 0xf] {
+            let mut k = [0u8; 32];
+            let byte = 31 - position / 2;
+            k[byte] = if position % 2 == 0 {
+                nibble
+            } else {
+                nibble << 4
+            };
+            assert_same_multiple(k);
+            k[0] |= 0x80;
+            assert_same_multiple(k);
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
