@@ -97,10 +97,11 @@ const BLINDING_STREAM: &[u8] = b"tether: blinding for the inversions";
 /// which does not happen (each retry has a chance below 2⁻¹²⁸ of being needed).
 ///
 /// The two inversions (k mod n, and the accumulator's Z mod p) use the fast
-/// variable-time algorithm on blinded values: v⁻¹ = b·(v·b)⁻¹ with b secret and
-/// uniform in [1, n), so v·b is uniform whatever v is, and the time the inversion
-/// takes says nothing about k. b comes from a second HMAC-DRBG keyed by d and the
-/// message, as the nonce is; no random source is needed.
+/// variable-time algorithm on blinded values: v⁻¹ = b·(v·b)⁻¹ with b secret,
+/// uniform in [1, n) and drawn afresh for each inversion, so v·b is uniform whatever
+/// v is, and the time the inversion takes says nothing about k. The factors come
+/// from a second HMAC-DRBG keyed by d and the message, as the nonce is; no random
+/// source is needed.
 pub(super) fn sign(d: &NonZeroScalar, message: &[u8]) -> Option<[u8; 64]> {
     let digest = Sha256::digest(message);
     let z = <Scalar as Reduce<FieldBytes>>::reduce(&digest);
@@ -115,21 +116,23 @@ pub(super) fn sign(d: &NonZeroScalar, message: &[u8]) -> Option<[u8; 64]> {
         let Some(k) = Option::<NonZeroScalar>::from(NonZeroScalar::from_repr(k_bytes)) else {
             continue;
         };
-        let mut b_bytes = FieldBytes::default();
-        blinds.fill_next_k(&mut b_bytes);
-        let Some(blind) = Blind::new(b_bytes) else {
+        // Two factors, one per inversion: no value's timing shares a factor with
+        // another's.
+        let (mut b_scalar, mut b_field) = (FieldBytes::default(), FieldBytes::default());
+        blinds.fill_next_k(&mut b_scalar);
+        blinds.fill_next_k(&mut b_field);
+        let (Some(b_scalar), Some(b_field)) = (blind_scalar(b_scalar), blind_field(b_field)) else {
             continue;
         };
         let k_be: [u8; 32] = k.to_repr().into();
-        let Some(x) = mul_generator(&k_be).affine_x_blinded(&blind.field) else {
+        let Some(x) = mul_generator(&k_be).affine_x_blinded(&b_field) else {
             continue;
         };
         let r = <Scalar as Reduce<FieldBytes>>::reduce(&FieldBytes::from(x));
-        let Some(kb_inv) = Option::<Scalar>::from((*k.as_ref() * blind.scalar).invert_vartime())
-        else {
+        let Some(kb_inv) = Option::<Scalar>::from((*k.as_ref() * b_scalar).invert_vartime()) else {
             continue;
         };
-        let k_inv = kb_inv * blind.scalar;
+        let k_inv = kb_inv * b_scalar;
         let s = k_inv * (z + r * *d.as_ref());
         if bool::from(r.is_zero() | s.is_zero()) {
             continue;
@@ -142,23 +145,17 @@ pub(super) fn sign(d: &NonZeroScalar, message: &[u8]) -> Option<[u8; 64]> {
     None
 }
 
-/// One blinding factor b ∈ [1, n), as a scalar and as an element of GF(p) (n < p,
-/// so the same integer, nonzero in both).
-struct Blind {
-    scalar: Scalar,
-    field: point::P256Fe,
+/// A blinding factor for the inversion mod n: `bytes` in [1, n), as the generator
+/// yields (`None` otherwise, which does not happen).
+fn blind_scalar(bytes: FieldBytes) -> Option<Scalar> {
+    Option::<NonZeroScalar>::from(NonZeroScalar::from_repr(bytes)).map(|b| *b.as_ref())
 }
 
-impl Blind {
-    /// `None` if `bytes` is not in [1, n), which the generator never yields.
-    fn new(bytes: FieldBytes) -> Option<Blind> {
-        let scalar = Option::<NonZeroScalar>::from(NonZeroScalar::from_repr(bytes))?;
-        let field = Option::<point::P256Fe>::from(point::P256Fe::from_repr(bytes))?;
-        Some(Blind {
-            scalar: *scalar.as_ref(),
-            field,
-        })
-    }
+/// A blinding factor for the inversion mod p: `bytes` in [1, n) ⊂ [1, p), so nonzero
+/// in GF(p) too.
+fn blind_field(bytes: FieldBytes) -> Option<point::P256Fe> {
+    blind_scalar(bytes)?;
+    Option::<point::P256Fe>::from(point::P256Fe::from_repr(bytes))
 }
 
 #[cfg(test)]
