@@ -17,6 +17,13 @@
 # it the steady devices' PUBACK latency measures their own wait for the load core as
 # much as the server (on other machines, as devices are, they would not share one).
 #
+# The measuring devices themselves run at realtime priority (`chrt -f 1`, when the
+# user may; STEADY_RT=0 turns it off): `nice` alone does not keep the generators off
+# their core. Linux's scheduler (EEVDF) lets a thread that has run ahead of its share
+# wait for one that has not, whatever their `nice`, and a trace of the load core
+# during the flood showed the measuring devices' thread waiting 480 times in 4 s
+# (107 ms in all) for the generators at nice 10. At realtime priority: twice.
+#
 # Two ratios per run: its p99 ÷ the quiet run's p99, and the p99 of the messages sent
 # during the flood ÷ the p99 of the same run's other messages (`simulate
 # --latency-window`): the second is immune to the machine changing between runs.
@@ -25,7 +32,8 @@
 #   bench/connect-flood.sh [OUT_DIR]      (OUT_DIR on tmpfs, e.g. /dev/shm/flood, takes
 #                                          the virtual disk's fsync out of the tail)
 #   PRIORITIES="low" RUNS="quiet spread" FLOOD_NICE=0 bench/connect-flood.sh   (a subset;
-#                                          FLOOD_NICE=0: the generators as before 2026-12-06)
+#                                          FLOOD_NICE=0: the generators as before 2026-12-06;
+#                                          STEADY_RT=0: the measuring devices as before 12-07)
 #
 # Needs: taskset, python3, 2 cores.
 set -euo pipefail
@@ -55,9 +63,19 @@ serve() { # priority
 stop() { [ -n "$SPID" ] && kill "$SPID" 2>/dev/null && wait "$SPID" 2>/dev/null || true; SPID=; }
 trap stop EXIT
 
+STEADY_WRAP=()
+if [ "${STEADY_RT:-1}" != 0 ]; then
+  if chrt -f 1 true 2> /dev/null; then
+    STEADY_WRAP=(chrt -f 1)
+  else
+    echo "cannot run the measuring devices at realtime priority (chrt -f): they share the load core with the flood as equals" >&2
+  fi
+fi
+
 sim() { # registry, args…
-  local registry=$1; shift
-  taskset -c "$LOAD_CORE" nice -n "${SIM_NICE:-0}" "$T" simulate --json --quiet --key-file "$OUT/device.key" \
+  local registry=$1 wrap=(); shift
+  if [ -n "${SIM_WRAP:-}" ]; then wrap=("${STEADY_WRAP[@]}"); fi
+  "${wrap[@]}" taskset -c "$LOAD_CORE" nice -n "${SIM_NICE:-0}" "$T" simulate --json --quiet --key-file "$OUT/device.key" \
     --server http://127.0.0.1:29180 --mqtt 127.0.0.1:29883 --ca "$DATA/ca.pem" \
     --registry "$registry" "$@"
 }
@@ -80,7 +98,7 @@ run() { # priority, name, flood…
   local priority=$1 name=$2; shift 2
   echo "  $priority: $name" >&2
   serve "$priority"
-  sim steady "${STEADY[@]}" > "$OUT/$priority.$name.steady.json" &
+  SIM_WRAP=1 sim steady "${STEADY[@]}" > "$OUT/$priority.$name.steady.json" &
   local steady=$!
   local floods=()
   if [ "$name" != quiet ]; then

@@ -4,8 +4,10 @@
 //! A connect costs a few hundred microseconds of crypto and lookups; a PUBLISH from a
 //! connected device, tens. On the device threads a flood of connects (good tokens or
 //! bad) queues in front of every PUBACK. On [`Admission::start`]'s threads, at the
-//! lowest scheduling priority, the kernel runs a device's PUBLISH first whenever both
-//! are ready, and admission still gets the whole CPU when devices leave it idle.
+//! lowest scheduling priority, the kernel mostly runs a device's PUBLISH first when
+//! both are ready, and admission still gets the whole CPU when devices leave it idle.
+//! Where priority is not enough (a device thread just woken by a hand-over), the
+//! admission thread steps aside ([`step_aside`]).
 //!
 //! ```text
 //!  accept (device threads) ─▶ run(handshake) ─▶ admission thread (nice 19)
@@ -16,6 +18,7 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::runtime::{Handle, Runtime};
 use tokio::task::JoinHandle;
@@ -125,6 +128,25 @@ impl Admission {
     }
 }
 
+/// How long [`step_aside`] asks to sleep. The kernel's timer slack (50 µs by default)
+/// comes on top, which is the point: the device thread gets that long.
+const STEP_ASIDE: Duration = Duration::from_micros(1);
+
+/// Gives the core to a device thread that this admission thread has just woken, by
+/// sleeping for a moment. Called after a connection is handed to the device threads.
+///
+/// `nice` 19 does not do it. Linux's scheduler (EEVDF) runs a woken thread only once
+/// it is eligible, that is once it has not run ahead of its fair share, whatever the
+/// priority of the thread that has the core. A device thread that has just finished
+/// a burst of work often has run ahead, and a trace of a connect flood showed it wait
+/// up to 4 ms after a hand-over woke it, while the admission thread went on with
+/// handshakes until a timer tick. A shorter time slice, `SCHED_IDLE` and `sched_yield`
+/// did not change that (each leaves the admission thread runnable, the only eligible
+/// one); a sleep does, as the device thread is then the only thread that can run.
+pub fn step_aside() {
+    std::thread::sleep(STEP_ASIDE);
+}
+
 /// Lowers the calling thread's scheduling priority. On Linux `nice` is per thread, so
 /// the device threads keep theirs.
 fn lower_priority() {
@@ -186,6 +208,24 @@ mod tests {
                 .expect("the work was cancelled")
                 .is_err()
         );
+    }
+
+    /// The thread blocks (a voluntary context switch), rather than yielding or
+    /// spinning, which would leave it the only thread the scheduler may pick.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn stepping_aside_blocks_the_thread() {
+        fn voluntary_switches() -> u64 {
+            let status = std::fs::read_to_string("/proc/thread-self/status").expect("status");
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .and_then(|v| v.trim().parse().ok())
+                .expect("voluntary_ctxt_switches")
+        }
+        let before = voluntary_switches();
+        step_aside();
+        assert!(voluntary_switches() > before, "step_aside gave up the core");
     }
 
     #[test]

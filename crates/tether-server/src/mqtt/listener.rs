@@ -111,6 +111,8 @@ async fn admitted(incoming: Incoming, shared: Arc<Shared>, devices: tokio::runti
             let _held = (guard, permit);
             admitted.serve().await;
         });
+        // The spawn woke a device thread: let it have the core now.
+        listen::admission::step_aside();
     }
 }
 
