@@ -21,7 +21,7 @@ OUT=${OUT:-/tmp/tether-ab}
 export TETHER_ADMIN_TOKEN=ab-bench-admin-token
 ulimit -n 20000
 TPID=
-trap '[ -n "$TPID" ] && kill "$TPID" 2>/dev/null' EXIT
+trap 'if [ -n "$TPID" ]; then kill "$TPID" 2> /dev/null || true; fi' EXIT
 for _ in $(seq 1 "$ROUNDS"); do
   for T in "$A" "$B"; do
     rm -rf "$OUT"; mkdir -p "$OUT"; DATA=$OUT/data
@@ -36,6 +36,7 @@ for _ in $(seq 1 "$ROUNDS"); do
     "${SIM[@]}" -n 2000 --rate 0 --duration 0 > /dev/null
     "${SIM[@]}" "$@" > "$OUT/run.json"
     kill "$TPID"; wait "$TPID" 2>/dev/null || true
+    TPID=
     python3 - "$OUT/run.json" "$T" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))

@@ -135,14 +135,13 @@ const STEP_ASIDE: Duration = Duration::from_micros(1);
 /// Gives the core to a device thread that this admission thread has just woken, by
 /// sleeping for a moment. Called after a connection is handed to the device threads.
 ///
-/// `nice` 19 does not do it. Linux's scheduler (EEVDF) runs a woken thread only once
-/// it is eligible, that is once it has not run ahead of its fair share, whatever the
-/// priority of the thread that has the core. A device thread that has just finished
-/// a burst of work often has run ahead, and a trace of a connect flood showed it wait
-/// up to 4 ms after a hand-over woke it, while the admission thread went on with
-/// handshakes until a timer tick. A shorter time slice, `SCHED_IDLE` and `sched_yield`
-/// did not change that (each leaves the admission thread runnable, the only eligible
-/// one); a sleep does, as the device thread is then the only thread that can run.
+/// `nice` 19 does not do it. A trace of a connect flood showed a device thread, woken
+/// by a hand-over, wait up to 4 ms while the admission thread went on with handshakes
+/// until a timer tick. Linux's scheduler (EEVDF) lets the thread on the core finish
+/// the slice it was picked for, and holds back a woken thread that has run ahead of
+/// its share, both whatever the threads' priorities. A shorter slice, `SCHED_IDLE`
+/// and `sched_yield` did not change it: each leaves the admission thread runnable. A
+/// sleep takes it off the run queue, and the device thread runs.
 pub fn step_aside() {
     std::thread::sleep(STEP_ASIDE);
 }
