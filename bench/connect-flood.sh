@@ -19,10 +19,11 @@
 #
 # The measuring devices themselves run at realtime priority (`chrt -f 1`, when the
 # user may; STEADY_RT=0 turns it off): `nice` alone does not keep the generators off
-# their core. Linux's scheduler (EEVDF) lets a thread that has run ahead of its share
-# wait for one that has not, whatever their `nice`, and a trace of the load core
-# during the flood showed the measuring devices' thread waiting 480 times in 4 s
-# (107 ms in all) for the generators at nice 10. At realtime priority: twice.
+# their core. Linux's scheduler (EEVDF) lets the running thread finish its slice and
+# holds back a woken one that has run ahead of its share, whatever their `nice`
+# (BENCHMARKS.md, issue 11). A trace of the load core during the flood showed the
+# measuring devices' thread waiting 480 times in 4 s (107 ms in all) for the
+# generators at nice 10; at realtime priority, twice.
 #
 # Two ratios per run: its p99 ÷ the quiet run's p99, and the p99 of the messages sent
 # during the flood ÷ the p99 of the same run's other messages (`simulate

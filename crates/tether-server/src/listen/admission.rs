@@ -10,9 +10,9 @@
 //! admission thread steps aside ([`step_aside`]).
 //!
 //! ```text
-//!  accept (device threads) ─▶ run(handshake) ─▶ admission thread (nice 19)
-//!                                               └─▶ TLS stream back to the device thread
-//!  CONNECT ─▶ run(authenticate) ─▶ admission thread ─▶ Principal or refusal back
+//!  MQTT: accept, TLS handshake, CONNECT, authentication, the device's first 2 s
+//!        ─▶ admission thread (nice 19) ─▶ spawned on the device threads, step_aside()
+//!  Admission::run(work) ─▶ admission thread ─▶ work's output back to the caller
 //! ```
 
 use std::fmt;
