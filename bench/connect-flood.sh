@@ -37,6 +37,9 @@
 #   PRIORITIES="low" RUNS="quiet spread" FLOOD_NICE=0 bench/connect-flood.sh   (a subset;
 #                                          FLOOD_NICE=0: the generators as before 2026-12-06;
 #                                          STEADY_RT=0: the measuring devices as before 12-07)
+#   TRACE=sched bench/connect-flood.sh    (needs perf and root: records the scheduler for 4 s
+#                                          in the middle of each flood and prints who waited
+#                                          for the server's core behind whom, bench/sched-waits.py)
 #
 # Needs: taskset, python3, 2 cores.
 set -euo pipefail
@@ -103,9 +106,14 @@ run() { # priority, name, flood…
   serve "$priority"
   SIM_WRAP=1 sim steady "${STEADY[@]}" > "$OUT/$priority.$name.steady.json" &
   local steady=$!
-  local floods=()
+  local floods=() tracer=
   if [ "$name" != quiet ]; then
     sleep 8
+    if [ "${TRACE:-}" = sched ]; then
+      (sleep 6; taskset -c "$LOAD_CORE" perf record -q -m 32M -a -e sched:sched_switch \
+        -e sched:sched_wakeup -o "$OUT/$priority.$name.sched.data" -- sleep 4 > /dev/null 2>&1) &
+      tracer=$!
+    fi
     case $name in
       spread)
         flood flood-bad -n 7500 "${FLOOD[@]}" --wrong-key --source-ips 127.0.1.1-127.0.1.64 \
@@ -123,6 +131,12 @@ run() { # priority, name, flood…
   wait "$steady"
   for f in "${floods[@]}"; do wait "$f" || true; done
   stop
+  if [ -n "$tracer" ]; then
+    wait "$tracer" || true
+    perf script -i "$OUT/$priority.$name.sched.data" -F comm,tid,cpu,time,event,trace 2> /dev/null \
+      | python3 bench/sched-waits.py --cpu "$SERVER_CORE" /dev/stdin > "$OUT/$priority.$name.waits.txt" \
+      || echo "no scheduler trace for $priority $name (perf needs root)" >&2
+  fi
 }
 
 echo "runs:" >&2
@@ -153,4 +167,10 @@ for priority in priorities:
         strict = f"{inside['p99_us'] / quiet:.2f}" if inside and quiet else "-"
         print(f"| {priority} | {name} | {p['p50_us']:,} / {p['p99_us']:,} / {p['p999_us']:,} / {p['max_us']:,} "
               f"| {ratio} | {strict} | {same_run} | {s['acked_total']} / {s['sent_total']} | {flood} |")
+for priority in priorities:
+    for name in runs:
+        waits = os.path.join(out, f"{priority}.{name}.waits.txt")
+        if os.path.exists(waits):
+            print(f"\nscheduler, 4 s of {priority} {name} (server core):")
+            print(open(waits).read().rstrip())
 PY
