@@ -79,6 +79,11 @@ for name, label in [("qos1-100", "QoS 1, 100 devices × 100 msg/s"),
     for q in ("p50_us", "p99_us"):
         tp = (t["puback_latency"] or {}).get(q); mp = (m["puback_latency"] or {}).get(q)
         rows.append((f"{label}: PUBACK {q[:3]}", tp, mp, "µs"))
+    if name == "saturate":
+        # Whether the offered rate saturated the server's core: at 100 % busy the row is
+        # the server's ceiling; below, both kept up and the load generator is the limit.
+        busy = lambda d: 100 * d["server_cpu_publish_secs"] / d["publish_secs"] if d["publish_secs"] else None
+        rows.append((f"{label}: server core busy", busy(t), busy(m), "%"))
 print("| work | Tether | Mosquitto | Tether ÷ Mosquitto |")
 print("|---|---:|---:|---:|")
 for label, t, m, unit in rows:
