@@ -30,7 +30,7 @@ def main():
     a = args.parse_args()
     who = a.who or ["tokio-rt-worker", "tether-log-writ"]
 
-    woken = {}  # tid -> (time, waker)
+    woken = {}  # tid -> (time, waker as name@cpu, the --who prefix it matched)
     waits = collections.defaultdict(list)  # prefix -> [(µs, waker, holder)]
     runs = collections.defaultdict(list)  # comm -> [µs]
     running, since = None, None
