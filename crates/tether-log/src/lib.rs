@@ -52,6 +52,7 @@ mod retention;
 mod segment;
 mod state;
 mod writer;
+pub mod yielders;
 
 pub use config::LogConfig;
 pub use error::LogError;

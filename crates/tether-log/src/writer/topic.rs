@@ -195,7 +195,7 @@ impl TopicWriter {
                 active.file_len = active.file_len.max(data_end);
                 write_ahead(active, data_end, config);
                 shared.syncs.fetch_add(1, Ordering::Relaxed);
-                active.file.sync_data().map_err(|e| ("fsync", e))
+                super::priority::wait_for_disk(|| active.file.sync_data()).map_err(|e| ("fsync", e))
             });
         if let Err((action, e)) = result {
             let err = LogError::append(&self.state.name, active.path.clone(), action, e);

@@ -7,7 +7,9 @@
 //! lowest scheduling priority, the kernel mostly runs a device's PUBLISH first when
 //! both are ready, and admission still gets the whole CPU when devices leave it idle.
 //! Where priority is not enough (a device thread just woken by a hand-over), the
-//! admission thread steps aside ([`step_aside`]).
+//! admission thread steps aside ([`step_aside`]), and while these threads are awake
+//! the telemetry log's writer preempts them when an fsync completes
+//! ([`tether_log::yielders`]).
 //!
 //! ```text
 //!  MQTT: accept, TLS handshake, CONNECT, authentication, the device's first 2 s
@@ -85,7 +87,15 @@ impl Admission {
             .worker_threads(threads.max(1))
             .max_blocking_threads(threads.max(1))
             .thread_name("tether-admit")
-            .on_thread_start(lower_priority)
+            .on_thread_start(|| {
+                lower_priority();
+                tether_log::yielders::unparked();
+            })
+            // While these threads are awake, the telemetry log's fsync completion
+            // preempts them: the PUBACKs it makes due come first.
+            .on_thread_unpark(tether_log::yielders::unparked)
+            .on_thread_park(tether_log::yielders::parking)
+            .on_thread_stop(tether_log::yielders::parking)
             .enable_all()
             .build()?;
         Ok(Self {
@@ -188,6 +198,16 @@ mod tests {
         assert_eq!(name.as_deref(), Some("tether-admit"));
         #[cfg(target_os = "linux")]
         assert_eq!(nice, Some(19), "admission threads run at nice 19");
+    }
+
+    #[tokio::test]
+    async fn a_working_admission_thread_lets_the_log_writer_preempt_it() {
+        let admission = Admission::start(1).expect("admission threads");
+        let awake = admission
+            .run(async { tether_log::yielders::any_awake() })
+            .await
+            .expect("ran");
+        assert!(awake, "counted among the threads the log's writer preempts");
     }
 
     #[tokio::test]
