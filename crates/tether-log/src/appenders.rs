@@ -21,45 +21,38 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-/// Appending threads awake now.
-static BUSY: AtomicUsize = AtomicUsize::new(0);
-/// Writers waiting in [`wait_until_idle`].
-static WAITING: AtomicUsize = AtomicUsize::new(0);
-static GATE: Mutex<()> = Mutex::new(());
-static IDLE: Condvar = Condvar::new();
+use crate::awake::AwakeThreads;
 
 thread_local! {
     /// Whether this thread is counted in [`BUSY`].
     static COUNTED: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Appending threads awake now.
+static BUSY: AwakeThreads = AwakeThreads::new(&COUNTED);
+/// Writers waiting in [`wait_until_idle`].
+static WAITING: AtomicUsize = AtomicUsize::new(0);
+static GATE: Mutex<()> = Mutex::new(());
+static IDLE: Condvar = Condvar::new();
+
 /// This thread woke up to work (tokio's `on_thread_unpark`).
 pub fn unparked() {
-    let _ = COUNTED.try_with(|counted| {
-        if !counted.replace(true) {
-            BUSY.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    BUSY.unparked();
 }
 
 /// This thread has nothing left to do and goes to sleep (tokio's `on_thread_park`;
 /// also `on_thread_stop`, so that a stopped thread is not counted).
 pub fn parking() {
-    let _ = COUNTED.try_with(|counted| {
-        if counted.replace(false)
-            && BUSY.fetch_sub(1, Ordering::SeqCst) == 1
-            && WAITING.load(Ordering::SeqCst) > 0
-        {
-            // Under the lock: a writer that saw a busy thread is waiting by now.
-            let _guard = GATE.lock();
-            IDLE.notify_all();
-        }
-    });
+    if BUSY.parking() == Some(0) && WAITING.load(Ordering::SeqCst) > 0 {
+        // Under the lock: a writer that saw a busy thread is waiting by now.
+        let _guard = GATE.lock();
+        IDLE.notify_all();
+    }
 }
 
 /// Whether an appending thread is awake.
 pub(crate) fn busy() -> bool {
-    BUSY.load(Ordering::SeqCst) > 0
+    BUSY.any()
 }
 
 /// Waits until no appending thread is awake, or at most `max`. True if it waited.

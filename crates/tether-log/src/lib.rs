@@ -37,6 +37,7 @@
 //! See `docs/telemetry.md` in the repository for the durability argument.
 
 pub mod appenders;
+mod awake;
 mod config;
 mod error;
 #[doc(hidden)]

@@ -15,39 +15,32 @@
 //! without the hooks the writer always waits under `SCHED_BATCH`.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Yielding threads awake now.
-static AWAKE: AtomicUsize = AtomicUsize::new(0);
+use crate::awake::AwakeThreads;
 
 thread_local! {
     /// Whether this thread is counted in [`AWAKE`].
     static COUNTED: Cell<bool> = const { Cell::new(false) };
 }
 
+/// Yielding threads awake now.
+static AWAKE: AwakeThreads = AwakeThreads::new(&COUNTED);
+
 /// This low-priority thread woke up to work (tokio's `on_thread_unpark`; also
 /// `on_thread_start`: a thread starts awake).
 pub fn unparked() {
-    let _ = COUNTED.try_with(|counted| {
-        if !counted.replace(true) {
-            AWAKE.fetch_add(1, Ordering::Relaxed);
-        }
-    });
+    AWAKE.unparked();
 }
 
 /// This low-priority thread goes to sleep (tokio's `on_thread_park`; also
 /// `on_thread_stop`, so that a stopped thread is not counted).
 pub fn parking() {
-    let _ = COUNTED.try_with(|counted| {
-        if counted.replace(false) {
-            AWAKE.fetch_sub(1, Ordering::Relaxed);
-        }
-    });
+    AWAKE.parking();
 }
 
 /// Whether a yielding thread is awake.
 pub fn any_awake() -> bool {
-    AWAKE.load(Ordering::Relaxed) > 0
+    AWAKE.any()
 }
 
 // Tested with the writer's policy, in `writer/priority.rs`: the gauge is the process's.
