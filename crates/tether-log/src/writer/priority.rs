@@ -10,7 +10,7 @@
 //! The fsync is the exception while a low-priority thread is awake
 //! ([`yielders`](crate::yielders)): its completion makes a whole group's PUBACKs due,
 //! and under `SCHED_BATCH` they waited for that thread's slice (a connect flood's
-//! handshakes; on a virtual disk that doubled the connected devices' p99). So the
+//! handshakes; on a virtual disk that made the devices' p99 1.6–1.9× higher). So the
 //! writer waits for the disk under the default policy then, and returns to
 //! `SCHED_BATCH` before it waits for appends again: two system calls per group commit,
 //! only while such a thread is awake.
