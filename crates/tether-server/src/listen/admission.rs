@@ -14,7 +14,7 @@
 //! ```text
 //!  MQTT: accept, TLS handshake, CONNECT, authentication, the device's first 2 s
 //!        ─▶ admission thread (nice 19) ─▶ spawned on the device threads, step_aside()
-//!  Admission::run(work) ─▶ admission thread ─▶ work's output back to the caller
+//!  Admission::run(work) ─▶ admission thread ─▶ the output back to the caller, step_aside()
 //! ```
 
 use std::fmt;
@@ -129,11 +129,23 @@ impl Admission {
         let Some(pool) = &self.pool else {
             return Ok(work.await);
         };
-        let mut task = AbortOnDrop(pool.handle.spawn(work));
-        match (&mut task.0).await {
+        // The output goes back over a channel rather than as the task's own result, so
+        // that this thread can step aside after the send has woken the caller's thread
+        // (a device thread, for the HTTPS bridge's and gRPC's handshakes).
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut task = AbortOnDrop(pool.handle.spawn(async move {
+            let output = work.await;
+            if tx.send(output).is_ok() {
+                step_aside();
+            }
+        }));
+        match rx.await {
             Ok(output) => Ok(output),
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(_) => Err(Stopped),
+            // The task ended without an output: it panicked, or the runtime stopped.
+            Err(_) => match (&mut task.0).await {
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                _ => Err(Stopped),
+            },
         }
     }
 }
@@ -154,6 +166,8 @@ const STEP_ASIDE: Duration = Duration::from_micros(1);
 /// sleep takes it off the run queue, and the device thread runs.
 pub fn step_aside() {
     std::thread::sleep(STEP_ASIDE);
+    #[cfg(test)]
+    tests::STEPS.with(|steps| steps.set(steps.get() + 1));
 }
 
 /// Lowers the calling thread's scheduling priority. On Linux `nice` is per thread, so
@@ -168,6 +182,28 @@ fn lower_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    thread_local! {
+        /// How often this thread stepped aside.
+        pub(super) static STEPS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    fn steps() -> u64 {
+        STEPS.with(std::cell::Cell::get)
+    }
+
+    #[tokio::test]
+    async fn pooled_work_steps_aside_once_its_output_is_sent() {
+        let admission = Admission::start(1).expect("admission threads");
+        let before = admission.run(async { steps() }).await.expect("ran");
+        // One thread: this runs after the first task has stepped aside.
+        let after = admission.run(async { steps() }).await.expect("ran");
+        assert_eq!(
+            after,
+            before + 1,
+            "the first task's thread stepped aside once"
+        );
+    }
 
     #[tokio::test]
     async fn inline_work_runs_on_the_caller() {
