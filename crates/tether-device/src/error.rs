@@ -46,7 +46,12 @@ pub enum TlsCause {
     InvalidServerName,
     /// No common protocol version or cipher suite, or the server sent an alert.
     Handshake,
-    /// Anything else (including the server closing the connection mid-handshake).
+    /// The server closed the connection (or reset it) before the handshake finished,
+    /// without a TLS alert: what a server shedding connects does (Tether, when an
+    /// address connects faster than its per-address limit), and what a port that does
+    /// not speak TLS does.
+    Closed,
+    /// Anything else.
     Other,
 }
 
@@ -70,6 +75,12 @@ impl TlsCause {
             TlsCause::Handshake => {
                 "the server and device share no TLS version or cipher suite (TLS 1.2+ with \
                  ECDHE is needed)"
+            }
+            TlsCause::Closed => {
+                "the server hung up before TLS: it may be shedding connects (Tether closes \
+                 those from an address that connects faster than its --connect-rate-per-ip, \
+                 100 a second by default, which many devices behind one NAT or proxy share); \
+                 retry with backoff, and check that the port speaks TLS (8883 or 443)"
             }
             TlsCause::Other => "check that the port speaks TLS (8883 or 443)",
         }

@@ -86,6 +86,45 @@ pub fn classify_io(e: &io::Error) -> (TlsCause, String) {
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
     {
         Some(tls) => (classify(tls), tls.to_string()),
+        None if closed_by_peer(e.kind()) => (
+            TlsCause::Closed,
+            format!("the server closed the connection during the handshake ({e})"),
+        ),
         None => (TlsCause::Other, e.to_string()),
+    }
+}
+
+/// Whether an I/O error means the peer hung up: a FIN before the handshake ended
+/// (tokio-rustls' "tls handshake eof") or a reset (data of ours it never read).
+fn closed_by_peer(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hang_up_during_the_handshake_is_closed_not_other() {
+        for kind in [io::ErrorKind::UnexpectedEof, io::ErrorKind::ConnectionReset] {
+            let (cause, detail) = classify_io(&io::Error::new(kind, "tls handshake eof"));
+            assert_eq!(cause, TlsCause::Closed, "{kind:?}");
+            assert!(detail.contains("closed the connection"), "{detail}");
+        }
+        assert!(TlsCause::Closed.hint().contains("--connect-rate-per-ip"));
+        let (cause, _) = classify_io(&io::Error::other("something else"));
+        assert_eq!(cause, TlsCause::Other);
+        // rustls' own verdicts keep their cause, whatever the I/O error's kind.
+        let wrapped = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
+        );
+        assert_eq!(classify_io(&wrapped).0, TlsCause::UnknownIssuer);
     }
 }

@@ -194,13 +194,14 @@ pub async fn check(
         Ok(s) => s,
         Err(e) => {
             let (cause, detail) = tether_device::tls::classify_io(&e);
-            let step = Step::fail(
-                "tls",
-                "handshake failed",
-                format!("{detail}: the server ended the handshake"),
-                cause.hint(),
-            )
-            .with_details(vec![sni]);
+            let (summary, text) = match cause {
+                TlsCause::Closed => ("the server hung up before TLS", detail),
+                _ => (
+                    "handshake failed",
+                    format!("{detail}: the server ended the handshake"),
+                ),
+            };
+            let step = Step::fail("tls", summary, text, cause.hint()).with_details(vec![sni]);
             return (step, None);
         }
     };

@@ -113,24 +113,49 @@ fn instant(shared: &Shared, t: Timestamp) -> Instant {
     shared.epoch + Duration::from_millis(t.as_millis())
 }
 
-async fn open(shared: &Shared, source: Option<IpAddr>) -> std::io::Result<Box<dyn Io>> {
-    let tcp = match source {
-        None => TcpStream::connect(shared.addr).await?,
-        Some(ip) => {
-            let socket = if ip.is_ipv4() {
-                TcpSocket::new_v4()?
-            } else {
-                TcpSocket::new_v6()?
-            };
-            socket.bind(SocketAddr::new(ip, 0))?;
-            socket.connect(shared.addr).await?
-        }
-    };
-    tcp.set_nodelay(true)?;
+async fn open(shared: &Shared, source: Option<IpAddr>) -> Result<Box<dyn Io>, String> {
+    let tcp = connect_tcp(shared.addr, source)
+        .await
+        .map_err(|e| format!("TCP: {e}"))?;
+    let _ = tcp.set_nodelay(true);
     Ok(match &shared.tls {
-        Some((connector, name)) => Box::new(connector.connect(name.clone(), tcp).await?),
+        Some((connector, name)) => Box::new(
+            connector
+                .connect(name.clone(), tcp)
+                .await
+                .map_err(|e| tls_failure(&e))?,
+        ),
         None => Box::new(tcp),
     })
+}
+
+async fn connect_tcp(addr: SocketAddr, source: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if ip.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
+}
+
+/// A failed TLS handshake as the report lists it. A hang-up before TLS is what
+/// `tether serve` does past its per-address connect limit, which a simulated fleet on
+/// one address reaches first: the line says so, and how to stay under it, in one
+/// wording (the report keeps distinct errors only).
+fn tls_failure(e: &std::io::Error) -> String {
+    match tether_device::tls::classify_io(e) {
+        (tether_device::TlsCause::Closed, _) => "TLS: the server closed the connection before \
+            the handshake ended; Tether does so when one source address connects faster than \
+            its --connect-rate-per-ip (100/s by default, bursts of 200): spread the devices \
+            over addresses (--source-ips 127.0.0.2-127.0.0.9), pace them (--ramp 90), or \
+            start the server with --connect-rate-per-ip 0"
+            .to_string(),
+        (cause, detail) => format!("TLS: {detail} ({})", cause.hint()),
+    }
 }
 
 /// A connection after CONNACK.
@@ -164,7 +189,7 @@ enum Handshake {
 async fn handshake(shared: &Shared, device: &Device) -> Handshake {
     let io = match open(shared, device.source).await {
         Ok(io) => io,
-        Err(e) => return Handshake::Failed(format!("connect/TLS: {e}")),
+        Err(why) => return Handshake::Failed(why),
     };
     let mut cfg = ClientConfig::default();
     cfg.connack_timeout = Duration::from_secs(30);

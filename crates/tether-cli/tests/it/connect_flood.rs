@@ -163,6 +163,13 @@ fn devices_keep_publishing_through_a_connect_flood() {
         common::count(&hot, "refused") < 300,
         "the limiter let every attempt through: {hot:#}"
     );
+    // Those cut say why, and how a simulated fleet stays under the limit.
+    let errors = hot["errors"].to_string();
+    assert!(
+        errors.contains("closed the connection before the handshake")
+            && errors.contains("--connect-rate-per-ip"),
+        "the cut connects name the limit: {hot:#}"
+    );
     let limited = metric(&served.url, "tether_listener_rate_limited_total", "mqtt");
     assert!(limited > 0.0, "no connection was rate-limited");
     let refused = metric(&served.url, "tether_mqtt_refusals_total", "");

@@ -202,6 +202,34 @@ async fn doctor_names_a_wrong_ca() {
     assert_eq!(report["steps"][3]["status"], "skip");
 }
 
+/// A server that hangs up right after accept (as `tether serve` does past its
+/// per-address connect limit) is named as such, with the limit in the fix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_a_server_that_hangs_up_before_tls() {
+    let s = Setup::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hang_up = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            drop(socket);
+        }
+    });
+    let mut args = s.args();
+    set(&mut args, "--port", &port.to_string());
+    args.extend(key_arg(&s));
+    let (code, report) = doctor(args).await;
+    hang_up.abort();
+    assert_eq!(code, 1);
+    let (step, cause, fix) = failure(&report);
+    assert_eq!(step, "tls", "{report:#}");
+    assert!(cause.contains("closed the connection"), "{cause}");
+    assert!(fix.contains("--connect-rate-per-ip"), "{fix}");
+    assert_eq!(
+        report["steps"][2]["summary"], "the server hung up before TLS",
+        "{report:#}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_names_a_wrong_host_name() {
     let s = Setup::new().await;

@@ -123,3 +123,42 @@ async fn tls_failures_are_classified() {
         "{err:?}"
     );
 }
+
+/// A server that accepts and hangs up before TLS (as `tether serve` does past its
+/// per-address connect limit) is named as such, not as "not a TLS port".
+#[tokio::test]
+async fn a_server_that_hangs_up_before_tls_is_named() {
+    let key = common::key();
+    let pki = TestPki::new("Tether test CA", &["localhost"], now()).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hang_up = tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            drop(socket);
+        }
+    });
+    let mut opts = common::options(&key, port, Arc::new(SystemClock))
+        .ca_pem(pki.ca_pem.as_bytes())
+        .unwrap();
+    opts.endpoints = vec![Endpoint::new("localhost", port)];
+    let err = Device::connect(opts).await.expect_err("hung up");
+    hang_up.abort();
+    assert!(
+        matches!(
+            err,
+            ConnectError::Tls {
+                cause: TlsCause::Closed,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("closed the connection"), "{text}");
+    assert!(text.contains("--connect-rate-per-ip"), "{text}");
+    // The endpoint's failure, not the device's: the SDK tries the next one and backs off.
+    assert!(err.is_endpoint_failure(), "{err:?}");
+}
