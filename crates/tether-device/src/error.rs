@@ -28,6 +28,28 @@ pub enum Stage {
     ConnAck,
 }
 
+impl Stage {
+    /// What waiting at this stage usually means, and what to check.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Stage::Dns => "the resolver did not answer: check the device's DNS server and route",
+            Stage::Tcp => {
+                "no answer to the TCP handshake: a firewall drops the packets, or the host is \
+                 down; try port 443 where 8883 is blocked"
+            }
+            Stage::Tls => {
+                "the server took the TCP connection but did not answer the TLS handshake: a \
+                 server at its connection cap keeps new connections waiting (Tether: \
+                 --max-connections), as does a hung server or a proxy that forwards nowhere"
+            }
+            Stage::ConnAck => {
+                "the server did not answer CONNECT: it is overloaded, or the port is not an \
+                 MQTT server"
+            }
+        }
+    }
+}
+
 /// What went wrong in the TLS handshake, classified from rustls' error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -122,7 +144,7 @@ pub enum ConnectError {
         source: io::Error,
     },
     /// A step took too long.
-    #[error("timed out during {stage:?}")]
+    #[error("timed out during {stage:?} ({})", stage.hint())]
     Timeout {
         /// The step.
         stage: Stage,

@@ -265,7 +265,7 @@ async fn diagnose(a: &DoctorArgs, p: &Prepared, local_now: i64) -> Report {
         ));
         Box::new(tcp)
     } else {
-        let (step, stream) = tls::check(tcp, &a.host, &p.roots, local_now).await;
+        let (step, stream) = tls::check(tcp, &a.host, &p.roots, local_now, limit).await;
         let ok = push(&mut report, step);
         match stream.filter(|_| ok) {
             Some(s) => Box::new(s),

@@ -128,6 +128,7 @@ pub async fn check(
     host: &str,
     roots: &[CertificateDer<'static>],
     local_now: i64,
+    limit: std::time::Duration,
 ) -> (Step, Option<TlsStream<TcpStream>>) {
     let mut store = RootCertStore::empty();
     for r in roots {
@@ -185,7 +186,23 @@ pub async fn check(
             .to_string(),
     };
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let handshake = connector.connect(server_name, tcp).await;
+    let Ok(handshake) = tokio::time::timeout(limit, connector.connect(server_name, tcp)).await
+    else {
+        let step = Step::fail(
+            "tls",
+            "no answer to the TLS handshake",
+            format!(
+                "the server took the TCP connection but sent nothing back within {} s",
+                limit.as_secs()
+            ),
+            "a server at its connection cap keeps new connections waiting (Tether: \
+             --max-connections), as does a hung server or a proxy that forwards nowhere: \
+             check the server's log and its connection count (tether_mqtt_connections in \
+             /metrics); --timeout waits longer",
+        )
+        .with_details(vec![sni]);
+        return (step, None);
+    };
     let (chain, verdict) = match recorder.seen.lock() {
         Ok(mut s) => (std::mem::take(&mut s.chain), s.verdict.take()),
         Err(_) => (Vec::new(), None),

@@ -230,6 +230,46 @@ async fn doctor_names_a_server_that_hangs_up_before_tls() {
     );
 }
 
+/// A server that takes the TCP connection and never answers TLS (one at its
+/// connection cap, whose new connections wait in the kernel's backlog) fails the step
+/// within --timeout, instead of holding the doctor forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_a_server_that_never_answers_tls() {
+    let s = Setup::new().await;
+    // A backlog that nobody accepts from: the kernel completes the TCP handshake.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut args = s.args();
+    set(&mut args, "--port", &port.to_string());
+    set(&mut args, "--timeout", "1");
+    args.extend(key_arg(&s));
+    // Before the fix the doctor waited forever here: give it 30 s, then stop it.
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tether"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        for _ in 0..300 {
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    drop(silent);
+    assert_eq!(out.status.code(), Some(1), "the doctor ends with a finding");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (step, cause, fix) = failure(&report);
+    assert_eq!(step, "tls", "{report:#}");
+    assert!(cause.contains("no answer to the TLS handshake"), "{cause}");
+    assert!(fix.contains("--max-connections"), "{fix}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_names_a_wrong_host_name() {
     let s = Setup::new().await;

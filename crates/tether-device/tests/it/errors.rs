@@ -162,3 +162,33 @@ async fn a_server_that_hangs_up_before_tls_is_named() {
     // The endpoint's failure, not the device's: the SDK tries the next one and backs off.
     assert!(err.is_endpoint_failure(), "{err:?}");
 }
+
+/// A server that takes the TCP connection and never answers TLS is a timeout at the
+/// TLS stage, and the error says what that usually means.
+#[tokio::test]
+async fn a_silent_server_is_a_tls_timeout_that_says_why() {
+    let key = common::key();
+    let pki = TestPki::new("Tether test CA", &["localhost"], now()).unwrap();
+    // A backlog that nobody accepts from: the kernel completes the TCP handshake.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let mut opts = common::options(&key, port, Arc::new(SystemClock))
+        .ca_pem(pki.ca_pem.as_bytes())
+        .unwrap();
+    opts.endpoints = vec![Endpoint::new("localhost", port)];
+    opts.connect_timeout = std::time::Duration::from_millis(500);
+    let err = Device::connect(opts).await.expect_err("no TLS answer");
+    drop(silent);
+    assert!(
+        matches!(
+            err,
+            ConnectError::Timeout {
+                stage: tether_device::Stage::Tls
+            }
+        ),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains("did not answer the TLS handshake"), "{text}");
+    assert!(text.contains("--max-connections"), "{text}");
+}
