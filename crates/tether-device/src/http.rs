@@ -33,8 +33,9 @@ pub enum HttpError {
     /// The JWT could not be minted.
     #[error("cannot mint the device token: {0}")]
     Token(tether_jwt::MintError),
-    /// The request did not get an answer (DNS, TCP, TLS, timeout).
-    #[error("HTTP request failed: {0}")]
+    /// The request did not get an answer (DNS, TCP, TLS, timeout). The text gives the
+    /// whole chain of causes, and for a TLS failure what to do about it.
+    #[error("HTTP request failed: {}", transport_text(.0))]
     Transport(#[from] reqwest::Error),
     /// The server answered with an error in Google's envelope.
     #[error("{status} {code}: {message}")]
@@ -49,6 +50,55 @@ pub enum HttpError {
     /// A success answer that is not what the API returns.
     #[error("unexpected response: {0}")]
     Response(String),
+}
+
+/// reqwest's own text names only the URL ("error sending request for url …"): the
+/// causes beneath it are what tell a wrong CA from a refused port or a hang-up, so
+/// they are joined in, with the TLS cause's fix when there is one.
+fn transport_text(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut hint = None;
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        if hint.is_none()
+            && let Some(io) = c.downcast_ref::<std::io::Error>()
+        {
+            hint = tls_hint(io);
+        }
+        if hint.is_none()
+            && let Some(tls) = c.downcast_ref::<rustls::Error>()
+        {
+            hint = Some(crate::tls::classify(tls).hint());
+        }
+        cause = c.source();
+    }
+    if e.is_timeout() {
+        text.push_str(
+            " (no answer within DeviceOptions::request_timeout: the server or the network \
+             is stalled)",
+        );
+    } else if let Some(hint) = hint {
+        text.push_str(&format!(" ({hint})"));
+    }
+    text
+}
+
+/// The fix for a TLS failure carried by `io`, looking through I/O errors wrapped in
+/// I/O errors (reqwest wraps tokio-rustls' error once more; `source()` skips both).
+fn tls_hint(io: &std::io::Error) -> Option<&'static str> {
+    let mut io = io;
+    loop {
+        let (cause, _) = crate::tls::classify_io(io);
+        if cause != crate::TlsCause::Other {
+            return Some(cause.hint());
+        }
+        io = io.get_ref()?.downcast_ref::<std::io::Error>()?;
+    }
 }
 
 /// A config as `getConfig` returns it.
@@ -98,6 +148,7 @@ impl HttpDevice {
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .connect_timeout(opts.connect_timeout)
+            .timeout(opts.request_timeout)
             .build()
             .map_err(|e| HttpError::Setup(e.to_string()))?;
         Ok(Self {

@@ -93,6 +93,9 @@ pub struct DeviceOptions {
     pub keep_alive: u16,
     /// Limit for each of DNS, TCP, TLS and CONNACK.
     pub connect_timeout: Duration,
+    /// [`crate::HttpDevice`]: the most one call may take, connecting included (the
+    /// bridge itself ends a request at 60 s, `--http-request-timeout-secs`).
+    pub request_timeout: Duration,
     /// Subscribe to `/devices/{id}/errors` (gateways).
     pub gateway: bool,
     /// The wall clock for `iat`/`exp`.
@@ -146,6 +149,7 @@ impl DeviceOptions {
             return_after: Duration::from_secs(30 * 60),
             keep_alive: 60,
             connect_timeout: Duration::from_secs(15),
+            request_timeout: Duration::from_secs(75),
             gateway: false,
             clock: Arc::new(SystemClock),
             jitter: Arc::new(SystemJitter::new()),

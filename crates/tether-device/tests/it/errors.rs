@@ -71,15 +71,10 @@ async fn tls_server(pki: &TestPki, key: &tether_keys::PrivateKey) -> FakeServer 
     server
 }
 
-fn now() -> i64 {
-    use tether_device::Clock;
-    i64::try_from(SystemClock.unix_now()).unwrap()
-}
-
 #[tokio::test]
 async fn tls_failures_are_classified() {
     let key = common::key();
-    let pki = TestPki::new("Tether test CA", &["localhost"], now()).unwrap();
+    let pki = TestPki::new("Tether test CA", &["localhost"], common::now()).unwrap();
     let server = tls_server(&pki, &key).await;
     let port = server.addr().port();
     let base = common::options(&key, port, Arc::new(SystemClock));
@@ -92,7 +87,7 @@ async fn tls_failures_are_classified() {
         .disconnect()
         .await;
 
-    let other = TestPki::new("Some other CA", &["localhost"], now()).unwrap();
+    let other = TestPki::new("Some other CA", &["localhost"], common::now()).unwrap();
     let mut wrong_ca = base.clone().ca_pem(other.ca_pem.as_bytes()).unwrap();
     wrong_ca.endpoints = vec![Endpoint::new("localhost", port)];
     let err = Device::connect(wrong_ca).await.expect_err("wrong CA");
@@ -129,7 +124,7 @@ async fn tls_failures_are_classified() {
 #[tokio::test]
 async fn a_server_that_hangs_up_before_tls_is_named() {
     let key = common::key();
-    let pki = TestPki::new("Tether test CA", &["localhost"], now()).unwrap();
+    let pki = TestPki::new("Tether test CA", &["localhost"], common::now()).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let hang_up = tokio::spawn(async move {
@@ -168,7 +163,7 @@ async fn a_server_that_hangs_up_before_tls_is_named() {
 #[tokio::test]
 async fn a_silent_server_is_a_tls_timeout_that_says_why() {
     let key = common::key();
-    let pki = TestPki::new("Tether test CA", &["localhost"], now()).unwrap();
+    let pki = TestPki::new("Tether test CA", &["localhost"], common::now()).unwrap();
     // A backlog that nobody accepts from: the kernel completes the TCP handshake.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = silent.local_addr().unwrap().port();

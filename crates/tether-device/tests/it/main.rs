@@ -8,6 +8,7 @@ mod common;
 mod errors;
 mod failover;
 mod gateway;
+mod http;
 mod mosquitto;
 mod mqtt5;
 mod refresh;
