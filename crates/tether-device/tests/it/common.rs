@@ -41,12 +41,12 @@ pub async fn server_with(key: &PrivateKey) -> (FakeServer, Arc<TokioClock>) {
     (server, clock)
 }
 
-/// A port nothing listens on (bound, then closed).
 /// The wall clock's Unix time, for certificates made in a test.
 pub fn now() -> i64 {
     i64::try_from(tether_device::SystemClock.unix_now()).expect("a time after 1970")
 }
 
+/// A port nothing listens on (bound, then closed).
 pub fn dead_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
