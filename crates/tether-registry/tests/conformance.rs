@@ -1154,6 +1154,69 @@ async fn check_activity(store: DynStore) {
     assert_eq!(got.gateway_config.last_accessed_gateway_id, "gw-2");
 }
 
+/// A fleet's batch: many devices, each more than once and out of order, spread over
+/// several statements, beside numIds that are no device and a device of another
+/// registry named under this one.
+async fn check_activity_in_bulk(store: DynStore) {
+    let r = with_registry(&store, "fleet").await;
+    let other = with_registry(&store, "other").await;
+    let mut devices = Vec::new();
+    for i in 0..40 {
+        devices.push(create(&store, &r, device(&format!("dev-{i}"))).await);
+    }
+    let stranger = create(&store, &other, device("dev-0")).await;
+    let act = |registry: &RegistryPath, num_id, kind, secs| Activity {
+        registry: registry.clone(),
+        num_id,
+        kind,
+        at: at(secs),
+    };
+    // dev-0 already has a later event: the batch must not move it back.
+    store
+        .record_activity(&[act(&r, devices[0].num_id, ActivityKind::Event, 500)])
+        .await
+        .expect("record");
+
+    let mut batch = Vec::new();
+    // 1,200 numIds that are no device, spread over the whole range: the devices'
+    // records land in different statements among them.
+    let step = u64::try_from(i64::MAX).expect("positive") / 1_200;
+    for k in 1..=1_200u64 {
+        batch.push(act(&r, k * step + 1, ActivityKind::Event, 900));
+    }
+    for (i, d) in devices.iter().enumerate() {
+        let i = i64::try_from(i).expect("small");
+        // The later time first for even devices, second for odd ones.
+        let (a, b) = if i % 2 == 0 {
+            (100 + i, 50)
+        } else {
+            (50, 100 + i)
+        };
+        batch.push(act(&r, d.num_id, ActivityKind::Event, a));
+        batch.push(act(&r, d.num_id, ActivityKind::Heartbeat, 10 + i));
+        batch.push(act(&r, d.num_id, ActivityKind::Event, b));
+    }
+    // The other registry's device, named under this registry: nothing happens.
+    batch.push(act(&r, stranger.num_id, ActivityKind::Event, 999));
+    batch.push(act(&other, stranger.num_id, ActivityKind::State, 7));
+    assert_eq!(store.record_activity(&batch).await, Ok(()));
+
+    for (i, d) in devices.iter().enumerate() {
+        let i = i64::try_from(i).expect("small");
+        let got = store
+            .get_device(&r, &DeviceRef::NumId(d.num_id))
+            .await
+            .expect("get");
+        let event = if i == 0 { 500 } else { 100 + i };
+        assert_eq!(got.last_event_time, Some(at(event)), "{}", d.id);
+        assert_eq!(got.last_heartbeat_time, Some(at(10 + i)), "{}", d.id);
+        assert_eq!(got.last_state_time, None, "{}", d.id);
+    }
+    let got = store.get_device(&other, &id("dev-0")).await.expect("get");
+    assert_eq!(got.last_event_time, None);
+    assert_eq!(got.last_state_time, Some(at(7)));
+}
+
 // ---------------------------------------------------------------- concurrency
 
 async fn check_concurrent_compare_and_set(store: DynStore) {
@@ -1722,6 +1785,7 @@ conformance!(
     check_states,
     check_bindings,
     check_activity,
+    check_activity_in_bulk,
     check_concurrent_compare_and_set,
     check_concurrent_unconditional,
     check_concurrent_binds_respect_the_limit,

@@ -403,13 +403,8 @@ impl Store for SqlStore {
         if batch.is_empty() {
             return Ok(());
         }
-        self.transact(async |conn| {
-            for activity in batch {
-                activity::apply(conn, activity).await?;
-            }
-            Ok(())
-        })
-        .await
+        self.transact(async |conn| activity::apply_all(conn, batch).await)
+            .await
     }
 
     async fn compact(&self) -> StoreResult<Compaction> {

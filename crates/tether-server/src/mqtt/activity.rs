@@ -4,7 +4,9 @@
 //! times were "stale by a few minutes" as well. Errors are the exception: someone is
 //! usually looking at a failing device right now (`tether doctor` reads the error the
 //! moment its CONNECT is refused), so a batch holding one is written within
-//! [`ERROR_DELAY`]; a refusal storm still coalesces into one write per delay.
+//! [`ERROR_DELAY`]; a refusal storm still coalesces into one write per delay. A batch
+//! that reaches [`FLUSH_AT`] records is written at once: a fleet larger than that,
+//! active within one interval, would otherwise fill it and lose its newest devices' times.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -20,6 +22,8 @@ use tokio::task::JoinHandle;
 /// Most distinct records (device and kind) waiting for a write; past it new
 /// ones are dropped (and counted).
 const MAX_PENDING: usize = 65_536;
+/// Records that make the writer write at once instead of on its tick.
+pub const FLUSH_AT: usize = MAX_PENDING / 2;
 /// Longest time an error waits before it is written.
 pub const ERROR_DELAY: Duration = Duration::from_millis(100);
 
@@ -27,13 +31,16 @@ type Key = (RegistryPath, u64, std::mem::Discriminant<ActivityKind>);
 
 /// What waits for the next write. Connections add to it under a short lock and
 /// wake nobody (the writer comes by on its tick), except for a batch's first
-/// error: a wake per record was a task switch per message, and from the
-/// admission threads a write to the runtime's eventfd and a thread wake-up.
+/// error and a batch at [`FLUSH_AT`]: a wake per record was a task switch per
+/// message, and from the admission threads a write to the runtime's eventfd and a
+/// thread wake-up.
 #[derive(Debug, Default)]
 struct Pending {
     batch: Mutex<Batch>,
     /// Rung when an error joins a batch that held none.
     error: Notify,
+    /// Rung when the batch reaches [`FLUSH_AT`] records.
+    full: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -58,7 +65,7 @@ impl ActivitySender {
             activity.num_id,
             discriminant(&activity.kind),
         );
-        let first_error = {
+        let (first_error, flush_now) = {
             let mut batch = self.0.batch.lock().unwrap_or_else(PoisonError::into_inner);
             let full = batch.records.len() >= MAX_PENDING;
             // One lookup: a waiting record is replaced by a newer one, a new one
@@ -80,10 +87,13 @@ impl ActivitySender {
             }
             let first = error && !batch.has_error;
             batch.has_error |= error;
-            first
+            (first, batch.records.len() == FLUSH_AT)
         };
         if first_error {
             self.0.error.notify_one();
+        }
+        if flush_now {
+            self.0.full.notify_one();
         }
     }
 
@@ -140,6 +150,10 @@ async fn run(
                 error_due = Some(tokio::time::Instant::now() + ERROR_DELAY);
             }
             () = error_timer => {
+                error_due = None;
+                flush(&*store, pending.take()).await;
+            }
+            () = pending.0.full.notified() => {
                 error_due = None;
                 flush(&*store, pending.take()).await;
             }
@@ -211,6 +225,23 @@ mod tests {
             .expect("read")
     }
 
+    /// Reads the device every 20 ms until `field` has a value, for at most `limit`.
+    async fn written_within<T>(
+        store: &Arc<dyn Store>,
+        path: &RegistryPath,
+        limit: Duration,
+        field: impl Fn(Device) -> Option<T>,
+    ) -> Option<T> {
+        let step = Duration::from_millis(20);
+        for _ in 0..limit.as_millis() / step.as_millis() {
+            tokio::time::sleep(step).await;
+            if let Some(value) = field(read(store, path).await) {
+                return Some(value);
+            }
+        }
+        None
+    }
+
     #[tokio::test]
     async fn the_latest_record_per_kind_is_written_on_the_tick_and_on_shutdown() {
         let (store, path, num_id) = device().await;
@@ -245,15 +276,27 @@ mod tests {
             ActivityKind::Error(status.clone()),
             5,
         ));
-        let mut written = None;
-        for _ in 0..100 {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            written = read(&store, &path).await.last_error_status;
-            if written.is_some() {
-                break;
-            }
-        }
+        let written = written_within(&store, &path, Duration::from_secs(2), |d| {
+            d.last_error_status
+        })
+        .await;
         assert_eq!(written, Some(status));
+        writer.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_batch_at_its_flush_size_is_written_at_once_whatever_the_interval() {
+        let (store, path, num_id) = device().await;
+        let (writer, sender) = started(&store).await;
+        sender.record(activity(&path, num_id, ActivityKind::Event, 9));
+        // Devices this store does not have: only the batch's size matters.
+        for other in 1..FLUSH_AT as u64 {
+            sender.record(activity(&path, 1_000_000 + other, ActivityKind::Event, 9));
+        }
+        let written =
+            written_within(&store, &path, Duration::from_secs(5), |d| d.last_event_time).await;
+        assert_eq!(written, Some(Timestamp(9)), "written long before the tick");
+        assert!(sender.0.batch.lock().expect("lock").records.is_empty());
         writer.shutdown().await;
     }
 
