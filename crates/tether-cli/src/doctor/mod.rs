@@ -12,6 +12,7 @@
 mod admin;
 mod dns;
 mod mqtt;
+mod plain;
 mod report;
 mod tcp;
 mod tls;

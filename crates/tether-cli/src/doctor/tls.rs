@@ -185,6 +185,7 @@ pub async fn check(
               by name needs a DNS name)"
             .to_string(),
     };
+    let peer = tcp.peer_addr().ok();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let Ok(handshake) = tokio::time::timeout(limit, connector.connect(server_name, tcp)).await
     else {
@@ -211,6 +212,24 @@ pub async fn check(
         Ok(s) => s,
         Err(e) => {
             let (cause, detail) = tether_device::tls::classify_io(&e);
+            if cause == TlsCause::Closed
+                && let Some(peer) = peer
+                && super::plain::speaks_plain_mqtt(peer, limit).await
+            {
+                let step = Step::fail(
+                    "tls",
+                    "the port speaks MQTT without TLS",
+                    format!(
+                        "{detail}; a plain MQTT CONNECT on a new connection got a CONNACK: \
+                         this port takes MQTT without TLS"
+                    ),
+                    "IoT Core devices and Tether use MQTT over TLS, on 8883 (or 443); 1883 is \
+                     the usual port without TLS (Mosquitto's default listener): give --port \
+                     the server's TLS port",
+                )
+                .with_details(vec![sni]);
+                return (step, None);
+            }
             let (summary, text) = match cause {
                 TlsCause::Closed => ("the server hung up before TLS", detail),
                 _ => (

@@ -230,6 +230,49 @@ async fn doctor_names_a_server_that_hangs_up_before_tls() {
     );
 }
 
+/// A port that takes MQTT without TLS (Mosquitto's 1883) also hangs up on a
+/// ClientHello; the doctor's plain CONNECT gets a CONNACK there, and the step says
+/// which port to use instead of blaming a connect limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_names_a_port_that_speaks_mqtt_without_tls() {
+    let s = Setup::new().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A plain MQTT listener in miniature: a CONNECT (0x10) gets a CONNACK that refuses
+    // it (not authorized, as Mosquitto without anonymous access); anything else, such
+    // as a TLS ClientHello (0x16), is a malformed packet and the connection is closed.
+    let plain = tokio::spawn(async move {
+        let mut connects = 0;
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut first = [0u8; 1];
+            if socket.read_exact(&mut first).await.is_ok() && first[0] == 0x10 {
+                connects += 1;
+                let _ = socket.write_all(&[0x20, 0x02, 0x00, 0x05]).await;
+                let mut rest = Vec::new();
+                let _ = socket.read_to_end(&mut rest).await;
+            }
+            if connects > 0 {
+                return connects;
+            }
+        }
+        connects
+    });
+    let mut args = s.args();
+    set(&mut args, "--port", &port.to_string());
+    args.extend(key_arg(&s));
+    let (code, report) = doctor(args).await;
+    assert_eq!(code, 1);
+    let (step, cause, fix) = failure(&report);
+    assert_eq!(step, "tls", "{report:#}");
+    assert_eq!(
+        report["steps"][2]["summary"], "the port speaks MQTT without TLS",
+        "{report:#}"
+    );
+    assert!(cause.contains("got a CONNACK"), "{cause}");
+    assert!(fix.contains("8883") && fix.contains("--port"), "{fix}");
+    assert_eq!(plain.await.unwrap(), 1, "one probe, which disconnected");
+}
+
 /// A server that takes the TCP connection and never answers TLS (one at its
 /// connection cap, whose new connections wait in the kernel's backlog) fails the step
 /// within --timeout, instead of holding the doctor forever.
