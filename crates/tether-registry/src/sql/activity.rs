@@ -10,7 +10,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use sqlx::{AnyConnection, AssertSqlSafe};
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, AnyConnection, AssertSqlSafe};
 
 use super::db;
 use super::rows::to_db_num_id;
@@ -21,6 +23,21 @@ use crate::store::{Activity, ActivityKind, StoreResult};
 /// PostgreSQL's limits on parameters per statement.
 const ROWS_PER_STATEMENT: usize = 500;
 
+/// The condition of a record with more than a time, written alone: each time only
+/// moves forward, and a numId that is not a device of the registry matches no row.
+macro_rules! where_device {
+    ($column:literal) => {
+        concat!(
+            " WHERE num_id = $2 AND registry_pk = (SELECT pk FROM registries \
+             WHERE project = $3 AND location = $4 AND id = $5) AND (",
+            $column,
+            " IS NULL OR ",
+            $column,
+            " < $1)"
+        )
+    };
+}
+
 /// Applies a whole batch, with the outcome of applying its records one by one: per
 /// device and column the latest time wins (at equal times the first record, which
 /// only an error's status can tell apart).
@@ -28,19 +45,55 @@ pub(super) async fn apply_all(conn: &mut AnyConnection, batch: &[Activity]) -> S
     // Per registry and column: each device's latest time.
     let mut times: HashMap<(&RegistryPath, &'static str), BTreeMap<i64, i64>> = HashMap::new();
     for a in batch {
-        let Some(column) = time_column(&a.kind) else {
-            apply(conn, a).await?;
-            continue;
-        };
         let Some(num_id) = to_db_num_id(a.num_id) else {
             continue;
         };
-        let latest = times
+        let column = match &a.kind {
+            ActivityKind::Heartbeat => "last_heartbeat_time",
+            ActivityKind::Event => "last_event_time",
+            ActivityKind::State => "last_state_time",
+            ActivityKind::ConfigSent => "last_config_send_time",
+            ActivityKind::Error(status) => {
+                one(
+                    concat!(
+                        "UPDATE devices SET last_error_time = $1, last_error_code = $6, \
+                         last_error_message = $7",
+                        where_device!("last_error_time")
+                    ),
+                    a,
+                    num_id,
+                )
+                .bind(i64::from(status.code))
+                .bind(status.message.clone())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+                continue;
+            }
+            ActivityKind::GatewayAccess { gateway_id } => {
+                one(
+                    concat!(
+                        "UPDATE devices SET last_accessed_gateway_time = $1, \
+                         last_accessed_gateway_id = $6",
+                        where_device!("last_accessed_gateway_time")
+                    ),
+                    a,
+                    num_id,
+                )
+                .bind(gateway_id.clone())
+                .execute(&mut *conn)
+                .await
+                .map_err(db)?;
+                continue;
+            }
+        };
+        // A plain time: its device's latest, written with the others below.
+        let kept = times
             .entry((&a.registry, column))
             .or_default()
             .entry(num_id)
             .or_insert(a.at.0);
-        *latest = (*latest).max(a.at.0);
+        *kept = (*kept).max(a.at.0);
     }
     for ((registry, column), devices) in times {
         let devices: Vec<(i64, i64)> = devices.into_iter().collect();
@@ -51,15 +104,15 @@ pub(super) async fn apply_all(conn: &mut AnyConnection, batch: &[Activity]) -> S
     Ok(())
 }
 
-/// The column a plain-time record moves; `None` for the records with more than a time.
-fn time_column(kind: &ActivityKind) -> Option<&'static str> {
-    match kind {
-        ActivityKind::Heartbeat => Some("last_heartbeat_time"),
-        ActivityKind::Event => Some("last_event_time"),
-        ActivityKind::State => Some("last_state_time"),
-        ActivityKind::ConfigSent => Some("last_config_send_time"),
-        ActivityKind::Error(_) | ActivityKind::GatewayAccess { .. } => None,
-    }
+/// `sql` with its first five values bound: $1 the time, $2 the numId, $3–$5 the
+/// registry's path; the record's own values follow.
+fn one<'q>(sql: &'static str, a: &Activity, num_id: i64) -> Query<'q, Any, AnyArguments> {
+    sqlx::query(sql)
+        .bind(a.at.0)
+        .bind(num_id)
+        .bind(a.registry.project.clone())
+        .bind(a.registry.location.clone())
+        .bind(a.registry.registry.clone())
 }
 
 /// Moves `column` forward to each `(numId, time)` of `devices` (distinct numIds) in one
@@ -70,8 +123,8 @@ async fn touch_many(
     column: &'static str,
     devices: &[(i64, i64)],
 ) -> StoreResult<()> {
-    // Audited: the only text put into it is `column`, one of `time_column`'s names,
-    // and the placeholders; every value is bound.
+    // Audited: the only text put into it is `column`, one of `apply_all`'s literal
+    // column names, and the placeholders; every value is bound.
     let sql = AssertSqlSafe(touch_many_sql(column, devices.len()));
     let mut query = sqlx::query(sql)
         .persistent(false)
@@ -104,66 +157,6 @@ fn touch_many_sql(column: &str, rows: usize) -> String {
          (devices.{column} IS NULL OR devices.{column} < v.t)"
     );
     sql
-}
-
-/// One activity record: each time only moves forward; unknown devices match no row.
-async fn apply(conn: &mut AnyConnection, a: &Activity) -> StoreResult<()> {
-    let Some(num_id) = to_db_num_id(a.num_id) else {
-        return Ok(());
-    };
-    // $1 time, $2 numId, $3–$5 registry path; extra values follow.
-    macro_rules! where_device {
-        ($column:literal) => {
-            concat!(
-                " WHERE num_id = $2 AND registry_pk = (SELECT pk FROM registries \
-                 WHERE project = $3 AND location = $4 AND id = $5) AND (",
-                $column,
-                " IS NULL OR ",
-                $column,
-                " < $1)"
-            )
-        };
-    }
-    macro_rules! touch {
-        ($column:literal) => {
-            concat!(
-                "UPDATE devices SET ",
-                $column,
-                " = $1",
-                where_device!($column)
-            )
-        };
-    }
-    let query = match &a.kind {
-        ActivityKind::Heartbeat => sqlx::query(touch!("last_heartbeat_time")),
-        ActivityKind::Event => sqlx::query(touch!("last_event_time")),
-        ActivityKind::State => sqlx::query(touch!("last_state_time")),
-        ActivityKind::ConfigSent => sqlx::query(touch!("last_config_send_time")),
-        ActivityKind::Error(_) => sqlx::query(concat!(
-            "UPDATE devices SET last_error_time = $1, last_error_code = $6, \
-             last_error_message = $7",
-            where_device!("last_error_time")
-        )),
-        ActivityKind::GatewayAccess { .. } => sqlx::query(concat!(
-            "UPDATE devices SET last_accessed_gateway_time = $1, last_accessed_gateway_id = $6",
-            where_device!("last_accessed_gateway_time")
-        )),
-    };
-    let query = query
-        .bind(a.at.0)
-        .bind(num_id)
-        .bind(a.registry.project.clone())
-        .bind(a.registry.location.clone())
-        .bind(a.registry.registry.clone());
-    let query = match &a.kind {
-        ActivityKind::Error(status) => query
-            .bind(i64::from(status.code))
-            .bind(status.message.clone()),
-        ActivityKind::GatewayAccess { gateway_id } => query.bind(gateway_id.clone()),
-        _ => query,
-    };
-    query.execute(conn).await.map_err(db)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -145,23 +145,20 @@ async fn run(
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        // An error starts its delay; its timer, a full batch and the tick write.
+        let write = tokio::select! {
             () = pending.0.error.notified(), if error_due.is_none() => {
                 error_due = Some(tokio::time::Instant::now() + ERROR_DELAY);
+                false
             }
-            () = error_timer => {
-                error_due = None;
-                flush(&*store, pending.take()).await;
-            }
-            () = pending.0.full.notified() => {
-                error_due = None;
-                flush(&*store, pending.take()).await;
-            }
-            _ = tick.tick() => {
-                error_due = None;
-                flush(&*store, pending.take()).await;
-            }
+            () = error_timer => true,
+            () = pending.0.full.notified() => true,
+            _ = tick.tick() => true,
             _ = &mut stopped => break,
+        };
+        if write {
+            error_due = None;
+            flush(&*store, pending.take()).await;
         }
     }
     flush(&*store, pending.take()).await;
